@@ -1,0 +1,98 @@
+"""The child side of :func:`tightfit.guard.run_limited`: ``python -m tightfit._guard_child FD LIMIT``.
+
+Reads a cloudpickled ``(fn, args, kwargs, cuda_memory)`` from stdin, caps its own data segment at
+LIMIT bytes (0 = no cap), writes ``b"S"`` to FD when ``fn`` starts, then one cloudpickled message:
+``("ok", result)``, ``("memory", observed_bytes, detail)`` or ``("error", exc_or_None, type, text, tb)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import sys
+import traceback
+
+_REQUESTED = re.compile(
+    r"tried to allocate (\d+) bytes|Tried to allocate ([\d.]+) ([KMGT]i?B)|allocate ([\d.]+) ([KMGT]i?B)"
+)
+_OOM_TEXT = ("can't allocate memory", "out of memory", "Cannot allocate memory", "std::bad_alloc")
+
+
+def _vm_data() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _requested_bytes(text: str) -> int | None:
+    from tightfit.measure._units import parse_bytes
+
+    match = _REQUESTED.search(text)
+    if match is None:
+        return None
+    if match.group(1):
+        return int(match.group(1))
+    number, unit = (match.group(2), match.group(3)) if match.group(2) else (match.group(4), match.group(5))
+    return parse_bytes(number + unit)
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in _OOM_TEXT)
+
+
+def main() -> None:
+    out = os.fdopen(int(sys.argv[1]), "wb")
+    limit = int(sys.argv[2])
+    sys.path[:] = json.loads(os.environ.pop("TIGHTFIT_GUARD_SYS_PATH", "[]")) or sys.path
+    import cloudpickle
+
+    hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
+    if limit:  # soft cap only, so this code can lift it to report an allocation failure
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    try:
+        fn, args, kwargs, cuda_memory = cloudpickle.loads(sys.stdin.buffer.read())
+        if cuda_memory:
+            import torch
+
+            total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+            torch.cuda.set_per_process_memory_fraction(min(1.0, cuda_memory / total))
+        out.write(b"S")
+        out.flush()
+        message = ("ok", fn(*args, **kwargs))
+    except BaseException as exc:  # everything goes back to the parent, KeyboardInterrupt and SystemExit too
+        resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
+        if _is_out_of_memory(exc):
+            requested = _requested_bytes(str(exc))
+            observed = _vm_data() + requested if requested is not None else None
+            message = ("memory", observed, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+        else:
+            try:
+                pickled = cloudpickle.dumps(exc)
+            except Exception:
+                pickled = None
+            message = ("error", pickled, type(exc).__name__, str(exc), traceback.format_exc())
+    resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
+    try:
+        data = cloudpickle.dumps(message)
+    except Exception as exc:
+        data = cloudpickle.dumps(
+            (
+                "error",
+                None,
+                type(exc).__name__,
+                f"the result of fn could not be pickled: {exc}",
+                traceback.format_exc(),
+            )
+        )
+    out.write(data)
+    out.close()
+
+
+if __name__ == "__main__":
+    main()

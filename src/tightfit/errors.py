@@ -1,0 +1,86 @@
+"""Exceptions raised by tightfit, and the one helper that formats a bad-parameter message.
+
+Every exception subclasses :class:`TightfitError` *and* the builtin it stands in for, so
+``except ValueError`` in user code keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["BudgetExceeded", "ChildProcessFailed", "ConfigError", "DataError", "TightfitError", "bad_param"]
+
+
+class TightfitError(Exception):
+    """Base class of every error tightfit raises on purpose."""
+
+
+class ConfigError(TightfitError, ValueError):
+    """A parameter, budget or config value is not allowed."""
+
+
+class DataError(TightfitError, ValueError):
+    """The data handed to tightfit cannot be used (wrong shape, missing columns, NaNs where none are allowed)."""
+
+
+class ChildProcessFailed(TightfitError, RuntimeError):
+    """A guarded child process died or raised an exception that could not be sent back as itself.
+
+    ``child_traceback`` holds the traceback text printed in the child, when there was one.
+    """
+
+    def __init__(self, message: str, child_traceback: str = "") -> None:
+        super().__init__(message)
+        self.child_traceback = child_traceback
+
+
+class BudgetExceeded(TightfitError, RuntimeError):
+    """A stated limit was hit: ``kind`` is ``"memory"`` or ``"time"`` (bytes or seconds in ``limit``/``observed``).
+
+    ``observed`` may be ``None`` when the amount could not be measured (for example a process killed
+    by the kernel). ``hint`` says what to try next.
+    """
+
+    def __init__(self, kind: str, limit: float, observed: float | None, detail: str = "", hint: str = "") -> None:
+        from tightfit.measure._units import format_bytes, format_seconds
+
+        fmt = format_bytes if kind == "memory" else format_seconds
+        seen = "an unknown amount" if observed is None else fmt(observed)
+        message = f"{kind} budget exceeded: {seen} > limit {fmt(limit)}"
+        if detail:
+            message += f" ({detail})"
+        if hint:
+            message += f"; {hint}"
+        super().__init__(message)
+        self.kind = kind
+        self.limit = limit
+        self.observed = observed
+        self.detail = detail
+        self.hint = hint
+
+    def __reduce__(self):  # keep the fields when the exception crosses a process boundary
+        return (type(self), (self.kind, self.limit, self.observed, self.detail, self.hint))
+
+
+def _show(value: Any) -> str:
+    return repr(value)
+
+
+def bad_param(param: str, owner: str, allowed: str | Iterable[Any], got: Any) -> ConfigError:
+    """Build the one message template for a bad parameter (scikit-learn's wording).
+
+    ``allowed`` is either a sentence fragment ("a positive number of bytes such as '512MB'") or an
+    iterable of allowed values, which are printed sorted so that messages are stable.
+
+    Examples
+    --------
+    >>> str(bad_param("precision", "TrainConfig", ["fp32", "bf16", "fp16"], "fp8"))
+    "The 'precision' parameter of TrainConfig must be one of 'bf16', 'fp16', 'fp32'. Got 'fp8' instead."
+    """
+    if isinstance(allowed, str):
+        what = allowed
+    else:
+        values = sorted(allowed, key=lambda v: (str(type(v)), str(v)))
+        what = "one of " + ", ".join(_show(v) for v in values)
+    return ConfigError(f"The {param!r} parameter of {owner} must be {what}. Got {_show(got)} instead.")

@@ -1,0 +1,247 @@
+"""`run_limited(fn, memory=, time=)`: run a callable in a child process under hard memory and time limits.
+
+This is how tightfit enforces a memory budget on a machine without a GPU, and how it keeps a planner's
+trial run from taking the whole machine down. The child is a fresh interpreter (like multiprocessing's
+*spawn*, but it never re-imports the caller's ``__main__``, so scripts without an
+``if __name__ == "__main__"`` guard, notebooks and code piped to ``python -`` all work). ``fn`` travels by
+value with cloudpickle: lambdas, closures and functions defined in ``__main__`` are fine.
+
+What the memory limit counts
+----------------------------
+The **whole child process**, its baseline included: the interpreter (about 10 MB of data) and whatever
+``fn`` imports (torch adds about 200 MB of data and 300 MB of resident memory). Two caps apply together:
+the kernel's ``RLIMIT_DATA`` (heap and private anonymous mappings: an allocation past it fails inside the
+child, which reports ``BudgetExceeded(kind="memory")``), and a watchdog in the parent that kills the child
+when its resident set (children included) passes the limit. ``cuda_memory`` additionally caps torch's
+CUDA caching allocator in the child. This guards against accidents; it is not a security sandbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.machinery
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time as _time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+
+from tightfit.errors import BudgetExceeded, ChildProcessFailed, bad_param
+from tightfit.measure._units import BYTE_FORMS, TIME_FORMS, UnitError, parse_bytes, parse_seconds
+
+__all__ = ["run_limited"]
+
+_POLL_S = 0.01
+_STARTUP_TIMEOUT_S = 300.0  # unpickling imports (torch, the user's modules) before the clock starts
+
+
+class _ChildTraceback(Exception):
+    """Carries the child's traceback text as the ``__cause__`` of a re-raised exception."""
+
+
+def _parse(value: Any, parse: Callable, name: str, forms: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except UnitError:
+        raise bad_param(name, "run_limited", forms, value) from None
+
+
+def _importable(module_name: str) -> bool:
+    """Whether a fresh interpreter with the same sys.path can import ``module_name`` by name."""
+    if module_name in ("__main__", "__mp_main__", "builtins") or module_name in sys.builtin_module_names:
+        return module_name == "builtins" or module_name in sys.builtin_module_names
+    top = module_name.partition(".")[0]
+    return importlib.machinery.PathFinder.find_spec(top, sys.path) is not None
+
+
+def _dumps(fn: Callable, payload: tuple) -> bytes:
+    """Pickle with cloudpickle, sending fn's module by value when the child could not import it by name."""
+    import cloudpickle
+
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    by_value = module is not None and module.__name__ != "__main__" and not _importable(module.__name__)
+    if by_value:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return cloudpickle.dumps(payload)
+    finally:
+        if by_value:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def _tree_rss(pid: int) -> int:
+    try:
+        parent = psutil.Process(pid)
+        procs = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += proc.memory_info().rss
+    return total
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the child runs in its own session: take its workers too
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
+def run_limited(
+    fn: Callable[..., Any],
+    *args: Any,
+    memory: int | str | None = None,
+    time: float | str | None = None,
+    cuda_memory: int | str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Run ``fn(*args, **kwargs)`` in a child process and return its result.
+
+    Parameters
+    ----------
+    fn : callable
+        Any picklable-by-cloudpickle callable; its result must be picklable too.
+    memory : int or str, default=None
+        Cap on the child's memory (bytes or ``"1GB"``), its interpreter and imports included.
+    time : float or str, default=None
+        Wall-time cap (seconds or ``"90s"``), counted from the moment ``fn`` starts.
+    cuda_memory : int or str, default=None
+        Cap on torch's CUDA allocator in the child (``torch.cuda.set_per_process_memory_fraction``).
+
+    Raises
+    ------
+    BudgetExceeded
+        ``kind="memory"`` when an allocation fails under the cap or the watchdog sees the resident set
+        pass it; ``kind="time"`` when the deadline passes (the child is killed).
+    ChildProcessFailed
+        The child died (a signal, ``os._exit``) or raised an exception that cannot be rebuilt here;
+        the child's traceback is in the message.
+    Exception
+        Any other exception ``fn`` raised is re-raised as itself, with the child's traceback as its cause.
+
+    Examples
+    --------
+    >>> run_limited(lambda a, b: a + b, 2, 3, memory="512MB", time="30s")
+    5
+    """
+    memory_limit = _parse(memory, parse_bytes, "memory", BYTE_FORMS)
+    time_limit = _parse(time, parse_seconds, "time", TIME_FORMS)
+    cuda_limit = _parse(cuda_memory, parse_bytes, "cuda_memory", BYTE_FORMS)
+    payload = _dumps(fn, (fn, args, kwargs, cuda_limit))
+
+    read_fd, write_fd = os.pipe()
+    env = dict(os.environ, TIGHTFIT_GUARD_SYS_PATH=json.dumps(sys.path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tightfit._guard_child", str(write_fd), str(int(memory_limit or 0))],
+        stdin=subprocess.PIPE,
+        pass_fds=(write_fd,),
+        env=env,
+        start_new_session=True,
+    )
+    os.close(write_fd)
+    received = bytearray()
+    started = threading.Event()
+    start_time = [0.0]
+
+    def read_messages() -> None:
+        with os.fdopen(read_fd, "rb") as pipe:
+            first = pipe.read(1)
+            if first == b"S":
+                start_time[0] = _time.perf_counter()
+                started.set()
+            elif first:
+                received.extend(first)
+            received.extend(pipe.read())
+
+    reader = threading.Thread(target=read_messages, name="tightfit-guard-reader", daemon=True)
+    reader.start()
+    try:
+        proc.stdin.write(payload)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass  # the child died at start; its exit status tells why
+
+    launched = _time.perf_counter()
+    peak_rss = 0
+    try:
+        while proc.poll() is None:
+            now = _time.perf_counter()
+            if time_limit is not None and started.is_set() and now - start_time[0] > time_limit:
+                _kill(proc)
+                raise BudgetExceeded(
+                    "time",
+                    time_limit,
+                    now - start_time[0],
+                    detail="the child was stopped",
+                    hint="raise the time budget or make the work smaller",
+                )
+            if not started.is_set() and now - launched > _STARTUP_TIMEOUT_S:
+                _kill(proc)
+                raise ChildProcessFailed(f"the child process did not start fn within {_STARTUP_TIMEOUT_S:.0f}s")
+            if memory_limit is not None:
+                rss = _tree_rss(proc.pid)
+                peak_rss = max(peak_rss, rss)
+                if rss > memory_limit:
+                    _kill(proc)
+                    raise BudgetExceeded(
+                        "memory",
+                        memory_limit,
+                        rss,
+                        detail="resident memory of the child",
+                        hint="lower the batch size or use a memory-saving technique",
+                    )
+            _time.sleep(_POLL_S)
+    except BaseException:
+        if proc.poll() is None:
+            _kill(proc)
+        raise
+    finally:
+        reader.join(timeout=10)
+    return _decode(bytes(received), proc.returncode, memory_limit, peak_rss)
+
+
+def _decode(data: bytes, returncode: int, memory_limit: float | None, peak_rss: int) -> Any:
+    import cloudpickle
+
+    if not data:
+        if returncode < 0:
+            name = signal.Signals(-returncode).name
+            why = f"the child process was killed by {name}"
+            if name == "SIGKILL" and memory_limit is not None:
+                why += " (the kernel's out-of-memory killer is the usual cause)"
+            raise ChildProcessFailed(why)
+        raise ChildProcessFailed(f"the child process exited with code {returncode} without sending a result")
+    message = cloudpickle.loads(data)
+    kind = message[0]
+    if kind == "ok":
+        return message[1]
+    if kind == "memory":
+        _, observed, detail = message
+        raise BudgetExceeded(
+            "memory",
+            memory_limit or 0,
+            observed,
+            detail=detail,
+            hint="lower the batch size or use a memory-saving technique",
+        )
+    _, pickled, type_name, text, child_tb = message
+    exc = None
+    if pickled is not None:
+        try:
+            exc = cloudpickle.loads(pickled)
+        except Exception:
+            exc = None
+    if isinstance(exc, BaseException):
+        raise exc from _ChildTraceback("\n" + child_tb)
+    raise ChildProcessFailed(f"{type_name}: {text}\n\nChild traceback:\n{child_tb}", child_traceback=child_tb)

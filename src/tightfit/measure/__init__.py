@@ -1,0 +1,36 @@
+"""Measurement: the single source of every number tightfit prints.
+
+- :class:`MemoryMonitor` — sampled process RSS and CUDA memory, with peak, timeline, marks and a plot;
+- :func:`track_peak` — exact peak of live tensor bytes of one call, split by category;
+- :func:`latency` — p50/p95/mean/std of a call after warm-up, CUDA synchronised;
+- :func:`size_of` — bytes of a model's tensors or of a saved artefact.
+
+Names load on first use, so importing this package does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "CATEGORIES": "tracker",
+    "PeakReport": "tracker",
+    "TensorTracker": "tracker",
+    "track_peak": "tracker",
+    "LatencyReport": "timing",
+    "latency": "timing",
+    "MemoryMonitor": "memory",
+    "Timeline": "memory",
+    "size_of": "size",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tightfit.measure' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"tightfit.measure.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,50 @@
+"""MemoryMonitor sees a 300 MB allocation in its samples, marks phases, and plots a real PNG."""
+
+import time
+
+import torch
+
+from tightfit.measure import MemoryMonitor
+
+MB = 1_000_000
+
+
+def test_sees_300mb_within_sampling_period(tmp_path):
+    with MemoryMonitor(interval_ms=10, device="cpu") as mon:
+        mon.mark("allocate")
+        block = torch.ones(300 * MB // 4)  # 300 MB, written so the pages are resident
+        time.sleep(0.1)  # ten sampling periods
+        mon.mark("free")
+        del block
+        time.sleep(0.05)
+    sampled_peak = max(mon.timeline.rss)
+    assert sampled_peak - mon.baseline >= 280 * MB  # the background samples saw it, not only the kernel's mark
+    assert mon.peak >= sampled_peak
+    assert mon.timeline.rss[-1] < sampled_peak - 250 * MB  # and saw it go away
+    assert len(mon.timeline.t) == len(mon.timeline.rss) >= 10
+    assert mon.timeline.t == sorted(mon.timeline.t)
+    phases = mon.phase_peaks()
+    assert phases["allocate"] - mon.baseline >= 280 * MB
+    assert [label for _, label in mon.timeline.marks] == ["allocate", "free"]
+
+    png = mon.plot(tmp_path / "memory.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 5_000
+
+
+def test_kernel_high_water_mark_catches_short_spikes():
+    with MemoryMonitor(interval_ms=1000, device="cpu") as mon:  # far slower than the spike
+        spike = torch.ones(200 * MB // 4)
+        del spike
+    assert mon.peak - mon.baseline >= 180 * MB
+
+
+def test_bad_arguments_raise_config_error():
+    import pytest
+
+    from tightfit import ConfigError
+
+    with pytest.raises(ConfigError, match="'interval_ms' parameter of MemoryMonitor"):
+        MemoryMonitor(interval_ms=0)
+    with pytest.raises(ConfigError, match="'device' parameter of MemoryMonitor"):
+        MemoryMonitor(device="gpu")

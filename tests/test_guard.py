@@ -1,0 +1,98 @@
+"""run_limited: hard memory and time limits in a child; results, exceptions and crashes come back."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from tightfit import BudgetExceeded, ChildProcessFailed, ConfigError
+from tightfit.guard import run_limited
+
+
+def _allocate_2gb():
+    import torch
+
+    block = torch.ones(2_000_000_000, dtype=torch.uint8)
+    return int(block.sum())
+
+
+def test_allocation_past_memory_limit_raises_memory():
+    with pytest.raises(BudgetExceeded) as info:
+        run_limited(_allocate_2gb, memory="1GB")
+    assert info.value.kind == "memory"
+    assert info.value.limit == 1_000_000_000
+    assert info.value.observed is not None and info.value.observed > 2_000_000_000
+
+
+def test_torch_works_under_1gb():
+    def train_step():
+        import torch
+
+        model = torch.nn.Linear(64, 8)
+        loss = model(torch.randn(32, 64)).square().mean()
+        loss.backward()
+        return float(model.weight.grad.abs().sum()) > 0
+
+    assert run_limited(train_step, memory="1GB") is True
+
+
+def test_sleep_past_time_limit_raises_time_quickly():
+    started = time.perf_counter()
+    with pytest.raises(BudgetExceeded) as info:
+        run_limited(time.sleep, 5, time="1s")
+    assert time.perf_counter() - started < 3
+    assert info.value.kind == "time" and info.value.limit == 1.0 and info.value.observed >= 1.0
+
+
+def test_returns_value_of_closure():
+    offset = 40
+    assert run_limited(lambda x: x + offset, 2, memory="512MB", time="30s") == 42
+
+
+def test_exception_is_reraised_with_message_and_child_traceback():
+    def fails():
+        raise KeyError("no column named 'price'")
+
+    with pytest.raises(KeyError, match="no column named 'price'") as info:
+        run_limited(fails)
+    assert "fails" in str(info.value.__cause__)
+
+
+def test_child_crash_is_a_clear_error_not_a_hang():
+    started = time.perf_counter()
+    with pytest.raises(ChildProcessFailed, match="exited with code 3"):
+        run_limited(os._exit, 3)
+    with pytest.raises(ChildProcessFailed, match="killed by SIGKILL"):
+        run_limited(lambda: os.kill(os.getpid(), signal.SIGKILL))
+    assert time.perf_counter() - started < 30
+
+
+def test_functions_from_a_script_on_stdin_work():
+    script = textwrap.dedent(
+        """
+        from tightfit.guard import run_limited
+        def square(x):
+            return x * x
+        print(run_limited(square, 7, memory="512MB"))
+        """
+    )
+    out = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "49"
+
+
+def test_script_without_main_guard_does_not_rerun(tmp_path):
+    path = tmp_path / "job.py"
+    path.write_text("from tightfit.guard import run_limited\nprint('ran', run_limited(lambda: 5))\n")
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "ran 5"
+
+
+def test_bad_limits_raise_config_error_before_starting():
+    with pytest.raises(ConfigError, match="'memory' parameter of run_limited"):
+        run_limited(print, memory="lots")
+    with pytest.raises(ConfigError, match="'time' parameter of run_limited"):
+        run_limited(print, time=-1)
