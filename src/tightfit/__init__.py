@@ -12,7 +12,14 @@ import importlib
 from typing import Any
 
 from tightfit.budget import Budget
-from tightfit.errors import BudgetExceeded, ChildProcessFailed, ConfigError, DataError, TightfitError
+from tightfit.errors import (
+    BudgetExceeded,
+    ChildProcessFailed,
+    ConfigError,
+    DataError,
+    TightfitError,
+    TrainingDiverged,
+)
 from tightfit.hardware import Hardware
 
 __version__ = "0.1.0"
@@ -34,6 +41,7 @@ __all__ = [
     "DataError",
     "Hardware",
     "TightfitError",
+    "TrainingDiverged",
     "__version__",
     *_LAZY,
 ]

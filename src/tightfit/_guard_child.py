@@ -14,10 +14,11 @@ import resource
 import sys
 import traceback
 
+from tightfit.errors import is_out_of_memory
+
 _REQUESTED = re.compile(
     r"tried to allocate (\d+) bytes|Tried to allocate ([\d.]+) ([KMGT]i?B)|allocate ([\d.]+) ([KMGT]i?B)"
 )
-_OOM_TEXT = ("can't allocate memory", "out of memory", "Cannot allocate memory", "std::bad_alloc")
 
 
 def _vm_data() -> int:
@@ -38,12 +39,6 @@ def _requested_bytes(text: str) -> int | None:
         return int(match.group(1))
     number, unit = (match.group(2), match.group(3)) if match.group(2) else (match.group(4), match.group(5))
     return parse_bytes(number + unit)
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in _OOM_TEXT)
 
 
 def main() -> None:
@@ -67,7 +62,7 @@ def main() -> None:
         message = ("ok", fn(*args, **kwargs))
     except BaseException as exc:  # everything goes back to the parent, KeyboardInterrupt and SystemExit too
         resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
-        if _is_out_of_memory(exc):
+        if is_out_of_memory(exc):
             requested = _requested_bytes(str(exc))
             observed = _vm_data() + requested if requested is not None else None
             message = ("memory", observed, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")

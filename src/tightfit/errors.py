@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["BudgetExceeded", "ChildProcessFailed", "ConfigError", "DataError", "TightfitError", "bad_param"]
+__all__ = [
+    "BudgetExceeded",
+    "ChildProcessFailed",
+    "ConfigError",
+    "DataError",
+    "TightfitError",
+    "TrainingDiverged",
+    "bad_param",
+    "is_out_of_memory",
+]
 
 
 class TightfitError(Exception):
@@ -33,6 +42,10 @@ class ChildProcessFailed(TightfitError, RuntimeError):
     def __init__(self, message: str, child_traceback: str = "") -> None:
         super().__init__(message)
         self.child_traceback = child_traceback
+
+
+class TrainingDiverged(TightfitError, ArithmeticError):
+    """Training produced non-finite losses for too many consecutive steps, even after lowering the LR."""
 
 
 class BudgetExceeded(TightfitError, RuntimeError):
@@ -84,3 +97,21 @@ def bad_param(param: str, owner: str, allowed: str | Iterable[Any], got: Any) ->
         values = sorted(allowed, key=lambda v: (str(type(v)), str(v)))
         what = "one of " + ", ".join(_show(v) for v in values)
     return ConfigError(f"The {param!r} parameter of {owner} must be {what}. Got {_show(got)} instead.")
+
+
+_OUT_OF_MEMORY_TEXT = ("out of memory", "can't allocate memory", "Cannot allocate memory", "std::bad_alloc")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for an allocation failure: ``MemoryError``, ``torch.OutOfMemoryError`` (CUDA) or a CPU allocator error.
+
+    Examples
+    --------
+    >>> is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes"))
+    True
+    >>> is_out_of_memory(RuntimeError("shape mismatch"))
+    False
+    """
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in _OUT_OF_MEMORY_TEXT)

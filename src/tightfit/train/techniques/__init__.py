@@ -1,0 +1,19 @@
+"""Techniques: a config plus one in-place function that transforms the model and reports what it changed."""
+
+from tightfit.train.techniques.checkpointing import (
+    CheckpointApplied,
+    apply_checkpointing_,
+    find_repeated_blocks,
+    remove_checkpointing_,
+)
+from tightfit.train.techniques.lora import LoraApplied, LoraSpec, apply_lora_
+
+__all__ = [
+    "CheckpointApplied",
+    "LoraApplied",
+    "LoraSpec",
+    "apply_checkpointing_",
+    "apply_lora_",
+    "find_repeated_blocks",
+    "remove_checkpointing_",
+]

@@ -1,0 +1,70 @@
+"""Shared fixtures: small real data (scikit-learn's bundled digits) and tiny models built in the tests."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """Digits scaled to [0, 1], shuffled once with a fixed seed: (X_train, y_train, X_test, y_test)."""
+    X, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(X))
+    X, y = (X[order] / 16.0).astype(np.float32), y[order]
+    return X[:1300], y[:1300], X[1300:], y[1300:]
+
+
+class Block(nn.Module):
+    """A pre-norm residual MLP block, the repeated unit of :class:`BlockNet`."""
+
+    def __init__(self, width: int, hidden: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, hidden)
+        self.fc2 = nn.Linear(hidden, width)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        return x + self.drop(self.fc2(nn.functional.gelu(self.fc1(self.norm(x)))))
+
+
+class BlockNet(nn.Module):
+    """Input projection, ``n_blocks`` residual blocks in a ModuleList, a head."""
+
+    def __init__(self, n_in=64, n_out=10, width=64, hidden=128, n_blocks=2, dropout=0.0):
+        super().__init__()
+        self.embed = nn.Linear(n_in, width)
+        self.blocks = nn.ModuleList(Block(width, hidden, dropout) for _ in range(n_blocks))
+        self.head = nn.Linear(width, n_out)
+
+    def forward(self, x):
+        x = self.embed(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def make_blocknet(seed=0, **kwargs) -> BlockNet:
+    torch.manual_seed(seed)
+    return BlockNet(**kwargs)
+
+
+def accuracy(model: nn.Module, X, y) -> float:
+    model.eval()
+    with torch.no_grad():
+        pred = model(torch.as_tensor(X)).argmax(1).numpy()
+    model.train()
+    return float((pred == np.asarray(y)).mean())
+
+
+@pytest.fixture
+def make_net():
+    """Factory of seeded BlockNets: ``make_net(seed=0, n_blocks=2, ...)``."""
+    return make_blocknet
+
+
+@pytest.fixture
+def accuracy_of():
+    return accuracy
