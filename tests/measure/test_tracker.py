@@ -50,8 +50,8 @@ def test_linear_forward_backward_analytic_peak():
     backward_peak = weight + inputs + scalar + scalar + grad_weight
     report = track_peak(lambda: layer(x).sum().backward())
     assert report.peak == max(forward_peak, backward_peak) == 20488
-    assert report.breakdown["parameters"] == weight
-    assert report.breakdown["gradients"] == grad_weight
+    assert report.breakdown["params"] == weight
+    assert report.breakdown["grads"] == grad_weight
     assert sum(report.breakdown.values()) == report.peak
 
 
@@ -75,8 +75,8 @@ def test_deterministic_and_categorised_training_step():
     assert second.peak == third.peak  # same code, same state: the same bytes
     assert second.breakdown == third.breakdown
     # the peak is inside Adam's step: weights, their grads, exp_avg + exp_avg_sq, plus step temporaries
-    assert second.breakdown["parameters"] == param_bytes
-    assert second.breakdown["gradients"] == param_bytes
+    assert second.breakdown["params"] == param_bytes
+    assert second.breakdown["grads"] == param_bytes
     assert second.breakdown["optimizer"] >= 2 * param_bytes
     assert sum(second.breakdown.values()) == second.peak
     assert first.peak == second.peak  # Adam's state is created in the first step: same live total

@@ -8,7 +8,7 @@ figure is "what this call needs", not "everything in the process". Because it co
 sampling a process, the figure is exact and repeatable, and works unchanged under ``FakeTensorMode`` —
 which is how ``tightfit.plan`` predicts a training step's peak without running it.
 
-Categories at the peak: ``parameters`` (``nn.Parameter`` storages), ``gradients`` (what autograd
+Categories at the peak: ``params`` (``nn.Parameter`` storages), ``grads`` (what autograd
 accumulated into ``.grad``), ``optimizer`` (tensors an optimizer keeps in ``state``, and the temporaries
 of its ``step``), ``activations``
 (created by the call outside the backward pass: forward outputs kept for backward, the loss, copies of
@@ -30,7 +30,7 @@ from torch.utils._pytree import tree_flatten
 
 __all__ = ["CATEGORIES", "PeakReport", "TensorTracker", "track_peak"]
 
-CATEGORIES = ("parameters", "gradients", "optimizer", "activations", "other")
+CATEGORIES = ("params", "grads", "optimizer", "activations", "other")
 _RANK = {name: rank for rank, name in enumerate(CATEGORIES)}  # lower rank wins when a storage plays two parts
 
 
@@ -135,7 +135,7 @@ class TensorTracker(TorchDispatchMode):
                 record.n_bytes = n_bytes
         else:
             if is_param:
-                category = "parameters"
+                category = "params"
             elif created and self._in_optimizer_step:
                 category = "optimizer"
             elif created and not in_backward:
@@ -153,7 +153,7 @@ class TensorTracker(TorchDispatchMode):
                 self._live += n_bytes
                 self._peak += n_bytes
         if is_param:
-            record.category = "parameters"
+            record.category = "params"
             if tensor.requires_grad and id(tensor) not in self._hooked_params:
                 self._hooked_params.add(id(tensor))
                 self._hooks.append(tensor.register_post_accumulate_grad_hook(self._on_grad))
@@ -184,7 +184,7 @@ class TensorTracker(TorchDispatchMode):
 
     def _on_grad(self, param: torch.Tensor) -> None:
         if param.grad is not None:
-            self._mark(param.grad, "gradients")
+            self._mark(param.grad, "grads")
 
     def _on_optimizer_step_start(self, optimizer, args, kwargs) -> None:
         self._in_optimizer_step = True

@@ -1,0 +1,13 @@
+"""`make bench`: run every benchmark script in turn (each prints its table and writes results/<name>.json)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = ["engine.py"]
+
+if __name__ == "__main__":
+    here = Path(__file__).parent
+    for script in SCRIPTS:
+        print(f"== {script}", flush=True)
+        subprocess.run([sys.executable, str(here / script)], check=True)
