@@ -317,7 +317,8 @@ class Trainer:
         for step_batch in steps:
             if state.global_step >= self._total_steps:
                 return "max_steps"
-            if self._out_of_time(statistics.median(self._step_times[-5:]) if self._step_times else 0.0):
+            # the slowest recent step, plus the validation that closes the epoch, must still fit
+            if self._out_of_time(max(self._step_times[-5:], default=0.0) + self._val_seconds):
                 return "time"
             t0 = time.perf_counter()
             for group in self.optimizer.param_groups:
