@@ -30,7 +30,7 @@ def _tensor_bytes(tensors) -> int:
     for tensor in tensors:
         try:
             storage = tensor.untyped_storage()
-            seen[storage.data_ptr() or id(storage)] = storage.nbytes()
+            seen[storage._cdata] = storage.nbytes()  # the storage itself, so fake tensors work too
         except (RuntimeError, NotImplementedError):  # quantized/packed layouts without a plain storage
             seen[id(tensor)] = tensor.element_size() * tensor.nelement()
     return sum(seen.values())

@@ -64,11 +64,14 @@ class TensorTracker(TorchDispatchMode):
     """Count live tensor storage bytes op by op. Use :func:`track_peak` unless you need the mode itself.
 
     ``device`` restricts counting to one device type (``"cuda"``, ``"cpu"``); ``None`` counts all.
+    ``round_to`` counts each storage rounded up to a multiple of that many bytes — 512 models the CUDA
+    caching allocator's block rounding, which ``torch.cuda.max_memory_allocated`` reports.
     """
 
-    def __init__(self, device: str | None = None) -> None:
+    def __init__(self, device: str | None = None, round_to: int = 1) -> None:
         super().__init__()
         self.device_type = None if device is None else torch.device(device).type
+        self.round_to = round_to
         self.n_ops = 0
         self._lock = threading.RLock()  # finalizers may fire on another thread, or inside our own code
         self._live_records: dict[int, _Storage] = {}  # storage address -> record, while alive
@@ -126,7 +129,7 @@ class TensorTracker(TorchDispatchMode):
         storage = self._storage_of(tensor)
         if storage is None:
             return
-        key, n_bytes = storage._cdata, storage.nbytes()
+        key, n_bytes = storage._cdata, -(-storage.nbytes() // self.round_to) * self.round_to
         is_param = isinstance(tensor, torch.nn.Parameter)
         record = self._live_records.get(key)
         if record is not None:
@@ -217,7 +220,9 @@ class TensorTracker(TorchDispatchMode):
         return totals
 
 
-def track_peak(fn: Callable[..., Any], *args: Any, device: str | None = None, **kwargs: Any) -> PeakReport:
+def track_peak(
+    fn: Callable[..., Any], *args: Any, device: str | None = None, round_to: int = 1, **kwargs: Any
+) -> PeakReport:
     """Run ``fn(*args, **kwargs)`` and return its result with the exact peak of live tensor bytes.
 
     Parameters
@@ -226,6 +231,8 @@ def track_peak(fn: Callable[..., Any], *args: Any, device: str | None = None, **
         The code to measure; tensors it creates or touches are counted.
     device : str, default=None
         Count only storages on this device type (``"cpu"``, ``"cuda"``); ``None`` counts every device.
+    round_to : int, default=1
+        Round each storage up to a multiple of this many bytes (512: the CUDA caching allocator's blocks).
 
     Returns
     -------
@@ -239,7 +246,7 @@ def track_peak(fn: Callable[..., Any], *args: Any, device: str | None = None, **
     >>> report.peak  # the ones (4000 bytes) and the product (4000 bytes) are live together
     8000
     """
-    tracker = TensorTracker(device=device)
+    tracker = TensorTracker(device=device, round_to=round_to)
     with tracker:
         result = fn(*args, **kwargs)
     return PeakReport(

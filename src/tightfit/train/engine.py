@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch._subclasses.fake_tensor import is_fake
 
 from tightfit.budget import Budget
 from tightfit.errors import BudgetExceeded, ConfigError, TrainingDiverged, bad_param, is_out_of_memory
@@ -100,10 +101,12 @@ class Trainer:
         self.config = config
         self._applied: dict[str, Any] | None = None
         self.device: torch.device | None = None  # set by fit; evaluate before fit uses the model's device
+        self.device_override: torch.device | None = None  # the planner's fake runs pick the device themselves
         self.precision: Precision | None = None
 
     # -- set-up ------------------------------------------------------------------------------------------
-    def _apply_techniques(self) -> dict[str, Any]:
+    def apply_techniques(self) -> dict[str, Any]:
+        """Apply the config's model transforms (LoRA, checkpointing) now; idempotent, and ``fit`` calls it."""
         if self._applied is None:
             applied: dict[str, Any] = {}
             if self.config.lora is not None:
@@ -131,8 +134,9 @@ class Trainer:
             loss = self._forward_loss(chunk) * weight
             self.precision.scaler.scale(loss).backward()
             loss_sum += loss.detach().float()
-        mean_loss = float(loss_sum)
-        if not torch.isfinite(loss_sum):
+        # under FakeTensorMode (tightfit.plan.estimate) a loss has no value: treat it as finite
+        mean_loss = 0.0 if is_fake(loss_sum) else float(loss_sum)
+        if not math.isfinite(mean_loss):
             self.optimizer.zero_grad(set_to_none=True)
             return mean_loss
         self.precision.scaler.unscale_(self.optimizer)
@@ -246,15 +250,16 @@ class Trainer:
             raise ConfigError("fit(resume=True) needs TrainConfig(checkpoint_dir=...) to know where to resume from.")
         if cfg.early_stopping is not None and cfg.early_stopping.metric.startswith("val") and val_data is None:
             raise ConfigError(f"early_stopping on {cfg.early_stopping.metric!r} needs val_data.")
-        self.device = torch.device(self.budget.resolve_device())
+        self.device = self.device_override or torch.device(self.budget.resolve_device())
         self.precision = Precision(cfg.precision, self.device)
         dataset = as_dataset(train_data)
         val = as_dataset(val_data, "val_data") if val_data is not None else None
 
         self._started = time.perf_counter()
         torch.manual_seed(cfg.seed)
-        self.model.to(self.device)
-        self._apply_techniques()
+        if any(t.device != self.device for t in itertools.chain(self.model.parameters(), self.model.buffers())):
+            self.model.to(self.device)
+        self.apply_techniques()
         self.model.train()
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         if not self.trainable:

@@ -59,5 +59,6 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
     for state in optimizer.state.values():
         for value in state.values():
             if isinstance(value, torch.Tensor):
-                seen[value.untyped_storage().data_ptr() or id(value)] = value.untyped_storage().nbytes()
+                storage = value.untyped_storage()  # keyed by the storage itself: works for fake tensors too
+                seen[storage._cdata] = storage.nbytes()
     return sum(seen.values())

@@ -1,0 +1,274 @@
+"""`estimate(model, sample_batch, config)`: the peak memory of a training step, predicted without the hardware.
+
+The engine's own training loop (``Trainer.fit``) runs two steps of a one-batch epoch under
+``FakeTensorMode``, counted by the same :class:`~tightfit.measure.TensorTracker` that ``track_peak`` uses:
+every tensor has a shape, dtype and device but no data, so a config for a large model costs no memory
+and little time to estimate. Two steps, because the optimizer creates its state during the first
+update: the second step is the steady state a long run sees.
+
+What is modelled and what is an allowance
+-----------------------------------------
+``peak`` is modelled exactly (it equals ``track_peak`` of the same two steps run for real on the same
+device). On top of it, ``allowances`` are reported separately:
+
+- CUDA: ``allocator_rounding`` (the caching allocator hands out 512-byte blocks; included in ``device_peak``
+  since ``torch.cuda.max_memory_allocated`` counts it), ``cublas_workspace`` (torch's default cuBLAS
+  workspace, allocated through the caching allocator on the first matmul), and ``cuda_context`` (the
+  driver context, outside the allocator: in ``nvidia-smi``, not in ``max_memory_allocated``).
+- CPU: ``process_baseline`` (the RSS of a fresh interpreter with torch and tightfit imported — and PEFT
+  when LoRA is used — measured once in a child process) and ``allocator_slack`` (freed memory that
+  the C allocator keeps), which together with ``peak`` predict the process RSS peak (``process_peak``).
+
+A model that cannot run under fake tensors (custom C++ ops without fake kernels, data-dependent Python
+control flow) falls back to measuring one real step in a child process under ``guard.run_limited``;
+``method`` says which was used.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import is_fake
+
+from tightfit.errors import ConfigError, TightfitError, bad_param
+from tightfit.measure.tracker import TensorTracker
+from tightfit.train.config import TrainConfig
+from tightfit.train.data import n_rows
+from tightfit.train.engine import Trainer
+
+__all__ = ["CUDA_BLOCK_BYTES", "Estimate", "estimate", "process_baseline_bytes"]
+
+log = logging.getLogger(__name__)
+
+CUDA_BLOCK_BYTES = 512  # the caching allocator rounds every block up to this (c10/cuda/CUDACachingAllocator.cpp)
+CUBLAS_WORKSPACE_BYTES = 4096 * 1024 * 2 + 16 * 1024 * 8  # torch's default CUBLAS_WORKSPACE_CONFIG=":4096:2:16:8"
+CUBLAS_WORKSPACE_BYTES_SM90 = 32 * 1024 * 1024  # Hopper and newer: torch defaults to one 32 MiB workspace
+CUDA_CONTEXT_BYTES = 500 * 10**6  # driver context + kernels; varies by GPU and driver (300-900 MB seen)
+ALLOCATOR_SLACK = 0.10  # of the tensor peak: what glibc keeps after frees; fitted on the estimate zoo (see bench)
+
+
+@dataclass
+class Estimate:
+    """A predicted peak, in bytes. ``peak`` is modelled; ``allowances`` are documented additions.
+
+    ``device_peak`` is the figure to hold against a GPU budget (``torch.cuda.max_memory_allocated``);
+    ``process_peak`` the figure to hold against a CPU RAM budget (process RSS).
+    """
+
+    peak: int
+    breakdown: dict[str, int]
+    device: str
+    method: str  # "fake" (modelled) or "measured" (a real step in a child process)
+    allowances: dict[str, int] = field(default_factory=dict)
+    seconds_spent: float = 0.0
+    note: str = ""
+
+    @property
+    def device_peak(self) -> int:
+        """CUDA: modelled peak with block rounding plus the cuBLAS workspace; CPU: the modelled peak."""
+        if self.device.startswith("cuda"):
+            return self.peak + self.allowances.get("allocator_rounding", 0) + self.allowances.get("cublas_workspace", 0)
+        return self.peak
+
+    @property
+    def process_peak(self) -> int:
+        """CPU: predicted RSS of the whole process (baseline + tensors + allocator slack)."""
+        return self.peak + self.allowances.get("process_baseline", 0) + self.allowances.get("allocator_slack", 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.update(device_peak=self.device_peak, process_peak=self.process_peak)
+        return data
+
+
+def _rows_like(value: Any, rows: int, mode) -> Any:
+    """A fake tensor like ``value`` with ``rows`` rows (no data), recursively for tuples/lists/dicts."""
+    if isinstance(value, torch.Tensor):
+        shape = (rows, *value.shape[1:])
+        with mode:
+            return torch.empty(shape, dtype=value.dtype, device=value.device)
+    if isinstance(value, dict):
+        return {k: _rows_like(v, rows, mode) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_rows_like(v, rows, mode) for v in value)
+    return value
+
+
+def _as_tensors(sample_batch: Any) -> Any:
+    if isinstance(sample_batch, (tuple, list)) and not all(isinstance(v, torch.Tensor) for v in sample_batch):
+        from tightfit.train.data import as_dataset
+
+        return as_dataset(sample_batch, "sample_batch").tensors
+    return sample_batch
+
+
+def _fake_tensors(model: nn.Module, mode) -> dict[int, Any]:
+    """Fake twins of the model's real parameters and buffers, keyed by the id of the real tensor."""
+    twins: dict[int, Any] = {}
+    for module in model.modules():
+        for tensor in (*module._parameters.values(), *module._buffers.values()):
+            if tensor is None or id(tensor) in twins or is_fake(tensor):
+                continue
+            fake = mode.from_tensor(tensor)
+            twins[id(tensor)] = nn.Parameter(fake, requires_grad=tensor.requires_grad) if isinstance(
+                tensor, nn.Parameter) else fake
+    return twins
+
+
+def _fake_model(model: nn.Module, mode) -> nn.Module:
+    """A copy of ``model`` whose parameters and buffers are fake: the structure is copied, the data is not."""
+    return copy.deepcopy(model, _fake_tensors(model, mode))
+
+
+def _fake_in_place(model: nn.Module, mode) -> None:
+    """Replace the real tensors a technique added (LoRA adapters) by fake twins, in place."""
+    twins = _fake_tensors(model, mode)
+    for module in model.modules():
+        for slots in (module._parameters, module._buffers):
+            for name, tensor in slots.items():
+                if tensor is not None and id(tensor) in twins:
+                    slots[name] = twins[id(tensor)]
+
+
+def _step_config(config: TrainConfig) -> TrainConfig:
+    """Two steps of a one-batch epoch, quietly, without writing checkpoints."""
+    return dataclasses.replace(config, epochs=2, max_steps=2, verbose=False, checkpoint_dir=None,
+                               early_stopping=None)
+
+
+def _fake_peak(model, sample_batch, config, loss_fn, device: torch.device, round_to: int) -> tuple[int, dict]:
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    fake_model = _fake_model(model, mode)
+    fake_batch = _rows_like(_as_tensors(sample_batch), config.effective_batch, mode)
+    trainer = Trainer(fake_model, loss_fn, _step_config(config))
+    trainer.device_override = device
+    # Techniques go on outside fake mode: PEFT moves new adapters with Module.to, which cannot swap fake
+    # parameters ("has weakref associated with it"); the small real adapters are then faked in place.
+    trainer.apply_techniques()
+    _fake_in_place(fake_model, mode)
+    tracker = TensorTracker(device=device.type, round_to=round_to)
+    with mode, tracker:
+        trainer.fit(fake_batch)
+    return tracker.peak, tracker.breakdown()
+
+
+def _measured_step(model, sample_batch, config, loss_fn) -> tuple[int, dict]:
+    """The fallback, run in a child process: the same two steps for real, counted by track_peak."""
+    from tightfit.measure.tracker import track_peak
+
+    batch = _as_tensors(sample_batch)
+    rows = n_rows(batch)
+    repeat = -(-config.effective_batch // rows)
+
+    def grow(t):
+        return t.repeat(repeat, *([1] * (t.dim() - 1)))[: config.effective_batch] if isinstance(t, torch.Tensor) else t
+
+    batch = type(batch)(grow(t) for t in batch) if isinstance(batch, (tuple, list)) else batch
+    report = track_peak(lambda: Trainer(model, loss_fn, _step_config(config)).fit(batch))
+    return report.peak, report.breakdown
+
+
+@functools.lru_cache(maxsize=4)
+def process_baseline_bytes(with_peft: bool = False) -> int:
+    """RSS of a fresh child with torch and tightfit's engine imported (and PEFT when ``with_peft``), in bytes."""
+    from tightfit.guard import run_limited
+
+    def baseline(with_peft: bool) -> int:
+        import psutil
+
+        import tightfit.train  # noqa: F401
+
+        if with_peft:
+            import peft  # noqa: F401
+        return psutil.Process().memory_info().rss
+
+    return run_limited(baseline, with_peft, time="5min")
+
+
+def estimate(
+    model: nn.Module,
+    sample_batch: Any,
+    config: TrainConfig,
+    loss_fn: Callable | None = None,
+    device: str = "cuda",
+) -> Estimate:
+    """Predict the peak memory of training ``model`` with ``config`` on ``device``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Not modified: the estimate runs on a fake copy.
+    sample_batch : (X, y) arrays or tensors
+        Only shapes and dtypes matter; the estimate uses ``config.effective_batch`` rows whatever its length.
+    config : TrainConfig
+    loss_fn : callable, default=None
+        ``None``: cross-entropy for integer targets, MSE otherwise (the engine's default).
+    device : str, default="cuda"
+        The device to plan for. On a machine whose torch has no CUDA, a CUDA estimate runs the fake step
+        on the CPU and says so in ``note`` (kernel-specific buffers such as flash-attention or cuDNN
+        workspaces are then not modelled).
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 4))
+    >>> batch = (torch.randn(8, 32), torch.randint(0, 4, (8,)))
+    >>> est = estimate(model, batch, TrainConfig(micro_batch=16), device="cpu")
+    >>> est.method, est.peak > 0
+    ('fake', True)
+    """
+    if not isinstance(model, nn.Module):
+        raise bad_param("model", "estimate", "a torch.nn.Module", type(model).__name__)
+    if not isinstance(config, TrainConfig):
+        raise bad_param("config", "estimate", "a TrainConfig", type(config).__name__)
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise bad_param("device", "estimate", "'cpu', 'cuda' or 'cuda:N'", device) from None
+    if target.type not in ("cpu", "cuda"):
+        raise bad_param("device", "estimate", "'cpu', 'cuda' or 'cuda:N'", device)
+    started = time.perf_counter()
+    on_cuda = target.type == "cuda"
+    run_device, note = target, ""
+    if on_cuda and not torch.cuda.is_available():
+        run_device = torch.device("cpu")
+        note = ("torch here has no CUDA: the step was modelled on the CPU (same shapes, CPU autocast); "
+                "CUDA-only buffers such as flash-attention or cuDNN workspaces are not modelled")
+    round_to = CUDA_BLOCK_BYTES if on_cuda else 1
+    try:
+        peak, breakdown = _fake_peak(model, sample_batch, config, loss_fn, run_device, round_to=1)
+        rounded, _ = (peak, None) if not on_cuda else _fake_peak(model, sample_batch, config, loss_fn, run_device,
+                                                                 round_to=round_to)
+        method = "fake"
+    except (ConfigError, TightfitError):
+        raise
+    except Exception as exc:  # no fake kernel, data-dependent control flow, ...
+        log.warning("fake-tensor estimate failed (%s: %s); measuring a real step in a child process",
+                    type(exc).__name__, exc)
+        from tightfit.guard import run_limited
+
+        peak, breakdown = run_limited(_measured_step, model, sample_batch, config, loss_fn)
+        rounded, method = peak, "measured"
+        note = (note + "; " if note else "") + f"fake tensors failed ({type(exc).__name__}); measured on the CPU"
+    allowances: dict[str, int] = {}
+    if on_cuda:
+        capability = torch.cuda.get_device_capability(target) if torch.cuda.is_available() else (0, 0)
+        allowances["allocator_rounding"] = rounded - peak
+        allowances["cublas_workspace"] = CUBLAS_WORKSPACE_BYTES_SM90 if capability >= (9, 0) else CUBLAS_WORKSPACE_BYTES
+        allowances["cuda_context"] = CUDA_CONTEXT_BYTES
+    else:
+        allowances["process_baseline"] = process_baseline_bytes(config.lora is not None)
+        allowances["allocator_slack"] = int(ALLOCATOR_SLACK * peak)
+    return Estimate(peak=peak, breakdown=breakdown, device=str(target), method=method, allowances=allowances,
+                    seconds_spent=time.perf_counter() - started, note=note)
