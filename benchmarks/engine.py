@@ -40,8 +40,9 @@ class DigitTransformer(nn.Module):
         super().__init__()
         self.embed = nn.Linear(8, d_model)
         self.position = nn.Parameter(torch.zeros(1, 8, d_model))
-        layer = nn.TransformerEncoderLayer(d_model, n_heads, 4 * d_model, dropout=0.0, batch_first=True,
-                                           norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model, n_heads, 4 * d_model, dropout=0.0, batch_first=True, norm_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.head = nn.Linear(d_model, 10)
 
@@ -63,8 +64,12 @@ ROWS = {
     "bf16": {"precision": "bf16"},
     "checkpointing": {"checkpointing": True},
     "LoRA r=8": {"lora": LoraSpec(r=8, alpha=16, trainable_modules=("head",)), "lr": 3e-3},
-    "bf16 + ckpt + LoRA": {"precision": "bf16", "checkpointing": True,
-                           "lora": LoraSpec(r=8, alpha=16, trainable_modules=("head",)), "lr": 3e-3},
+    "bf16 + ckpt + LoRA": {
+        "precision": "bf16",
+        "checkpointing": True,
+        "lora": LoraSpec(r=8, alpha=16, trainable_modules=("head",)),
+        "lr": 3e-3,
+    },
 }
 
 
@@ -87,8 +92,12 @@ def fine_tune(base_state: dict, settings: dict, epochs: int) -> dict:
     model.eval()
     with torch.no_grad():
         accuracy = float((model(torch.tensor(X_test)).argmax(1).numpy() == y_test).mean())
-    return {"rss_peak": result.peak_memory_bytes, "step_time": result.step_time_s, "accuracy": accuracy,
-            "trainable": result.trainable_params}
+    return {
+        "rss_peak": result.peak_memory_bytes,
+        "step_time": result.step_time_s,
+        "accuracy": accuracy,
+        "trainable": result.trainable_params,
+    }
 
 
 def step_peak(base_state: dict, settings: dict) -> int:
@@ -149,14 +158,20 @@ def main() -> None:
     baseline = medians["fp32 (baseline)"]
     table = []
     for name, m in medians.items():
-        table.append({
-            "config": name,
-            "step_peak_bytes": m["step_peak"], "step_peak_ratio": m["step_peak"] / baseline["step_peak"],
-            "rss_peak_bytes": m["rss_peak"], "rss_peak_ratio": m["rss_peak"] / baseline["rss_peak"],
-            "step_time_s": m["step_time"], "step_time_ratio": m["step_time"] / baseline["step_time"],
-            "accuracy": m["accuracy"], "accuracy_delta": m["accuracy"] - baseline["accuracy"],
-            "trainable_params": int(m["trainable"]),
-        })
+        table.append(
+            {
+                "config": name,
+                "step_peak_bytes": m["step_peak"],
+                "step_peak_ratio": m["step_peak"] / baseline["step_peak"],
+                "rss_peak_bytes": m["rss_peak"],
+                "rss_peak_ratio": m["rss_peak"] / baseline["rss_peak"],
+                "step_time_s": m["step_time"],
+                "step_time_ratio": m["step_time"] / baseline["step_time"],
+                "accuracy": m["accuracy"],
+                "accuracy_delta": m["accuracy"] - baseline["accuracy"],
+                "trainable_params": int(m["trainable"]),
+            }
+        )
 
     engine_times, plain_times = [], []
     for _ in range(args.repeats):  # overhead: the same fp32 work, engine vs hand-written, alternating
@@ -168,14 +183,21 @@ def main() -> None:
         engine_times.append(Trainer(model, None, cfg).fit((X, y)).step_time_s)
     overhead = median(engine_times) / median(plain_times) - 1
 
-    payload = {"machine": machine(), "repeats": args.repeats, "epochs": args.epochs, "rows": table,
-               "raw": raw, "overhead": {"engine_step_s": engine_times, "plain_step_s": plain_times,
-                                        "overhead_ratio": overhead}}
+    payload = {
+        "machine": machine(),
+        "repeats": args.repeats,
+        "epochs": args.epochs,
+        "rows": table,
+        "raw": raw,
+        "overhead": {"engine_step_s": engine_times, "plain_step_s": plain_times, "overhead_ratio": overhead},
+    }
     path = write("engine", payload)
     print(f"\n{'config':22} {'step peak':>10} {'RSS peak':>9} {'step time':>10} {'accuracy':>9}")
     for row in table:
-        print(f"{row['config']:22} {row['step_peak_ratio']:>9.2f}x {row['rss_peak_ratio']:>8.2f}x "
-              f"{row['step_time_ratio']:>9.2f}x {row['accuracy']:>9.3f}")
+        print(
+            f"{row['config']:22} {row['step_peak_ratio']:>9.2f}x {row['rss_peak_ratio']:>8.2f}x "
+            f"{row['step_time_ratio']:>9.2f}x {row['accuracy']:>9.3f}"
+        )
     print(f"engine overhead vs a hand-written loop: {overhead:+.1%} (median of {args.repeats}); wrote {path}")
 
 

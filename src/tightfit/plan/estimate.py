@@ -15,9 +15,11 @@ device). On top of it, ``allowances`` are reported separately:
   since ``torch.cuda.max_memory_allocated`` counts it), ``cublas_workspace`` (torch's default cuBLAS
   workspace, allocated through the caching allocator on the first matmul), and ``cuda_context`` (the
   driver context, outside the allocator: in ``nvidia-smi``, not in ``max_memory_allocated``).
-- CPU: ``process_baseline`` (the RSS of a fresh interpreter with torch and tightfit imported — and PEFT
-  when LoRA is used — measured once in a child process) and ``allocator_slack`` (freed memory that
-  the C allocator keeps), which together with ``peak`` predict the process RSS peak (``process_peak``).
+- CPU: ``process_baseline`` (measured: a child trains the model for two steps at two rows; its RSS minus that
+  run's tensor peak is the interpreter, libraries, kernel caches and thread pools), ``allocator_slack``
+  (freed memory the C allocator keeps, a fraction of the peak fitted on the estimate zoo) and
+  ``startup_peak`` (that child's lifetime peak, a floor): together with ``peak`` they predict the process
+  RSS peak (``process_peak``).
 
 A model that cannot run under fake tensors (custom C++ ops without fake kernels, data-dependent Python
 control flow) falls back to measuring one real step in a child process under ``guard.run_limited``;
@@ -26,11 +28,12 @@ control flow) falls back to measuring one real step in a child process under ``g
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
-import functools
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch._subclasses.fake_tensor import is_fake
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from tightfit.errors import ConfigError, TightfitError, bad_param
 from tightfit.measure.tracker import TensorTracker
@@ -45,7 +49,7 @@ from tightfit.train.config import TrainConfig
 from tightfit.train.data import n_rows
 from tightfit.train.engine import Trainer
 
-__all__ = ["CUDA_BLOCK_BYTES", "Estimate", "estimate", "process_baseline_bytes"]
+__all__ = ["CUDA_BLOCK_BYTES", "Estimate", "estimate", "process_baseline"]
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +85,10 @@ class Estimate:
 
     @property
     def process_peak(self) -> int:
-        """CPU: predicted RSS of the whole process (baseline + tensors + allocator slack)."""
-        return self.peak + self.allowances.get("process_baseline", 0) + self.allowances.get("allocator_slack", 0)
+        """CPU: predicted peak RSS of the whole training process: baseline + tensors + allocator slack, or the
+        start-up peak of the calibration run (imports have transient peaks) when that is higher."""
+        steady = self.peak + self.allowances.get("process_baseline", 0) + self.allowances.get("allocator_slack", 0)
+        return max(steady, self.allowances.get("startup_peak", 0))
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -119,8 +125,9 @@ def _fake_tensors(model: nn.Module, mode) -> dict[int, Any]:
             if tensor is None or id(tensor) in twins or is_fake(tensor):
                 continue
             fake = mode.from_tensor(tensor)
-            twins[id(tensor)] = nn.Parameter(fake, requires_grad=tensor.requires_grad) if isinstance(
-                tensor, nn.Parameter) else fake
+            twins[id(tensor)] = (
+                nn.Parameter(fake, requires_grad=tensor.requires_grad) if isinstance(tensor, nn.Parameter) else fake
+            )
     return twins
 
 
@@ -139,10 +146,36 @@ def _fake_in_place(model: nn.Module, mode) -> None:
                     slots[name] = twins[id(tensor)]
 
 
+class _ScalarOracle(TorchDispatchMode):
+    """Answer ``.item()`` on a fake tensor with 1 (of its dtype) instead of failing.
+
+    Fake tensors have no values, but the training loop reads a few scalars — the loss for the progress bar,
+    Adafactor's step count and parameter norm. Those values steer arithmetic, not allocation, so any value
+    gives the same memory; 1 is finite, positive and true, so no guard takes a skip branch.
+    """
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._local_scalar_dense.default and is_fake(args[0]):
+            dtype = args[0].dtype
+            return True if dtype == torch.bool else 1.0 if dtype.is_floating_point else 1
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def _quiet_fake_tensor_log():
+    """torch logs a full traceback when an op has no fake kernel; we catch that failure and fall back."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _step_config(config: TrainConfig) -> TrainConfig:
     """Two steps of a one-batch epoch, quietly, without writing checkpoints."""
-    return dataclasses.replace(config, epochs=2, max_steps=2, verbose=False, checkpoint_dir=None,
-                               early_stopping=None)
+    return dataclasses.replace(config, epochs=2, max_steps=2, verbose=False, checkpoint_dir=None, early_stopping=None)
 
 
 def _fake_peak(model, sample_batch, config, loss_fn, device: torch.device, round_to: int) -> tuple[int, dict]:
@@ -158,42 +191,62 @@ def _fake_peak(model, sample_batch, config, loss_fn, device: torch.device, round
     trainer.apply_techniques()
     _fake_in_place(fake_model, mode)
     tracker = TensorTracker(device=device.type, round_to=round_to)
-    with mode, tracker:
+    with _quiet_fake_tensor_log(), mode, tracker, _ScalarOracle():
         trainer.fit(fake_batch)
     return tracker.peak, tracker.breakdown()
+
+
+def _grown(batch: Any, rows: int) -> Any:
+    """Real rows: the sample repeated (or cut) to exactly ``rows`` rows."""
+    repeat = -(-rows // n_rows(batch))
+
+    def grow(t):
+        return t.repeat(repeat, *([1] * (t.dim() - 1)))[:rows] if isinstance(t, torch.Tensor) else t
+
+    return type(batch)(grow(t) for t in batch) if isinstance(batch, (tuple, list)) else batch
 
 
 def _measured_step(model, sample_batch, config, loss_fn) -> tuple[int, dict]:
     """The fallback, run in a child process: the same two steps for real, counted by track_peak."""
     from tightfit.measure.tracker import track_peak
 
-    batch = _as_tensors(sample_batch)
-    rows = n_rows(batch)
-    repeat = -(-config.effective_batch // rows)
-
-    def grow(t):
-        return t.repeat(repeat, *([1] * (t.dim() - 1)))[: config.effective_batch] if isinstance(t, torch.Tensor) else t
-
-    batch = type(batch)(grow(t) for t in batch) if isinstance(batch, (tuple, list)) else batch
+    batch = _grown(_as_tensors(sample_batch), config.effective_batch)
     report = track_peak(lambda: Trainer(model, loss_fn, _step_config(config)).fit(batch))
     return report.peak, report.breakdown
 
 
-@functools.lru_cache(maxsize=4)
-def process_baseline_bytes(with_peft: bool = False) -> int:
-    """RSS of a fresh child with torch and tightfit's engine imported (and PEFT when ``with_peft``), in bytes."""
+def _calibration_run(model, sample_batch, config, loss_fn) -> tuple[int, int]:
+    """In a fresh child: two real steps of ``config`` at two rows; (RSS after, lifetime peak RSS) in bytes."""
+    import resource
+
+    import psutil
+
+    small = dataclasses.replace(config, micro_batch=2, accumulation=1)
+    batch = _grown(_as_tensors(sample_batch), small.effective_batch)
+    Trainer(model, loss_fn, _step_config(small)).fit(batch)
+    return psutil.Process().memory_info().rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+_CALIBRATION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(lora, precision): result}
+
+
+def process_baseline(model: nn.Module, sample_batch: Any, config: TrainConfig, loss_fn=None) -> tuple[int, int]:
+    """Measured non-tensor RSS of a training process for this model: (baseline bytes, startup peak bytes).
+
+    A fresh child trains ``model`` for two steps at two rows; its RSS minus that run's modelled tensor peak
+    is what the interpreter, libraries (PEFT included when LoRA is on), kernel caches and thread pools cost.
+    Cached per model, LoRA on/off and precision, which are what change the libraries and kernels in play.
+    """
     from tightfit.guard import run_limited
 
-    def baseline(with_peft: bool) -> int:
-        import psutil
-
-        import tightfit.train  # noqa: F401
-
-        if with_peft:
-            import peft  # noqa: F401
-        return psutil.Process().memory_info().rss
-
-    return run_limited(baseline, with_peft, time="5min")
+    cache = _CALIBRATION.setdefault(model, {})
+    key = (config.lora is not None, config.precision)
+    if key not in cache:
+        rss, max_rss = run_limited(_calibration_run, model, sample_batch, config, loss_fn, time="10min")
+        small = dataclasses.replace(config, micro_batch=2, accumulation=1)
+        small_peak, _ = _fake_peak(model, sample_batch, small, loss_fn, torch.device("cpu"), round_to=1)
+        cache[key] = (rss - small_peak, max_rss)
+    return cache[key]
 
 
 def estimate(
@@ -202,6 +255,7 @@ def estimate(
     config: TrainConfig,
     loss_fn: Callable | None = None,
     device: str = "cuda",
+    process: bool = True,
 ) -> Estimate:
     """Predict the peak memory of training ``model`` with ``config`` on ``device``.
 
@@ -243,19 +297,25 @@ def estimate(
     run_device, note = target, ""
     if on_cuda and not torch.cuda.is_available():
         run_device = torch.device("cpu")
-        note = ("torch here has no CUDA: the step was modelled on the CPU (same shapes, CPU autocast); "
-                "CUDA-only buffers such as flash-attention or cuDNN workspaces are not modelled")
+        note = (
+            "torch here has no CUDA: the step was modelled on the CPU (same shapes, CPU autocast); "
+            "CUDA-only buffers such as flash-attention or cuDNN workspaces are not modelled"
+        )
     round_to = CUDA_BLOCK_BYTES if on_cuda else 1
     try:
         peak, breakdown = _fake_peak(model, sample_batch, config, loss_fn, run_device, round_to=1)
-        rounded, _ = (peak, None) if not on_cuda else _fake_peak(model, sample_batch, config, loss_fn, run_device,
-                                                                 round_to=round_to)
+        rounded, _ = (
+            (peak, None)
+            if not on_cuda
+            else _fake_peak(model, sample_batch, config, loss_fn, run_device, round_to=round_to)
+        )
         method = "fake"
     except (ConfigError, TightfitError):
         raise
     except Exception as exc:  # no fake kernel, data-dependent control flow, ...
-        log.warning("fake-tensor estimate failed (%s: %s); measuring a real step in a child process",
-                    type(exc).__name__, exc)
+        log.warning(
+            "fake-tensor estimate failed (%s: %s); measuring a real step in a child process", type(exc).__name__, exc
+        )
         from tightfit.guard import run_limited
 
         peak, breakdown = run_limited(_measured_step, model, sample_batch, config, loss_fn)
@@ -267,8 +327,17 @@ def estimate(
         allowances["allocator_rounding"] = rounded - peak
         allowances["cublas_workspace"] = CUBLAS_WORKSPACE_BYTES_SM90 if capability >= (9, 0) else CUBLAS_WORKSPACE_BYTES
         allowances["cuda_context"] = CUDA_CONTEXT_BYTES
-    else:
-        allowances["process_baseline"] = process_baseline_bytes(config.lora is not None)
+    elif process:
+        baseline, startup = process_baseline(model, sample_batch, config, loss_fn)
+        allowances["process_baseline"] = baseline
         allowances["allocator_slack"] = int(ALLOCATOR_SLACK * peak)
-    return Estimate(peak=peak, breakdown=breakdown, device=str(target), method=method, allowances=allowances,
-                    seconds_spent=time.perf_counter() - started, note=note)
+        allowances["startup_peak"] = startup
+    return Estimate(
+        peak=peak,
+        breakdown=breakdown,
+        device=str(target),
+        method=method,
+        allowances=allowances,
+        seconds_spent=time.perf_counter() - started,
+        note=note,
+    )

@@ -25,7 +25,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch._subclasses.fake_tensor import is_fake
 
 from tightfit.budget import Budget
 from tightfit.errors import BudgetExceeded, ConfigError, TrainingDiverged, bad_param, is_out_of_memory
@@ -134,8 +133,7 @@ class Trainer:
             loss = self._forward_loss(chunk) * weight
             self.precision.scaler.scale(loss).backward()
             loss_sum += loss.detach().float()
-        # under FakeTensorMode (tightfit.plan.estimate) a loss has no value: treat it as finite
-        mean_loss = 0.0 if is_fake(loss_sum) else float(loss_sum)
+        mean_loss = float(loss_sum)
         if not math.isfinite(mean_loss):
             self.optimizer.zero_grad(set_to_none=True)
             return mean_loss
