@@ -1,0 +1,78 @@
+"""plan(): a cheapest-first measured search. The proof on CPU: under a memory cap at 60% of the naive config's
+measured peak, the naive config fails for real, the plan's choice runs under the cap, and no candidate the
+estimate called fitting exceeded it."""
+
+import pytest
+import torch
+from zoo import ResidualMLP
+
+from tightfit import Budget, BudgetExceeded
+from tightfit.guard import run_limited
+from tightfit.plan import QualityProbe, enumerate_candidates, plan
+from tightfit.plan.search import _trial
+from tightfit.train import TrainConfig
+
+
+def test_plan_fits_60_percent_of_the_naive_peak_where_naive_fails(tmp_path):
+    torch.manual_seed(0)
+    model = ResidualMLP(64, 128, 4, 10)  # activations dominate at 32k rows per step
+    X, y = torch.randn(32768, 64), torch.randint(0, 10, (32768,))
+    naive = TrainConfig(micro_batch=32768, epochs=1, verbose=False)
+    naive_peak = run_limited(_trial, model, (X, y), naive, 2)["peak_bytes"]
+    cap = int(0.6 * naive_peak)
+    try:  # the naive config cannot run as configured: it dies, or the engine must halve its micro-batch
+        naive_under_cap = run_limited(_trial, model, (X, y), naive, 2, memory=cap)
+        assert naive_under_cap["oom_events"] >= 1
+    except BudgetExceeded as exc:
+        assert exc.kind == "memory"
+
+    result = plan(model, (X, y), Budget(memory=cap, device="cpu"), base_config=naive, max_measured=1)
+    assert result.chosen is not None, [
+        (c.label(), c.reason) for c in result.candidates if "MB > budget" not in c.reason
+    ]
+    assert result.chosen.effective_batch == naive.effective_batch  # the recipe is kept
+    chosen = next(c for c in result.candidates if c.verdict == "chosen")
+    assert chosen.measured["peak_bytes"] <= cap
+    assert run_limited(_trial, model, (X, y), result.chosen, 2, memory=cap)["oom_events"] == 0
+    for cand in result.candidates:  # no candidate predicted to fit then failed the cap for real
+        if cand.estimate is not None and cand.reason.startswith("measured"):
+            pytest.fail(f"{cand.label()} was estimated to fit but {cand.reason}")
+    assert result.candidates[0].verdict == "rejected" and "estimated peak" in result.candidates[0].reason
+    assert all(c.reason for c in result.candidates)
+    assert result.plot(tmp_path / "plan.png").stat().st_size > 5_000
+
+
+def test_enumeration_keeps_effective_batch_and_is_cheapest_first(make_net):
+    configs = enumerate_candidates(make_net(n_blocks=2), TrainConfig(micro_batch=64), device="cpu")
+    assert {c.effective_batch for c in configs} == {64}
+    assert configs[0] == TrainConfig(micro_batch=64, verbose=False)
+    assert any(c.checkpointing for c in configs) and any(c.lora is not None for c in configs)
+    assert {c.micro_batch for c in configs} == {64, 32, 16, 8}
+
+
+def test_time_budget_rejects_slow_candidates_and_probe_ranks_quality(digits, make_net):
+    X, y, X_val, y_val = digits
+    model = make_net()
+    fast = TrainConfig(micro_batch=128, epochs=2, lr=3e-3, verbose=False)
+    frozen = TrainConfig(micro_batch=128, epochs=2, lr=1e-9, verbose=False)  # learns nothing
+    result = plan(
+        model,
+        (X, y),
+        Budget(time="10min", device="cpu"),
+        candidates=[frozen, fast],
+        quality_probe=QualityProbe((X_val, y_val), steps=15, tolerance=0.05),
+    )
+    assert result.chosen == fast  # the frozen one is no slower, but its validation loss is far worse
+    losses = [c.measured["val_loss"] for c in result.candidates]
+    assert losses[1] < 0.8 * losses[0]
+    tight = plan(model, (X, y), Budget(time="1ms", device="cpu"), candidates=[fast])
+    assert tight.chosen is None and tight.candidates[0].reason.startswith("predicted fit time")
+    with pytest.raises(Exception, match="no candidate fits"):
+        tight.run()
+
+
+def test_plan_run_trains_with_the_chosen_config(digits, make_net):
+    X, y, X_val, y_val = digits
+    result = plan(make_net(), (X, y), Budget(device="cpu"), candidates=[TrainConfig(micro_batch=64, epochs=2)])
+    trained = result.run(val_data=(X_val, y_val), verbose=False)
+    assert trained.config.micro_batch == 64 and trained.history[-1]["val_accuracy"] > 0.8
