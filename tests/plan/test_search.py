@@ -47,7 +47,7 @@ def test_enumeration_keeps_effective_batch_and_is_cheapest_first(make_net):
     assert {c.effective_batch for c in configs} == {64}
     assert configs[0] == TrainConfig(micro_batch=64, verbose=False)
     assert any(c.checkpointing for c in configs) and any(c.lora is not None for c in configs)
-    assert {c.micro_batch for c in configs} == {64, 32, 16, 8}
+    assert {c.micro_batch for c in configs} == {64, 32, 16, 8, 4, 2}
 
 
 def test_time_budget_rejects_slow_candidates_and_probe_ranks_quality(digits, make_net):

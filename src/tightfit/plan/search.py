@@ -151,7 +151,7 @@ def _budgeted_peak(est: Estimate) -> int:
     return est.device_peak if est.device.startswith("cuda") else est.process_peak
 
 
-def _halvings(effective: int, limit: int = 4) -> list[int]:
+def _halvings(effective: int, limit: int = 6) -> list[int]:
     sizes, size = [], effective
     while size >= 1 and len(sizes) < limit:
         if effective % size == 0:
