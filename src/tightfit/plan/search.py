@@ -265,7 +265,7 @@ def plan(
     if not isinstance(budget, Budget):
         raise bad_param("budget", "plan", "a Budget", type(budget).__name__)
     base = base_config or TrainConfig()
-    device = budget.resolve_device() if budget.device != "auto" or torch.cuda.is_available() else "cpu"
+    device = budget.resolve_device()
     dataset = as_dataset(train_data)
     n_samples = len(dataset.dataset) if isinstance(dataset, torch.utils.data.DataLoader) else len(dataset)
     sample = next(iter(dataset)) if isinstance(dataset, torch.utils.data.DataLoader) else _head(train_data, 4)
@@ -289,7 +289,9 @@ def plan(
             continue
         try:
             rows = cand.config.effective_batch * steps
-            measured = _run_trial(model, _head(train_data, rows), cand.config, steps, probe_val, loss_fn, budget)
+            measured = _run_trial(
+                model, _head(train_data, rows), cand.config, steps, probe_val, loss_fn, budget, device
+            )
         except BudgetExceeded as exc:
             cand.verdict, cand.reason = "rejected", f"measured: {exc}"
             continue
@@ -324,11 +326,10 @@ def plan(
     )
 
 
-def _run_trial(model, data, config, steps, val_data, loss_fn, budget: Budget) -> dict[str, float]:
+def _run_trial(model, data, config, steps, val_data, loss_fn, budget: Budget, device: str) -> dict[str, float]:
     from tightfit.guard import run_limited
 
-    on_cuda = torch.cuda.is_available() and budget.resolve_device() != "cpu"
-    limits = {"cuda_memory": budget.memory} if on_cuda else {"memory": budget.memory}
+    limits = {"cuda_memory": budget.memory} if device.startswith("cuda") else {"memory": budget.memory}
     return run_limited(_trial, model, data, config, steps, val_data, loss_fn, time="10min", **limits)
 
 
