@@ -96,3 +96,21 @@ def test_bad_limits_raise_config_error_before_starting():
         run_limited(print, memory="lots")
     with pytest.raises(ConfigError, match="'time' parameter of run_limited"):
         run_limited(print, time=-1)
+
+
+def test_function_from_a_module_shadowed_on_sys_path_is_sent_by_value(tmp_path, monkeypatch):
+    """pytest loads tests/x/test_y.py as ``tests.x.test_y`` by file; an installed package's own top-level
+    ``tests`` must not be what the child imports in its place."""
+    import importlib.util
+
+    (tmp_path / "installed" / "shadowpkg").mkdir(parents=True)
+    (tmp_path / "installed" / "shadowpkg" / "__init__.py").write_text("")
+    (tmp_path / "project" / "shadowpkg").mkdir(parents=True)
+    source = tmp_path / "project" / "shadowpkg" / "helpers.py"
+    source.write_text("def triple(x):\n    return 3 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "installed"))
+    spec = importlib.util.spec_from_file_location("shadowpkg.helpers", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "shadowpkg.helpers", module)
+    assert run_limited(module.triple, 14) == 42

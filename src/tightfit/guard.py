@@ -54,12 +54,26 @@ def _parse(value: Any, parse: Callable, name: str, forms: str) -> float | None:
         raise bad_param(name, "run_limited", forms, value) from None
 
 
-def _importable(module_name: str) -> bool:
-    """Whether a fresh interpreter with the same sys.path can import ``module_name`` by name."""
-    if module_name in ("__main__", "__mp_main__", "builtins") or module_name in sys.builtin_module_names:
-        return module_name == "builtins" or module_name in sys.builtin_module_names
-    top = module_name.partition(".")[0]
-    return importlib.machinery.PathFinder.find_spec(top, sys.path) is not None
+def _importable(module) -> bool:
+    """Whether a fresh interpreter with the same sys.path would import ``module`` by name as this same file.
+
+    Resolved part by part on sys.path without importing anything, and compared by file: a test module
+    named ``tests.x`` must not resolve to some installed package's own top-level ``tests``.
+    """
+    name = module.__name__
+    if name in ("__main__", "__mp_main__") or name in sys.builtin_module_names:
+        return name in sys.builtin_module_names
+    path, spec = sys.path, None
+    for part in name.split("."):
+        spec = importlib.machinery.PathFinder.find_spec(part, path)
+        if spec is None:
+            return False
+        path = spec.submodule_search_locations or []
+    origin, actual = getattr(spec, "origin", None), getattr(module, "__file__", None)
+    try:
+        return origin is not None and actual is not None and os.path.samefile(origin, actual)
+    except OSError:  # a frozen or vanished origin
+        return False
 
 
 def _dumps(fn: Callable, payload: tuple) -> bytes:
@@ -67,7 +81,7 @@ def _dumps(fn: Callable, payload: tuple) -> bytes:
     import cloudpickle
 
     module = sys.modules.get(getattr(fn, "__module__", None) or "")
-    by_value = module is not None and module.__name__ != "__main__" and not _importable(module.__name__)
+    by_value = module is not None and module.__name__ != "__main__" and not _importable(module)
     if by_value:
         cloudpickle.register_pickle_by_value(module)
     try:

@@ -2,9 +2,10 @@
 
 import time
 
+import numpy as np
 import torch
 
-from tightfit.measure import MemoryMonitor
+from tightfit.measure import MemoryMonitor, peak_rss
 
 MB = 1_000_000
 
@@ -48,3 +49,19 @@ def test_bad_arguments_raise_config_error():
         MemoryMonitor(interval_ms=0)
     with pytest.raises(ConfigError, match="'device' parameter of MemoryMonitor"):
         MemoryMonitor(device="gpu")
+
+
+def _peak_rss_after_touching(n_bytes: int) -> int:
+    block = np.ones(n_bytes // 8)
+    del block
+    return peak_rss()
+
+
+def test_child_peak_rss_is_its_own_not_the_parents():
+    """Linux carries ru_maxrss across exec: a child of a big parent would report the parent's peak."""
+    from tightfit.guard import run_limited
+
+    parent_block = np.ones(600_000_000 // 8)  # the parent holds 600 MB while the child runs
+    child_peak = run_limited(_peak_rss_after_touching, 100_000_000)
+    del parent_block
+    assert 100_000_000 <= child_peak < 450_000_000  # its 100 MB plus an interpreter with numpy

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import resource
+from tightfit.measure.memory import peak_rss
 
 
 def real_step_rss(arch: str, scale: int, index: int) -> int:
@@ -14,4 +14,4 @@ def real_step_rss(arch: str, scale: int, index: int) -> int:
     model, sample, configs = ZOO[arch](scale)
     config = configs[index]
     Trainer(model, None, _step_config(config)).fit(_grown(_as_tensors(sample), config.effective_batch))
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return peak_rss()

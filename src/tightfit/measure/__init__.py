@@ -1,6 +1,7 @@
 """Measurement: the single source of every number tightfit prints.
 
 - :class:`MemoryMonitor` — sampled process RSS and CUDA memory, with peak, timeline, marks and a plot;
+- :func:`peak_rss` — this process's peak RSS (``VmHWM``: not inherited from a parent across ``exec``);
 - :func:`track_peak` — exact peak of live tensor bytes of one call, split by category;
 - :func:`latency` — p50/p95/mean/std of a call after warm-up, CUDA synchronised;
 - :func:`size_of` — bytes of a model's tensors or of a saved artefact.
@@ -22,6 +23,7 @@ _LAZY = {
     "latency": "timing",
     "MemoryMonitor": "memory",
     "Timeline": "memory",
+    "peak_rss": "memory",
     "size_of": "size",
 }
 

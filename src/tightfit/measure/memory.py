@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["MemoryMonitor", "Timeline"]
+__all__ = ["MemoryMonitor", "Timeline", "peak_rss"]
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -62,6 +62,22 @@ def _rss_high_water_mark() -> int | None:
     except OSError:
         pass
     return None
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes, since it started or since a ``MemoryMonitor`` reset it.
+
+    Reads ``VmHWM``, which belongs to the address space, rather than ``getrusage().ru_maxrss``: Linux carries
+    ``ru_maxrss`` across ``exec``, so a child started from a 2 GB parent reports at least 2 GB whatever it
+    used itself. ``ru_maxrss`` remains the fallback where ``/proc`` is missing (macOS reports it in bytes).
+    """
+    hwm = _rss_high_water_mark()
+    if hwm is not None:
+        return hwm
+    import resource
+
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss if sys.platform == "darwin" else maxrss * 1024
 
 
 class MemoryMonitor:

@@ -217,14 +217,14 @@ def _measured_step(model, sample_batch, config, loss_fn) -> tuple[int, dict]:
 
 def _calibration_run(model, sample_batch, config, loss_fn) -> tuple[int, int]:
     """In a fresh child: two real steps of ``config`` at two rows; (RSS after, lifetime peak RSS) in bytes."""
-    import resource
-
     import psutil
+
+    from tightfit.measure.memory import peak_rss
 
     small = dataclasses.replace(config, micro_batch=2, accumulation=1)
     batch = _grown(_as_tensors(sample_batch), small.effective_batch)
     Trainer(model, loss_fn, _step_config(small)).fit(batch)
-    return psutil.Process().memory_info().rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return psutil.Process().memory_info().rss, peak_rss()
 
 
 _CALIBRATION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(lora, precision): result}

@@ -201,8 +201,7 @@ def enumerate_candidates(
 
 def _trial(model, data, config, steps: int, val_data=None, loss_fn=None) -> dict[str, float]:
     """In a child process: a few real steps (and an optional validation); peak RSS and step time."""
-    import resource
-
+    from tightfit.measure.memory import peak_rss
     from tightfit.train.engine import Trainer
 
     trainer = Trainer(
@@ -214,7 +213,7 @@ def _trial(model, data, config, steps: int, val_data=None, loss_fn=None) -> dict
     )
     result = trainer.fit(data)
     out = {
-        "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_bytes": peak_rss(),
         "step_time_s": result.step_time_s,
         "rows_per_step": result.effective_batch,
         "oom_events": len(result.oom_events),
