@@ -76,18 +76,20 @@ def _importable(module) -> bool:
         return False
 
 
-def _dumps(fn: Callable, payload: tuple) -> bytes:
-    """Pickle with cloudpickle, sending fn's module by value when the child could not import it by name."""
+def _dumps(fn: Callable, args: tuple, kwargs: dict, payload: tuple) -> bytes:
+    """Pickle with cloudpickle, sending by value the modules of ``fn`` and of the arguments' classes (a model
+    defined in a test or a notebook) when the child could not import them by name."""
     import cloudpickle
 
-    module = sys.modules.get(getattr(fn, "__module__", None) or "")
-    by_value = module is not None and module.__name__ != "__main__" and not _importable(module)
-    if by_value:
+    names = {getattr(fn, "__module__", None)} | {type(value).__module__ for value in (*args, *kwargs.values())}
+    modules = [sys.modules.get(name or "") for name in names]
+    by_value = [m for m in modules if m is not None and m.__name__ != "__main__" and not _importable(m)]
+    for module in by_value:
         cloudpickle.register_pickle_by_value(module)
     try:
         return cloudpickle.dumps(payload)
     finally:
-        if by_value:
+        for module in by_value:
             cloudpickle.unregister_pickle_by_value(module)
 
 
@@ -152,7 +154,7 @@ def run_limited(
     memory_limit = _parse(memory, parse_bytes, "memory", BYTE_FORMS)
     time_limit = _parse(time, parse_seconds, "time", TIME_FORMS)
     cuda_limit = _parse(cuda_memory, parse_bytes, "cuda_memory", BYTE_FORMS)
-    payload = _dumps(fn, (fn, args, kwargs, cuda_limit))
+    payload = _dumps(fn, args, kwargs, (fn, args, kwargs, cuda_limit))
 
     read_fd, write_fd = os.pipe()
     env = dict(os.environ, TIGHTFIT_GUARD_SYS_PATH=json.dumps(sys.path))

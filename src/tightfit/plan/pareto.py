@@ -40,7 +40,8 @@ def plot_plan(plan: Any, path: str | os.PathLike) -> Path:
     ys = [c.measured["seconds_per_sample"] * 1e3 for _, c in measured]
     losses = [c.measured.get("val_loss") for _, c in measured]
     colours = losses if all(v is not None for v in losses) and losses else None
-    points = ax.scatter(xs, ys, c=colours, cmap="viridis_r", s=50, label="measured", zorder=3)
+    colour_kwargs = {"c": colours, "cmap": "viridis_r"} if colours is not None else {}
+    points = ax.scatter(xs, ys, s=50, label="measured", zorder=3, **colour_kwargs)
     if colours is not None:
         fig.colorbar(points, ax=ax, label="validation loss")
     for (_, cand), x, y in zip(measured, xs, ys, strict=True):
