@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/tightfit info
+	$(BIN)/python examples/tabular_tfm.py
 	$(BIN)/python examples/demo.py out
 
 test: $(STAMP)

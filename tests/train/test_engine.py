@@ -224,3 +224,32 @@ def test_dataloader_and_dataset_inputs_train(digits, make_net):
     assert result.steps == 8 and result.effective_batch == 32  # 16 loader batches of 16 rows, two per step
     result = Trainer(make_net(), None, TrainConfig(epochs=1, micro_batch=64, **QUIET)).fit(TensorDataset(X, y))
     assert result.steps == 4
+
+
+class _EpochAwareRows(torch.utils.data.Dataset):
+    """Rows whose values depend on the epoch the engine announced through ``set_epoch``."""
+
+    def __init__(self):
+        self.epoch, self.announced = 0, []
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+        self.announced.append(epoch)
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return torch.full((4,), float(self.epoch)), torch.tensor(i % 2)
+
+
+@pytest.mark.parametrize("as_loader", [False, True])
+def test_engine_announces_each_epoch_to_a_generating_dataset(as_loader):
+    data = _EpochAwareRows()
+    train = torch.utils.data.DataLoader(data, batch_size=4) if as_loader else data
+    seen = []
+    model = nn.Linear(4, 2)
+    model.register_forward_hook(lambda mod, args, out: seen.append(float(args[0][0, 0])))
+    Trainer(model, None, TrainConfig(micro_batch=4, epochs=3, verbose=False)).fit(train)
+    assert data.announced == [0, 1, 2]
+    assert sorted(set(seen)) == [0.0, 1.0, 2.0]  # each epoch's batches were drawn after the announcement

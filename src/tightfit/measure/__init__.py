@@ -11,8 +11,7 @@ Names load on first use, so importing this package does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tightfit._lazy import lazy_attributes
 
 _LAZY = {
     "CATEGORIES": "tracker",
@@ -30,9 +29,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'tightfit.measure' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"tightfit.measure.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -215,16 +215,18 @@ def _measured_step(model, sample_batch, config, loss_fn) -> tuple[int, dict]:
     return report.peak, report.breakdown
 
 
-def _calibration_run(model, sample_batch, config, loss_fn) -> tuple[int, int]:
-    """In a fresh child: two real steps of ``config`` at two rows; (RSS after, lifetime peak RSS) in bytes."""
+def _calibration_run(model, sample_batch, config, loss_fn) -> tuple[int, int, int]:
+    """In a fresh child: two real steps of ``config`` at two rows; (RSS after, lifetime peak RSS, tracked
+    tensor peak of those steps) in bytes."""
     import psutil
 
     from tightfit.measure.memory import peak_rss
+    from tightfit.measure.tracker import track_peak
 
     small = dataclasses.replace(config, micro_batch=2, accumulation=1)
     batch = _grown(_as_tensors(sample_batch), small.effective_batch)
-    Trainer(model, loss_fn, _step_config(small)).fit(batch)
-    return psutil.Process().memory_info().rss, peak_rss()
+    tensors = track_peak(lambda: Trainer(model, loss_fn, _step_config(small)).fit(batch)).peak
+    return psutil.Process().memory_info().rss, peak_rss(), tensors
 
 
 _CALIBRATION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(lora, precision): result}
@@ -233,7 +235,7 @@ _CALIBRATION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -
 def process_baseline(model: nn.Module, sample_batch: Any, config: TrainConfig, loss_fn=None) -> tuple[int, int]:
     """Measured non-tensor RSS of a training process for this model: (baseline bytes, startup peak bytes).
 
-    A fresh child trains ``model`` for two steps at two rows; its RSS minus that run's modelled tensor peak
+    A fresh child trains ``model`` for two steps at two rows; its RSS minus that run's tracked tensor peak
     is what the interpreter, libraries (PEFT included when LoRA is on), kernel caches and thread pools cost.
     Cached per model, LoRA on/off and precision, which are what change the libraries and kernels in play.
     """
@@ -242,9 +244,7 @@ def process_baseline(model: nn.Module, sample_batch: Any, config: TrainConfig, l
     cache = _CALIBRATION.setdefault(model, {})
     key = (config.lora is not None, config.precision)
     if key not in cache:
-        rss, max_rss = run_limited(_calibration_run, model, sample_batch, config, loss_fn, time="10min")
-        small = dataclasses.replace(config, micro_batch=2, accumulation=1)
-        small_peak, _ = _fake_peak(model, sample_batch, small, loss_fn, torch.device("cpu"), round_to=1)
+        rss, max_rss, small_peak = run_limited(_calibration_run, model, sample_batch, config, loss_fn, time="10min")
         cache[key] = (rss - small_peak, max_rss)
     return cache[key]
 

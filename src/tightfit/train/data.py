@@ -69,6 +69,9 @@ class StepBatches:
         return -(-len(self.data) // self.rows_per_step)
 
     def epoch(self, epoch: int, skip: int = 0) -> Iterator[Any]:
+        source = self.data.dataset if self.is_loader else self.data
+        if hasattr(source, "set_epoch"):  # the DistributedSampler convention: a generator draws fresh data
+            source.set_epoch(epoch)
         if self.is_loader:
             yield from self._loader_epoch(skip)
             return

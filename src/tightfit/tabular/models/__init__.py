@@ -1,0 +1,1 @@
+"""Tabular model architectures: ``tiny`` (:class:`TinyTFM`, the embedded in-context classifier)."""

@@ -1,0 +1,181 @@
+"""`TinyTFM`: a small in-context tabular classifier (a prior-fitted network) in the style of nanoTabPFN.
+
+A table is a grid of tokens: every cell one token, plus one target token per row (the label for context rows,
+a learned "unknown" token for query rows). Each block alternates
+
+1. attention across the cells of a row (features and target),
+2. attention across rows within a column, where every row attends to the context rows only, so a query row
+   never sees another query row and predictions do not depend on which other rows are asked,
+3. a feed-forward layer,
+
+with pre-norm residuals. No positional or feature-index embedding is used, so the output is invariant to the
+order of context rows and of features. The decoder reads the target token of each query row. Columns are
+standardised with context rows only (missing cells become 0 plus a missing indicator), inside ``forward``,
+so the module takes raw numbers.
+
+References: Hollmann et al., TabPFN (ICLR 2023; Nature 2025); Pfefferle et al., nanoTabPFN (arXiv 2511.03634).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tightfit.errors import ConfigError, bad_param
+
+__all__ = ["FORMAT_VERSION", "TinyTFM", "TinyTFMConfig", "load_tiny_tfm", "save_tiny_tfm"]
+
+FORMAT_VERSION = 1
+CLIP = 10.0  # standardised values beyond this many standard deviations are clipped
+
+
+@dataclass(frozen=True)
+class TinyTFMConfig:
+    """Architecture: width, heads, depth, feed-forward width and the largest number of classes."""
+
+    d_model: int = 96
+    n_heads: int = 4
+    n_layers: int = 3
+    d_ff: int = 192
+    max_classes: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "n_heads", "n_layers", "d_ff"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise bad_param(name, "TinyTFMConfig", "an int >= 1", value)
+        if self.d_model % self.n_heads:
+            raise bad_param("d_model", "TinyTFMConfig", f"a multiple of n_heads={self.n_heads}", self.d_model)
+        if isinstance(self.max_classes, bool) or not isinstance(self.max_classes, int) or self.max_classes < 2:
+            raise bad_param("max_classes", "TinyTFMConfig", "an int >= 2", self.max_classes)
+
+
+class _Attention(nn.Module):
+    """Multi-head attention through ``scaled_dot_product_attention``; keys/values may be a prefix of the rows."""
+
+    def __init__(self, d_model: int, n_heads: int) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor, n_keys: int | None = None) -> torch.Tensor:
+        batch, length, width = x.shape
+        q, k, v = self.qkv(x).view(batch, length, 3, self.n_heads, width // self.n_heads).permute(2, 0, 3, 1, 4)
+        if n_keys is not None:
+            k, v = k[:, :, :n_keys], v[:, :, :n_keys]
+        attended = F.scaled_dot_product_attention(q, k, v)
+        return self.out(attended.transpose(1, 2).reshape(batch, length, width))
+
+
+class TFMBlock(nn.Module):
+    """Attention across features, attention across rows (to context rows only), feed-forward."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int) -> None:
+        super().__init__()
+        self.norm_features = nn.LayerNorm(d_model)
+        self.features = _Attention(d_model, n_heads)
+        self.norm_rows = nn.LayerNorm(d_model)
+        self.rows = _Attention(d_model, n_heads)
+        self.norm_ff = nn.LayerNorm(d_model)
+        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+
+    def forward(self, h: torch.Tensor, n_context: int) -> torch.Tensor:
+        tables, rows, tokens, width = h.shape
+        across_features = self.features(self.norm_features(h).reshape(tables * rows, tokens, width))
+        h = h + across_features.view(tables, rows, tokens, width)
+        by_column = self.norm_rows(h).transpose(1, 2).reshape(tables * tokens, rows, width)
+        across_rows = self.rows(by_column, n_keys=n_context).view(tables, tokens, rows, width).transpose(1, 2)
+        h = h + across_rows
+        return h + self.ff(self.norm_ff(h))
+
+
+def standardise(x: torch.Tensor, n_context: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per table and column, z-score with the context rows' mean and std (NaN ignored), clipped to
+    ±``CLIP``; missing cells become 0. Returns (values, missing indicator), both float32."""
+    x = x.float()
+    missing = torch.isnan(x)
+    context, observed = x[:, :n_context], ~missing[:, :n_context]
+    count = observed.sum(1, keepdim=True).clamp_min(1)
+    mean = torch.where(observed, context, 0.0).sum(1, keepdim=True) / count
+    var = (torch.where(observed, context - mean, 0.0) ** 2).sum(1, keepdim=True) / count
+    std = var.sqrt()
+    z = torch.where(std > 1e-8, (x - mean) / std.clamp_min(1e-8), 0.0)
+    z = torch.where(missing, 0.0, z).clamp(-CLIP, CLIP)
+    return z, missing.float()
+
+
+class TinyTFM(nn.Module):
+    """In-context classifier: ``forward(x, y_context) -> logits`` of the query rows.
+
+    Parameters of ``forward``
+    -------------------------
+    x : (tables, rows, features) float
+        Context rows first, then query rows; NaN marks a missing cell.
+    y_context : (tables, n_context) int
+        Labels of the context rows, in ``0 .. max_classes - 1``.
+
+    Returns ``(tables, rows - n_context, max_classes)`` logits; classes absent from a table's context get
+    ``-inf``. ``blocks`` is the ``nn.ModuleList`` the engine's checkpointing and LoRA act on.
+    """
+
+    def __init__(self, config: TinyTFMConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or TinyTFMConfig()
+        c = self.config
+        self.cell = nn.Linear(2, c.d_model)  # (standardised value, missing indicator)
+        self.label = nn.Embedding(c.max_classes + 1, c.d_model)  # the last index: "unknown" (query rows)
+        self.blocks = nn.ModuleList(TFMBlock(c.d_model, c.n_heads, c.d_ff) for _ in range(c.n_layers))
+        self.norm = nn.LayerNorm(c.d_model)
+        self.decoder = nn.Sequential(nn.Linear(c.d_model, c.d_ff), nn.GELU(), nn.Linear(c.d_ff, c.max_classes))
+
+    def forward(self, x: torch.Tensor, y_context: torch.Tensor) -> torch.Tensor:
+        tables, rows, _ = x.shape
+        n_context = y_context.shape[1]
+        if not 0 < n_context < rows:
+            raise ConfigError(f"TinyTFM needs 0 < n_context < rows; got n_context={n_context}, rows={rows}.")
+        values, missing = standardise(x, n_context)
+        cells = self.cell(torch.stack([values, missing], dim=-1))  # (tables, rows, features, d)
+        unknown = torch.full((tables, rows - n_context), self.config.max_classes, device=x.device)
+        labels = self.label(torch.cat([y_context.long(), unknown], dim=1)).unsqueeze(2)
+        h = torch.cat([cells, labels.to(cells.dtype)], dim=2)
+        for block in self.blocks:
+            h = block(h, n_context)
+        logits = self.decoder(self.norm(h[:, n_context:, -1]))
+        present = F.one_hot(y_context.long(), self.config.max_classes).amax(dim=1).bool()  # (tables, classes)
+        return logits.float().masked_fill(~present.unsqueeze(1), float("-inf"))
+
+
+def query_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over query rows; targets of -100 (classes absent from the context) are ignored."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
+
+
+def save_tiny_tfm(model: TinyTFM, path: str | Path, card: dict[str, Any] | None = None) -> Path:
+    """Write the weights (``path``) and a JSON card beside it (``path`` with ``.json``), atomically."""
+    from tightfit.files import atomic_save, atomic_write_text
+
+    path = Path(path)
+    state = {"format_version": FORMAT_VERSION, "config": asdict(model.config), "state_dict": model.state_dict()}
+    atomic_save(path, lambda tmp: torch.save(state, tmp))
+    full_card = {"format_version": FORMAT_VERSION, "architecture": asdict(model.config)} | (card or {})
+    full_card["parameters"] = sum(p.numel() for p in model.parameters())
+    atomic_write_text(path.with_suffix(".json"), json.dumps(full_card, indent=2))
+    return path
+
+
+def load_tiny_tfm(path: str | Path, map_location: str | torch.device = "cpu") -> TinyTFM:
+    """Load weights written by :func:`save_tiny_tfm`; a different format version is a clear error."""
+    state = torch.load(Path(path), map_location=map_location, weights_only=True)
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        found = state.get("format_version") if isinstance(state, dict) else type(state).__name__
+        raise ConfigError(f"{path} is not a TinyTFM checkpoint of format version {FORMAT_VERSION} (found {found!r}).")
+    model = TinyTFM(TinyTFMConfig(**state["config"]))
+    model.load_state_dict(state["state_dict"])
+    return model.eval()

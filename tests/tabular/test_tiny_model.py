@@ -1,0 +1,112 @@
+"""TinyTFM as a module: invariances built into the architecture, hooks for the engine, checkpoint format."""
+
+import pytest
+import torch
+
+from tightfit import ConfigError
+from tightfit.tabular.models.tiny import TinyTFM, TinyTFMConfig, load_tiny_tfm, query_loss, save_tiny_tfm
+from tightfit.train import LoraSpec
+from tightfit.train.techniques.checkpointing import find_repeated_blocks
+from tightfit.train.techniques.lora import apply_lora_
+
+
+def _table(seed=0, tables=2, rows=50, features=6, n_context=30, classes=3):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(tables, rows, features, generator=g)
+    return x, torch.randint(0, classes, (tables, n_context), generator=g)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return TinyTFM(TinyTFMConfig(d_model=32, n_heads=2, n_layers=2, d_ff=64)).eval()
+
+
+def test_context_row_and_feature_order_do_not_change_the_output(model):
+    x, y = _table()
+    with torch.no_grad():
+        base = model(x, y)
+        rows = torch.randperm(30, generator=torch.Generator().manual_seed(1))
+        shuffled = x.clone()
+        shuffled[:, :30] = x[:, rows]
+        by_rows = model(shuffled, y[:, rows])
+        by_features = model(x[:, :, torch.randperm(6, generator=torch.Generator().manual_seed(2))], y)
+    finite = base.isfinite()
+    assert torch.equal(finite, by_rows.isfinite())
+    assert (base[finite] - by_rows[finite]).abs().max() < 1e-5
+    assert (base[finite] - by_features[finite]).abs().max() < 1e-5
+
+
+def test_query_rows_do_not_see_each_other(model):
+    x, y = _table()
+    with torch.no_grad():
+        together = model(x, y)
+        alone = model(x[:, :31], y)  # only the first query row
+        changed = x.clone()
+        changed[:, 31:] = 100.0  # every other query row replaced
+        others_changed = model(changed, y)
+    assert (together[:, :1] - alone).abs().nan_to_num().max() < 1e-5
+    assert (together[:, 0] - others_changed[:, 0]).abs().nan_to_num().max() < 1e-5
+
+
+def test_classes_absent_from_the_context_get_zero_probability(model):
+    x, _ = _table()
+    y = torch.zeros(2, 30, dtype=torch.long)
+    y[:, ::2] = 4  # only classes 0 and 4 in the context
+    proba = torch.softmax(model(x, y), dim=-1)
+    assert torch.allclose(proba[..., [0, 4]].sum(-1), torch.ones(2, 20))
+
+
+def test_missing_cells_are_handled_and_change_the_input_signal(model):
+    x, y = _table()
+    holed = x.clone()
+    holed[:, ::3, 1] = float("nan")
+    with torch.no_grad():
+        out = model(holed, y)
+    assert out[out.isfinite()].abs().max() < 1e3 and not out.isnan().any()
+    assert not torch.allclose(out.nan_to_num(), model(x, y).detach().nan_to_num())
+
+
+def test_engine_hooks_blocks_for_checkpointing_and_lora():
+    torch.manual_seed(0)
+    net = TinyTFM(TinyTFMConfig(d_model=32, n_heads=2, n_layers=3, d_ff=64))
+    assert find_repeated_blocks(net) == ["blocks.0", "blocks.1", "blocks.2"]
+    applied = apply_lora_(net, LoraSpec(r=4, target_modules=["qkv"], trainable_modules=("decoder",)))
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or n.startswith("decoder.") for n in trainable)
+    assert any(".features.qkv.lora_A" in n for n in trainable) and any(".rows.qkv.lora_B" in n for n in trainable)
+    assert applied.trainable_params < 0.25 * sum(p.numel() for p in net.parameters())
+    x, y = _table()
+    target = torch.randint(0, 3, (2, 20))
+    query_loss(net(x, y), target).backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+def test_query_loss_ignores_classes_the_context_lacks(model):
+    x, y = _table(classes=2)
+    target = torch.full((2, 20), -100)
+    target[:, 0] = 1
+    loss = query_loss(model(x, y), target)
+    assert torch.isfinite(loss)
+
+
+def test_checkpoint_round_trip_is_bit_for_bit_with_a_card(tmp_path, model):
+    path = save_tiny_tfm(model, tmp_path / "m.pt", card={"note": "test"})
+    loaded = load_tiny_tfm(path)
+    assert loaded.config == model.config
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True)
+    )
+    card = (tmp_path / "m.json").read_text()
+    assert '"note": "test"' in card and '"parameters"' in card
+    torch.save({"format_version": 99}, tmp_path / "old.pt")
+    with pytest.raises(ConfigError, match="format version 1"):
+        load_tiny_tfm(tmp_path / "old.pt")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"), [({"d_model": 30, "n_heads": 4}, "d_model"), ({"max_classes": 1}, "max_classes")]
+)
+def test_bad_architecture_is_rejected_where_typed(kwargs, field):
+    with pytest.raises(ConfigError, match=field):
+        TinyTFMConfig(**kwargs)
