@@ -133,6 +133,7 @@ def evaluate(name: str, X: pd.DataFrame, y: np.ndarray, repeats: int) -> list[di
                 if len(labels) == 2
                 else roc_auc_score(y_test, full, multi_class="ovr", labels=labels)
             )
+            clipped = np.clip(full, 1e-15, 1)
             rows.append(
                 {
                     "dataset": name,
@@ -140,7 +141,7 @@ def evaluate(name: str, X: pd.DataFrame, y: np.ndarray, repeats: int) -> list[di
                     "model": model_name,
                     "roc_auc": auc,
                     "accuracy": accuracy_score(y_test, labels[full.argmax(1)]),
-                    "log_loss": log_loss(y_test, np.clip(full, 1e-15, 1), labels=labels),
+                    "log_loss": log_loss(y_test, clipped / clipped.sum(1, keepdims=True), labels=labels),
                     "seconds": seconds,
                 }
             )

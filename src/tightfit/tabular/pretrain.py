@@ -1,6 +1,6 @@
 """Pretrain :class:`~tightfit.tabular.models.tiny.TinyTFM` on synthetic tables, with tightfit's own engine.
 
-    python -m tightfit.tabular.pretrain --minutes 40 --out runs/tiny_tfm [--seed 0] [--resume] [--quiet]
+    python -m tightfit.tabular.pretrain --minutes 30 --out runs/tiny_tfm [--seed 0] [--resume] [--quiet]
 
 Tables come from TabICL's prior (:class:`~tightfit.tabular.prior.PriorBatches`), generated in a DataLoader
 worker while the engine trains (bf16 autocast where the CPU or GPU supports it, AdamW, linear warm-up then

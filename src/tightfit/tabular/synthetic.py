@@ -12,7 +12,7 @@ subset of them relevant, and one labelling rule:
 Then a fraction of labels (0-20%) is flipped at random. This prior exists because on 2 CPU cores
 TabICL's structural-causal prior (about 1 s per batch of 32 tables in one thread) left the model at the
 class-frequency loss after 450 steps, while tables like these teach in-context classification within a few
-hundred steps (see benchmarks/README or the pretraining notes).
+hundred steps (measured; see the README's tabular section).
 """
 
 from __future__ import annotations
