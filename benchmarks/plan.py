@@ -95,9 +95,16 @@ def main() -> None:
             }
             if result.chosen is not None:
                 chosen = next(c for c in result.candidates if c.verdict == "chosen")
-                runs = [
-                    run_limited(_trial, model, data, result.chosen, args.steps, memory=cap) for _ in range(args.repeats)
-                ]
+                try:
+                    runs = [
+                        run_limited(_trial, model, data, result.chosen, args.steps, memory=cap)
+                        for _ in range(args.repeats)
+                    ]
+                except BudgetExceeded as exc:  # the short trial fitted, the longer run did not: report it
+                    row |= {"chosen": chosen.label(), "verification": f"failed: {exc}"}
+                    rows.append(row)
+                    print(row, flush=True)
+                    continue
                 row |= {
                     "chosen": chosen.label(),
                     "predicted_peak_bytes": chosen.estimate.process_peak,
@@ -119,6 +126,8 @@ def main() -> None:
         budget = f"{format_bytes(r['budget_bytes'])} ({r['budget_fraction']:.2f}x)"
         if r["chosen"] is None:
             tail = f"{'nothing fits':32} {'':>14} {'':>15}"
+        elif "verification" in r:
+            tail = f"{r['chosen']:32} {'over the cap in the longer run':>30}"
         else:
             tail = f"{r['chosen']:32} {r['peak_ratio']:>14.2f} {r['step_ratio']:>15.2f}"
         print(f"{r['model']:20} {budget:>14} {r['naive_fate']:32} {tail} {format_seconds(r['plan_s']):>6}")
