@@ -76,3 +76,24 @@ def test_plan_run_trains_with_the_chosen_config(digits, make_net):
     result = plan(make_net(), (X, y), Budget(device="cpu"), candidates=[TrainConfig(micro_batch=64, epochs=2)])
     trained = result.run(val_data=(X_val, y_val), verbose=False)
     assert trained.config.micro_batch == 64 and trained.history[-1]["val_accuracy"] > 0.8
+
+
+def test_a_measured_peak_inside_the_safety_margin_is_rejected(digits, make_net, monkeypatch):
+    """The estimate may under-predict; the trial's own peak must then also keep the margin below the cap."""
+    import dataclasses
+
+    import tightfit.plan.search as search
+
+    X, y, _, _ = digits
+    model = make_net()
+    config = TrainConfig(micro_batch=64, epochs=1, verbose=False)
+    peak = run_limited(_trial, model, (X[:192], y[:192]), config, 3)["peak_bytes"]
+    real_estimate = search.estimate
+
+    def optimistic(*args, **kwargs):  # an estimate that says "fits" whatever the truth
+        return dataclasses.replace(real_estimate(*args, **kwargs), peak=1, allowances={})
+
+    monkeypatch.setattr(search, "estimate", optimistic)
+    result = plan(model, (X, y), Budget(memory=int(peak / 0.94), device="cpu"), candidates=[config])
+    assert result.chosen is None
+    assert "within the 10% safety margin" in result.candidates[0].reason, result.candidates[0].reason

@@ -5,8 +5,10 @@
 2. Estimate each under fake tensors (``estimate``) and reject those predicted over the memory budget less
    a safety margin (``SAFETY_MARGIN``, what the process-RSS model can miss by).
 3. Measure each survivor for a few real steps in a child process under ``guard.run_limited`` with the
-   memory budget as a hard cap: real peak, time per sample, and the full-run wall time it predicts. Stop
-   once ``max_measured`` candidates were measured to fit (the rest are expected to be slower).
+   memory budget as a hard cap: real peak, time per sample, and the full-run wall time it predicts. A
+   measured peak within the safety margin of the budget is rejected too: a few steps' peak varies from run
+   to run and creeps up over a long run (benchmarks/plan.py caught a choice whose 3-step trial fitted and
+   whose 8-step run then exceeded the cap). Stop once ``max_measured`` candidates were measured to fit.
 4. Optionally probe quality (a short run, validation loss) and choose the fastest config whose quality
    is within ``tolerance`` of the best; otherwise simply the fastest that fits.
 """
@@ -297,6 +299,14 @@ def plan(
         cand.measured = measured
         if measured["oom_events"]:
             cand.verdict, cand.reason = "rejected", "measured: out of memory (the engine had to halve micro_batch)"
+            continue
+        if budget.memory is not None and measured["peak_bytes"] > (1 - SAFETY_MARGIN) * budget.memory:
+            # a few steps' peak varies run to run and can creep up over a long run: keep the same margin
+            cand.verdict = "rejected"
+            cand.reason = (
+                f"measured peak {format_bytes(measured['peak_bytes'])} within the {SAFETY_MARGIN:.0%} safety margin "
+                f"of the budget {format_bytes(budget.memory)}"
+            )
             continue
         measured["seconds_per_sample"] = measured["step_time_s"] / max(1, measured["rows_per_step"])
         measured["predicted_fit_s"] = measured["seconds_per_sample"] * n_samples * base.epochs
