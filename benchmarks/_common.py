@@ -7,8 +7,6 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from tightfit.files import atomic_write_text
 from tightfit.hardware import Hardware
 
@@ -16,16 +14,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def machine() -> dict[str, Any]:
-    hw = Hardware.probe()
-    return {
-        "cores_physical": hw.cores_physical,
-        "cores_logical": hw.cores_logical,
-        "ram_bytes": hw.ram_total_bytes,
-        "torch": hw.torch,
-        "torch_threads": torch.get_num_threads(),
-        "cuda": [d.name for d in hw.cuda],
-        "cpu_isa": [k for k, v in hw.cpu_isa.items() if v],
-    }
+    return Hardware.probe().summary()
 
 
 def median(values: list[float]) -> float:

@@ -76,11 +76,12 @@ def _importable(module) -> bool:
         return False
 
 
-def _dumps(fn: Callable, args: tuple, kwargs: dict, payload: tuple) -> bytes:
-    """Pickle with cloudpickle, sending by value the modules of ``fn`` and of the arguments' classes (a model
-    defined in a test or a notebook) when the child could not import them by name."""
+def _dumps(payload: tuple) -> bytes:
+    """Pickle ``(fn, args, kwargs, ...)`` with cloudpickle, sending by value the modules of ``fn`` and of the
+    arguments' classes (a model defined in a test or a notebook) when the child could not import them by name."""
     import cloudpickle
 
+    fn, args, kwargs = payload[:3]
     names = {getattr(fn, "__module__", None)} | {type(value).__module__ for value in (*args, *kwargs.values())}
     modules = [sys.modules.get(name or "") for name in names]
     by_value = [m for m in modules if m is not None and m.__name__ != "__main__" and not _importable(m)]
@@ -154,7 +155,7 @@ def run_limited(
     memory_limit = _parse(memory, parse_bytes, "memory", BYTE_FORMS)
     time_limit = _parse(time, parse_seconds, "time", TIME_FORMS)
     cuda_limit = _parse(cuda_memory, parse_bytes, "cuda_memory", BYTE_FORMS)
-    payload = _dumps(fn, args, kwargs, (fn, args, kwargs, cuda_limit))
+    payload = _dumps((fn, args, kwargs, cuda_limit))
 
     read_fd, write_fd = os.pipe()
     env = dict(os.environ, TIGHTFIT_GUARD_SYS_PATH=json.dumps(sys.path))

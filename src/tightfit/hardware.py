@@ -96,6 +96,21 @@ class Hardware:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def summary(self) -> dict[str, Any]:
+        """The short description benchmark results and model cards record: cores, RAM, torch and its thread
+        count, CUDA device names and the CPU flags that are present."""
+        import torch
+
+        return {
+            "cores_physical": self.cores_physical,
+            "cores_logical": self.cores_logical,
+            "ram_bytes": self.ram_total_bytes,
+            "torch": self.torch,
+            "torch_threads": torch.get_num_threads(),
+            "cuda": [d.name for d in self.cuda],
+            "cpu_isa": sorted(k for k, v in self.cpu_isa.items() if v),
+        }
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from tightfit.budget import Budget
 from tightfit.errors import bad_param
+from tightfit.hardware import Hardware
 from tightfit.tabular.models.tiny import TinyTFM, TinyTFMConfig, query_loss, save_tiny_tfm
 from tightfit.tabular.prior import PRIOR_TYPES, PriorSettings, prior_batches
 from tightfit.train import TrainConfig, Trainer
@@ -58,12 +59,9 @@ def _workers(settings: PriorSettings) -> int:
     return 0 if settings.prior_type == "synthetic" else 1
 
 
-def _precision() -> str:
-    from tightfit.hardware import Hardware
-
-    hw = Hardware.probe()
-    native_bf16 = hw.cpu_isa.get("avx512_bf16") or hw.cpu_isa.get("amx_bf16")
-    return "bf16" if (hw.cuda and torch.cuda.is_bf16_supported()) or native_bf16 else "fp32"
+def _precision(hw) -> str:
+    """bf16 where the GPU or the CPU runs it natively, fp32 otherwise."""
+    return "bf16" if (hw.cuda and torch.cuda.is_bf16_supported()) or hw.cpu_bf16 else "fp32"
 
 
 def _measured_step_seconds(settings: PriorSettings, architecture: TinyTFMConfig, config: TrainConfig) -> float:
@@ -100,9 +98,10 @@ def pretrain(
         raise bad_param("steps", "pretrain", "an int >= 1", steps)
     out = Path(out)
     architecture = architecture or TinyTFMConfig()
+    hardware = Hardware.probe()
     settings = settings or PriorSettings(max_classes=architecture.max_classes)
     config = TrainConfig(
-        precision=_precision(),
+        precision=_precision(hardware),
         micro_batch=settings.tables,
         lr=lr,
         weight_decay=0.01,
@@ -147,24 +146,11 @@ def pretrain(
             else "tabicl.prior.PriorDataset"
         },
         "train_config": {k: v for k, v in config.to_dict().items() if k != "checkpoint_dir"},
-        "machine": _machine(),
+        "machine": hardware.summary(),
         "environment": environment_info(),
     }
     path = save_tiny_tfm(model, out / "tiny_tfm.pt", card)
     return json.loads(path.with_suffix(".json").read_text())  # as written: architecture and parameters added
-
-
-def _machine() -> dict[str, Any]:
-    from tightfit.hardware import Hardware
-
-    hw = Hardware.probe()
-    return {
-        "cores_physical": hw.cores_physical,
-        "cores_logical": hw.cores_logical,
-        "torch_threads": torch.get_num_threads(),
-        "cuda": [d.name for d in hw.cuda],
-        "cpu_isa": sorted(k for k, v in hw.cpu_isa.items() if v),
-    }
 
 
 def main(argv: list[str] | None = None) -> None:
