@@ -18,6 +18,7 @@ __all__ = [
     "TrainingDiverged",
     "bad_param",
     "is_out_of_memory",
+    "unknown_key",
 ]
 
 
@@ -97,6 +98,22 @@ def bad_param(param: str, owner: str, allowed: str | Iterable[Any], got: Any) ->
         values = sorted(allowed, key=lambda v: (str(type(v)), str(v)))
         what = "one of " + ", ".join(_show(v) for v in values)
     return ConfigError(f"The {param!r} parameter of {owner} must be {what}. Got {_show(got)} instead.")
+
+
+def unknown_key(key: str, owner: str, allowed: Iterable[str]) -> ConfigError:
+    """A key that ``owner`` does not know, with the closest allowed one ("did you mean") and the full list.
+
+    Examples
+    --------
+    >>> str(unknown_key("learning_rat", "tuning_params", ["learning_rate", "epochs"]))
+    "Unknown key 'learning_rat' in tuning_params; did you mean 'learning_rate'? Allowed: 'epochs', 'learning_rate'."
+    """
+    import difflib
+
+    allowed = sorted(allowed)
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else "."
+    return ConfigError(f"Unknown key {key!r} in {owner}{hint} Allowed: {', '.join(map(repr, allowed))}.")
 
 
 _OUT_OF_MEMORY_TEXT = ("out of memory", "can't allocate memory", "Cannot allocate memory", "std::bad_alloc")

@@ -1,4 +1,5 @@
-"""Tabular workloads: the embedded in-context foundation model (:class:`TinyTFMClassifier`).
+"""Tabular workloads: :class:`TabularPipeline` (TabTune's API: zero-shot, full fine-tuning or LoRA of a tabular
+foundation model, or a classical baseline) and the embedded in-context model (:class:`TinyTFMClassifier`).
 
 Names load on first use, so importing this package does not import torch.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from tightfit._lazy import lazy_attributes
 
-_LAZY = {"TinyTFMClassifier": "classifier"}
+_LAZY = {"TabularPipeline": "pipeline", "TinyTFMClassifier": "classifier", "TuningParams": "tuning"}
 
 __all__ = sorted(_LAZY)
 

@@ -6,7 +6,7 @@ from tightfit.train.techniques.checkpointing import (
     find_repeated_blocks,
     remove_checkpointing_,
 )
-from tightfit.train.techniques.lora import LoraApplied, LoraSpec, apply_lora_
+from tightfit.train.techniques.lora import LoraApplied, LoraSpec, apply_lora_, merge_lora_
 
 __all__ = [
     "CheckpointApplied",
@@ -15,5 +15,6 @@ __all__ = [
     "apply_checkpointing_",
     "apply_lora_",
     "find_repeated_blocks",
+    "merge_lora_",
     "remove_checkpointing_",
 ]

@@ -19,7 +19,7 @@ from torch import nn
 
 from tightfit.errors import ConfigError, bad_param
 
-__all__ = ["LoraApplied", "LoraSpec", "apply_lora_"]
+__all__ = ["LoraApplied", "LoraSpec", "apply_lora_", "merge_lora_"]
 
 
 @dataclass(frozen=True)
@@ -155,3 +155,23 @@ def apply_lora_(model: nn.Module, spec: LoraSpec) -> LoraApplied:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return LoraApplied(targets=tuple(targets), trainable_params=trainable, total_params=total)
+
+
+def merge_lora_(model: nn.Module) -> int:
+    """Fold every LoRA adapter into its base layer (``W += B A * alpha / r``) and put the base layer back in
+    place, so the model has its original structure (and state-dict keys) again; every parameter is left
+    trainable. Returns the number of layers merged. Inference is as fast as the original model's afterwards.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    merged = 0
+    for name, module in list(model.named_modules()):
+        if isinstance(module, LoraLayer) and name:
+            module.merge()
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, child, module.get_base_layer())
+            merged += 1
+    for param in model.parameters():
+        param.requires_grad_(True)
+    return merged

@@ -1,0 +1,276 @@
+"""`TabularPipeline`: TabTune's API — zero-shot, full fine-tuning or LoRA of a tabular foundation model, or a
+classical baseline — where every option is checked when the pipeline is built and acts when it runs.
+
+    pipe = TabularPipeline(model_name="TinyTFM", tuning_strategy="peft",
+                           tuning_params={"epochs": 5, "peft_config": {"r": 8}})
+    pipe.fit(X_train, y_train).evaluate(X_test, y_test)
+
+``fit`` preprocesses the table (:class:`~tightfit.tabular.preprocess.TableProcessor`), encodes string labels,
+fits the model and, for ``"base-ft"``/``"peft"``, fine-tunes it on episodes of the training rows through the
+training engine (:func:`~tightfit.tabular.finetune.fine_tune_tfm`); the tuned weights are the ones
+``predict`` uses and ``save`` writes. ``budget.memory`` sends the fine-tuning config through the planner,
+``budget.time`` bounds the fine-tuning run.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tightfit.budget import Budget
+from tightfit.errors import ConfigError, DataError, bad_param, unknown_key
+from tightfit.tabular.backends import model_spec, normalise_strategy
+from tightfit.tabular.preprocess import PROCESSOR_OPTIONS, TableProcessor
+from tightfit.tabular.tuning import TuningParams
+
+__all__ = ["FORMAT_VERSION", "TASKS", "TabularPipeline"]
+
+FORMAT_VERSION = 1
+TASKS = ("classification", "regression")
+_INFERENCE_KEYS = {"device", "seed", "show_progress"}  # the tuning_params that act without fine-tuning
+_PROCESSOR_KEYS = (*PROCESSOR_OPTIONS, "max_categories", "drop_constant")
+
+
+class TabularPipeline:
+    """Preprocess, fit (and fine-tune), predict, evaluate, save and load one tabular model.
+
+    Parameters
+    ----------
+    model_name : str, default="TinyTFM"
+        ``"TinyTFM"`` (shipped), ``"TabICL"``, ``"TabPFN"`` (their packages), ``"LightGBM"``, ``"RandomForest"``,
+        ``"LogisticRegression"``, ``"Ridge"``; case and punctuation do not matter.
+    task_type : {"classification", "regression"}, default="classification"
+    tuning_strategy : {"inference", "base-ft", "peft"}, default="inference"
+        ``"finetune"`` is an alias of ``"base-ft"``. Fine-tuning strategies exist for the neural models only.
+    tuning_params : dict, default=None
+        TabTune's keys (:class:`~tightfit.tabular.tuning.TuningParams`); unknown keys raise.
+    model_params : dict, default=None
+        Keyword arguments of the model's estimator (``n_estimators``, ``max_context``, ...).
+    processor_params : dict, default=None
+        :class:`~tightfit.tabular.preprocess.TableProcessor`'s parameters; unset ones take the model's default.
+    budget : Budget, default=None
+        ``memory``: the fine-tuning config is planned to fit it; ``time``: fine-tuning stops within it.
+    model_path : str, default=None
+        A local checkpoint for TabICL/TabPFN (or TinyTFM weights written by ``save_tiny_tfm``).
+    """
+
+    def __init__(
+        self,
+        model_name: str = "TinyTFM",
+        task_type: str = "classification",
+        tuning_strategy: str = "inference",
+        tuning_params: dict[str, Any] | None = None,
+        model_params: dict[str, Any] | None = None,
+        processor_params: dict[str, Any] | None = None,
+        budget: Budget | None = None,
+        model_path: str | Path | None = None,
+    ) -> None:
+        self.spec = model_spec(model_name)
+        self.model_name = self.spec.name
+        if task_type not in TASKS:
+            raise bad_param("task_type", "TabularPipeline", TASKS, task_type)
+        self.task_type = task_type
+        self.tuning_strategy = normalise_strategy(tuning_strategy)
+        self.tuning = TuningParams.from_dict(tuning_params)
+        self.tuning_params = dict(tuning_params or {})
+        if not isinstance(model_params, (dict, type(None))):
+            raise bad_param("model_params", "TabularPipeline", "None or a dict", type(model_params).__name__)
+        self.model_params = dict(model_params or {})
+        if model_path is not None:
+            key = "weights" if self.spec.name == "TinyTFM" else "model_path"
+            self.model_params[key] = str(model_path)
+            if not Path(model_path).exists():
+                raise ConfigError(f"model_path={str(model_path)!r} does not exist; {self._where_weights_go()}")
+        self.spec.check(task_type, self.tuning_strategy, self.model_params)
+        self._check_tuning_keys()
+        self.processor = self._processor(processor_params)
+        if budget is not None and not isinstance(budget, Budget):
+            raise bad_param("budget", "TabularPipeline", "None or a Budget", type(budget).__name__)
+        self.budget = budget or Budget()
+
+    def _check_tuning_keys(self) -> None:
+        fine_tuning = self.tuning_strategy != "inference"
+        idle = sorted(set(self.tuning_params) - _INFERENCE_KEYS) if not fine_tuning else []
+        if idle:
+            raise ConfigError(
+                f"tuning_params {idle} act only when fine-tuning, and tuning_strategy is 'inference'; "
+                "use tuning_strategy='base-ft' or 'peft', or drop them."
+            )
+        if self.tuning_strategy == "base-ft" and "peft_config" in self.tuning_params:
+            raise ConfigError(
+                "tuning_params['peft_config'] needs tuning_strategy='peft'; 'base-ft' trains every weight."
+            )
+
+    def _processor(self, params: dict[str, Any] | None) -> TableProcessor:
+        if not isinstance(params, (dict, type(None))):
+            raise bad_param("processor_params", "TabularPipeline", "None or a dict", type(params).__name__)
+        for key in params or {}:
+            if key not in _PROCESSOR_KEYS:
+                raise unknown_key(key, "processor_params", _PROCESSOR_KEYS)
+        return TableProcessor(**(self.spec.processor_defaults | (params or {}))).check_params()
+
+    def _where_weights_go(self) -> str:
+        if self.spec.name == "TabICL":
+            return (
+                "put a TabICL checkpoint (.ckpt with 'config' and 'state_dict') there, or into the Hugging Face "
+                "cache as jingang/TabICL (huggingface-cli download jingang/TabICL <checkpoint_version>)."
+            )
+        return "point it at an existing checkpoint file."
+
+    # -- fit ---------------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any) -> TabularPipeline:
+        """Preprocess, fit and (for ``base-ft``/``peft``) fine-tune; returns self."""
+        started = time.perf_counter()
+        y = self._check_target(X, y)
+        self.processor_ = copy.deepcopy(self.processor).fit(X)
+        matrix = self.processor_.transform(X)
+        device = self.tuning.device
+        self.model_ = self.spec.factory(self.task_type, self.model_params, self.tuning.seed, device)
+        if self.task_type == "classification":
+            from sklearn.preprocessing import LabelEncoder
+
+            self.label_encoder_ = LabelEncoder().fit(y)
+            self.classes_ = self.label_encoder_.classes_
+            target = self.label_encoder_.transform(y)
+        else:
+            target = np.asarray(y, dtype=np.float64)
+        self.model_.fit(matrix, target)
+        self.finetune_ = None
+        if self.tuning_strategy != "inference":
+            self.finetune_ = self._fine_tune()
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _check_target(self, X: Any, y: Any) -> np.ndarray:
+        y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        if y.ndim != 1:
+            raise DataError(f"y must be 1-dimensional (one target per row); got shape {y.shape}.")
+        if len(y) != len(X):
+            raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must match.")
+        missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in y.tolist()])
+        if missing.any():
+            raise DataError(f"y has {int(missing.sum())} missing target(s); drop or label those rows.")
+        if self.task_type == "classification":
+            if len(np.unique(y)) < 2:
+                raise DataError(f"y has a single class ({y[0]!r}); classification needs at least 2.")
+            if y.dtype.kind == "f" and len(np.unique(y)) > max(20, len(y) // 2):
+                raise DataError(
+                    f"y has {len(np.unique(y))} distinct float values; for a continuous target use "
+                    "task_type='regression'."
+                )
+        elif y.dtype.kind not in "iuf":
+            raise DataError(f"task_type='regression' needs a numeric y; got dtype {y.dtype}.")
+        return y
+
+    def _fine_tune(self):
+        from tightfit.tabular.finetune import fine_tune_tfm
+        from tightfit.tabular.models.tiny import query_loss
+
+        if self.spec.name == "TabICL":
+            from tightfit.tabular.tabicl_tuning import fine_tune_tabicl
+
+            return fine_tune_tabicl(self.model_, self.tuning, self.tuning_strategy == "peft", self.budget)
+        tuned = copy.deepcopy(self.model_.model_)  # the loaded checkpoint is shared; tune a copy
+        result = fine_tune_tfm(
+            tuned, self.model_.X_, self.model_.y_, self.tuning, lora=self.tuning_strategy == "peft",
+            loss_fn=query_loss, budget=self.budget,
+        )  # fmt: skip
+        self.model_.model_ = tuned
+        return result
+
+    # -- predict -----------------------------------------------------------------------------------------
+    def _matrix(self, X: Any) -> np.ndarray:
+        if not hasattr(self, "model_"):
+            raise ConfigError("this TabularPipeline is not fitted yet; call fit(X, y) first.")
+        return self.processor_.transform(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels (in the original label values) or regression values."""
+        if self.task_type == "regression":
+            return np.asarray(self.model_.predict(self._matrix(X)), dtype=np.float64)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        if self.task_type != "classification":
+            raise ConfigError("predict_proba needs task_type='classification'.")
+        proba = np.asarray(self.model_.predict_proba(self._matrix(X)), dtype=np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def evaluate(self, X: Any, y: Any) -> dict[str, float]:
+        """Held-out metrics: accuracy, balanced_accuracy, roc_auc_score, f1_score, precision, recall, mcc,
+        log_loss, brier_score, ece (classification); r2, rmse, mae, median_ae, mape (regression)."""
+        from tightfit.tabular.metrics import classification_metrics, regression_metrics
+
+        y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        if self.task_type == "regression":
+            return regression_metrics(y, self.predict(X))
+        return classification_metrics(y, self.predict_proba(X), self.classes_)
+
+    def evaluate_calibration(self, X: Any, y: Any, n_bins: int = 10) -> dict[str, Any]:
+        """ECE, MCE, Brier score and the reliability bins of the top-label confidence."""
+        from tightfit.tabular.metrics import calibration
+
+        if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 2:
+            raise bad_param("n_bins", "evaluate_calibration", "an int >= 2", n_bins)
+        y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        return calibration(y, self.predict_proba(X), self.classes_, n_bins)
+
+    # -- save / load -------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted pipeline (preprocessing, labels, tuned weights) to one file, atomically.
+        The file is a pickle: load only files you trust."""
+        from tightfit import __version__
+        from tightfit.files import atomic_write_bytes
+
+        if not hasattr(self, "model_"):
+            raise ConfigError("fit the pipeline before saving it.")
+        payload = {"format_version": FORMAT_VERSION, "tightfit_version": __version__, "pipeline": self}
+        return atomic_write_bytes(path, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+
+    @classmethod
+    def load(cls, path: str | Path) -> TabularPipeline:
+        """Read a pipeline written by :meth:`save`; another format version is a clear error."""
+        with open(path, "rb") as handle:
+            payload = pickle.load(handle)  # the documented trust boundary of save/load
+        if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+            found = payload.get("format_version") if isinstance(payload, dict) else type(payload).__name__
+            raise ConfigError(
+                f"{path} is not a TabularPipeline file of format version {FORMAT_VERSION} (found {found!r})."
+            )
+        return payload["pipeline"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["spec"] = None  # factories are functions of this module version; rebuilt from the name
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.spec = model_spec(self.model_name)
+
+    def __repr__(self) -> str:
+        return (
+            f"TabularPipeline(model_name={self.model_name!r}, task_type={self.task_type!r}, "
+            f"tuning_strategy={self.tuning_strategy!r})"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """What was fitted and measured: model, strategy, fit seconds, fine-tuning figures."""
+        out: dict[str, Any] = {
+            "model_name": self.model_name,
+            "task_type": self.task_type,
+            "tuning_strategy": self.tuning_strategy,
+            "tuning_params": dataclasses.asdict(self.tuning) | {"peft_config": self.tuning.to_dict()["peft_config"]},
+        }
+        if hasattr(self, "fit_seconds_"):
+            out["fit_seconds"] = self.fit_seconds_
+        if getattr(self, "finetune_", None) is not None:
+            out["finetune"] = self.finetune_.to_dict()
+        return out

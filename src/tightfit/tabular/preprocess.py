@@ -1,0 +1,205 @@
+"""`TableProcessor`: any table (DataFrame or array) to a float32 matrix a model can read, fitted on training rows.
+
+Column kinds are read from the dtypes: numbers and booleans stay numbers (booleans as 0/1); datetimes become
+year, month, day, weekday, hour and days since 1970; everything else is categorical. Categories seen at
+predict time but not in training map to "missing" (ordinal) or all-zero (one-hot); the ``max_categories``
+most frequent levels keep their own code and the rarer ones share one, so an identifier-like column cannot
+blow up the width. ``processor_params`` of :class:`~tightfit.tabular.pipeline.TabularPipeline` are this
+class's parameters; ``None`` means the model's own default (in-context models and gradient boosting read
+missing values natively, a linear model needs them imputed and scaled).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from tightfit.errors import DataError, bad_param
+
+__all__ = ["PROCESSOR_OPTIONS", "TableProcessor"]
+
+PROCESSOR_OPTIONS = {
+    "imputation_strategy": ("none", "median", "mean", "most_frequent"),
+    "categorical_encoding": ("ordinal", "onehot"),
+    "scaling_strategy": ("none", "standard", "quantile"),
+}
+_DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
+
+
+class TableProcessor(TransformerMixin, BaseEstimator):
+    """Encode, impute and scale a table; see the module docstring.
+
+    Parameters
+    ----------
+    imputation_strategy : {"none", "median", "mean", "most_frequent"}, default="none"
+        ``"none"`` keeps NaN for models that read missing values.
+    categorical_encoding : {"ordinal", "onehot"}, default="ordinal"
+    scaling_strategy : {"none", "standard", "quantile"}, default="none"
+        ``"quantile"`` maps each column to a normal distribution (robust to outliers and skew).
+    max_categories : int, default=32
+        Levels per categorical column that keep their own code; rarer ones are grouped.
+    drop_constant : bool, default=True
+        Drop columns with a single value (or none) in the training rows.
+    """
+
+    def __init__(
+        self,
+        imputation_strategy: str = "none",
+        categorical_encoding: str = "ordinal",
+        scaling_strategy: str = "none",
+        max_categories: int = 32,
+        drop_constant: bool = True,
+    ) -> None:
+        self.imputation_strategy = imputation_strategy
+        self.categorical_encoding = categorical_encoding
+        self.scaling_strategy = scaling_strategy
+        self.max_categories = max_categories
+        self.drop_constant = drop_constant
+
+    def check_params(self) -> TableProcessor:
+        """Validate the parameters (the pipeline calls this at construction)."""
+        for name, allowed in PROCESSOR_OPTIONS.items():
+            if getattr(self, name) not in allowed:
+                raise bad_param(name, "processor_params", allowed, getattr(self, name))
+        mc = self.max_categories
+        if isinstance(mc, bool) or not isinstance(mc, int) or mc < 2:
+            raise bad_param("max_categories", "processor_params", "an int >= 2", mc)
+        if not isinstance(self.drop_constant, bool):
+            raise bad_param("drop_constant", "processor_params", "True or False", self.drop_constant)
+        return self
+
+    # -- fit ---------------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> TableProcessor:
+        self.check_params()
+        frame = _frame(X)
+        if frame.shape[0] == 0 or frame.shape[1] == 0:
+            raise DataError(f"X must have at least one row and one column; got shape {frame.shape}.")
+        self.columns_ = list(frame.columns)
+        self.kinds_ = {c: _kind(frame[c]) for c in self.columns_}
+        self.encoders_ = {}
+        for column, kind in self.kinds_.items():
+            if kind == "categorical":
+                self.encoders_[column] = self._encoder().fit(_categories(frame[column]))
+        matrix, names = self._expand(frame)
+        self.keep_ = np.ones(matrix.shape[1], dtype=bool)
+        if self.drop_constant:
+            with np.errstate(invalid="ignore"):
+                spread = np.nanmax(matrix, axis=0) - np.nanmin(matrix, axis=0) if len(matrix) else np.zeros(0)
+            self.keep_ = np.nan_to_num(spread, nan=0.0) > 0
+            if not self.keep_.any():
+                raise DataError("every column of X is constant (or empty) in the training rows; nothing to learn from.")
+        matrix = matrix[:, self.keep_]
+        self.feature_names_out_ = [n for n, k in zip(names, self.keep_, strict=True) if k]
+        self.imputer_ = self.scaler_ = None
+        if self.imputation_strategy != "none":
+            from sklearn.impute import SimpleImputer
+
+            self.imputer_ = SimpleImputer(strategy=self.imputation_strategy, keep_empty_features=True).fit(matrix)
+            matrix = self.imputer_.transform(matrix)
+        if self.scaling_strategy == "standard":
+            from sklearn.preprocessing import StandardScaler
+
+            self.scaler_ = StandardScaler().fit(matrix)
+        elif self.scaling_strategy == "quantile":
+            from sklearn.preprocessing import QuantileTransformer
+
+            n_quantiles = max(2, min(1000, len(matrix)))
+            self.scaler_ = QuantileTransformer(n_quantiles=n_quantiles, output_distribution="normal").fit(matrix)
+        return self
+
+    def _encoder(self):
+        from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+        if self.categorical_encoding == "onehot":
+            return OneHotEncoder(
+                handle_unknown="infrequent_if_exist", max_categories=self.max_categories, sparse_output=False
+            )
+        return OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            encoded_missing_value=np.nan,
+            max_categories=self.max_categories,
+        )
+
+    # -- transform ---------------------------------------------------------------------------------------
+    def transform(self, X: Any) -> np.ndarray:
+        """The float32 matrix of ``X`` (NaN where missing unless imputed), columns ``feature_names_out_``."""
+        check_is_fitted(self, "columns_")
+        frame = _frame(X, self.columns_)
+        missing = [c for c in self.columns_ if c not in frame.columns]
+        if missing:
+            raise DataError(f"X lacks the column(s) {missing} that the pipeline was fitted on.")
+        matrix = self._expand(frame[self.columns_])[0][:, self.keep_]
+        if self.imputer_ is not None:
+            matrix = self.imputer_.transform(matrix)
+        if self.scaler_ is not None:
+            matrix = self.scaler_.transform(matrix)
+        return matrix.astype(np.float32)
+
+    def _expand(self, frame) -> tuple[np.ndarray, list[str]]:
+        import pandas as pd
+
+        parts, names = [], []
+        for column in self.columns_:
+            kind, values = self.kinds_[column], frame[column]
+            if kind == "numeric":
+                parts.append(
+                    pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)[:, None]
+                )
+                names.append(str(column))
+            elif kind == "boolean":
+                parts.append(values.astype("float64").to_numpy(na_value=np.nan)[:, None])
+                names.append(str(column))
+            elif kind == "datetime":
+                stamps = pd.to_datetime(values, errors="coerce")
+                if getattr(stamps.dt, "tz", None) is not None:
+                    stamps = stamps.dt.tz_convert(None)
+                block = [getattr(stamps.dt, part).astype("float64") for part in _DATETIME_PARTS]
+                days = (stamps - pd.Timestamp(0)).dt.total_seconds() / 86400.0
+                parts.append(np.column_stack([b.to_numpy(na_value=np.nan) for b in [*block, days]]))
+                names += [f"{column}.{part}" for part in (*_DATETIME_PARTS, "days")]
+            else:
+                encoder = self.encoders_[column]
+                parts.append(np.asarray(encoder.transform(_categories(values)), dtype=np.float64))
+                if self.categorical_encoding == "onehot":
+                    names += [f"{column}={c}" for c in encoder.get_feature_names_out([""])]
+                else:
+                    names.append(str(column))
+        return np.hstack(parts), names
+
+
+def _frame(X: Any, columns: list | None = None):
+    """A DataFrame view of ``X``: DataFrames as they are, arrays with integer column names."""
+    import pandas as pd
+
+    if isinstance(X, pd.DataFrame):
+        return X
+    if hasattr(X, "to_pandas"):  # polars, pyarrow
+        return X.to_pandas()
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise DataError(f"X must be 2-dimensional (rows x columns); got an array of shape {array.shape}.")
+    frame = pd.DataFrame(array, columns=columns if columns is not None and len(columns) == array.shape[1] else None)
+    return frame.infer_objects() if array.dtype == object else frame
+
+
+def _kind(values) -> str:
+    from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
+
+    if is_bool_dtype(values.dtype):
+        return "boolean"
+    if is_datetime64_any_dtype(values.dtype):
+        return "datetime"
+    if is_numeric_dtype(values.dtype):
+        return "numeric"
+    return "categorical"
+
+
+def _categories(values) -> np.ndarray:
+    """A column as a 2-D object array of strings, missing as NaN (so encoders see one missing marker)."""
+    out = values.astype(object).to_numpy().astype(str).astype(object)
+    out[values.isna().to_numpy()] = np.nan
+    return out[:, None]

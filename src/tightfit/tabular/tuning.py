@@ -1,0 +1,194 @@
+"""`TuningParams`: TabTune's ``tuning_params`` keys, validated where typed, each mapped to an engine setting.
+
+Every key TabTune documents is accepted, and every one acts (:meth:`TuningParams.train_config` and the
+episode sampler read them); an unknown key is a ``ConfigError`` with the closest known one. The mapping:
+
+==============================  =====================================================================
+key                             what it sets
+==============================  =====================================================================
+device                          the training/inference device (``Budget.device``)
+epochs, learning_rate           ``TrainConfig.epochs``, ``lr`` (default 1e-4, 1e-3 with LoRA)
+batch_size                      episodes per forward pass (``TrainConfig.micro_batch``)
+gradient_accumulation_steps     forward passes per optimizer step (``accumulation``)
+support_size, query_size        context rows and query rows of each episode
+n_episodes / steps_per_epoch    episodes per epoch / optimizer steps per epoch (give one)
+weight_decay, warmup_steps      ``weight_decay``; ``warmup`` in optimizer steps
+scheduler                       ``schedule`` (``"none"`` is ``"constant"``)
+mixed_precision                 ``precision`` (``"no"``/``"fp32"``, ``"bf16"``, ``"fp16"`` on CUDA only)
+gradient_checkpoint             activation checkpointing of the model's blocks
+num_workers, pin_memory         a ``DataLoader`` over the episodes
+early_stopping(_patience)       ``EarlyStop("val_loss", patience)`` on held-out episodes
+gradient_clip_norm              ``clip_norm`` (``None`` turns clipping off)
+seed                            ``seed`` (episodes, initialisation, order)
+save_checkpoint_path            resumable engine checkpoints, and the tuned weights at the end
+show_progress                   the progress bar (``verbose``)
+peft_config                     LoRA settings (``r``, ``lora_alpha``, ``lora_dropout``, ``target_modules``)
+finetune_mode                   ``"meta-learning"``: random episodes with labels permuted per episode;
+                                ``"sft"``: each epoch partitions the training rows into episodes with
+                                fixed labels, so every row is a query once per epoch
+==============================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from tightfit.errors import ConfigError, bad_param, unknown_key
+from tightfit.train.config import SCHEDULES, EarlyStop, TrainConfig
+from tightfit.train.techniques.lora import LoraSpec
+
+__all__ = ["FINETUNE_MODES", "TuningParams"]
+
+FINETUNE_MODES = ("meta-learning", "sft")
+_PRECISION_ALIASES = {"no": "fp32", "none": "fp32", "fp32": "fp32", "bf16": "bf16", "fp16": "fp16", None: "fp32"}
+_PRECISION_ALIASES.update({True: "bf16", False: "fp32"})
+
+
+def _int(value: Any, low: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= low
+
+
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+@dataclass(frozen=True)
+class TuningParams:
+    """Fine-tuning settings with TabTune's names; see the module docstring for what each one sets."""
+
+    device: str = "auto"
+    epochs: int = 5
+    learning_rate: float | None = None  # None: 1e-4 for full fine-tuning, 1e-3 for LoRA
+    batch_size: int = 4
+    support_size: int = 256
+    query_size: int = 128
+    n_episodes: int | None = None
+    steps_per_epoch: int | None = None
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    scheduler: str = "cosine"
+    mixed_precision: str = "fp32"
+    gradient_checkpoint: bool = False
+    gradient_accumulation_steps: int = 1
+    num_workers: int = 0
+    pin_memory: bool = False
+    early_stopping: bool = True
+    early_stopping_patience: int = 2
+    gradient_clip_norm: float | None = 1.0
+    seed: int = 0
+    save_checkpoint_path: str | None = None
+    show_progress: bool = True
+    peft_config: LoraSpec | None = None
+    finetune_mode: str = "meta-learning"
+
+    def __post_init__(self) -> None:
+        check = self._check
+        check("device", isinstance(self.device, str) and _device_ok(self.device), "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        for name in ("epochs", "batch_size", "support_size", "query_size", "gradient_accumulation_steps"):
+            check(name, _int(getattr(self, name), 1), "an int >= 1")
+        for name in ("n_episodes", "steps_per_epoch"):
+            check(name, getattr(self, name) is None or _int(getattr(self, name), 1), "None or an int >= 1")
+        if self.n_episodes is not None and self.steps_per_epoch is not None:
+            raise ConfigError(
+                f"tuning_params sets both n_episodes={self.n_episodes} and steps_per_epoch={self.steps_per_epoch}; "
+                "give one (n_episodes = steps_per_epoch * batch_size * gradient_accumulation_steps)."
+            )
+        lr = self.learning_rate
+        check("learning_rate", lr is None or (_number(lr) and lr > 0), "None or a positive number")
+        check("weight_decay", _number(self.weight_decay) and self.weight_decay >= 0, "a number >= 0")
+        check("warmup_steps", _int(self.warmup_steps, 0), "an int >= 0")
+        scheduler = "constant" if self.scheduler in (None, "none") else self.scheduler
+        check("scheduler", scheduler in SCHEDULES, [*SCHEDULES, "none"])
+        object.__setattr__(self, "scheduler", scheduler)
+        hashable = isinstance(self.mixed_precision, (str, bool, type(None)))
+        precision = _PRECISION_ALIASES.get(self.mixed_precision) if hashable else None
+        check("mixed_precision", precision is not None, ["no", "fp32", "bf16", "fp16"])
+        object.__setattr__(self, "mixed_precision", precision)
+        if precision == "fp16" and not self.device.startswith("cuda"):
+            _fp16_needs_cuda(self.device)
+        for name in ("gradient_checkpoint", "pin_memory", "early_stopping", "show_progress"):
+            check(name, isinstance(getattr(self, name), bool), "True or False")
+        check("num_workers", _int(self.num_workers, 0), "an int >= 0")
+        check("early_stopping_patience", _int(self.early_stopping_patience, 1), "an int >= 1")
+        clip = self.gradient_clip_norm
+        check("gradient_clip_norm", clip is None or (_number(clip) and clip > 0), "None or a positive number")
+        check("seed", _int(self.seed, 0), "an int >= 0")
+        path = self.save_checkpoint_path
+        check("save_checkpoint_path", path is None or isinstance(path, str), "None or a directory path")
+        try:
+            object.__setattr__(self, "peft_config", LoraSpec.coerce(self.peft_config))
+        except ConfigError as exc:
+            raise ConfigError(f"tuning_params['peft_config']: {exc}") from None
+        check("finetune_mode", self.finetune_mode in FINETUNE_MODES, FINETUNE_MODES)
+
+    def _check(self, name: str, ok: bool, allowed: Any) -> None:
+        if not ok:
+            raise bad_param(name, "tuning_params", allowed, getattr(self, name))
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any] | None) -> TuningParams:
+        """Build from a ``tuning_params`` dict; an unknown key raises with a "did you mean" suggestion."""
+        if params is None:
+            return cls()
+        if not isinstance(params, dict):
+            raise bad_param("tuning_params", "TabularPipeline", "None or a dict", type(params).__name__)
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in params:
+            if key not in known:
+                raise unknown_key(key, "tuning_params", known)
+        return cls(**params)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["peft_config"] = None if self.peft_config is None else dataclasses.asdict(self.peft_config)
+        return data
+
+    @property
+    def episodes_per_epoch(self) -> int:
+        """``n_episodes``, or ``steps_per_epoch`` optimizer steps' worth; 10 steps when neither is given."""
+        per_step = self.batch_size * self.gradient_accumulation_steps
+        if self.n_episodes is not None:
+            return self.n_episodes
+        return (self.steps_per_epoch or 10) * per_step
+
+    def train_config(self, lora: bool) -> TrainConfig:
+        """The engine's config: LoRA from ``peft_config`` (defaults when absent) when ``lora`` is true."""
+        spec = (self.peft_config or LoraSpec()) if lora else None
+        return TrainConfig(
+            precision=self.mixed_precision,
+            micro_batch=self.batch_size,
+            accumulation=self.gradient_accumulation_steps,
+            checkpointing=self.gradient_checkpoint,
+            lora=spec,
+            lr=self.learning_rate or (1e-3 if lora else 1e-4),
+            weight_decay=self.weight_decay,
+            schedule=self.scheduler,
+            warmup=self.warmup_steps,
+            clip_norm=self.gradient_clip_norm,
+            epochs=self.epochs,
+            early_stopping=EarlyStop("val_loss", patience=self.early_stopping_patience)
+            if self.early_stopping
+            else None,
+            checkpoint_dir=self.save_checkpoint_path,
+            seed=self.seed,
+            verbose=self.show_progress,
+        )
+
+
+def _device_ok(device: str) -> bool:
+    return device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
+
+
+def _fp16_needs_cuda(device: str) -> None:
+    if device == "auto":
+        import torch
+
+        if torch.cuda.is_available():
+            return
+    raise ConfigError(
+        f"tuning_params sets mixed_precision='fp16' with device={device!r}, and fp16 training needs CUDA"
+        + (" (torch sees none)" if device == "auto" else "")
+        + ". Use mixed_precision='bf16' (same memory saving on the CPU, no loss scaling) or 'no'."
+    )

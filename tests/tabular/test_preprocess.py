@@ -1,0 +1,75 @@
+"""TableProcessor: mixed column kinds, missing values, unseen and rare categories, and every option acting."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tightfit import DataError
+from tightfit.tabular.preprocess import TableProcessor
+
+
+@pytest.fixture
+def mixed():
+    rng = np.random.default_rng(0)
+    n = 60
+    return pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n).round(),
+            "income": np.where(rng.random(n) < 0.2, np.nan, rng.lognormal(10, 1, n)),
+            "city": rng.choice(["Oslo", "Lima", "Pune", None], n),
+            "member": rng.random(n) < 0.5,
+            "joined": pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="D"),
+            "user_id": [f"u{i}" for i in range(n)],  # high cardinality
+            "constant": 1.0,
+        }
+    )
+
+
+def test_kinds_are_encoded_and_names_say_what_each_column_is(mixed):
+    proc = TableProcessor().fit(mixed)
+    out = proc.transform(mixed)
+    assert out.dtype == np.float32 and out.shape[0] == len(mixed)
+    names = proc.feature_names_out_
+    assert "constant" not in names  # drop_constant
+    assert {"joined.year", "joined.month", "joined.day_of_week", "joined.days"} <= set(names)
+    assert "joined.hour" not in names  # midnight everywhere: constant, dropped
+    member = out[:, names.index("member")]
+    assert set(np.unique(member)) == {0.0, 1.0}
+    assert np.isnan(out[:, names.index("income")]).sum() == mixed["income"].isna().sum()  # kept for NaN-aware models
+    assert np.isnan(out[:, names.index("city")]).sum() == mixed["city"].isna().sum()
+
+
+def test_unseen_categories_become_missing_and_rare_ones_share_a_code(mixed):
+    proc = TableProcessor(max_categories=5).fit(mixed)
+    names = proc.feature_names_out_
+    ids = proc.transform(mixed)[:, names.index("user_id")]
+    assert len(np.unique(ids)) <= 5  # 60 distinct ids folded into at most 5 codes
+    new = mixed.head(3).copy()
+    new["city"] = ["Atlantis", "Oslo", None]
+    coded = proc.transform(new)[:, names.index("city")]
+    assert np.isnan(coded[0]) and not np.isnan(coded[1]) and np.isnan(coded[2])
+
+
+def test_each_option_changes_the_output(mixed):
+    base = TableProcessor().fit(mixed)
+    imputed = TableProcessor(imputation_strategy="median").fit(mixed)
+    assert np.isnan(base.transform(mixed)).any() and not np.isnan(imputed.transform(mixed)).any()
+    standard = TableProcessor(imputation_strategy="mean", scaling_strategy="standard").fit(mixed).transform(mixed)
+    assert np.allclose(standard.mean(axis=0), 0, atol=1e-5) and np.allclose(standard.std(axis=0), 1, atol=1e-3)
+    quantile = TableProcessor(imputation_strategy="mean", scaling_strategy="quantile").fit(mixed)
+    income = quantile.transform(mixed)[:, quantile.feature_names_out_.index("income")]
+    assert abs(float(np.median(income))) < 0.3  # skewed income mapped to a normal
+    onehot = TableProcessor(categorical_encoding="onehot").fit(mixed)
+    assert sum(n.startswith("city=") for n in onehot.feature_names_out_) >= 3
+    assert "constant" in TableProcessor(drop_constant=False).fit(mixed).feature_names_out_
+
+
+def test_arrays_work_and_missing_columns_are_named():
+    X = np.arange(12, dtype=float).reshape(4, 3)
+    assert TableProcessor().fit(X).transform(X).shape == (4, 3)
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [3.0, 1.0, 2.0]})
+    proc = TableProcessor().fit(frame)
+    with pytest.raises(DataError, match=r"lacks the column\(s\) \['b'\]"):
+        proc.transform(frame[["a"]])
+    with pytest.raises(DataError, match="every column of X is constant"):
+        TableProcessor().fit(pd.DataFrame({"a": [1.0, 1.0]}))
