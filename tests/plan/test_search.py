@@ -97,3 +97,13 @@ def test_a_measured_peak_inside_the_safety_margin_is_rejected(digits, make_net, 
     result = plan(model, (X, y), Budget(memory=int(peak / 0.94), device="cpu"), candidates=[config])
     assert result.chosen is None
     assert "within the 10% safety margin" in result.candidates[0].reason, result.candidates[0].reason
+
+
+def test_a_budget_below_the_process_itself_rejects_the_rest_without_estimating(digits, make_net):
+    X, y = digits[0][:256], digits[1][:256]
+    candidates = [TrainConfig(micro_batch=m, epochs=1) for m in (64, 32, 16)]
+    result = plan(make_net(), (X, y), Budget(memory="20MB", device="cpu"), candidates=candidates)
+    assert result.chosen is None
+    first, *rest = result.candidates
+    assert first.estimate is not None and "estimated peak" in first.reason
+    assert all(c.estimate is None and "training process alone" in c.reason for c in rest)

@@ -12,7 +12,7 @@ from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 
-from tightfit import Budget, ConfigError, DataError
+from tightfit import Budget, BudgetExceeded, ConfigError, DataError
 from tightfit.tabular import TabularPipeline, TuningParams
 from tightfit.tabular.classifier import shipped_weights
 from tightfit.tabular.finetune import fine_tune_tfm
@@ -164,3 +164,18 @@ def test_a_mixed_dataframe_with_string_labels_goes_end_to_end():
     assert pipe.evaluate(X_test, y_test)["roc_auc_score"] > 0.95
     with pytest.raises(DataError, match="missing target"):
         TabularPipeline().fit(X_train, np.where(np.arange(len(y_train)) == 3, None, y_train))
+
+
+def test_a_memory_budget_sends_fine_tuning_through_the_planner(wine):
+    X_train, _, y_train, _ = wine
+    options = SMALL | {"epochs": 1, "early_stopping": False}
+    pipe = TabularPipeline(tuning_strategy="base-ft", tuning_params=options, budget=Budget(memory="2GB"))
+    ft = pipe.fit(X_train, y_train).finetune_
+    chosen = [row for row in ft.plan if row["verdict"] == "chosen"]
+    assert len(chosen) == 1 and chosen[0]["measured peak"]
+    assert all("LoRA" not in row["config"] for row in ft.plan)  # base-ft stays full fine-tuning
+    assert ft.config["lora"] is None and ft.train.peak_memory_bytes < 2e9
+    with pytest.raises(BudgetExceeded, match="no fine-tuning config fits"):
+        TabularPipeline(tuning_strategy="base-ft", tuning_params=options, budget=Budget(memory="50MB")).fit(
+            X_train, y_train
+        )

@@ -235,6 +235,16 @@ def _head(data, rows: int):
     return data
 
 
+def _sample_batch(dataset, train_data) -> Any:
+    """A few rows to estimate with: a loader's first batch, arrays' first rows, or a map-style dataset's
+    first items collated (a generating dataset, such as episodes of a table, whose items are samples)."""
+    if isinstance(dataset, torch.utils.data.DataLoader):
+        return next(iter(dataset))
+    if isinstance(dataset, torch.utils.data.TensorDataset):
+        return _head(train_data, 4)
+    return torch.utils.data.default_collate([dataset[i] for i in range(min(4, len(dataset)))])
+
+
 def plan(
     model: nn.Module,
     train_data: Any,
@@ -269,18 +279,29 @@ def plan(
     device = budget.resolve_device()
     dataset = as_dataset(train_data)
     n_samples = len(dataset.dataset) if isinstance(dataset, torch.utils.data.DataLoader) else len(dataset)
-    sample = next(iter(dataset)) if isinstance(dataset, torch.utils.data.DataLoader) else _head(train_data, 4)
+    sample = _sample_batch(dataset, train_data)
     configs = list(candidates) if candidates is not None else enumerate_candidates(model, base, device)
     cands = [Candidate(config=c) for c in configs]
 
     probe_val = quality_probe.val_data if quality_probe is not None else None
     steps = quality_probe.steps if quality_probe is not None else trial_steps
     n_fit = 0
+    process_floor = None  # the smallest measured non-tensor RSS of a training process so far (CPU)
     for cand in cands:
         if n_fit >= max_measured:
             cand.reason = f"not tried: {max_measured} cheaper candidates were measured to fit"
             continue
+        if budget.memory is not None and process_floor is not None and 0.9 * process_floor > budget.memory:
+            cand.verdict = "rejected"
+            cand.reason = (
+                f"the training process alone (interpreter, libraries) measured {format_bytes(process_floor)} "
+                f"> budget {format_bytes(budget.memory)}"
+            )
+            continue
         cand.estimate = estimate(model, sample, cand.config, loss_fn=loss_fn, device=device)
+        if not device.startswith("cuda") and "process_baseline" in cand.estimate.allowances:
+            baseline = cand.estimate.allowances["process_baseline"]
+            process_floor = baseline if process_floor is None else min(process_floor, baseline)
         peak = _budgeted_peak(cand.estimate)
         if budget.memory is not None and peak > (1 - SAFETY_MARGIN) * budget.memory:
             cand.verdict = "rejected"

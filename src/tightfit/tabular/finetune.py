@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from tightfit.budget import Budget
+from tightfit.errors import BudgetExceeded
 from tightfit.tabular.episodes import EpisodeBatches
 from tightfit.tabular.models.tiny import TinyTFM, save_tiny_tfm
 from tightfit.tabular.tuning import TuningParams
@@ -132,10 +133,22 @@ def fine_tune_tfm(
     plan_rows: list[dict[str, str]] = []
     if budget.memory is not None:
         from tightfit.plan import plan
+        from tightfit.plan.search import enumerate_candidates
 
-        chosen = plan(copy.deepcopy(model), train, budget, base_config=config, loss_fn=loss_fn)
+        # the strategy is the user's: full fine-tuning stays full, LoRA keeps the user's adapter settings
+        options = enumerate_candidates(model, config, budget.resolve_device(), lora_ranks=(0,))
+        options = [dataclasses.replace(c, lora=config.lora) for c in options]
+        chosen = plan(
+            copy.deepcopy(model), train, budget, candidates=options, base_config=config, loss_fn=loss_fn, max_measured=1
+        )
         plan_rows = chosen.rows()
-        config = dataclasses.replace(chosen.chosen or config, verbose=config.verbose)
+        if chosen.chosen is None:
+            reasons = "; ".join(f"{r['config']}: {r['reason']}" for r in plan_rows[:3])
+            raise BudgetExceeded(
+                "memory", budget.memory, None, detail=f"no fine-tuning config fits ({reasons})",
+                hint="raise the memory budget, lower support_size/query_size, or use tuning_strategy='inference'",
+            )  # fmt: skip
+        config = dataclasses.replace(chosen.chosen, verbose=config.verbose)
     zero_shot_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     trainer = Trainer(model, loss_fn, config)
     device = torch.device(budget.resolve_device())
