@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from tightfit._lazy import lazy_attributes
 
-_LAZY = {"TabularPipeline": "pipeline", "TinyTFMClassifier": "classifier", "TuningParams": "tuning"}
+_LAZY = {
+    "TabularLeaderboard": "leaderboard",
+    "TabularPipeline": "pipeline",
+    "TinyTFMClassifier": "classifier",
+    "TuningParams": "tuning",
+}
 
 __all__ = sorted(_LAZY)
 
