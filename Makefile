@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/tightfit info
-	$(BIN)/python examples/tabular_tfm.py
+	$(BIN)/tightfit fit --budget memory=2GB,time=3min,latency=50ms --out tightfit-run
 	$(BIN)/python examples/demo.py out
 
 test: $(STAMP)

@@ -25,6 +25,7 @@ from tightfit.hardware import Hardware
 __version__ = "0.1.0"
 
 _LAZY = {
+    "AutoFit": "tightfit.tabular.autofit",
     "run_limited": "tightfit.guard",
     "MemoryMonitor": "tightfit.measure",
     "track_peak": "tightfit.measure",

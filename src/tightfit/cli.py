@@ -1,6 +1,8 @@
 """The ``tightfit`` command: thin — parse arguments, call the library, print tables.
 
 tightfit info [--json]      what this machine offers (cores, RAM, cgroup limit, CUDA, CPU ISA)
+tightfit fit [DATA] --target COLUMN --budget memory=2GB,time=5min,latency=10ms [--test TEST] [--out DIR]
+                            the best tabular model that fits the budget (no DATA: embedded breast_cancer)
 """
 
 from __future__ import annotations
@@ -115,6 +117,57 @@ def _triage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_table(path: str):
+    import pandas as pd
+
+    from tightfit.errors import DataError
+
+    suffix = path.lower().rsplit(".", 1)[-1]
+    try:
+        return pd.read_parquet(path) if suffix in ("parquet", "pq") else pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"no such file: {path!r}.") from None
+
+
+def _split_target(frame, target: str | None, path: str):
+    from tightfit.errors import DataError
+
+    if target is None or target not in frame.columns:
+        raise DataError(
+            f"--target must name the column to predict in {path}; got {target!r}. Columns: {list(frame.columns)}."
+        )
+    return frame.drop(columns=[target]), frame[target]
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from tightfit.budget import Budget
+    from tightfit.report import write_fit_report
+    from tightfit.report.html import leaderboard_rows
+    from tightfit.tabular.autofit import AutoFit, default_table, select_candidates
+
+    if args.data is None:
+        frame, target, source = default_table(), "diagnosis", "embedded breast_cancer (569 rows, 30 features)"
+    else:
+        frame, target, source = _read_table(args.data), args.target, args.data
+    X, y = _split_target(frame, target, source)
+    budget = Budget.parse(args.budget) if args.budget else Budget()
+    if not args.quiet:
+        print(f"tightfit fit: {source}, target {target!r}, budget {budget or 'none stated'}")
+    candidates = select_candidates(args.models, X, y) if args.models else None
+    auto = AutoFit(budget, candidates=candidates, cv=args.cv, verbose=not args.quiet).fit(X, y)
+    auto.save(args.out)
+    report = write_fit_report(auto, args.out)
+    metric = auto.run_info({}, {})["metric"]
+    _print_rows(f"tightfit fit: {auto.task_}, {args.cv}-fold {metric}", leaderboard_rows(auto.results_, metric, 48))
+    print("full reasons in the report;", end=" ")
+    print(f"chosen: {auto.best_name_}; saved {args.out}/model/pipeline.tfp, run.json; report {report}")
+    if args.test:
+        X_test, y_test = _split_target(_read_table(args.test), target, args.test)
+        scores = auto.best_.evaluate(X_test, y_test)
+        print("test:", ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tightfit", description="Fit machine learning to the machine you have.")
     parser.add_argument("--version", action="version", version=f"tightfit {__version__}")
@@ -122,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="what this machine offers")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(run=_info)
+    fit = commands.add_parser("fit", help="the best tabular model that fits a budget")
+    fit.add_argument("data", nargs="?", help="CSV or Parquet file (default: the embedded breast_cancer table)")
+    fit.add_argument("--target", help="the column to predict")
+    fit.add_argument("--budget", default="", help="e.g. memory=2GB,time=5min,latency=10ms,size=50MB")
+    fit.add_argument("--test", help="a held-out CSV/Parquet file to score the chosen model on")
+    fit.add_argument("--out", default="tightfit-run", help="where model/, run.json and report.html go")
+    fit.add_argument("--cv", type=int, default=3, help="cross-validation folds")
+    fit.add_argument("--models", help="comma-separated subset of the candidates, e.g. 'TinyTFM zero-shot,LightGBM'")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars")
+    fit.set_defaults(run=_fit)
     for name, run, text in (
         ("plan", _plan, "search the fastest config that fits"),
         ("triage", _triage, "name the binding constraint"),

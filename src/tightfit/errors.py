@@ -50,7 +50,8 @@ class TrainingDiverged(TightfitError, ArithmeticError):
 
 
 class BudgetExceeded(TightfitError, RuntimeError):
-    """A stated limit was hit: ``kind`` is ``"memory"`` or ``"time"`` (bytes or seconds in ``limit``/``observed``).
+    """A stated limit was hit: ``kind`` is ``"memory"``, ``"time"``, ``"latency"`` or ``"size"`` (bytes or seconds
+    in ``limit``/``observed``).
 
     ``observed`` may be ``None`` when the amount could not be measured (for example a process killed
     by the kernel). ``hint`` says what to try next.
@@ -59,7 +60,7 @@ class BudgetExceeded(TightfitError, RuntimeError):
     def __init__(self, kind: str, limit: float, observed: float | None, detail: str = "", hint: str = "") -> None:
         from tightfit.measure._units import format_bytes, format_seconds
 
-        fmt = format_bytes if kind == "memory" else format_seconds
+        fmt = format_bytes if kind in ("memory", "ram", "size") else format_seconds
         seen = "an unknown amount" if observed is None else fmt(observed)
         message = f"{kind} budget exceeded: {seen} > limit {fmt(limit)}"
         if detail:

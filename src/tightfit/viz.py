@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tightfit.files import atomic_save
 
-__all__ = ["plot_memory_timeline"]
+__all__ = ["plot_memory_timeline", "plot_quality_cost"]
 
 _MB = 1e6
 
@@ -58,3 +58,28 @@ def plot_memory_timeline(
         ax.legend(loc="lower right")
     fig.tight_layout()
     return atomic_save(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png"))
+
+
+def plot_quality_cost(
+    labels: Sequence[str],
+    seconds: Sequence[float],
+    quality: Sequence[float],
+    verdicts: Sequence[str],
+    path: str | os.PathLike,
+    metric: str,
+) -> Path:
+    """Quality (y) against fit seconds (x, log scale) per candidate; the chosen one ringed, dropped ones grey."""
+    fig = _figure(8, 5)
+    ax = fig.add_subplot(1, 1, 1)
+    for label, x, y, verdict in zip(labels, seconds, quality, verdicts, strict=True):
+        colour = "grey" if verdict in ("dropped", "failed") else "tab:blue"
+        ax.scatter([x], [y], s=50, color=colour, zorder=3)
+        ax.annotate(label, (x, y), fontsize=8, xytext=(4, 4), textcoords="offset points")
+        if verdict == "chosen":
+            ax.scatter([x], [y], s=220, facecolors="none", edgecolors="red", linewidths=2, zorder=4)
+    ax.set_xscale("log")
+    ax.set_xlabel("fit time (s, median fold)")
+    ax.set_ylabel(metric)
+    ax.set_title("tightfit fit: quality vs cost (red ring: chosen; grey: broke a limit)")
+    ax.grid(alpha=0.3)
+    return atomic_save(Path(path), lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"), suffix=".png")

@@ -110,3 +110,19 @@ def test_checkpoint_round_trip_is_bit_for_bit_with_a_card(tmp_path, model):
 def test_bad_architecture_is_rejected_where_typed(kwargs, field):
     with pytest.raises(ConfigError, match=field):
         TinyTFMConfig(**kwargs)
+
+
+def test_encoded_context_then_queries_equals_one_forward_over_both():
+    from tightfit.tabular.classifier import shipped_weights
+    from tightfit.tabular.models.tiny import load_tiny_tfm
+
+    model = load_tiny_tfm(shipped_weights())
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 60, 7, generator=generator)
+    x[0, 3, 2] = x[1, 55, 1] = float("nan")
+    y = torch.randint(0, 3, (2, 50), generator=generator)
+    with torch.no_grad():
+        joint = model(x, y)
+        cache = model.encode_context(x[:, :50], y)
+        split = model.forward_queries(cache, x[:, 50:])
+    torch.testing.assert_close(split, joint, rtol=0, atol=1e-5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from tightfit._lazy import lazy_attributes
 
 _LAZY = {
+    "AutoFit": "autofit",
     "TabularLeaderboard": "leaderboard",
     "TabularPipeline": "pipeline",
     "TinyTFMClassifier": "classifier",

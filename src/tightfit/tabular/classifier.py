@@ -17,6 +17,8 @@ True
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -30,9 +32,42 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tightfit.errors import DataError, bad_param
 
-__all__ = ["SHIPPED_WEIGHTS", "TinyTFMClassifier"]
+__all__ = ["CONTEXT_CACHE_BYTES", "SHIPPED_WEIGHTS", "TinyTFMClassifier"]
 
 SHIPPED_WEIGHTS = "tiny_tfm.pt"  # in tightfit/tabular/weights/, with its card tiny_tfm.json
+CONTEXT_CACHE_BYTES = 256 * 2**20  # encoded contexts are kept when all members' together fit in this
+# Built members per fitted classifier, outside its __dict__ (predict must not change an estimator's state, and
+# a pickle must not carry them); rebuilt when ``model_`` is replaced, e.g. by fine-tuned weights.
+_MEMBERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class _Member:
+    """One ensemble member: its context (rows subsampled, features permuted, maybe quantile-transformed),
+    the label codings of that context (one, or one per class for one-vs-rest), how to map query rows the
+    same way, and the encoded contexts, so predicting a few rows costs only those rows' own work."""
+
+    X_context: np.ndarray
+    codings: list[np.ndarray]
+    order: np.ndarray
+    quantiles: QuantileTransformer | None
+    shift: int
+    caches: list = field(default_factory=list)
+
+    def cache_bytes(self, config) -> int:
+        """Keys and values of every block for every context token, float32."""
+        tokens = self.X_context.shape[0] * (self.X_context.shape[1] + 1)
+        return len(self.codings) * config.n_layers * 2 * tokens * config.d_model * 4
+
+    def encode(self, model) -> None:
+        import torch
+
+        device = next(model.parameters()).device
+        context = torch.as_tensor(self.X_context, device=device).unsqueeze(0)
+        self.caches = [
+            model.encode_context(context, torch.as_tensor(c, dtype=torch.long, device=device).unsqueeze(0))
+            for c in self.codings
+        ]
 
 
 def shipped_weights() -> Path:
@@ -120,6 +155,7 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
         self.X_ = X
         self.y_ = self.label_encoder_.transform(y)
         self.model_ = _load(str(self.weights or shipped_weights()), self._device())
+        _MEMBERS.pop(self, None)  # a new context: members are rebuilt on first use
         return self
 
     def _check_params(self) -> None:
@@ -160,38 +196,48 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
         if self.encoder_ is not None:
             X = self._with_encoded(X, self.categorical_, fit=False)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float32)
-        rng = np.random.default_rng(self.random_state)
         total = np.zeros((len(X), len(self.classes_)))
-        for member in range(self.n_estimators):
-            total += self._member_proba(X, member, rng)
+        for member in self._members():
+            total += self._member_proba(X, member)
         return total / self.n_estimators
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "X_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def _member_proba(self, X: np.ndarray, member: int, rng: np.random.Generator) -> np.ndarray:
+    def _members(self) -> list[_Member]:
+        """Each member's context, feature order, transform and label codings, with the encoded contexts
+        (built on first use and kept while ``model_`` stays the same object; see :class:`_Member`)."""
+        built = _MEMBERS.get(self)
+        if built is None or built[0] is not self.model_:
+            rng = np.random.default_rng(self.random_state)
+            members = [self._member(m, rng) for m in range(self.n_estimators)]
+            cache_bytes = sum(m.cache_bytes(self.model_.config) for m in members)
+            if cache_bytes <= CONTEXT_CACHE_BYTES:
+                for m in members:
+                    m.encode(self.model_)
+            built = _MEMBERS[self] = (self.model_, members)
+        return built[1]
+
+    def _member(self, member: int, rng: np.random.Generator) -> _Member:
         context_idx = self._context_rows(rng)
-        X_ctx, y_ctx, X_qry = self.X_[context_idx], self.y_[context_idx], X
-        if member > 0:
-            order = rng.permutation(X.shape[1])
-            X_ctx, X_qry = X_ctx[:, order], X_qry[:, order]
+        X_ctx, y_ctx = self.X_[context_idx], self.y_[context_idx]
+        order = rng.permutation(X_ctx.shape[1]) if member > 0 else np.arange(X_ctx.shape[1])
+        X_ctx = X_ctx[:, order]
+        quantiles = None
         if member % 2 == 1 and len(X_ctx) >= 10:
             quantiles = QuantileTransformer(
                 n_quantiles=min(1000, len(X_ctx)), output_distribution="normal", random_state=self.random_state
             ).fit(X_ctx)
-            X_ctx, X_qry = quantiles.transform(X_ctx), quantiles.transform(X_qry)
+            X_ctx = quantiles.transform(X_ctx)
         n_classes = len(self.classes_)
-        max_classes = self.model_.config.max_classes
-        if n_classes <= max_classes:
+        if n_classes <= self.model_.config.max_classes:
             shift = member % n_classes
-            shifted = (y_ctx + shift) % n_classes
-            proba = self._forward(X_ctx, shifted, X_qry)[:, :n_classes]
-            return proba[:, (np.arange(n_classes) + shift) % n_classes]
-        scores = np.stack(  # one-vs-rest: P(class k) from a binary context, renormalised
-            [self._forward(X_ctx, (y_ctx == k).astype(np.int64), X_qry)[:, 1] for k in range(n_classes)], axis=1
-        )
-        return scores / np.clip(scores.sum(axis=1, keepdims=True), 1e-12, None)
+            codings = [(y_ctx + shift) % n_classes]
+        else:  # one-vs-rest: a binary context per class
+            shift = 0
+            codings = [(y_ctx == k).astype(np.int64) for k in range(n_classes)]
+        return _Member(X_ctx.astype(np.float32), codings, order, quantiles, shift)
 
     def _context_rows(self, rng: np.random.Generator) -> np.ndarray:
         n = len(self.y_)
@@ -205,17 +251,34 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
             picked.append(rng.choice(rows, size=min(take, len(rows)), replace=False))
         return np.sort(np.concatenate(picked))
 
-    def _forward(self, X_ctx: np.ndarray, y_ctx: np.ndarray, X_qry: np.ndarray) -> np.ndarray:
+    def _member_proba(self, X: np.ndarray, member: _Member) -> np.ndarray:
+        X_qry = np.ascontiguousarray(X[:, member.order])
+        if member.quantiles is not None:
+            X_qry = member.quantiles.transform(X_qry)
+        n_classes = len(self.classes_)
+        outputs = [self._forward(member, i, X_qry) for i in range(len(member.codings))]
+        if n_classes <= self.model_.config.max_classes:
+            proba = outputs[0][:, :n_classes]
+            return proba[:, (np.arange(n_classes) + member.shift) % n_classes]
+        scores = np.stack([out[:, 1] for out in outputs], axis=1)  # P(class k) from each binary context
+        return scores / np.clip(scores.sum(axis=1, keepdims=True), 1e-12, None)
+
+    def _forward(self, member: _Member, coding: int, X_qry: np.ndarray) -> np.ndarray:
         import torch
 
         device = next(self.model_.parameters()).device
-        context = torch.as_tensor(X_ctx, dtype=torch.float32, device=device)
-        labels = torch.as_tensor(y_ctx, dtype=torch.long, device=device).unsqueeze(0)
         out = []
         with torch.inference_mode():
+            cache = member.caches[coding] if member.caches else None
+            if cache is None:
+                context = torch.as_tensor(member.X_context, device=device)
+                labels = torch.as_tensor(member.codings[coding], dtype=torch.long, device=device).unsqueeze(0)
             for start in range(0, len(X_qry), self.batch_size):
                 query = torch.as_tensor(X_qry[start : start + self.batch_size], dtype=torch.float32, device=device)
-                logits = self.model_(torch.cat([context, query]).unsqueeze(0), labels)[0]
+                if cache is not None:
+                    logits = self.model_.forward_queries(cache, query.unsqueeze(0))[0]
+                else:
+                    logits = self.model_(torch.cat([context, query]).unsqueeze(0), labels)[0]
                 out.append(torch.softmax(logits, dim=-1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.model_.config.max_classes))
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from tightfit.errors import ConfigError, bad_param
 
-__all__ = ["FORMAT_VERSION", "TinyTFM", "TinyTFMConfig", "load_tiny_tfm", "save_tiny_tfm"]
+__all__ = ["FORMAT_VERSION", "ContextCache", "TinyTFM", "TinyTFMConfig", "load_tiny_tfm", "save_tiny_tfm"]
 
 FORMAT_VERSION = 1
 CLIP = 10.0  # standardised values beyond this many standard deviations are clipped
@@ -65,10 +65,21 @@ class _Attention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor, n_keys: int | None = None) -> torch.Tensor:
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values, each (batch, heads, length, head width)."""
         batch, length, width = x.shape
         q, k, v = self.qkv(x).view(batch, length, 3, self.n_heads, width // self.n_heads).permute(2, 0, 3, 1, 4)
-        if n_keys is not None:
+        return q, k, v
+
+    def forward(
+        self, x: torch.Tensor, n_keys: int | None = None, kv: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Attend over ``x``, over its first ``n_keys`` positions, or over cached keys and values ``kv``."""
+        batch, length, width = x.shape
+        q, k, v = self.heads(x)
+        if kv is not None:
+            k, v = kv
+        elif n_keys is not None:
             k, v = k[:, :, :n_keys], v[:, :, :n_keys]
         attended = F.scaled_dot_product_attention(q, k, v)
         return self.out(attended.transpose(1, 2).reshape(batch, length, width))
@@ -86,29 +97,60 @@ class TFMBlock(nn.Module):
         self.norm_ff = nn.LayerNorm(d_model)
         self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
 
-    def forward(self, h: torch.Tensor, n_context: int) -> torch.Tensor:
+    def forward(
+        self, h: torch.Tensor, n_context: int | None, kv: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Rows attend to the first ``n_context`` rows, or (query rows only) to the context's cached ``kv``."""
+        h, by_column = self._across_features(h)
+        tables, rows, tokens, width = h.shape
+        across_rows = self.rows(by_column, n_keys=n_context, kv=kv)
+        h = h + across_rows.view(tables, tokens, rows, width).transpose(1, 2)
+        return h + self.ff(self.norm_ff(h))
+
+    def context_kv(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The row attention's keys and values of context rows ``h`` (their only input from this block)."""
+        _, k, v = self.rows.heads(self._across_features(h)[1])
+        return k, v
+
+    def _across_features(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         tables, rows, tokens, width = h.shape
         across_features = self.features(self.norm_features(h).reshape(tables * rows, tokens, width))
         h = h + across_features.view(tables, rows, tokens, width)
-        by_column = self.norm_rows(h).transpose(1, 2).reshape(tables * tokens, rows, width)
-        across_rows = self.rows(by_column, n_keys=n_context).view(tables, tokens, rows, width).transpose(1, 2)
-        h = h + across_rows
-        return h + self.ff(self.norm_ff(h))
+        return h, self.norm_rows(h).transpose(1, 2).reshape(tables * tokens, rows, width)
+
+
+def column_stats(context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per table and column, the mean and std of the context rows (NaN ignored), each (tables, 1, features)."""
+    context = context.float()
+    observed = ~torch.isnan(context)
+    count = observed.sum(1, keepdim=True).clamp_min(1)
+    mean = torch.where(observed, context, 0.0).sum(1, keepdim=True) / count
+    var = (torch.where(observed, context - mean, 0.0) ** 2).sum(1, keepdim=True) / count
+    return mean, var.sqrt()
+
+
+def _scaled(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.float()
+    missing = torch.isnan(x)
+    z = torch.where(std > 1e-8, (x - mean) / std.clamp_min(1e-8), 0.0)
+    return torch.where(missing, 0.0, z).clamp(-CLIP, CLIP), missing.float()
 
 
 def standardise(x: torch.Tensor, n_context: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per table and column, z-score with the context rows' mean and std (NaN ignored), clipped to
     ±``CLIP``; missing cells become 0. Returns (values, missing indicator), both float32."""
-    x = x.float()
-    missing = torch.isnan(x)
-    context, observed = x[:, :n_context], ~missing[:, :n_context]
-    count = observed.sum(1, keepdim=True).clamp_min(1)
-    mean = torch.where(observed, context, 0.0).sum(1, keepdim=True) / count
-    var = (torch.where(observed, context - mean, 0.0) ** 2).sum(1, keepdim=True) / count
-    std = var.sqrt()
-    z = torch.where(std > 1e-8, (x - mean) / std.clamp_min(1e-8), 0.0)
-    z = torch.where(missing, 0.0, z).clamp(-CLIP, CLIP)
-    return z, missing.float()
+    return _scaled(x, *column_stats(x[:, :n_context]))
+
+
+@dataclass
+class ContextCache:
+    """What query rows need of a context: its column statistics, the keys and values every block's row
+    attention reads, and which classes it holds. Built by :meth:`TinyTFM.encode_context`."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    kv: list[tuple[torch.Tensor, torch.Tensor]]
+    present: torch.Tensor
 
 
 class TinyTFM(nn.Module):
@@ -136,19 +178,50 @@ class TinyTFM(nn.Module):
         self.decoder = nn.Sequential(nn.Linear(c.d_model, c.d_ff), nn.GELU(), nn.Linear(c.d_ff, c.max_classes))
 
     def forward(self, x: torch.Tensor, y_context: torch.Tensor) -> torch.Tensor:
-        tables, rows, _ = x.shape
+        rows = x.shape[1]
         n_context = y_context.shape[1]
         if not 0 < n_context < rows:
             raise ConfigError(f"TinyTFM needs 0 < n_context < rows; got n_context={n_context}, rows={rows}.")
-        values, missing = standardise(x, n_context)
-        cells = self.cell(torch.stack([values, missing], dim=-1))  # (tables, rows, features, d)
-        unknown = torch.full((tables, rows - n_context), self.config.max_classes, device=x.device)
-        labels = self.label(torch.cat([y_context.long(), unknown], dim=1)).unsqueeze(2)
-        h = torch.cat([cells, labels.to(cells.dtype)], dim=2)
+        h = self._tokens(*standardise(x, n_context), y_context)
         for block in self.blocks:
             h = block(h, n_context)
-        logits = self.decoder(self.norm(h[:, n_context:, -1]))
-        present = F.one_hot(y_context.long(), self.config.max_classes).amax(dim=1).bool()  # (tables, classes)
+        return self._decode(h[:, n_context:, -1], self._present(y_context))
+
+    @torch.no_grad()
+    def encode_context(self, x_context: torch.Tensor, y_context: torch.Tensor) -> ContextCache:
+        """Run the context rows once. They attend only to each other, so their keys and values in every block
+        do not depend on the queries: :meth:`forward_queries` then costs only the query rows' own work."""
+        mean, std = column_stats(x_context)
+        h = self._tokens(*_scaled(x_context, mean, std), y_context)
+        kv = []
+        for block in self.blocks:
+            kv.append(block.context_kv(h))
+            h = block(h, None, kv=kv[-1])
+        return ContextCache(mean=mean, std=std, kv=kv, present=self._present(y_context))
+
+    def forward_queries(self, cache: ContextCache, x_query: torch.Tensor) -> torch.Tensor:
+        """Logits of ``x_query`` (tables, rows, features) against an encoded context; equal to :meth:`forward`
+        on the context and these rows together."""
+        h = self._tokens(*_scaled(x_query, cache.mean, cache.std), None)
+        for block, kv in zip(self.blocks, cache.kv, strict=True):
+            h = block(h, None, kv=kv)
+        return self._decode(h[:, :, -1], cache.present)
+
+    def _tokens(self, values: torch.Tensor, missing: torch.Tensor, y_context: torch.Tensor | None) -> torch.Tensor:
+        """Cell tokens plus one label token per row; rows past the context get the "unknown" label."""
+        tables, rows, _ = values.shape
+        cells = self.cell(torch.stack([values, missing], dim=-1))  # (tables, rows, features, d)
+        n_known = 0 if y_context is None else y_context.shape[1]
+        unknown = torch.full((tables, rows - n_known), self.config.max_classes, device=values.device)
+        known = [] if y_context is None else [y_context.long()]
+        labels = self.label(torch.cat([*known, unknown], dim=1)).unsqueeze(2)
+        return torch.cat([cells, labels.to(cells.dtype)], dim=2)
+
+    def _present(self, y_context: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(y_context.long(), self.config.max_classes).amax(dim=1).bool()  # (tables, classes)
+
+    def _decode(self, target_tokens: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        logits = self.decoder(self.norm(target_tokens))
         return logits.float().masked_fill(~present.unsqueeze(1), float("-inf"))
 
 

@@ -1,0 +1,82 @@
+"""AutoFit and `tightfit fit`: candidates measured in their own processes, limits drop candidates with the
+measured reason, the best that fits is chosen and saved with its run record and report."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_wine
+
+from tightfit import AutoFit, Budget, BudgetExceeded, ConfigError
+from tightfit.cli import main
+from tightfit.tabular import TabularPipeline
+from tightfit.tabular.autofit import Candidate, infer_task
+
+FAST = [
+    Candidate("TinyTFM zero-shot", "TinyTFM"),
+    Candidate("LogisticRegression", "LogisticRegression"),
+    Candidate("RandomForest", "RandomForest", model_params={"n_estimators": 30}),
+]
+
+
+@pytest.fixture(scope="module")
+def wine_frame():
+    data = load_wine(as_frame=True)
+    frame = data.frame.drop(columns="target")
+    frame["cultivar"] = np.array(["barolo", "grignolino", "barbera"])[data.target]
+    return frame
+
+
+def test_a_size_limit_drops_the_big_model_with_its_measured_size_and_the_best_that_fits_wins(wine_frame):
+    X, y = wine_frame.drop(columns="cultivar"), wine_frame["cultivar"]
+    auto = AutoFit(Budget(size="500kB", memory="3GB"), candidates=FAST, verbose=False).fit(X, y)
+    board = auto.leaderboard_.set_index("model")
+    assert auto.task_ == "classification"
+    assert board.loc["TinyTFM zero-shot", "verdict"] == "dropped"
+    assert re.fullmatch(r"size 1\.\d+MB > 500kB", board.loc["TinyTFM zero-shot", "reason"])  # the 1.4 MB weights
+    fits = board[board["verdict"].isin(["fits", "chosen"])]
+    assert auto.best_name_ == fits["roc_auc_score"].idxmax()
+    assert (fits["peak_memory_bytes"] < 3e9).all() and (fits["latency_p95_s"] > 0).all()
+    assert set(auto.predict(X.head(5))) <= set(y)
+
+
+def test_a_time_budget_too_short_for_any_candidate_says_so():
+    X, y = load_wine(return_X_y=True)
+    with pytest.raises(BudgetExceeded, match="no candidate fits"):
+        AutoFit(Budget(time="2.5s"), candidates=FAST, verbose=False).fit(X, y)
+
+
+def test_task_inference_and_bad_arguments():
+    assert infer_task(np.array(["a", "b"])) == "classification"
+    assert infer_task(np.array([0, 1, 2, 1])) == "classification"
+    assert infer_task(np.linspace(0, 1, 100)) == "regression"
+    with pytest.raises(ConfigError, match="'cv' parameter of AutoFit"):
+        AutoFit(cv=1)
+    with pytest.raises(ConfigError, match="'candidates' parameter"):
+        AutoFit(candidates=[])
+
+
+def test_cli_fit_saves_the_model_run_record_and_report(tmp_path, wine_frame, capsys):
+    train, test = wine_frame.iloc[::2], wine_frame.iloc[1::2]
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.to_parquet(tmp_path / "test.parquet")
+    out = tmp_path / "run"
+    code = main([
+        "fit", str(tmp_path / "train.csv"), "--target", "cultivar", "--budget", "memory=3GB",
+        "--models", "tinytfm zero-shot,logistic regression", "--test", str(tmp_path / "test.parquet"),
+        "--out", str(out), "--quiet",
+    ])  # fmt: skip
+    assert code == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["chosen"] in ("TinyTFM zero-shot", "LogisticRegression") and len(run["leaderboard"]) == 2
+    assert run["budget"]["memory"] == 3 * 10**9 and run["machine"]["cores_logical"] >= 1
+    page = (out / "report.html").read_text()
+    assert "<table>" in page and "data:image/png;base64," in page and run["chosen"] in page
+    pipe = TabularPipeline.load(out / "model" / "pipeline.tfp")
+    assert pipe.evaluate(test.drop(columns="cultivar"), test["cultivar"])["accuracy"] > 0.9
+    printed = capsys.readouterr().out
+    assert "chosen:" in printed and "test: accuracy" in printed
+    assert main(["fit", str(tmp_path / "train.csv"), "--target", "nope", "--out", str(out), "--quiet"]) == 2
+    assert "Columns:" in capsys.readouterr().err
+    assert main(["fit", str(tmp_path / "train.csv"), "--target", "cultivar", "--models", "xgb", "--quiet"]) == 2
