@@ -122,10 +122,12 @@ def fine_tune_tfm(
     budget: Budget | None = None,
     merge: bool = True,
 ) -> FineTuneResult:
-    """Fine-tune ``model`` (a TinyTFM-like ``forward(x, y_context)``) in place on ``X`` (float32, NaN allowed)
-    and class codes ``y``; see the module docstring. ``merge=False`` leaves LoRA adapters in place."""
+    """Fine-tune ``model`` in place on ``X`` (float32, NaN allowed) and class codes ``y``; see the module
+    docstring. ``model`` is a TinyTFM or a TabICL network: in training mode both map ``(x, y_context)`` to
+    the query rows' logits. ``merge=False`` leaves LoRA adapters in place."""
     budget = dataclasses.replace(budget or Budget(), device=params.device)
-    train, val = episode_data(X, y, params, model.config.max_classes)
+    max_classes = model.config.max_classes if isinstance(model, TinyTFM) else model.max_classes  # TabICL's
+    train, val = episode_data(X, y, params, max_classes)
     config = params.train_config(lora=lora)
     if val is None and config.early_stopping is not None:
         log.info("too few rows for validation episodes: early stopping is off")

@@ -172,16 +172,21 @@ class TabularPipeline:
         from tightfit.tabular.finetune import fine_tune_tfm
         from tightfit.tabular.models.tiny import query_loss
 
-        if self.spec.name == "TabICL":
-            from tightfit.tabular.tabicl_tuning import fine_tune_tabicl
-
-            return fine_tune_tabicl(self.model_, self.tuning, self.tuning_strategy == "peft", self.budget)
-        tuned = copy.deepcopy(self.model_.model_)  # the loaded checkpoint is shared; tune a copy
+        estimator = self.model_
+        if self.spec.name == "TabICL":  # tune on the view its first ensemble member predicts from
+            views = estimator.ensemble_generator_.transform(X=None, mode="train")
+            X_view, y_view = next(iter(views.values()))
+            X_train, y_train = X_view[0].astype(np.float32), y_view[0].astype(np.int64)
+        else:
+            X_train, y_train = estimator.X_, estimator.y_
+        tuned = copy.deepcopy(estimator.model_)  # a loaded checkpoint may be shared; tune a copy
         result = fine_tune_tfm(
-            tuned, self.model_.X_, self.model_.y_, self.tuning, lora=self.tuning_strategy == "peft",
-            loss_fn=query_loss, budget=self.budget,
+            tuned, X_train, y_train, self.tuning, lora=self.tuning_strategy == "peft", loss_fn=query_loss,
+            budget=self.budget,
         )  # fmt: skip
-        self.model_.model_ = tuned
+        estimator.model_ = tuned
+        if getattr(estimator, "model_kv_cache_", None) is not None:
+            estimator._build_kv_cache()  # TabICL's cached context was computed with the old weights
         return result
 
     # -- predict -----------------------------------------------------------------------------------------

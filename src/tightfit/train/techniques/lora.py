@@ -5,6 +5,11 @@ PyTorch uses as raw weights, so PEFT's attention-specific layer is needed for th
 in the forward pass; the attention's own ``out_proj`` is therefore not targeted as a Linear).
 PyTorch's fused inference fast path of ``nn.TransformerEncoderLayer`` is switched off on adapted layers,
 since it reads raw weights and would silently skip the adapters at predict time.
+An attention subclass with its own forward (TabICL's, which hands ``in_proj_weight`` and ``out_proj.weight``
+to its own functional attention) is outside what PEFT's wrappers reach: its output stays unchanged whatever
+the adapters learn (TabTune's LoRA bug). Those two weights get a low-rank *parametrization* instead
+(:class:`LowRankDelta`, through ``torch.nn.utils.parametrize``): every read of the weight returns
+``W + B A * alpha / r``, whichever function reads it.
 Freezing is by structure: after injection exactly the adapter parameters (and those of
 ``trainable_modules``, such as a classification head) require gradients.
 """
@@ -19,7 +24,7 @@ from torch import nn
 
 from tightfit.errors import ConfigError, bad_param
 
-__all__ = ["LoraApplied", "LoraSpec", "apply_lora_", "merge_lora_"]
+__all__ = ["LoraApplied", "LoraSpec", "LowRankDelta", "apply_lora_", "merge_lora_"]
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,8 @@ class LoraSpec:
     dropout : float, default=0.0
         Dropout on the adapter's input, in ``[0, 1)``.
     target_modules : None, str or sequence of str, default=None
-        ``None``: every ``nn.Linear`` and ``nn.MultiheadAttention``. A list matches module names exactly
-        or by dotted suffix; a string is a full regular expression (PEFT semantics).
+        ``None``: every ``nn.MultiheadAttention`` and every ``nn.Linear`` that keeps Linear's own forward.
+        A list matches module names exactly or by dotted suffix; a string is a full regular expression.
     trainable_modules : sequence of str, default=()
         Modules trained in full beside the adapters (e.g. a freshly initialised head), matched like a list.
     """
@@ -101,13 +106,57 @@ def _matches(name: str, patterns: tuple[str, ...] | str) -> bool:
     return any(name == p or name.endswith("." + p) for p in patterns)
 
 
+class LowRankDelta(nn.Module):
+    """A parametrization ``W -> W + B @ A * (alpha / r)``; ``B`` starts at zero, so the model starts unchanged."""
+
+    def __init__(self, weight: nn.Parameter, r: int, alpha: float, dropout: float = 0.0) -> None:
+        super().__init__()
+        rows, cols = weight.shape
+        self.lora_A = nn.Parameter(weight.new_empty(r, cols))
+        nn.init.kaiming_uniform_(self.lora_A, a=5**0.5)
+        self.lora_B = nn.Parameter(weight.new_zeros(rows, r))
+        self.scaling = alpha / r
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, weight):
+        return weight + (self.lora_B @ self.dropout(self.lora_A)) * self.scaling
+
+
+def _raw_weight_attention(model: nn.Module) -> list[str]:
+    """Attention modules whose class replaces ``nn.MultiheadAttention.forward`` (and reads the raw weights)."""
+    return [
+        n
+        for n, m in model.named_modules()
+        if isinstance(m, nn.MultiheadAttention) and type(m).forward is not nn.MultiheadAttention.forward
+    ]
+
+
+def _parametrize_attention_(model: nn.Module, names: list[str], spec: LoraSpec) -> list[nn.Parameter]:
+    from torch.nn.utils import parametrize
+
+    adapters = []
+    for name in names:
+        attention = model.get_submodule(name)
+        for owner, weight_name in ((attention, "in_proj_weight"), (attention.out_proj, "weight")):
+            delta = LowRankDelta(getattr(owner, weight_name), spec.r, spec.alpha, spec.dropout)
+            parametrize.register_parametrization(owner, weight_name, delta)
+            adapters += [delta.lora_A, delta.lora_B]
+    return adapters
+
+
 def _default_targets(model: nn.Module) -> list[str]:
-    attention = [n for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
-    inside_attention = tuple(a + "." for a in attention if a)
+    raw = tuple(_raw_weight_attention(model))
+    attention = [n for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention) and n not in raw]
+    inside_attention = tuple(a + "." for a in (*attention, *raw) if a)
+    # A Linear subclass with its own forward transforms its input first (TabICL's OneHotAndLinear one-hot
+    # encodes labels): an adapter on the raw input would not match, so only plain Linear layers qualify.
     linears = [
         n
         for n, m in model.named_modules()
-        if isinstance(m, nn.Linear) and n and not (inside_attention and n.startswith(inside_attention))
+        if isinstance(m, nn.Linear)
+        and type(m).forward is nn.Linear.forward
+        and n
+        and not (inside_attention and n.startswith(inside_attention))
     ]
     return attention + linears
 
@@ -120,11 +169,14 @@ def apply_lora_(model: nn.Module, spec: LoraSpec) -> LoraApplied:
     from peft import LoraConfig, inject_adapter_in_model
 
     candidates = _default_targets(model)
+    raw_attention = _raw_weight_attention(model)
     if spec.target_modules is None:
-        targets = candidates
+        targets, parametrized = candidates, raw_attention
     else:
-        targets = [n for n, _ in model.named_modules() if n and _matches(n, spec.target_modules)]
-    if not targets:
+        matched = [n for n, _ in model.named_modules() if n and _matches(n, spec.target_modules)]
+        parametrized = [n for n in matched if n in raw_attention]
+        targets = [n for n in matched if n not in parametrized]
+    if not targets and not parametrized:
         raise ConfigError(
             f"target_modules={spec.target_modules!r} matched no module of {type(model).__name__}; "
             f"Linear and attention modules are: {', '.join(repr(c) for c in candidates) or 'none'}."
@@ -137,9 +189,11 @@ def apply_lora_(model: nn.Module, spec: LoraSpec) -> LoraApplied:
             f"trainable_modules={list(spec.trainable_modules)!r} matched no module of {type(model).__name__}."
         )
     keep = {id(p) for root in trainable_roots for p in model.get_submodule(root).parameters()}
-    config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=targets)
-    inject_adapter_in_model(config, model)
-    adapter_ids = {
+    if targets:
+        config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=targets)
+        inject_adapter_in_model(config, model)
+    adapter_ids = {id(p) for p in _parametrize_attention_(model, parametrized, spec)}
+    adapter_ids |= {
         id(p)
         for name, module in model.named_modules()
         if name.split(".")[-1] in ("lora_A", "lora_B")
@@ -154,7 +208,7 @@ def apply_lora_(model: nn.Module, spec: LoraSpec) -> LoraApplied:
         param.requires_grad_(id(param) in adapter_ids or id(param) in keep)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return LoraApplied(targets=tuple(targets), trainable_params=trainable, total_params=total)
+    return LoraApplied(targets=tuple(targets + parametrized), trainable_params=trainable, total_params=total)
 
 
 def merge_lora_(model: nn.Module) -> int:
@@ -163,8 +217,14 @@ def merge_lora_(model: nn.Module) -> int:
     trainable. Returns the number of layers merged. Inference is as fast as the original model's afterwards.
     """
     from peft.tuners.lora import LoraLayer
+    from torch.nn.utils import parametrize
 
     merged = 0
+    for module in list(model.modules()):
+        for weight_name in list(getattr(module, "parametrizations", {}) or {}):
+            if any(isinstance(p, LowRankDelta) for p in module.parametrizations[weight_name]):
+                parametrize.remove_parametrizations(module, weight_name, leave_parametrized=True)
+                merged += 1
     for name, module in list(model.named_modules()):
         if isinstance(module, LoraLayer) and name:
             module.merge()
