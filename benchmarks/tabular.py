@@ -14,7 +14,6 @@ LoRA, as a ratio. 2 threads.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import warnings
@@ -22,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, write
-from tabular_tfm import TRAIN_CAP, datasets
+from tabular_tfm import THREADS, TRAIN_CAP, parse_args
 
 from tightfit.measure import track_peak
 from tightfit.tabular import TabularLeaderboard, TuningParams
@@ -37,7 +35,6 @@ from tightfit.tabular.models.tiny import load_tiny_tfm, query_loss
 from tightfit.tabular.preprocess import TableProcessor
 from tightfit.train import Trainer
 
-THREADS = 2
 FINE_TUNE = {
     "support_size": 128, "query_size": 64, "batch_size": 4, "steps_per_epoch": 5, "epochs": 4, "show_progress": False,
 }  # fmt: skip
@@ -74,14 +71,7 @@ def step_tensor_peaks(X_train: pd.DataFrame, y_train: np.ndarray) -> dict[str, i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--datasets", default=None, help="comma-separated subset")
-    args = parser.parse_args()
-    torch.set_num_threads(THREADS)
-    chosen = datasets()
-    if args.datasets:
-        chosen = {k: v for k, v in chosen.items() if k in args.datasets.split(",")}
+    args, chosen = parse_args()
     rows, memory = [], []
     for name, load in chosen.items():
         X, y = load()

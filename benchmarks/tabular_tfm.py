@@ -148,7 +148,8 @@ def evaluate(name: str, X: pd.DataFrame, y: np.ndarray, repeats: int) -> list[di
     return rows
 
 
-def main() -> None:
+def parse_args() -> tuple[argparse.Namespace, dict]:
+    """``--repeats`` and ``--datasets`` (a comma-separated subset); sets the thread count; (args, loaders)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--datasets", default=None, help="comma-separated subset")
@@ -157,6 +158,11 @@ def main() -> None:
     chosen = datasets()
     if args.datasets:
         chosen = {k: v for k, v in chosen.items() if k in args.datasets.split(",")}
+    return args, chosen
+
+
+def main() -> None:
+    args, chosen = parse_args()
     rows = []
     for name, load in chosen.items():
         X, y = load()

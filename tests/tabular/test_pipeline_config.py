@@ -87,3 +87,27 @@ def test_the_linear_baseline_imputes_and_scales_by_default_and_the_user_override
     pipe = TabularPipeline(model_name="LogisticRegression", processor_params={"scaling_strategy": "quantile"})
     assert pipe.processor.scaling_strategy == "quantile"
     assert TabularPipeline(budget=Budget(memory="2GB")).budget.memory == 2 * 10**9
+
+
+def test_regression_pipelines_report_regression_metrics():
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    train, test = slice(0, 300), slice(300, None)
+    scores = {
+        name: TabularPipeline(name, task_type="regression").fit(X[train], y[train]).evaluate(X[test], y[test])
+        for name in ("Ridge", "LightGBM")
+    }
+    assert set(scores["Ridge"]) == {"r2", "rmse", "mae", "median_ae", "mape"}
+    assert scores["Ridge"]["r2"] > 0.4 and scores["LightGBM"]["r2"] > 0.2
+    with pytest.raises(ConfigError, match="predict_proba needs task_type='classification'"):
+        TabularPipeline("Ridge", task_type="regression").fit(X[train], y[train]).predict_proba(X[test])
+
+
+def test_tabicl_without_a_checkpoint_says_where_to_put_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"no TabICL checkpoint .* in the Hugging Face cache; put a TabICL checkpoint"):
+        TabularPipeline(model_name="TabICL")

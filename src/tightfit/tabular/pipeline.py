@@ -32,6 +32,7 @@ from tightfit.tabular.tuning import TuningParams
 __all__ = ["FORMAT_VERSION", "TASKS", "TabularPipeline"]
 
 FORMAT_VERSION = 1
+TABICL_REPO = "jingang/TabICL"  # where the tabicl package's checkpoints live on the Hugging Face Hub
 TASKS = ("classification", "regression")
 _INFERENCE_KEYS = {"device", "seed", "show_progress"}  # the tuning_params that act without fine-tuning
 _PROCESSOR_KEYS = (*PROCESSOR_OPTIONS, "max_categories", "drop_constant")
@@ -88,6 +89,8 @@ class TabularPipeline:
             if not Path(model_path).exists():
                 raise ConfigError(f"model_path={str(model_path)!r} does not exist; {self._where_weights_go()}")
         self.spec.check(task_type, self.tuning_strategy, self.model_params)
+        if self.spec.name == "TabICL" and "model_path" not in self.model_params:
+            self._find_cached_tabicl()
         self._check_tuning_keys()
         self.processor = self._processor(processor_params)
         if budget is not None and not isinstance(budget, Budget):
@@ -115,11 +118,24 @@ class TabularPipeline:
                 raise unknown_key(key, "processor_params", _PROCESSOR_KEYS)
         return TableProcessor(**(self.spec.processor_defaults | (params or {}))).check_params()
 
+    def _find_cached_tabicl(self) -> None:
+        """TabICL without ``model_path`` reads its checkpoint from the Hugging Face cache (no download here);
+        say where it must be when it is not there."""
+        import inspect
+
+        from huggingface_hub import try_to_load_from_cache
+        from tabicl import TabICLClassifier
+
+        default = inspect.signature(TabICLClassifier).parameters["checkpoint_version"].default
+        filename = self.model_params.get("checkpoint_version", default)
+        if not isinstance(try_to_load_from_cache(TABICL_REPO, filename), str):
+            raise ConfigError(f"no TabICL checkpoint {filename!r} in the Hugging Face cache; {self._where_weights_go()}")
+
     def _where_weights_go(self) -> str:
         if self.spec.name == "TabICL":
             return (
-                "put a TabICL checkpoint (.ckpt with 'config' and 'state_dict') there, or into the Hugging Face "
-                "cache as jingang/TabICL (huggingface-cli download jingang/TabICL <checkpoint_version>)."
+                "put a TabICL checkpoint (.ckpt with 'config' and 'state_dict') at model_path, or into the Hugging "
+                f"Face cache (huggingface-cli download {TABICL_REPO} <checkpoint_version>)."
             )
         return "point it at an existing checkpoint file."
 

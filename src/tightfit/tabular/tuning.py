@@ -37,6 +37,8 @@ from typing import Any
 
 from tightfit.errors import ConfigError, bad_param, unknown_key
 from tightfit.train.config import SCHEDULES, EarlyStop, TrainConfig
+from tightfit.train.config import _is_int as _int
+from tightfit.train.config import _is_number as _number
 from tightfit.train.techniques.lora import LoraSpec
 
 __all__ = ["FINETUNE_MODES", "TuningParams"]
@@ -44,14 +46,6 @@ __all__ = ["FINETUNE_MODES", "TuningParams"]
 FINETUNE_MODES = ("meta-learning", "sft")
 _PRECISION_ALIASES = {"no": "fp32", "none": "fp32", "fp32": "fp32", "bf16": "bf16", "fp16": "fp16", None: "fp32"}
 _PRECISION_ALIASES.update({True: "bf16", False: "fp32"})
-
-
-def _int(value: Any, low: int) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and value >= low
-
-
-def _number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float))
 
 
 @dataclass(frozen=True)
