@@ -160,7 +160,8 @@ def _fit(args: argparse.Namespace) -> int:
     metric = auto.run_info({}, {})["metric"]
     _print_rows(f"tightfit fit: {auto.task_}, {args.cv}-fold {metric}", leaderboard_rows(auto.results_, metric, 48))
     print("full reasons in the report;", end=" ")
-    print(f"chosen: {auto.best_name_}; saved {args.out}/model/pipeline.tfp, run.json; report {report}")
+    binding = f"binding limit: {auto.binding_}" if auto.binding_ else "every candidate fitted the budget"
+    print(f"{binding}; chosen: {auto.best_name_}; saved {args.out}/model/pipeline.tfp, run.json; report {report}")
     if args.test:
         X_test, y_test = _split_target(_read_table(args.test), target, args.test)
         scores = auto.best_.evaluate(X_test, y_test)

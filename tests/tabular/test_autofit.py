@@ -32,7 +32,7 @@ def test_a_size_limit_drops_the_big_model_with_its_measured_size_and_the_best_th
     X, y = wine_frame.drop(columns="cultivar"), wine_frame["cultivar"]
     auto = AutoFit(Budget(size="500kB", memory="3GB"), candidates=FAST, verbose=False).fit(X, y)
     board = auto.leaderboard_.set_index("model")
-    assert auto.task_ == "classification"
+    assert auto.task_ == "classification" and auto.binding_ == "size"
     assert board.loc["TinyTFM zero-shot", "verdict"] == "dropped"
     assert re.fullmatch(r"size 1\.\d+MB > 500kB", board.loc["TinyTFM zero-shot", "reason"])  # the 1.4 MB weights
     fits = board[board["verdict"].isin(["fits", "chosen"])]

@@ -59,6 +59,8 @@ def test_save_and_load_give_identical_predictions(tmp_path, wine, tuned):
     loaded = TabularPipeline.load(path)
     assert np.array_equal(loaded.predict_proba(X_test), tuned.predict_proba(X_test))
     assert loaded.finetune_.kept == "tuned" and loaded.model_name == "TinyTFM"
+    summary = loaded.summary()
+    assert summary["tuning_strategy"] == "base-ft" and summary["finetune"]["train"]["steps"] > 0
     (tmp_path / "bad.tfp").write_bytes(b"\x80\x04N.")  # a pickle of None
     with pytest.raises(ConfigError, match="format version 1"):
         TabularPipeline.load(tmp_path / "bad.tfp")

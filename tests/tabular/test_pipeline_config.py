@@ -109,5 +109,7 @@ def test_tabicl_without_a_checkpoint_says_where_to_put_one(tmp_path, monkeypatch
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    with pytest.raises(ConfigError, match=r"no TabICL checkpoint .* in the Hugging Face cache; put a TabICL checkpoint"):
+    with pytest.raises(
+        ConfigError, match=r"no TabICL checkpoint .* in the Hugging Face cache; put a TabICL checkpoint"
+    ):
         TabularPipeline(model_name="TabICL")

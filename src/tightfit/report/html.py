@@ -94,7 +94,8 @@ def write_fit_report(auto: Any, out: str | Path) -> Path:
 <html><head><meta charset="utf-8"><title>tightfit fit report</title><style>{_STYLE}</style></head><body>
 <h1>tightfit fit: {html.escape(info["chosen"])}</h1>
 <p>Task: {html.escape(info["task"])}; metric: {html.escape(metric)} ({info["cv"]}-fold cross-validation);
-budget: {html.escape(str(auto.budget) or "none stated")}; search took {format_seconds(info["search_seconds"])}.</p>
+budget: {html.escape(str(auto.budget) or "none stated")}; binding limit: {html.escape(info["binding"] or "none")};
+search took {format_seconds(info["search_seconds"])}.</p>
 <p>Machine: {html.escape(machine)}</p>
 <h2>Leaderboard</h2><table><tr>{head}</tr>{body}</table>
 {image}

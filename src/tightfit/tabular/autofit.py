@@ -192,7 +192,8 @@ class AutoFit:
 
     def fit(self, X: Any, y: Any) -> AutoFit:
         """Run the search; ``best_`` is the chosen pipeline (refitted on all rows), ``leaderboard_`` every
-        candidate with its figures, verdict and reason."""
+        candidate with its figures, verdict and reason, ``binding_`` the limit that dropped or skipped the most
+        candidates (None when every candidate fitted)."""
         from tightfit.guard import run_limited
         from tightfit.tabular.pipeline import TabularPipeline
         from tightfit.train.progress import StepProgress
@@ -246,9 +247,10 @@ class AutoFit:
         self.search_seconds_ = time.perf_counter() - started
         primary = _SCORES[self.task_][0]
         fits = [r for r in self.results_ if r["verdict"] == "fits"]
+        broken = [r["limit"] for r in self.results_ if r.get("limit")]
+        self.binding_ = max(sorted(set(broken)), key=broken.count) if broken else None
         if not fits:
-            broken = [r["limit"] for r in self.results_ if r.get("limit")]
-            kind = max(set(broken), key=broken.count) if broken else "time"
+            kind = self.binding_ or "time"
             reasons = "; ".join(f"{r['model']}: {r['reason']}" for r in self.results_)
             raise BudgetExceeded(kind, getattr(self.budget, kind) or 0, None, detail=f"no candidate fits: {reasons}")
         best = max(fits, key=lambda r: (round(r[primary], 4), -r["fit_seconds"]))
@@ -303,6 +305,7 @@ class AutoFit:
             "metric": _SCORES[self.task_][0],
             "budget": self.budget.to_dict(),
             "chosen": self.best_name_,
+            "binding": self.binding_,
             "search_seconds": self.search_seconds_,
             "cv": self.cv,
             "random_state": self.random_state,

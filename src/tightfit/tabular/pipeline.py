@@ -129,7 +129,9 @@ class TabularPipeline:
         default = inspect.signature(TabICLClassifier).parameters["checkpoint_version"].default
         filename = self.model_params.get("checkpoint_version", default)
         if not isinstance(try_to_load_from_cache(TABICL_REPO, filename), str):
-            raise ConfigError(f"no TabICL checkpoint {filename!r} in the Hugging Face cache; {self._where_weights_go()}")
+            raise ConfigError(
+                f"no TabICL checkpoint {filename!r} in the Hugging Face cache; {self._where_weights_go()}"
+            )
 
     def _where_weights_go(self) -> str:
         if self.spec.name == "TabICL":
