@@ -157,7 +157,7 @@ def _fit(args: argparse.Namespace) -> int:
     auto = AutoFit(budget, candidates=candidates, cv=args.cv, verbose=not args.quiet).fit(X, y)
     auto.save(args.out)
     report = write_fit_report(auto, args.out)
-    metric = auto.run_info({}, {})["metric"]
+    metric = auto.metric
     _print_rows(f"tightfit fit: {auto.task_}, {args.cv}-fold {metric}", leaderboard_rows(auto.results_, metric, 48))
     print("full reasons in the report;", end=" ")
     binding = f"binding limit: {auto.binding_}" if auto.binding_ else "every candidate fitted the budget"

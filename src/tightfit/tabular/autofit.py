@@ -91,7 +91,9 @@ def default_table():
 def infer_task(y: Any) -> str:
     """Classification for labels (strings, booleans, categories, or at most 20 distinct integers); else
     regression."""
-    y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+    from tightfit.tabular.pipeline import as_array
+
+    y = as_array(y)
     if y.dtype.kind in "OUSb" or str(y.dtype) == "category":
         return "classification"
     distinct = len(np.unique(y[~np.isnan(y)] if y.dtype.kind == "f" else y))
@@ -195,10 +197,10 @@ class AutoFit:
         candidate with its figures, verdict and reason, ``binding_`` the limit that dropped or skipped the most
         candidates (None when every candidate fitted)."""
         from tightfit.guard import run_limited
-        from tightfit.tabular.pipeline import TabularPipeline
+        from tightfit.tabular.pipeline import TabularPipeline, as_array
         from tightfit.train.progress import StepProgress
 
-        y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        y = as_array(y)
         if len(y) != len(X):
             raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must match.")
         self.task_ = infer_task(y) if self.task_type == "auto" else self.task_type
@@ -245,7 +247,7 @@ class AutoFit:
                 self.results_.append(row)
                 progress.advance()
         self.search_seconds_ = time.perf_counter() - started
-        primary = _SCORES[self.task_][0]
+        primary = self.metric
         fits = [r for r in self.results_ if r["verdict"] == "fits"]
         broken = [r["limit"] for r in self.results_ if r.get("limit")]
         self.binding_ = max(sorted(set(broken)), key=broken.count) if broken else None
@@ -298,11 +300,16 @@ class AutoFit:
         )
         return out
 
+    @property
+    def metric(self) -> str:
+        """The cross-validated score that ranks the candidates: ROC AUC or R²."""
+        return _SCORES[self.task_][0]
+
     def run_info(self, machine: dict[str, Any], environment: dict[str, Any]) -> dict[str, Any]:
         """What ``run.json`` holds."""
         return {
             "task": self.task_,
-            "metric": _SCORES[self.task_][0],
+            "metric": self.metric,
             "budget": self.budget.to_dict(),
             "chosen": self.best_name_,
             "binding": self.binding_,

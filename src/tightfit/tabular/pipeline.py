@@ -15,7 +15,6 @@ training engine (:func:`~tightfit.tabular.finetune.fine_tune_tfm`); the tuned we
 from __future__ import annotations
 
 import copy
-import dataclasses
 import pickle
 import time
 from pathlib import Path
@@ -29,13 +28,18 @@ from tightfit.tabular.backends import model_spec, normalise_strategy
 from tightfit.tabular.preprocess import PROCESSOR_OPTIONS, TableProcessor
 from tightfit.tabular.tuning import TuningParams
 
-__all__ = ["FORMAT_VERSION", "TASKS", "TabularPipeline"]
+__all__ = ["FORMAT_VERSION", "TASKS", "TabularPipeline", "as_array"]
 
 FORMAT_VERSION = 1
 TABICL_REPO = "jingang/TabICL"  # where the tabicl package's checkpoints live on the Hugging Face Hub
 TASKS = ("classification", "regression")
 _INFERENCE_KEYS = {"device", "seed", "show_progress"}  # the tuning_params that act without fine-tuning
 _PROCESSOR_KEYS = (*PROCESSOR_OPTIONS, "max_categories", "drop_constant")
+
+
+def as_array(values: Any) -> np.ndarray:
+    """A pandas/polars column or any sequence as a numpy array."""
+    return np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
 
 
 class TabularPipeline:
@@ -166,7 +170,7 @@ class TabularPipeline:
         return self
 
     def _check_target(self, X: Any, y: Any) -> np.ndarray:
-        y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        y = as_array(y)
         if y.ndim != 1:
             raise DataError(f"y must be 1-dimensional (one target per row); got shape {y.shape}.")
         if len(y) != len(X):
@@ -231,7 +235,7 @@ class TabularPipeline:
         log_loss, brier_score, ece (classification); r2, rmse, mae, median_ae, mape (regression)."""
         from tightfit.tabular.metrics import classification_metrics, regression_metrics
 
-        y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        y = as_array(y)
         if self.task_type == "regression":
             return regression_metrics(y, self.predict(X))
         return classification_metrics(y, self.predict_proba(X), self.classes_)
@@ -242,7 +246,7 @@ class TabularPipeline:
 
         if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 2:
             raise bad_param("n_bins", "evaluate_calibration", "an int >= 2", n_bins)
-        y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        y = as_array(y)
         return calibration(y, self.predict_proba(X), self.classes_, n_bins)
 
     # -- save / load -------------------------------------------------------------------------------------
@@ -290,7 +294,7 @@ class TabularPipeline:
             "model_name": self.model_name,
             "task_type": self.task_type,
             "tuning_strategy": self.tuning_strategy,
-            "tuning_params": dataclasses.asdict(self.tuning) | {"peft_config": self.tuning.to_dict()["peft_config"]},
+            "tuning_params": self.tuning.to_dict(),
         }
         if hasattr(self, "fit_seconds_"):
             out["fit_seconds"] = self.fit_seconds_
