@@ -93,8 +93,11 @@ class TabularPipeline:
             if not Path(model_path).exists():
                 raise ConfigError(f"model_path={str(model_path)!r} does not exist; {self._where_weights_go()}")
         self.spec.check(task_type, self.tuning_strategy, self.model_params)
-        if self.spec.name == "TabICL" and "model_path" not in self.model_params:
-            self._find_cached_tabicl()
+        if "model_path" not in self.model_params:
+            if self.spec.name == "TabICL":
+                self._find_cached_tabicl()
+            elif self.spec.name == "TabPFN":
+                self._find_cached_tabpfn()
         self._check_tuning_keys()
         self.processor = self._processor(processor_params)
         if budget is not None and not isinstance(budget, Budget):
@@ -137,7 +140,22 @@ class TabularPipeline:
                 f"no TabICL checkpoint {filename!r} in the Hugging Face cache; {self._where_weights_go()}"
             )
 
+    def _find_cached_tabpfn(self) -> None:
+        """TabPFN without ``model_path`` reads its default checkpoint from its cache directory; its own fallback
+        is a download (gated behind a licence), so say where the file must be instead of failing inside fit."""
+        from tabpfn.model_loading import resolve_model_path, resolve_model_version
+
+        which = "classifier" if self.task_type == "classification" else "regressor"
+        paths = resolve_model_path(None, which, version=resolve_model_version(None).value)[0]
+        if not paths[0].exists():
+            raise ConfigError(f"no TabPFN checkpoint at {str(paths[0])!r}; {self._where_weights_go()}")
+
     def _where_weights_go(self) -> str:
+        if self.spec.name == "TabPFN":
+            return (
+                "put a TabPFN checkpoint (.ckpt or .safetensors from Prior-Labs on Hugging Face) at model_path, or "
+                "into TabPFN's cache directory (TABPFN_MODEL_CACHE_DIR, else ~/.cache/tabpfn)."
+            )
         if self.spec.name == "TabICL":
             return (
                 "put a TabICL checkpoint (.ckpt with 'config' and 'state_dict') at model_path, or into the Hugging "
