@@ -83,3 +83,27 @@ def plot_quality_cost(
     ax.set_title("tightfit fit: quality vs cost (red ring: chosen; grey: broke a limit)")
     ax.grid(alpha=0.3)
     return atomic_save(Path(path), lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"), suffix=".png")
+
+
+def plot_size_latency(
+    labels: Sequence[str],
+    sizes: Sequence[int],
+    seconds: Sequence[float],
+    verdicts: Sequence[str],
+    path: str | os.PathLike,
+    batch: int,
+) -> Path:
+    """p50 latency (y) against size (x) per model variant; the chosen one ringed, rejected/failed ones grey."""
+    fig = _figure(8, 5)
+    ax = fig.add_subplot(1, 1, 1)
+    for label, size, sec, verdict in zip(labels, sizes, seconds, verdicts, strict=True):
+        colour = "grey" if verdict in ("rejected", "failed") else "tab:blue"
+        ax.scatter([size / 1e6], [sec * 1e3], s=50, color=colour, zorder=3)
+        ax.annotate(label, (size / 1e6, sec * 1e3), fontsize=8, xytext=(4, 4), textcoords="offset points")
+        if verdict == "chosen":
+            ax.scatter([size / 1e6], [sec * 1e3], s=220, facecolors="none", edgecolors="red", linewidths=2, zorder=4)
+    ax.set_xlabel("size (MB)")
+    ax.set_ylabel(f"p50 latency at batch {batch} (ms)")
+    ax.set_title("tightfit compress: size vs latency (red ring: chosen; grey: rejected)")
+    ax.grid(alpha=0.3)
+    return atomic_save(Path(path), lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"), suffix=".png")

@@ -1,0 +1,85 @@
+"""Quantization and casting of torch modules, behind one function each so API churn stays here.
+
+``dynamic_int8`` stores Linear weights as int8 and quantizes activations on the fly (per-row scales at run
+time). It uses ``torch.ao.quantization.quantize_dynamic`` of the installed torch, which runs int8 CPU kernels
+(x86/fbgemm/onednn/qnnpack) without an extra dependency; should that API move (torchao), only this module
+changes. Layers it cannot convert are listed with the reason, not a crash.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["cast", "dynamic_int8", "quantized_engine"]
+
+_WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding, nn.EmbeddingBag, nn.MultiheadAttention)
+
+
+def quantized_engine() -> str | None:
+    """The quantized CPU kernel backend this torch build has (``x86``/``fbgemm`` on x86, ``qnnpack`` on ARM)."""
+    supported = torch.backends.quantized.supported_engines
+    for engine in ("x86", "fbgemm", "onednn", "qnnpack"):
+        if engine in supported:
+            return engine
+    return None
+
+
+def dynamic_int8(model: nn.Module, per_channel: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+    """A copy of ``model`` with int8 dynamic Linear layers, and what was converted and skipped (with reasons).
+
+    ``per_channel`` gives each output row its own weight scale: on all-MiniLM-L6-v2 mean cosine to fp32 rose
+    from 0.949 (per-tensor) to 0.976 on 64 real sentences, at the same size.
+    """
+    engine = quantized_engine()
+    if engine is None:
+        raise RuntimeError(
+            f"this torch build has no quantized CPU engine ({torch.backends.quantized.supported_engines})"
+        )
+    torch.backends.quantized.engine = engine
+    linear = [name for name, m in model.named_modules() if type(m) is nn.Linear]
+    skipped = {
+        name: f"{type(m).__name__}: dynamic int8 covers Linear layers only"
+        for name, m in model.named_modules()
+        if isinstance(m, _WEIGHTED) or (isinstance(m, nn.Linear) and type(m) is not nn.Linear)
+    }
+    from torch.ao import quantization
+
+    qconfig = quantization.per_channel_dynamic_qconfig if per_channel else quantization.default_dynamic_qconfig
+    with warnings.catch_warnings():  # torch marks its quantized tensor types deprecated; this module absorbs it
+        warnings.simplefilter("ignore")
+        quantized = quantization.quantize_dynamic(
+            copy.deepcopy(model).cpu().eval(), dict.fromkeys(linear, qconfig), dtype=torch.qint8
+        )
+    info = {"engine": engine, "per_channel": per_channel, "quantized_layers": len(linear), "skipped": skipped}
+    return quantized, info
+
+
+def cast(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """A copy of ``model`` in ``dtype`` whose calls take and return float32 tensors (inputs cast on the way in)."""
+    return _Cast(copy.deepcopy(model).to(dtype).eval(), dtype)
+
+
+class _Cast(nn.Module):
+    def __init__(self, inner: nn.Module, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.inner = inner
+        self.dtype = dtype
+
+    def forward(self, *inputs: Any) -> Any:
+        cast_in = [x.to(self.dtype) if torch.is_tensor(x) and x.is_floating_point() else x for x in inputs]
+        return _to_float32(self.inner(*cast_in))
+
+
+def _to_float32(output: Any) -> Any:
+    if torch.is_tensor(output):
+        return output.float() if output.is_floating_point() else output
+    if isinstance(output, (tuple, list)):
+        return type(output)(_to_float32(o) for o in output)
+    if isinstance(output, dict):
+        return {k: _to_float32(v) for k, v in output.items()}
+    return output

@@ -1,0 +1,138 @@
+"""compress() on models trained here by the engine (digits): every variant measured, the choice follows the
+rule, limits and the quality tolerance reject with the measured reason, exported artefacts load back."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tightfit import Budget
+from tightfit.compress import compress, dynamic_int8, load_exported, magnitude_prune
+from tightfit.errors import ConfigError, DataError
+from tightfit.train import TrainConfig, Trainer
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    X, y, X_test, y_test = digits
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    Trainer(model, None, TrainConfig(epochs=8, micro_batch=64, lr=3e-3, verbose=False)).fit((X, y))
+    return model.eval(), torch.tensor(X), torch.tensor(X_test), y_test
+
+
+def accuracy_on(X_test, y_test):
+    return lambda variant: float((np.asarray(variant(X_test)).argmax(1) == y_test).mean())
+
+
+def test_variants_are_measured_and_the_fastest_acceptable_is_chosen(trained, tmp_path):
+    model, X, X_test, y_test = trained
+    report = compress(
+        model, X[:64], eval_fn=accuracy_on(X_test, y_test), max_quality_drop=0.01,
+        techniques=("dynamic_int8", "onnx", "onnx_int8", "prune", "magnitude_prune"), verbose=False,
+    )  # fmt: skip
+    table = report.table
+    assert list(table["variant"]) == [
+        "original (fp32 PyTorch)", "dynamic_int8", "onnx", "onnx_int8", "prune", "magnitude_prune",
+    ]  # fmt: skip
+    assert report.original.quality > 0.9  # a real model: accuracy on held-out digits
+    by_name = {v.name: v for v in report.variants}
+    assert by_name["dynamic_int8"].size_bytes * 3 < report.original.size_bytes  # int8 weights: about 4x smaller
+    assert by_name["onnx_int8"].size_bytes * 3 < by_name["onnx"].size_bytes
+    assert by_name["onnx"].details["parity_min_cosine"] >= 0.999
+    assert by_name["onnx"].quality == pytest.approx(report.original.quality)
+    pruned = by_name["prune"]
+    assert pruned.details["prune"]["shrunk"] == {"0": (256, 179), "2": (256, 179)}
+    assert pruned.size_bytes < 0.75 * report.original.size_bytes
+    for v in [report.original, *report.variants]:  # every figure measured, for each batch size
+        assert set(v.latency) == {1, 32} and all(v.latency[b]["p50"] > 0 for b in (1, 32))
+    accepted = [v for v in [report.original, *report.variants] if v.verdict in ("accepted", "chosen", "baseline")]
+    assert report.best in accepted and report.best.verdict == "chosen"
+    assert report.best.p50(32) <= min(v.p50(32) for v in accepted) * 1.02
+    for v in report.variants:
+        if v.verdict == "rejected":
+            assert v.reason.startswith("quality drop") and report.original.quality - v.quality > 0.01
+    assert report.plot(tmp_path / "pareto.png").stat().st_size > 5_000
+    assert json.loads(report.to_json())["best"] == report.best.name
+
+
+def test_quality_tolerance_and_limits_reject_with_the_measured_reason(trained):
+    model, X, X_test, y_test = trained
+    report = compress(
+        model, X[:64], eval_fn=accuracy_on(X_test, y_test), budget=Budget(size="100KB"), max_quality_drop=0.0,
+        techniques=("onnx_int8", "magnitude_prune"), sparsity=0.95, verbose=False,
+    )  # fmt: skip
+    original, int8, pruned = report.original, *report.variants
+    assert original.verdict == "rejected" and "size 0.3 MB > 0.1 MB" in original.reason
+    assert pruned.verdict == "rejected" and "quality drop" in pruned.reason  # 95% of weights gone
+    assert pruned.details["magnitude_prune"]["zero_fraction"] == pytest.approx(0.95, abs=0.01)
+    assert int8.size_bytes < 100_000
+    if int8.quality >= original.quality:
+        assert report.best is int8
+    else:
+        assert report.best is None and "quality drop" in int8.reason
+
+
+def test_default_quality_is_fidelity_and_latency_limit_binds(trained):
+    model, X, *_ = trained
+    report = compress(model, X[:32], budget=Budget(latency="1ns"), techniques=("onnx",), verbose=False)
+    assert report.original.quality == pytest.approx(1.0)
+    assert report.variants[0].quality > 0.9999
+    assert report.best is None
+    assert all("p95" in v.reason and "> 0.0 ms" in v.reason for v in [report.original, *report.variants])
+
+
+def test_exported_variants_load_back_identical_and_tampering_is_refused(trained, tmp_path):
+    model, X, *_ = trained
+    report = compress(model, X[:16], techniques=("onnx_int8", "prune"), batch_sizes=(4,), verbose=False)
+    for variant in report.variants:
+        path = variant.save(tmp_path / variant.name.replace("+", "_"))
+        loaded, meta = load_exported(path)
+        assert meta["technique"] == variant.technique and meta["inputs"][0]["shape"] == ["batch", 64]
+        assert meta["latency"]["4"]["p50"] == variant.latency[4]["p50"]
+        with torch.no_grad():
+            np.testing.assert_allclose(np.asarray(loaded(X[:8])), np.asarray(variant(X[:8])), rtol=1e-6, atol=1e-6)
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(DataError, match="SHA-256 differs"):
+        load_exported(path)
+
+
+def test_bad_input_is_named_at_the_call(trained):
+    model, X, *_ = trained
+    with pytest.raises(ConfigError, match=r"techniques.*'quantize'"):
+        compress(model, X[:8], techniques=("quantize",))
+    with pytest.raises(ConfigError, match="only the last may be"):
+        compress(model, X[:8], techniques=("onnx+prune",))
+    with pytest.raises(ConfigError, match="distill' needs student="):
+        compress(model, X[:8], techniques=("distill",))
+    with pytest.raises(ConfigError, match="max_quality_drop"):
+        compress(model, X[:8], max_quality_drop=-1)
+    with pytest.raises(ConfigError, match="batch_sizes"):
+        compress(model, X[:8], batch_sizes=(0,))
+
+
+def test_unsupported_layers_are_listed_not_fatal_and_failures_are_rows():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 14, 3)).eval()
+    quantized, info = dynamic_int8(model)
+    assert info["quantized_layers"] == 1 and "dynamic int8 covers Linear layers only" in info["skipped"]["0"]
+    x = torch.randn(8, 1, 16)
+    assert torch.nn.functional.cosine_similarity(quantized(x), model(x)).min() > 0.99
+    report = compress(model, x, techniques=("prune", "fp16"), batch_sizes=(2,), verbose=False)
+    prune, fp16 = report.variants
+    assert prune.verdict == "failed" and "no Linear pair" in prune.reason
+    assert fp16.verdict == "failed" and "CUDA" in fp16.reason
+    assert report.best is report.original
+
+
+def test_magnitude_prune_zeroes_the_smallest_weights(trained):
+    model, *_ = trained
+    pruned, info = magnitude_prune(model, 0.5)
+    for before, after in zip(model, pruned, strict=True):
+        if isinstance(before, nn.Linear):
+            zeroed = after.weight == 0
+            assert zeroed.float().mean() == pytest.approx(0.5, abs=0.01)
+            assert before.weight.abs()[zeroed].max() <= before.weight.abs()[~zeroed].min()
+    assert info["zero_fraction"] == pytest.approx(0.5, abs=0.01)
