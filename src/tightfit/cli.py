@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tightfit import __version__
 from tightfit.errors import TightfitError
@@ -78,8 +79,9 @@ def _print_rows(title: str, rows: list[dict[str, str]]) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for column in rows[0] if rows else []:
-        table.add_column(column)
+    for i, column in enumerate(rows[0] if rows else []):  # the first column names the row: never cut it
+        width = max(len(row[column]) for row in rows) if i == 0 else None
+        table.add_column(column, no_wrap=i == 0, min_width=width)
     for row in rows:
         table.add_row(*row.values())
     Console().print(table)
@@ -169,6 +171,95 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fraction(text: str, name: str) -> float:
+    from tightfit.errors import bad_param
+
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise bad_param(name, "tightfit compress", "a fraction (0.01) or a percentage (1%)", text) from None
+
+
+def _load_module(path: str):
+    """A torch.save'd module or a TorchScript file."""
+    import torch
+
+    from tightfit.errors import DataError
+
+    if not Path(path).is_file():
+        raise DataError(f"MODEL_PATH {path!r} is not a file (a torch.save'd nn.Module or a TorchScript file).")
+    try:
+        return torch.jit.load(path)
+    except RuntimeError:
+        model = torch.load(path, weights_only=False)
+    if not isinstance(model, torch.nn.Module):
+        raise DataError(f"{path} holds a {type(model).__name__}, not an nn.Module; save the module itself.")
+    return model
+
+
+def _load_inputs(path: str):
+    import numpy as np
+    import torch
+
+    from tightfit.errors import DataError
+
+    if not Path(path).is_file():
+        raise DataError(f"--inputs {path!r} is not a file (.npy with one input, or .npz with one array per input).")
+    loaded = np.load(path)
+    arrays = [loaded[k] for k in loaded.files] if hasattr(loaded, "files") else [loaded]
+    return tuple(torch.from_numpy(a.astype(np.float32) if a.dtype == np.float64 else a) for a in arrays)
+
+
+def _compress(args: argparse.Namespace) -> int:
+    from tightfit.budget import Budget
+    from tightfit.compress import compress
+    from tightfit.files import atomic_write_text
+
+    model = _load_module(args.model_path)
+    inputs = _load_inputs(args.inputs)
+    limits = ",".join(f"{k}={v}" for k, v in (("latency", args.latency), ("size", args.size)) if v)
+    budget = Budget.parse(limits) if limits else Budget()
+    report = compress(
+        model,
+        inputs,
+        budget=budget,
+        max_quality_drop=_fraction(args.max_drop, "--max-drop"),
+        techniques=tuple(t.strip() for t in args.techniques.split(",") if t.strip()),
+        batch_sizes=tuple(int(b) for b in args.batch_sizes.split(",")),
+        sparsity=_fraction(args.sparsity, "--sparsity"),
+        verbose=not args.quiet,
+    )
+    rows = []
+    for row in report.table.to_dict(orient="records"):
+        shown = {"variant": row["variant"], "MB": row["size_mb"], "x smaller": row["size_ratio"]}
+        shown |= {f"p50 ms @{b}": row[f"p50_ms@{b}"] for b in report.batch_sizes}
+        shown |= {f"p95 ms @{report.batch_sizes[0]}": row[f"p95_ms@{report.batch_sizes[0]}"]}
+        shown |= {"speed-up": row["speedup"], "quality": row["quality"], "verdict": row["verdict"]}
+        rows.append({k: _cell(v) for k, v in shown.items()})
+    _print_rows("tightfit compress (quality: mean cosine of outputs to the original's on --inputs)", rows)
+    for variant in report.variants:
+        if variant.verdict in ("rejected", "failed"):
+            print(f"  {variant.name}: {variant.reason}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "report.json", report.to_json())
+    report.plot(out / "pareto.png")
+    if report.best is None:
+        print(
+            f"no variant keeps quality within {args.max_drop} and meets {budget or 'the limits'}; see {out}/report.json"
+        )
+        return 1
+    artefact = report.best.save(out / "best")
+    print(f"chosen: {report.best.name}; wrote {artefact} (+ .json sidecar), {out}/report.json, {out}/pareto.png")
+    return 0
+
+
+def _cell(value) -> str:
+    if value is None or value != value:  # None or NaN
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tightfit", description="Fit machine learning to the machine you have.")
     parser.add_argument("--version", action="version", version=f"tightfit {__version__}")
@@ -186,6 +277,18 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--models", help="comma-separated subset of the candidates, e.g. 'TinyTFM zero-shot,LightGBM'")
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
     fit.set_defaults(run=_fit)
+    comp = commands.add_parser("compress", help="the fastest compressed variant that keeps quality")
+    comp.add_argument("model_path", help="a torch.save'd nn.Module (or TorchScript file)")
+    comp.add_argument("--inputs", required=True, help=".npy (one input) or .npz (one array per input), rows first")
+    comp.add_argument("--latency", help="p95 limit at the smallest batch size, e.g. 15ms")
+    comp.add_argument("--size", help="size limit, e.g. 30MB")
+    comp.add_argument("--max-drop", default="1%", help="largest accepted drop of output fidelity (default 1%%)")
+    comp.add_argument("--techniques", default="dynamic_int8,onnx,onnx_int8,onnx_static_int8,prune,prune+onnx_int8")
+    comp.add_argument("--batch-sizes", default="1,32", help="batch sizes to time (default 1,32)")
+    comp.add_argument("--sparsity", default="30%", help="fraction pruned (default 30%%)")
+    comp.add_argument("--out", default="tightfit-compress", help="where report.json, pareto.png and best.* go")
+    comp.add_argument("--quiet", action="store_true", help="no progress bar")
+    comp.set_defaults(run=_compress)
     for name, run, text in (
         ("plan", _plan, "search the fastest config that fits"),
         ("triage", _triage, "name the binding constraint"),

@@ -243,8 +243,8 @@ def _serving_stage(
     ]
     if quality(variants[0]) > max_drop:
         ranked = [node for node, _ in weight_sensitivity(graph)]
-        for fraction in (0.1, 0.25):
-            keep = ranked[: max(1, round(fraction * len(ranked)))]
+        for count in sorted({max(1, round(fraction * len(ranked))) for fraction in (0.1, 0.25)}):
+            keep = ranked[:count]
             q = quantize_onnx_dynamic(graph, per_channel=True, exclude=keep)
             variants.append(Variant(
                 f"{name} ({len(keep)} of {len(ranked)} MatMuls float)", stage, OnnxRunner(q), onnx_bytes=q,

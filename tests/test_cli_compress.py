@@ -1,0 +1,49 @@
+"""`tightfit compress MODEL_PATH --inputs sample.npy`: prints the table, writes the report and the chosen
+artefact with its sidecar; bad arguments are named."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tightfit.cli import main
+from tightfit.compress import load_exported
+
+
+@pytest.fixture
+def saved_model(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(20, 128), torch.nn.ReLU(), torch.nn.Linear(128, 5)).eval()
+    torch.save(model, tmp_path / "model.pt")
+    np.save(tmp_path / "sample.npy", np.random.default_rng(0).normal(size=(32, 20)))
+    return model, tmp_path
+
+
+def test_compress_cli_writes_report_and_the_chosen_artefact(saved_model, capsys):
+    model, folder = saved_model
+    out = folder / "run"
+    code = main([
+        "compress", str(folder / "model.pt"), "--inputs", str(folder / "sample.npy"), "--max-drop", "1%",
+        "--techniques", "dynamic_int8,onnx", "--batch-sizes", "1,8", "--out", str(out), "--quiet",
+    ])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "dynamic_int8" in printed and "chosen:" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["max_quality_drop"] == 0.01 and report["batch_sizes"] == [1, 8]
+    assert [v["name"] for v in report["variants"]][1:] == ["dynamic_int8", "onnx"]
+    artefact = next(out.glob("best.*[!n]"))  # best.onnx or best.pt, not the .json sidecar
+    runner, meta = load_exported(artefact)
+    assert meta["name"] == report["best"]
+    x = torch.randn(4, 20)
+    np.testing.assert_allclose(np.asarray(runner(x)), model(x).detach().numpy(), atol=0.05)
+    assert (out / "pareto.png").stat().st_size > 5_000
+
+
+def test_compress_cli_names_bad_arguments(saved_model, capsys):
+    _, folder = saved_model
+    assert main(["compress", str(folder / "model.pt"), "--inputs", str(folder / "none.npy")]) == 2
+    assert "--inputs" in capsys.readouterr().err
+    assert main(["compress", str(folder / "model.pt"), "--inputs", str(folder / "sample.npy"), "--max-drop", "x"]) == 2
+    assert "--max-drop" in capsys.readouterr().err
