@@ -254,6 +254,40 @@ def _compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forecast(args: argparse.Namespace) -> int:
+    from tightfit.budget import Budget
+    from tightfit.files import atomic_write_text
+    from tightfit.timeseries import Forecaster
+
+    frame = _read_table(args.data)
+    models = [m.strip() for m in args.models.split(",")] if args.models else "auto"
+    budget = Budget.parse(f"time={args.time}") if args.time else Budget()
+    fc = Forecaster(args.horizon, args.season, budget=budget, models=models, metric=args.metric,
+                    n_windows=args.windows, ensemble=args.ensemble, verbose=not args.quiet).fit(frame)  # fmt: skip
+    for note in fc.notes_:
+        print("note:", note)
+    columns = ["model", "status", "mase", "smape", "rmse", "fit_s", "peak_memory_bytes", "chosen"]
+    board = fc.leaderboard_.reindex(columns=columns)
+    rows = []
+    for row in board.to_dict(orient="records"):
+        memory = row.pop("peak_memory_bytes")
+        row["peak MB"] = None if memory != memory else memory / 1e6
+        rows.append({k: _cell(v) for k, v in row.items()})
+    _print_rows(
+        f"tightfit forecast: {fc.series_.freq}, horizon {args.horizon}, {args.metric} over validation windows", rows
+    )
+    for row in fc.leaderboard_.to_dict(orient="records"):
+        if row["status"] != "ok":
+            print(f"  {row['model']}: {row['status']}: {row['reason']}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "forecasts.csv", fc.predict().to_csv(index=False))
+    atomic_write_text(out / "leaderboard.csv", fc.leaderboard_.to_csv(index=False))
+    plot = fc.plot(out / "forecast.png")
+    print(f"chosen: {fc.chosen_}; wrote {out}/forecasts.csv, {out}/leaderboard.csv, {plot}")
+    return 0
+
+
 def _cell(value) -> str:
     if value is None or value != value:  # None or NaN
         return "-"
@@ -289,6 +323,18 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--out", default="tightfit-compress", help="where report.json, pareto.png and best.* go")
     comp.add_argument("--quiet", action="store_true", help="no progress bar")
     comp.set_defaults(run=_compress)
+    fc = commands.add_parser("forecast", help="the best forecaster validated within a time budget")
+    fc.add_argument("data", help="CSV/Parquet in long format: unique_id, ds, y")
+    fc.add_argument("--horizon", type=int, required=True, help="steps to forecast")
+    fc.add_argument("--season", type=int, default=1, help="points per season (1: none)")
+    fc.add_argument("--time", help="time budget for the whole run, e.g. 2min")
+    fc.add_argument("--models", help="comma-separated subset of the stack, e.g. AutoETS,LightGBM")
+    fc.add_argument("--metric", default="mase", help="mase | smape | rmse | mae")
+    fc.add_argument("--windows", type=int, default=3, help="rolling-origin validation windows")
+    fc.add_argument("--ensemble", choices=["median"], help="median of the top 3 instead of the best one")
+    fc.add_argument("--out", default="tightfit-forecast", help="where forecasts.csv, leaderboard.csv, forecast.png go")
+    fc.add_argument("--quiet", action="store_true", help="no progress bar")
+    fc.set_defaults(run=_forecast)
     for name, run, text in (
         ("plan", _plan, "search the fastest config that fits"),
         ("triage", _triage, "name the binding constraint"),

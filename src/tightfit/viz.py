@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tightfit.files import atomic_save
 
-__all__ = ["plot_memory_timeline", "plot_quality_cost"]
+__all__ = ["plot_forecast", "plot_memory_timeline", "plot_quality_cost", "plot_size_latency"]
 
 _MB = 1e6
 
@@ -105,5 +106,27 @@ def plot_size_latency(
     ax.set_xlabel("size (MB)")
     ax.set_ylabel(f"p50 latency at batch {batch} (ms)")
     ax.set_title("tightfit compress: size vs latency (red ring: chosen; grey: rejected)")
+    ax.grid(alpha=0.3)
+    return atomic_save(Path(path), lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"), suffix=".png")
+
+
+def plot_forecast(
+    past_x: Sequence[Any],
+    past_y: Sequence[float],
+    future_x: Sequence[Any],
+    future_y: Sequence[float],
+    bands: Sequence[tuple[int, Sequence[float], Sequence[float]]],
+    path: str | os.PathLike,
+    title: str,
+) -> Path:
+    """History (black), forecast (blue) and its intervals (shaded, widest lightest) of one series."""
+    fig = _figure(9, 4)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(list(past_x), list(past_y), color="black", linewidth=1.2, label="history")
+    for i, (level, low, high) in enumerate(sorted(bands, key=lambda band: -band[0])):
+        ax.fill_between(list(future_x), low, high, color="tab:blue", alpha=0.15 + 0.15 * i, label=f"{level}% interval")
+    ax.plot(list(future_x), list(future_y), color="tab:blue", linewidth=1.8, label="forecast")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     return atomic_save(Path(path), lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"), suffix=".png")

@@ -81,15 +81,17 @@ def export_onnx(model: nn.Module, example_inputs: Sequence[torch.Tensor]) -> tup
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
     """The exporters log every optional op set they skip and warn about deprecations: not the user's concern."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 class OnnxRunner:
@@ -102,7 +104,8 @@ class OnnxRunner:
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or Hardware.probe().cores_physical
+        hardware = Hardware.probe()
+        options.intra_op_num_threads = threads or min(hardware.cores_physical, hardware.cores_usable)
         self.session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
         self.names = [i.name for i in self.session.get_inputs()]
 

@@ -1,0 +1,114 @@
+"""Forecast benchmark: every model of the stack and the auto choice on real series bundled with statsmodels.
+
+Series (7): elnino (monthly, season 12, h 12), co2 (weekly readings averaged per month, season 12, h 12),
+nile (yearly, no season, h 10), sunspots (yearly, no season, h 10), and US realgdp, unemp, cpi from macrodata
+(quarterly, season 4, h 8). Protocol: the last horizon is held out; each model forecasts it from the rest
+(its fit+predict time measured); ``Forecaster(models="auto", budget=Budget(time=...))`` picks by rolling-origin
+validation on the same history only. Reported: test MASE (M4: scaled by in-sample seasonal-naive errors) and
+sMAPE (M4, percent), both also relative to seasonal naive, and seconds. Chronos-Bolt needs a local checkpoint
+and is not part of this run. 2 threads.
+
+    python benchmarks/forecast.py [--budget 1min] [--windows 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, write
+
+from tightfit import Budget
+from tightfit.timeseries import Forecaster, mase, smape
+from tightfit.timeseries.data import check_series
+from tightfit.timeseries.models import STACK, model_stack
+
+THREADS = 2
+MODELS = [m for m in STACK if m != "ChronosBolt"]
+
+
+def _frame(uid: str, ds, y) -> pd.DataFrame:
+    return pd.DataFrame({"unique_id": uid, "ds": ds, "y": np.asarray(y, dtype=float)})
+
+
+def load_series() -> dict[str, tuple[pd.DataFrame, int, int]]:
+    """name -> (long frame, season_length, horizon)."""
+    elnino = sm.datasets.elnino.load_pandas().data.drop(columns="YEAR").to_numpy().reshape(-1)
+    co2 = sm.datasets.co2.load_pandas().data["co2"].resample("MS").mean().interpolate()
+    nile = sm.datasets.nile.load_pandas().data
+    sun = sm.datasets.sunspots.load_pandas().data
+    macro = sm.datasets.macrodata.load_pandas().data
+    quarters = pd.date_range("1959-01-01", periods=len(macro), freq="QS")
+    series = {
+        "elnino": (_frame("elnino", pd.date_range("1950-01-01", periods=len(elnino), freq="MS"), elnino), 12, 12),
+        "co2": (_frame("co2", co2.index, co2.to_numpy()), 12, 12),
+        "nile": (_frame("nile", nile["year"].astype(int), nile["volume"]), 1, 10),
+        "sunspots": (_frame("sunspots", sun["YEAR"].astype(int), sun["SUNACTIVITY"]), 1, 10),
+    }
+    for column in ("realgdp", "unemp", "cpi"):
+        series[column] = (_frame(column, quarters, macro[column]), 4, 8)
+    return series
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", default="1min")
+    parser.add_argument("--windows", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(THREADS)
+    warnings.simplefilter("ignore")
+    rows = []
+    for name, (frame, season, h) in load_series().items():
+        train, test = frame.iloc[:-h], frame.iloc[-h:]
+        checked = check_series(train, h)
+        history, truth = train["y"].to_numpy(), test["y"].to_numpy()
+        print(f"== {name}: {len(frame)} points, season {season}, horizon {h}", flush=True)
+        for model in model_stack(MODELS, None, None):
+            began = time.perf_counter()
+            try:
+                guess = model.forecast(train, h, checked.freq, season, (80, 95), 0, 60.0)["mean"].to_numpy()
+            except Exception as exc:  # listed, not fatal
+                print(f"   {model.name}: failed: {exc}")
+                continue
+            seconds = time.perf_counter() - began
+            rows.append({"series": name, "model": model.name, "mase": mase(truth, guess, history, season),
+                         "smape": smape(truth, guess), "seconds": seconds})  # fmt: skip
+        began = time.perf_counter()
+        fc = Forecaster(h, season, budget=Budget.parse(f"time={args.budget}"), n_windows=args.windows, verbose=False)
+        guess = fc.fit(train).predict()[fc.chosen_].to_numpy()
+        rows.append({"series": name, "model": "auto", "mase": mase(truth, guess, history, season),
+                     "smape": smape(truth, guess), "seconds": time.perf_counter() - began, "chose": fc.chosen_,
+                     "skipped": ", ".join(fc.leaderboard_.query("status != 'ok'")["model"])})  # fmt: skip
+        print(f"   auto chose {fc.chosen_} in {rows[-1]['seconds']:.0f} s; skipped: {rows[-1]['skipped'] or 'none'}")
+    frame = pd.DataFrame(rows)
+    base = frame[frame["model"] == "SeasonalNaive"].set_index("series")
+    frame["mase_rel"] = frame["mase"] / frame["series"].map(base["mase"])
+    frame["smape_rel"] = frame["smape"] / frame["series"].map(base["smape"])
+    pd.set_option("display.width", 200)
+    print(frame.pivot(index="series", columns="model", values="mase").round(3).to_string())
+    summary = frame.groupby("model")[["mase", "smape", "mase_rel", "smape_rel", "seconds"]].mean().sort_values("mase")
+    print("\nmean over series:\n" + summary.round(3).to_string())
+    auto = frame[frame["model"] == "auto"].set_index("series")
+    beats = int((auto["mase"] < base["mase"]).sum())
+    best_single = summary.drop(index="auto")["mase"].min()
+    auto_mase = summary.loc["auto", "mase"]
+    print(f"\nauto beats seasonal naive on {beats}/{len(auto)} series; auto mean MASE {auto_mase:.3f} "
+          f"vs best single model {best_single:.3f} ({auto_mase / best_single - 1:+.1%}); "
+          f"budget {args.budget} per series; {THREADS} threads")  # fmt: skip
+    path = write("forecast", {"machine": machine(), "threads": THREADS, "budget": args.budget,
+                              "windows": args.windows, "rows": frame.to_dict(orient="records"),
+                              "summary": summary.reset_index().to_dict(orient="records")})  # fmt: skip
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

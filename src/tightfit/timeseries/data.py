@@ -1,0 +1,119 @@
+"""Long-format series (``unique_id``, ``ds``, ``y``): checked once, where the user hands them over.
+
+Every problem is a :class:`DataError` naming the series and what is wrong: missing columns, duplicate
+``(unique_id, ds)``, a frequency that is irregular or differs between series, missing targets, a horizon
+that is not a positive integer, or a series shorter than the horizon. polars frames are converted to pandas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tightfit.errors import DataError, bad_param
+
+__all__ = ["SeriesSet", "check_horizon", "check_series"]
+
+REQUIRED = ("unique_id", "ds", "y")
+
+
+def check_horizon(horizon: Any, owner: str = "Forecaster") -> int:
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon <= 0:
+        raise bad_param("horizon", owner, "an int >= 1 (steps to forecast)", horizon)
+    return int(horizon)
+
+
+@dataclasses.dataclass
+class SeriesSet:
+    """Checked series: the frame sorted by (unique_id, ds), the frequency, and per-series lengths."""
+
+    frame: pd.DataFrame
+    freq: str | int
+    lengths: dict[str, int]
+    exogenous: list[str]
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.lengths)
+
+    def future_dates(self, unique_id: str, h: int) -> pd.Index:
+        last = self.frame.loc[self.frame["unique_id"] == unique_id, "ds"].iloc[-1]
+        if isinstance(self.freq, int):
+            return pd.Index(last + self.freq * np.arange(1, h + 1))
+        return pd.date_range(last, periods=h + 1, freq=self.freq)[1:]
+
+
+def _to_pandas(df: Any) -> pd.DataFrame:
+    if isinstance(df, pd.DataFrame):
+        return df.copy()
+    if type(df).__module__.startswith("polars"):
+        return df.to_pandas()
+    raise DataError(f"df must be a pandas or polars DataFrame in long format {REQUIRED}; got {type(df).__name__}.")
+
+
+def _series_freq(uid: str, ds: pd.Series) -> str | int:
+    if len(ds) < 3:
+        raise DataError(f"series {uid!r} has {len(ds)} points: at least 3 are needed to know its frequency.")
+    if pd.api.types.is_datetime64_any_dtype(ds):
+        freq = pd.infer_freq(pd.DatetimeIndex(ds))
+        if freq is None:
+            steps = pd.Series(np.diff(ds.to_numpy())).value_counts()
+            raise DataError(
+                f"series {uid!r} has an irregular frequency: steps between dates {list(steps.index[:3].astype(str))} "
+                f"occur {list(steps.to_numpy()[:3])} times. Resample it to one frequency (df.resample) first."
+            )
+        return freq
+    if pd.api.types.is_integer_dtype(ds):
+        steps = np.unique(np.diff(ds.to_numpy()))
+        if len(steps) != 1 or steps[0] <= 0:
+            raise DataError(
+                f"series {uid!r} has an irregular integer ds: steps {steps[:5].tolist()}; one step is needed."
+            )
+        return int(steps[0])
+    raise DataError(f"column 'ds' of series {uid!r} must hold dates or integers; it holds {ds.dtype}.")
+
+
+def check_series(df: Any, horizon: int) -> SeriesSet:
+    """Validate ``df`` for forecasting ``horizon`` steps; returns the sorted frame and its frequency."""
+    frame = _to_pandas(df)
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"df lacks the column(s) {missing}; long format needs {list(REQUIRED)}, it has {list(frame.columns)}."
+        )
+    frame["unique_id"] = frame["unique_id"].astype(str)
+    if frame["ds"].dtype == object:
+        try:
+            frame["ds"] = pd.to_datetime(frame["ds"])
+        except (ValueError, TypeError):
+            raise DataError("column 'ds' holds text that is not dates; give dates or integers.") from None
+    duplicated = frame.duplicated(["unique_id", "ds"])
+    if duplicated.any():
+        first = frame.loc[duplicated].iloc[0]
+        raise DataError(
+            f"series {first['unique_id']!r} has {int(duplicated.sum())} duplicate (unique_id, ds) rows, first at "
+            f"ds={first['ds']}; aggregate them first."
+        )
+    if not pd.api.types.is_numeric_dtype(frame["y"]):
+        raise DataError(f"column 'y' must be numeric; it holds {frame['y'].dtype}.")
+    nan = frame["y"].isna() | ~np.isfinite(frame["y"].astype(float))
+    if nan.any():
+        uid = frame.loc[nan, "unique_id"].iloc[0]
+        raise DataError(
+            f"series {uid!r} has {int(nan[frame['unique_id'] == uid].sum())} missing or infinite y values; "
+            "fill or drop them first."
+        )
+    frame = frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+    freqs, lengths = {}, {}
+    for uid, group in frame.groupby("unique_id", sort=False):
+        freqs[uid] = _series_freq(uid, group["ds"])
+        lengths[uid] = len(group)
+        if len(group) <= horizon:
+            raise DataError(f"series {uid!r} has {len(group)} points, not more than the horizon {horizon}.")
+    if len(set(freqs.values())) > 1:
+        raise DataError(f"series have different frequencies {dict(list(freqs.items())[:4])}; forecast them separately.")
+    exogenous = [c for c in frame.columns if c not in REQUIRED]
+    return SeriesSet(frame, next(iter(freqs.values())), lengths, exogenous)

@@ -1,0 +1,33 @@
+"""Forecast accuracy, defined as in the M4 competition.
+
+- MASE: mean absolute error over the horizon, scaled by the in-sample mean absolute error of the seasonal
+  naive forecast (lag ``season_length``; lag 1 when it is 1 or the series is too short for a season).
+- sMAPE: ``200 / h * sum(|y - f| / (|y| + |f|))`` in percent (Nixtla's ``smape`` is half of this).
+- RMSE and MAE on the original scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["mase", "rmse", "smape"]
+
+
+def mase(y_true: np.ndarray, y_pred: np.ndarray, y_train: np.ndarray, season_length: int) -> float:
+    y_true, y_pred, y_train = (np.asarray(a, dtype=float) for a in (y_true, y_pred, y_train))
+    lag = season_length if len(y_train) > season_length else 1
+    scale = np.mean(np.abs(y_train[lag:] - y_train[:-lag]))
+    if scale == 0:
+        scale = np.finfo(float).eps  # a constant history: any error is infinitely worse than naive's zero
+    return float(np.mean(np.abs(y_true - y_pred)) / scale)
+
+
+def smape(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    denominator = np.abs(y_true) + np.abs(y_pred)
+    ratio = np.divide(np.abs(y_true - y_pred), denominator, out=np.zeros_like(denominator), where=denominator > 0)
+    return float(200 * np.mean(ratio))
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)) ** 2)))

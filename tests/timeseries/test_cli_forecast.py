@@ -1,0 +1,30 @@
+"""`tightfit forecast series.csv --horizon --season --time`: prints the leaderboard, writes forecasts, the
+leaderboard and a plot; a malformed file is a named error."""
+
+import pandas as pd
+
+from tightfit.cli import main
+
+
+def test_forecast_cli_writes_forecasts_and_plot(elnino_df, tmp_path, capsys):
+    path = tmp_path / "elnino.csv"
+    elnino_df.to_csv(path, index=False)
+    out = tmp_path / "run"
+    code = main(["forecast", str(path), "--horizon", "6", "--season", "12", "--time", "1min",
+                 "--models", "SeasonalNaive,Naive,AutoETS", "--windows", "2",
+                 "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "AutoETS" in printed and "chosen:" in printed
+    forecasts = pd.read_csv(out / "forecasts.csv")
+    chosen = printed.split("chosen: ")[1].split(";")[0]
+    assert len(forecasts) == 6 and {chosen, f"{chosen}-lo-95", f"{chosen}-hi-95"} <= set(forecasts.columns)
+    assert len(pd.read_csv(out / "leaderboard.csv")) == 3
+    assert (out / "forecast.png").stat().st_size > 10_000
+
+
+def test_forecast_cli_names_a_missing_column(elnino_df, tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    elnino_df.drop(columns="y").to_csv(path, index=False)
+    assert main(["forecast", str(path), "--horizon", "6"]) == 2
+    assert "lacks the column(s) ['y']" in capsys.readouterr().err

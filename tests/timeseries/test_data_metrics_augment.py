@@ -1,0 +1,80 @@
+"""Input checks name the series and the problem; metrics follow the M4 definitions; augmentation keeps shapes
+and moves values within bounds."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tightfit.errors import ConfigError, DataError
+from tightfit.timeseries import Augmenter, Forecaster, check_series, mase, smape
+
+
+def test_mase_is_scaled_by_in_sample_seasonal_naive_errors():
+    history = np.array([1.0, 2, 3, 4, 2, 3, 4, 5])  # season 4: in-sample |y_t - y_{t-4}| = 1, 1, 1, 1
+    assert mase([6, 7], [5, 9], history, season_length=4) == pytest.approx(1.5)  # MAE 1.5 / 1
+    assert mase([6, 7], [5, 9], history, season_length=1) == pytest.approx(1.5 / (8 / 7))  # naive errors: 1,1,1,2,1,1,1
+    assert mase([6], [5], history, season_length=12) == pytest.approx(1 / (8 / 7))  # too short: lag 1
+
+
+def test_smape_is_the_m4_one_twice_nixtlas():
+    from utilsforecast.losses import smape as nixtla_smape
+
+    y, f = np.array([100.0, 50, 0, 10]), np.array([110.0, 40, 0, 30])
+    ours = smape(y, f)
+    assert ours == pytest.approx(200 * np.mean([10 / 210, 10 / 90, 0, 20 / 40]))
+    frame = pd.DataFrame({"unique_id": "a", "ds": range(4), "y": y, "model": f})
+    assert ours == pytest.approx(2 * 100 * nixtla_smape(frame, ["model"])["model"].iloc[0])
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda df: df.drop(columns="ds"), r"lacks the column\(s\) \['ds'\]"),
+        (lambda df: pd.concat([df, df.iloc[[5]]]), "series 'elnino' has 1 duplicate"),
+        (lambda df: df.drop(index=[10, 11, 12]), "series 'elnino' has an irregular frequency"),
+        (lambda df: df.assign(y=df["y"].where(df.index != 7)), "series 'elnino' has 1 missing or infinite y"),
+        (lambda df: df.iloc[:12], "series 'elnino' has 12 points, not more than the horizon 12"),
+        (lambda df: df.assign(ds=df["ds"].astype(str).str.replace("-", "x")), "not dates"),
+    ],
+)
+def test_bad_series_raise_data_errors_naming_the_series(elnino_df, edit, message):
+    with pytest.raises(DataError, match=message):
+        check_series(edit(elnino_df), horizon=12)
+
+
+def test_bad_arguments_raise_at_construction():
+    with pytest.raises(ConfigError, match="horizon"):
+        Forecaster(horizon=0)
+    with pytest.raises(ConfigError, match="season_length"):
+        Forecaster(horizon=3, season_length=0)
+    with pytest.raises(ConfigError, match="models"):
+        Forecaster(horizon=3, models=["Prophet"])
+    with pytest.raises(ConfigError, match="metric"):
+        Forecaster(horizon=3, metric="mape")
+    with pytest.raises(ConfigError, match="not fitted"):
+        Forecaster(horizon=3).predict()
+
+
+def test_different_frequencies_are_refused(elnino_df):
+    other = elnino_df.assign(unique_id="b", ds=pd.date_range("1950-01-01", periods=len(elnino_df), freq="D"))
+    with pytest.raises(DataError, match="different frequencies"):
+        check_series(pd.concat([elnino_df, other]), horizon=12)
+
+
+def test_augmentation_keeps_shapes_and_moves_values_within_bounds(rng):
+    t = np.linspace(0, 4 * np.pi, 48)
+    windows = np.stack([np.sin(t) * (1 + i / 10) + 5 for i in range(64)])
+    assert np.array_equal(Augmenter()(windows, rng), windows)  # all probabilities 0: nothing changes
+    for name in ("jitter", "scaling", "magnitude_warp", "time_warp", "window_slice"):
+        out = Augmenter(**{name: 1.0})(windows, np.random.default_rng(1))
+        assert out.shape == windows.shape and np.isfinite(out).all()
+        changed = np.abs(out - windows).max(axis=1) > 1e-9
+        assert changed.mean() > 0.9, name
+        assert np.abs(out - windows).max() < 0.6 * np.ptp(windows) + 1.5, name  # a perturbation, not a new series
+        if name in ("time_warp", "window_slice"):  # resampling stays within each window's range
+            assert (out.min(axis=1) >= windows.min(axis=1) - 1e-9).all()
+            assert (out.max(axis=1) <= windows.max(axis=1) + 1e-9).all()
+    half = Augmenter(jitter=0.5)(windows, np.random.default_rng(2))
+    assert 0.25 < (np.abs(half - windows).max(axis=1) > 0).mean() < 0.75
+    with pytest.raises(ConfigError, match="jitter"):
+        Augmenter(jitter=1.5)

@@ -1,0 +1,84 @@
+"""Forecaster on real statsmodels series: rolling-origin selection beats seasonal naive where there is
+structure, intervals nest around the forecast, the time budget skips models with the measured reason, short
+series adapt, and season_length=1 works."""
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from tightfit import Budget
+from tightfit.timeseries import Forecaster
+
+FAST = ["SeasonalNaive", "Naive", "AutoETS", "LightGBM", "DLinear"]
+
+
+def test_selection_on_elnino_beats_seasonal_naive_and_forecasts_with_intervals(elnino_df, tmp_path):
+    fc = Forecaster(horizon=12, season_length=12, models=FAST, n_windows=2, verbose=False).fit(elnino_df)
+    board = fc.leaderboard_.set_index("model")
+    assert (board["status"] == "ok").all()
+    assert {"mase", "smape", "rmse", "fit_s", "cv_s", "peak_memory_bytes", "final_fit_s"} <= set(board.columns)
+    assert board.loc[fc.chosen_, "mase"] == board["mase"].min()
+    assert board.loc[fc.chosen_, "mase"] < board.loc["SeasonalNaive", "mase"]  # a real seasonal signal to learn
+    out = fc.predict()
+    name = fc.chosen_
+    assert list(out.columns) == [
+        "unique_id",
+        "ds",
+        name,
+        f"{name}-lo-80",
+        f"{name}-hi-80",
+        f"{name}-lo-95",
+        f"{name}-hi-95",
+    ]
+    assert len(out) == 12 and out["ds"].iloc[0] == elnino_df["ds"].iloc[-1] + pd.offsets.MonthBegin(1)
+    assert (out[f"{name}-lo-95"] <= out[f"{name}-lo-80"]).all() and (out[f"{name}-lo-80"] <= out[name]).all()
+    assert (out[name] <= out[f"{name}-hi-80"]).all() and (out[f"{name}-hi-80"] <= out[f"{name}-hi-95"]).all()
+    assert fc.plot(tmp_path / "elnino.png").stat().st_size > 10_000
+
+
+def test_a_tight_time_budget_skips_models_with_the_measured_reason(elnino_df):
+    began = time.perf_counter()
+    fc = Forecaster(horizon=12, season_length=12, budget=Budget(time="3s"), verbose=False,
+                    models=["SeasonalNaive", "Naive", "AutoARIMA", "NHITS"]).fit(elnino_df)  # fmt: skip
+    board = fc.leaderboard_.set_index("model")
+    assert board.loc["SeasonalNaive", "status"] == "ok"
+    skipped = board[board["status"] == "skipped"]
+    assert len(skipped) >= 1
+    assert all(("first validation window took" in r) or ("ran out" in r) for r in skipped["reason"])
+    assert fc.chosen_ in board.index[board["status"] == "ok"]
+    first_windows = board["cv_s"].fillna(0).sum() + 30  # the overrun is bounded by one window of one model
+    assert time.perf_counter() - began < 3 + first_windows
+
+
+def test_no_seasonality_and_integer_dates(nile_df):
+    fc = Forecaster(horizon=5, season_length=1, models=["Naive", "AutoETS", "AutoTheta"], verbose=False).fit(nile_df)
+    out = fc.predict()
+    assert list(out["ds"]) == [1971, 1972, 1973, 1974, 1975]
+    assert np.isfinite(out[fc.chosen_]).all() and fc.notes_ == []
+
+
+def test_short_series_drop_seasonal_models_and_augment(elnino_df):
+    short = elnino_df.iloc[-40:]
+    fc = Forecaster(horizon=6, season_length=12, models=["SeasonalNaive", "Naive", "DLinear"], verbose=False)
+    fc.fit(short)
+    assert "SeasonalNaive" not in set(fc.leaderboard_["model"])
+    assert any("seasonal models dropped" in n for n in fc.notes_) and any("augmented" in n for n in fc.notes_)
+    assert fc.season_length_used_ == 1
+
+
+def test_several_series_and_a_median_ensemble(macro_df):
+    fc = Forecaster(horizon=4, season_length=4, models=["Naive", "AutoETS", "AutoTheta", "LightGBM"],
+                    ensemble="median", top_k=3, verbose=False).fit(macro_df)  # fmt: skip
+    out = fc.predict()
+    assert fc.chosen_ == "Ensemble" and len(fc.members_) == 3 and fc.leaderboard_["chosen"].sum() == 3
+    assert set(out["unique_id"]) == {"realgdp", "realcons"} and len(out) == 8
+    last = macro_df.groupby("unique_id")["y"].last()
+    for uid, group in out.groupby("unique_id"):  # a forecast of a trending series starts near its last value
+        assert abs(group["Ensemble"].iloc[0] / last[uid] - 1) < 0.05
+
+
+def test_chronos_without_its_checkpoint_is_listed_not_fatal(nile_df):
+    fc = Forecaster(horizon=5, models=["Naive", "ChronosBolt"], verbose=False).fit(nile_df)
+    row = fc.leaderboard_.set_index("model").loc["ChronosBolt"]
+    assert row["status"] == "skipped" and ("chronos" in row["reason"].lower())
