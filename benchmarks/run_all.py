@@ -4,7 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ["engine.py", "estimate.py", "plan.py", "tabular_tfm.py", "tabular.py", "lora_memory.py"]
+SCRIPTS = [
+    "engine.py", "estimate.py", "plan.py", "tabular_tfm.py", "tabular.py", "lora_memory.py", "compress.py", "forecast.py",
+]
 
 if __name__ == "__main__":
     here = Path(__file__).parent

@@ -61,6 +61,15 @@ def plot_memory_timeline(
     return atomic_save(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png"))
 
 
+def _labelled_points(ax, labels, xs, ys, verdicts, grey: tuple[str, ...]) -> None:
+    """One labelled point per item: grey for the ``grey`` verdicts, a red ring around the chosen one."""
+    for label, x, y, verdict in zip(labels, xs, ys, verdicts, strict=True):
+        ax.scatter([x], [y], s=50, color="grey" if verdict in grey else "tab:blue", zorder=3)
+        ax.annotate(label, (x, y), fontsize=8, xytext=(4, 4), textcoords="offset points")
+        if verdict == "chosen":
+            ax.scatter([x], [y], s=220, facecolors="none", edgecolors="red", linewidths=2, zorder=4)
+
+
 def plot_quality_cost(
     labels: Sequence[str],
     seconds: Sequence[float],
@@ -72,12 +81,7 @@ def plot_quality_cost(
     """Quality (y) against fit seconds (x, log scale) per candidate; the chosen one ringed, dropped ones grey."""
     fig = _figure(8, 5)
     ax = fig.add_subplot(1, 1, 1)
-    for label, x, y, verdict in zip(labels, seconds, quality, verdicts, strict=True):
-        colour = "grey" if verdict in ("dropped", "failed") else "tab:blue"
-        ax.scatter([x], [y], s=50, color=colour, zorder=3)
-        ax.annotate(label, (x, y), fontsize=8, xytext=(4, 4), textcoords="offset points")
-        if verdict == "chosen":
-            ax.scatter([x], [y], s=220, facecolors="none", edgecolors="red", linewidths=2, zorder=4)
+    _labelled_points(ax, labels, seconds, quality, verdicts, grey=("dropped", "failed"))
     ax.set_xscale("log")
     ax.set_xlabel("fit time (s, median fold)")
     ax.set_ylabel(metric)
@@ -97,12 +101,8 @@ def plot_size_latency(
     """p50 latency (y) against size (x) per model variant; the chosen one ringed, rejected/failed ones grey."""
     fig = _figure(8, 5)
     ax = fig.add_subplot(1, 1, 1)
-    for label, size, sec, verdict in zip(labels, sizes, seconds, verdicts, strict=True):
-        colour = "grey" if verdict in ("rejected", "failed") else "tab:blue"
-        ax.scatter([size / 1e6], [sec * 1e3], s=50, color=colour, zorder=3)
-        ax.annotate(label, (size / 1e6, sec * 1e3), fontsize=8, xytext=(4, 4), textcoords="offset points")
-        if verdict == "chosen":
-            ax.scatter([size / 1e6], [sec * 1e3], s=220, facecolors="none", edgecolors="red", linewidths=2, zorder=4)
+    megabytes, milliseconds = [b / 1e6 for b in sizes], [t * 1e3 for t in seconds]
+    _labelled_points(ax, labels, megabytes, milliseconds, verdicts, grey=("rejected", "failed"))
     ax.set_xlabel("size (MB)")
     ax.set_ylabel(f"p50 latency at batch {batch} (ms)")
     ax.set_title("tightfit compress: size vs latency (red ring: chosen; grey: rejected)")
