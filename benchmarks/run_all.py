@@ -5,8 +5,9 @@ import sys
 from pathlib import Path
 
 SCRIPTS = [
-    "engine.py", "estimate.py", "plan.py", "tabular_tfm.py", "tabular.py", "lora_memory.py", "compress.py", "forecast.py",
-]
+    "engine.py", "estimate.py", "plan.py", "tabular_tfm.py", "tabular.py", "lora_memory.py",
+    "compress.py", "forecast.py",
+]  # fmt: skip
 
 if __name__ == "__main__":
     here = Path(__file__).parent
