@@ -61,6 +61,10 @@ def plot_memory_timeline(
     return atomic_save(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png"))
 
 
+def _save_png(fig, path: str | os.PathLike) -> Path:
+    return atomic_save(Path(path), lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"), suffix=".png")
+
+
 def _labelled_points(ax, labels, xs, ys, verdicts, grey: tuple[str, ...]) -> None:
     """One labelled point per item: grey for the ``grey`` verdicts, a red ring around the chosen one."""
     for label, x, y, verdict in zip(labels, xs, ys, verdicts, strict=True):
@@ -87,7 +91,7 @@ def plot_quality_cost(
     ax.set_ylabel(metric)
     ax.set_title("tightfit fit: quality vs cost (red ring: chosen; grey: broke a limit)")
     ax.grid(alpha=0.3)
-    return atomic_save(Path(path), lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"), suffix=".png")
+    return _save_png(fig, path)
 
 
 def plot_size_latency(
@@ -107,7 +111,7 @@ def plot_size_latency(
     ax.set_ylabel(f"p50 latency at batch {batch} (ms)")
     ax.set_title("tightfit compress: size vs latency (red ring: chosen; grey: rejected)")
     ax.grid(alpha=0.3)
-    return atomic_save(Path(path), lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"), suffix=".png")
+    return _save_png(fig, path)
 
 
 def plot_forecast(
@@ -129,4 +133,4 @@ def plot_forecast(
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
-    return atomic_save(Path(path), lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"), suffix=".png")
+    return _save_png(fig, path)

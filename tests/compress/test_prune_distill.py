@@ -8,7 +8,7 @@ from torch import nn
 
 from tightfit.compress import distill, prunable_pairs, structured_prune
 from tightfit.errors import ConfigError
-from tightfit.train import TrainConfig, Trainer
+from tightfit.train import EarlyStop, TrainConfig, Trainer
 
 
 def test_pairs_are_found_through_activations_not_across_residuals_or_norms(make_net):
@@ -80,6 +80,12 @@ def test_distillation_makes_the_student_agree_with_the_teacher(digits):
     assert result.steps > 0 and agreement() > max(0.9, before + 0.5)
     student_accuracy = float((student(X_test).argmax(1) == y_test).float().mean())
     assert student_accuracy > 0.88
+    # held-out rows carry no labels: the validation loss is the soft term alone, and early stopping reads it
+    result = distill(
+        teacher, student, (X,), labels=y, loss="kl", val_data=(X_test,),
+        config=TrainConfig(epochs=2, micro_batch=64, lr=1e-3, early_stopping=EarlyStop(patience=2), verbose=False),
+    )  # fmt: skip
+    assert all(np.isfinite(row["val_loss"]) for row in result.history)
     with pytest.raises(ConfigError, match="temperature"):
         distill(teacher, student, (X,), temperature=0)
     with pytest.raises(ConfigError, match="labels"):

@@ -82,3 +82,8 @@ def test_chronos_without_its_checkpoint_is_listed_not_fatal(nile_df):
     fc = Forecaster(horizon=5, models=["Naive", "ChronosBolt"], verbose=False).fit(nile_df)
     row = fc.leaderboard_.set_index("model").loc["ChronosBolt"]
     assert row["status"] == "skipped" and ("chronos" in row["reason"].lower())
+
+
+def test_extra_columns_are_named_as_unused(nile_df):
+    fc = Forecaster(horizon=5, models=["Naive"], verbose=False).fit(nile_df.assign(rain=1.0))
+    assert fc.notes_ == ["columns ['rain'] are not used: no model of the stack takes exogenous inputs yet"]

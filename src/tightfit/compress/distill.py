@@ -113,7 +113,7 @@ def distill(
         val = _TeacherTargets(tuple(val_data), _teacher_outputs(teacher, val_data, batch), None)
 
     def loss_fn(output: torch.Tensor, target: Any) -> torch.Tensor:
-        teacher_out, label = target
-        return compute(output, (teacher_out, None if labels is None else label))
+        teacher_out, label = target  # label -1: a row without one (val_data, or no labels at all)
+        return compute(output, (teacher_out, None if bool((label < 0).any()) else label))
 
     return Trainer(student, loss_fn, config).fit(train, val, budget=budget)

@@ -154,7 +154,6 @@ def _check_techniques(techniques: Sequence[str]) -> list[list[str]]:
 class _Context:
     model: nn.Module
     inputs: tuple[torch.Tensor, ...]
-    reference: Any
     sparsity: float
     student: nn.Module | None
     train_data: tuple[torch.Tensor, ...] | None
@@ -177,17 +176,15 @@ def _torch_stage(stage: str, module: nn.Module, ctx: _Context) -> tuple[nn.Modul
         return pruned.eval(), info
     if stage == "magnitude_prune":
         return magnitude_prune(module, ctx.sparsity)
-    if ctx.student is None or ctx.train_data is None:
-        raise ValueError("distill needs student= (the smaller model) and train_data= (input tensors to distill on)")
     import copy
 
-    student = copy.deepcopy(ctx.student)
+    student = copy.deepcopy(ctx.student)  # compress() checked that student and train_data were given
     result = distill(ctx.model, student, ctx.train_data, loss=ctx.distill_loss, config=ctx.train_config)
     return student.eval(), {"steps": result.steps, "stopped_by": result.stopped_by}
 
 
 def _serving_stage(
-    stage: str, name: str, module: nn.Module, ctx: _Context, max_drop: float, quality: Callable
+    stage: str, name: str, module: nn.Module, ctx: _Context, max_drop: float, quality_drop: Callable
 ) -> list[Variant]:
     from tightfit.measure import size_of
 
@@ -218,7 +215,8 @@ def _serving_stage(
 
     graph, exporter = export_onnx(module, ctx.inputs)
     fp32 = OnnxRunner(graph)
-    cosine = float(_row_cosine(fp32(*ctx.inputs), module(*ctx.inputs)).min())
+    with torch.inference_mode():
+        cosine = float(_row_cosine(fp32(*ctx.inputs), module(*ctx.inputs)).min())
     if cosine < PARITY_COSINE:
         raise ValueError(f"exported graph disagrees with PyTorch: min row cosine {cosine:.5f} < {PARITY_COSINE}")
     details = {"exporter": exporter, "parity_min_cosine": cosine}
@@ -241,7 +239,7 @@ def _serving_stage(
     variants = [
         Variant(name, stage, OnnxRunner(q), onnx_bytes=q, details=details | {"per_channel": True}, size_bytes=len(q))
     ]
-    if quality(variants[0]) > max_drop:
+    if quality_drop(variants[0]) > max_drop:
         ranked = [node for node, _ in weight_sensitivity(graph)]
         for count in sorted({max(1, round(fraction * len(ranked))) for fraction in (0.1, 0.25)}):
             keep = ranked[:count]
@@ -318,13 +316,10 @@ def compress(
         raise ConfigError("technique 'distill' needs student= (the smaller nn.Module) and train_data= (input tensors).")
 
     model = model.cpu().eval()
-    with torch.inference_mode():
-        reference = model(*inputs)
     eval_fn = eval_fn or output_fidelity(model, inputs)
     calibration = [tuple(x[i : i + 8] for x in inputs) for i in range(0, min(calibration_rows, len(inputs[0])), 8)]
-    ctx = _Context(model, inputs, reference, sparsity, student, train_data, train_config, distill_loss, calibration)
+    ctx = _Context(model, inputs, sparsity, student, train_data, train_config, distill_loss, calibration)
 
-    from tightfit.compress.quantize import dynamic_int8  # noqa: F401  (fail early if torch lacks quantization)
     from tightfit.measure import size_of
     from tightfit.train.progress import StepProgress
 

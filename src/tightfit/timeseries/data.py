@@ -15,7 +15,7 @@ import pandas as pd
 
 from tightfit.errors import DataError, bad_param
 
-__all__ = ["SeriesSet", "check_horizon", "check_series"]
+__all__ = ["SeriesSet", "check_horizon", "check_series", "next_dates"]
 
 REQUIRED = ("unique_id", "ds", "y")
 
@@ -39,11 +39,12 @@ class SeriesSet:
     def ids(self) -> list[str]:
         return list(self.lengths)
 
-    def future_dates(self, unique_id: str, h: int) -> pd.Index:
-        last = self.frame.loc[self.frame["unique_id"] == unique_id, "ds"].iloc[-1]
-        if isinstance(self.freq, int):
-            return pd.Index(last + self.freq * np.arange(1, h + 1))
-        return pd.date_range(last, periods=h + 1, freq=self.freq)[1:]
+
+def next_dates(last: Any, freq: str | int, h: int) -> Any:
+    """The ``h`` time stamps after ``last``: integer steps of ``freq``, or a pandas frequency's dates."""
+    if isinstance(freq, int):
+        return last + freq * np.arange(1, h + 1)
+    return pd.date_range(last, periods=h + 1, freq=freq)[1:]
 
 
 def _to_pandas(df: Any) -> pd.DataFrame:

@@ -42,16 +42,6 @@ SHORT_POINTS = 50
 SHORT_AUGMENT = Augmenter(jitter=0.5, scaling=0.5, magnitude_warp=0.3, time_warp=0.3, window_slice=0.3)
 
 
-def _measured_forecast(model, frame, h, freq, season, level, seed, time_s) -> tuple[pd.DataFrame, int]:
-    """One fit + forecast and the RSS it added at its peak (sampled)."""
-    from tightfit.measure import MemoryMonitor
-
-    time_s = None if time_s is None or time_s == float("inf") else max(time_s, 1.0)
-    with MemoryMonitor(device="cpu") as monitor:
-        forecast = model.forecast(frame, h, freq, season, level, seed, time_s)
-    return forecast, int(monitor.peak - monitor.baseline)
-
-
 class Forecaster:
     """Rolling-origin selection of a forecaster under a time budget.
 
@@ -166,7 +156,7 @@ class Forecaster:
         for name in chosen:  # the final fit on all data, timed like the rest
             begun = time.perf_counter()
             forecasts.append(
-                self._with_intervals(by_name[name], self._forecast(by_name[name], series.frame, season, deadline))
+                self._with_intervals(by_name[name], self._forecast(by_name[name], series.frame, season, deadline)[0])
             )
             board.loc[board["model"] == name, "final_fit_s"] = time.perf_counter() - begun
         self.forecast_ = self._combine(forecasts)
@@ -177,6 +167,10 @@ class Forecaster:
     def _adapt(self, series: SeriesSet) -> tuple[int, int, Augmenter | None, list[str]]:
         shortest = min(series.lengths.values())
         short_id = min(series.lengths, key=series.lengths.get)
+        if series.exogenous:
+            self.notes_.append(
+                f"columns {series.exogenous} are not used: no model of the stack takes exogenous inputs yet"
+            )
         season, names, augment = self.season_length, list(self.models), self.augment
         if season > 1 and (shortest < 2 * season or shortest < SHORT_POINTS):
             self.notes_.append(
@@ -201,10 +195,17 @@ class Forecaster:
             )
         return season, windows, augment, names
 
-    def _forecast(self, model, frame: pd.DataFrame, season: int, deadline: float) -> pd.DataFrame:
+    def _forecast(self, model, frame: pd.DataFrame, season: int, deadline: float) -> tuple[pd.DataFrame, int]:
+        """One fit + forecast with what is left of the budget, and the RSS it added at its peak (sampled)."""
+        from tightfit.measure import MemoryMonitor
+
         left = deadline - time.perf_counter()
         time_s = None if left == float("inf") else max(left, 1.0)
-        return model.forecast(frame, self.horizon, self.series_.freq, season, self.level, self.random_state, time_s)
+        with MemoryMonitor(device="cpu") as monitor:
+            forecast = model.forecast(
+                frame, self.horizon, self.series_.freq, season, self.level, self.random_state, time_s
+            )
+        return forecast, int(monitor.peak - monitor.baseline)
 
     def _validate(self, model, series: SeriesSet, season: int, windows: int, deadline: float) -> dict[str, Any]:
         row: dict[str, Any] = {"model": model.name, "kind": model.kind}
@@ -227,10 +228,7 @@ class Forecaster:
             train, test = frame[position < cutoff], frame[(position >= cutoff) & (position < cutoff + self.horizon)]
             begun = time.perf_counter()
             try:
-                predicted, peak = _measured_forecast(
-                    model, train, self.horizon, self.series_.freq, season, self.level, self.random_state,
-                    deadline - time.perf_counter(),
-                )  # fmt: skip
+                predicted, peak = self._forecast(model, train, season, deadline)
             except Exception as exc:  # a model that cannot fit these series: a row, not a crash
                 log.info("forecast: %s failed: %s", model.name, exc)
                 return row | {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:300]}

@@ -18,21 +18,17 @@ import numpy as np
 import pandas as pd
 
 from tightfit.timeseries.augment import Augmenter
+from tightfit.timeseries.data import next_dates
 
 __all__ = ["STACK", "ChronosBolt", "LightGBMLags", "NeuralForecaster", "StatsModel", "model_stack"]
 
 
 def _future(frame: pd.DataFrame, h: int, freq: str | int) -> pd.DataFrame:
     """unique_id and ds of the ``h`` steps after each series' end."""
-    rows = []
-    for uid, group in frame.groupby("unique_id", sort=False):
-        last = group["ds"].iloc[-1]
-        ds = (
-            last + freq * np.arange(1, h + 1)
-            if isinstance(freq, int)
-            else pd.date_range(last, periods=h + 1, freq=freq)[1:]
-        )
-        rows.append(pd.DataFrame({"unique_id": uid, "ds": ds}))
+    rows = [
+        pd.DataFrame({"unique_id": uid, "ds": next_dates(group["ds"].iloc[-1], freq, h)})
+        for uid, group in frame.groupby("unique_id", sort=False)
+    ]
     return pd.concat(rows, ignore_index=True)
 
 

@@ -190,7 +190,8 @@ class Trainer:
     # -- evaluation --------------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, data: Any) -> dict[str, float]:
-        """Mean loss (and accuracy for integer targets) of the model over ``data``, in eval mode."""
+        """Mean loss (and accuracy for integer tensor targets) of the model over ``data``, in eval mode; a
+        structured target (a tuple, as distillation's (teacher output, label)) gets the loss alone."""
         dataset = as_dataset(data, "val_data")
         if self.device is None:
             self.device = next(self.model.parameters()).device
@@ -212,7 +213,7 @@ class Trainer:
                 count = n_rows(target)
                 loss_sum += float(loss) * count
                 rows += count
-                if target.is_floating_point() or output.dim() != 2:
+                if not torch.is_tensor(target) or target.is_floating_point() or output.dim() != 2:
                     classification = False
                 else:
                     correct += int((output.argmax(dim=1) == target).sum())
