@@ -1,6 +1,6 @@
 """compress() on a tabular MLP trained by tightfit's engine, with held-out accuracy as the quality measure.
 
-    python examples/compress_tabular.py
+python examples/compress_tabular.py
 """
 
 import numpy as np

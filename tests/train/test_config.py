@@ -24,6 +24,7 @@ from tightfit.train import EarlyStop, LoraSpec, TrainConfig
         ({"lora": {"rank": 8}}, r"'lora' parameter of TrainConfig.*Got 'rank'"),
         ({"lora": 8}, r"'lora' parameter of TrainConfig"),
         ({"verbose": "yes"}, r"'verbose' parameter"),
+        ({"release_memory": 1}, r"'release_memory' parameter of TrainConfig must be True or False. Got 1"),
     ],
 )
 def test_bad_train_config(kwargs, pattern):

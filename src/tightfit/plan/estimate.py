@@ -17,7 +17,8 @@ device). On top of it, ``allowances`` are reported separately:
   driver context, outside the allocator: in ``nvidia-smi``, not in ``max_memory_allocated``).
 - CPU: ``process_baseline`` (measured: a child trains the model for two steps at two rows; its RSS minus that
   run's tensor peak is the interpreter, libraries, kernel caches and thread pools), ``allocator_slack``
-  (freed memory the C allocator keeps, a fraction of the peak fitted on the estimate zoo) and
+  (freed memory the C allocator keeps, a fraction of the peak fitted on the estimate zoo; none with
+  ``config.release_memory``, where freed tensors go back to the OS at once) and
   ``startup_peak`` (that child's lifetime peak, a floor): together with ``peak`` they predict the process
   RSS peak (``process_peak``).
 
@@ -61,6 +62,9 @@ CUDA_CONTEXT_BYTES = 500 * 10**6  # driver context + kernels; varies by GPU and 
 # 0.10 under-predicted every row (mean |error| 4.3%, worst -13.7%); 0.25 gives mean 3.6%, worst -12.6%, and
 # over-predicts by 1.8% at most, the safe side for a planner that promises "fits".
 ALLOCATOR_SLACK = 0.25
+# What glibc can keep over a long run: on tests/plan/zoo.py's MLP the kept memory grew with steps, to 0.64-0.80
+# of the tensor peak at 30 steps (fp32 8192x4 and 4096x8; 0.21-0.27 for bf16 16384x2). The planner keeps the default allocator only when even this much fits.
+FRAGMENTATION_BOUND = 1.0
 
 
 @dataclass
@@ -177,8 +181,17 @@ def _quiet_fake_tensor_log():
 
 
 def _step_config(config: TrainConfig) -> TrainConfig:
-    """Two steps of a one-batch epoch, quietly, without writing checkpoints."""
-    return dataclasses.replace(config, epochs=2, max_steps=2, verbose=False, checkpoint_dir=None, early_stopping=None)
+    """Two steps of a one-batch epoch, quietly, without writing checkpoints, and without touching this
+    process's allocator (tensors are counted, not RSS)."""
+    return dataclasses.replace(
+        config,
+        epochs=2,
+        max_steps=2,
+        verbose=False,
+        checkpoint_dir=None,
+        early_stopping=None,
+        release_memory=False,
+    )
 
 
 def _fake_peak(model, sample_batch, config, loss_fn, device: torch.device, round_to: int) -> tuple[int, dict]:
@@ -333,7 +346,7 @@ def estimate(
     elif process:
         baseline, startup = process_baseline(model, sample_batch, config, loss_fn)
         allowances["process_baseline"] = baseline
-        allowances["allocator_slack"] = int(ALLOCATOR_SLACK * peak)
+        allowances["allocator_slack"] = 0 if config.release_memory else int(ALLOCATOR_SLACK * peak)
         allowances["startup_peak"] = startup
     return Estimate(
         peak=peak,

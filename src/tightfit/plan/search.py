@@ -3,7 +3,9 @@
 1. Enumerate candidates — precision x micro-batch (keeping the effective batch) x checkpointing x LoRA
    rank x optimizer — ordered cheapest-first (fewest slow-downs).
 2. Estimate each under fake tensors (``estimate``) and reject those predicted over the memory budget less
-   a safety margin (``SAFETY_MARGIN``, what the process-RSS model can miss by).
+   a safety margin (``SAFETY_MARGIN``, what the process-RSS model can miss by). On the CPU, a candidate
+   whose process could outgrow the budget through the C allocator's drift over a long run releases freed
+   memory to the OS instead (``TrainConfig.release_memory``, see ``_needs_release``).
 3. Measure each survivor for a few real steps in a child process under ``guard.run_limited`` with the
    memory budget as a hard cap: real peak, time per sample, and the full-run wall time it predicts. A
    measured peak within the safety margin of the budget is rejected too: a few steps' peak varies from run
@@ -29,7 +31,7 @@ from torch import nn
 from tightfit.budget import Budget
 from tightfit.errors import BudgetExceeded, ConfigError, bad_param
 from tightfit.measure._units import format_bytes, format_seconds
-from tightfit.plan.estimate import Estimate, estimate
+from tightfit.plan.estimate import FRAGMENTATION_BOUND, Estimate, estimate
 from tightfit.plan.pareto import pareto_front, plot_plan
 from tightfit.train.config import TrainConfig
 from tightfit.train.data import as_dataset
@@ -77,6 +79,8 @@ class Candidate:
         if c.lora is not None:
             parts.append(f"LoRA r{c.lora.r}")
         parts.append(c.optimizer)
+        if c.release_memory:
+            parts.append("release")
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,6 +155,21 @@ class Plan:
 
 def _budgeted_peak(est: Estimate) -> int:
     return est.device_peak if est.device.startswith("cuda") else est.process_peak
+
+
+def _needs_release(cand: Candidate, budget: Budget) -> bool:
+    """CPU under a memory budget: whether the default allocator's drift could break the budget over a long run.
+
+    A few trial steps cannot show that drift (it grows with steps), so the default allocator is kept only
+    when the process fits with ``FRAGMENTATION_BOUND`` of the tensor peak kept on top; otherwise the config
+    releases freed memory at once (``TrainConfig.release_memory``), whose RSS is steady and predicted by
+    baseline + tensors.
+    """
+    est = cand.estimate
+    if budget.memory is None or cand.config.release_memory or "process_baseline" not in est.allowances:
+        return False
+    drifted = est.allowances["process_baseline"] + (1 + FRAGMENTATION_BOUND) * est.peak
+    return max(drifted, est.allowances.get("startup_peak", 0)) > (1 - SAFETY_MARGIN) * budget.memory
 
 
 def _halvings(effective: int, limit: int = 6) -> list[int]:
@@ -299,6 +318,9 @@ def plan(
             )
             continue
         cand.estimate = estimate(model, sample, cand.config, loss_fn=loss_fn, device=device)
+        if _needs_release(cand, budget):
+            cand.config = dataclasses.replace(cand.config, release_memory=True)
+            cand.estimate = estimate(model, sample, cand.config, loss_fn=loss_fn, device=device)
         if not device.startswith("cuda") and "process_baseline" in cand.estimate.allowances:
             baseline = cand.estimate.allowances["process_baseline"]
             process_floor = baseline if process_floor is None else min(process_floor, baseline)

@@ -74,6 +74,12 @@ class TrainConfig:
         Activation checkpointing of the repeated blocks (``True``) or of the named modules.
     lora : LoraSpec, dict or None, default=None
         LoRA adapters (PEFT) with the base weights frozen; ``None`` trains every parameter.
+    release_memory : bool, default=False
+        CPU with glibc: freed tensors go back to the OS at once (a fixed mmap threshold), so the process's
+        RSS follows its live tensors instead of drifting up with heap fragmentation: a lower, steady peak
+        for page faults on large allocations (see ``techniques/allocator.py`` for the measured trade-off).
+        Process-wide and permanent once training starts. The planner turns it on where a CPU memory budget
+        needs it.
     optimizer : {"adamw", "sgd", "adafactor", "adamw8bit"}, default="adamw"
         ``"adafactor"`` keeps factored second moments (much less state); ``"adamw8bit"`` needs bitsandbytes.
     lr, weight_decay, momentum : float
@@ -102,6 +108,7 @@ class TrainConfig:
     accumulation: int = 1  # micro-batches per optimizer step
     checkpointing: bool | tuple[str, ...] = False
     lora: LoraSpec | None = None
+    release_memory: bool = False
     optimizer: str = "adamw"
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -130,6 +137,7 @@ class TrainConfig:
             check("checkpointing", ok, "True, False or a non-empty list of module names")
             object.__setattr__(self, "checkpointing", tuple(self.checkpointing))
         object.__setattr__(self, "lora", LoraSpec.coerce(self.lora))
+        check("release_memory", isinstance(self.release_memory, bool), "True or False")
         check("optimizer", self.optimizer in OPTIMIZERS, OPTIMIZERS)
         if self.optimizer == "adamw8bit" and importlib.util.find_spec("bitsandbytes") is None:
             raise ConfigError(

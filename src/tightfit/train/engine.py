@@ -37,6 +37,7 @@ from tightfit.train.precision import Precision
 from tightfit.train.progress import StepProgress
 from tightfit.train.result import TrainResult
 from tightfit.train.techniques import apply_checkpointing_, apply_lora_
+from tightfit.train.techniques.allocator import release_freed_memory
 
 __all__ = ["Trainer", "default_loss"]
 
@@ -259,6 +260,8 @@ class Trainer:
         if any(t.device != self.device for t in itertools.chain(self.model.parameters(), self.model.buffers())):
             self.model.to(self.device)
         self.apply_techniques()
+        if cfg.release_memory and self.device.type == "cpu":
+            release_freed_memory()
         self.model.train()
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         if not self.trainable:
