@@ -111,6 +111,12 @@ def test_bad_input_is_named_at_the_call(trained):
         compress(model, X[:8], max_quality_drop=-1)
     with pytest.raises(ConfigError, match="batch_sizes"):
         compress(model, X[:8], batch_sizes=(0,))
+    with pytest.raises(ConfigError, match=r"'sparsity' parameter of compress must be a fraction in \(0, 1\). Got 1.5"):
+        compress(model, X[:8], sparsity=1.5)
+    with pytest.raises(ConfigError, match=r"'distill_loss' parameter of compress.*Got 'l1'"):
+        compress(model, X[:8], distill_loss="l1")
+    with pytest.raises(ConfigError, match="'calibration_rows' parameter"):
+        compress(model, X[:8], calibration_rows=0)
 
 
 def test_unsupported_layers_are_listed_not_fatal_and_failures_are_rows():

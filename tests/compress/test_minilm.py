@@ -29,6 +29,8 @@ def test_onnx_export_matches_and_int8_keeps_the_embeddings_at_a_third_of_the_siz
     onnx, int8 = report.variants[:2]
     assert original.size_bytes > 85e6  # the real 22.7M-parameter model
     assert onnx.details["parity_min_cosine"] >= 0.999 and onnx.quality >= 0.999
+    assert onnx.details["exporter"].endswith("+eager attention")  # exported as Optimum does; lighter graph
+    assert encoder.bert.config._attn_implementation == "sdpa"  # and the user's model is given back unchanged
     assert int8.details["per_channel"] is True
     assert int8.quality >= 0.98  # mean cosine of int8 embeddings to fp32 ones on 48 real sentences
     assert int8.size_bytes * 3 < original.size_bytes

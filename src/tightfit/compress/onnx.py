@@ -2,6 +2,9 @@
 
 Export uses ``torch.onnx.export`` with a dynamic batch axis: the torch.export-based exporter first, the
 TorchScript one when that fails (both are recorded); a failure of both names the operator from the error.
+Hugging Face models are exported with eager attention (as Optimum does): the SDPA path exports to a heavier
+graph. On all-MiniLM-L6-v2 (batch 32 x 128 tokens, 2 threads, one run) ONNX Runtime took 618 vs 700 ms in
+fp32 and 280 vs 333 ms in per-channel int8, with identical cosine to PyTorch; the parity check still applies.
 Sessions run with all graph optimisations and one intra-op thread per physical core. Quantization goes through
 ``onnxruntime.quantization``: dynamic (weights int8, per-channel by default: per-tensor scales lose too much on
 transformer weights) and static QDQ with a calibration reader over user samples.
@@ -45,7 +48,8 @@ def _input_names(n: int) -> list[str]:
 
 
 def export_onnx(model: nn.Module, example_inputs: Sequence[torch.Tensor]) -> tuple[bytes, str]:
-    """The ONNX graph of ``model`` (one self-contained protobuf) and the exporter that produced it."""
+    """The ONNX graph of ``model`` (one self-contained protobuf) and the exporter that produced it
+    (``"+eager attention"`` appended when Hugging Face attention was switched for the export)."""
     model = model.cpu().eval()
     inputs = tuple(example_inputs)
     names = _input_names(len(inputs))
@@ -68,14 +72,34 @@ def export_onnx(model: nn.Module, example_inputs: Sequence[torch.Tensor]) -> tup
         }
         for exporter, options in attempts.items():
             try:
-                with torch.no_grad(), _quiet_exporter():
+                with torch.no_grad(), _quiet_exporter(), _eager_attention(model) as switched:
                     torch.onnx.export(model, inputs, str(path), input_names=names, output_names=["output_0"], **options)
-                return path.read_bytes(), exporter
+                return path.read_bytes(), exporter + ("+eager attention" if switched else "")
             except Exception as exc:  # the exporters raise many types; the message is what the user needs
                 errors.append(f"{exporter}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
     text = " | ".join(errors)
     op = re.search(r"(aten::\w+|aten\.\w+(?:\.\w+)?|[Oo]perator '?([\w:.]+))", text)
     raise OnnxExportError(f"ONNX export failed ({text})", op.group(0) if op else None)
+
+
+@contextlib.contextmanager
+def _eager_attention(model: nn.Module) -> Iterator[bool]:
+    """Switch the Hugging Face models inside ``model`` to eager attention while exporting, then back."""
+    switched = []
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        current = getattr(config, "_attn_implementation", None)
+        if hasattr(module, "set_attn_implementation") and current not in (None, "eager"):
+            try:
+                module.set_attn_implementation("eager")
+            except (ValueError, ImportError, NotImplementedError):  # a model without an eager path keeps its own
+                continue
+            switched.append((module, current))
+    try:
+        yield bool(switched)
+    finally:
+        for module, original in reversed(switched):
+            module.set_attn_implementation(original)
 
 
 @contextlib.contextmanager

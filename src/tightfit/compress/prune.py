@@ -23,14 +23,14 @@ from tightfit.errors import bad_param
 __all__ = ["magnitude_prune", "prunable_pairs", "structured_prune"]
 
 
-def _check_sparsity(sparsity: float, owner: str) -> None:
+def check_sparsity(sparsity: float, owner: str) -> None:
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 < sparsity < 1:
         raise bad_param("sparsity", owner, "a fraction in (0, 1)", sparsity)
 
 
 def magnitude_prune(model: nn.Module, sparsity: float) -> tuple[nn.Module, dict[str, Any]]:
     """A copy of ``model`` with the ``sparsity`` fraction of smallest |w| in each Linear weight set to zero."""
-    _check_sparsity(sparsity, "magnitude_prune")
+    check_sparsity(sparsity, "magnitude_prune")
     from torch.nn.utils import prune
 
     pruned = copy.deepcopy(model).eval()
@@ -116,7 +116,7 @@ def structured_prune(
     A neuron's score is ``||A[j, :]||_p * ||B[:, j]||_p`` (``norm`` p = 1 or 2): its weight in and out.
     Returns the model and ``{"shrunk": {A: (old, new)}, "skipped": {A: reason}}``.
     """
-    _check_sparsity(sparsity, "structured_prune")
+    check_sparsity(sparsity, "structured_prune")
     if norm not in (1, 2):
         raise bad_param("norm", "structured_prune", "1 (L1) or 2 (L2)", norm)
     pruned = copy.deepcopy(model).eval()

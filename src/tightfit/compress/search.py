@@ -25,6 +25,8 @@ import torch
 from torch import nn
 
 from tightfit.budget import Budget
+from tightfit.compress.distill import LOSSES
+from tightfit.compress.prune import check_sparsity
 from tightfit.compress.variant import Variant
 from tightfit.errors import ConfigError, bad_param
 
@@ -310,6 +312,15 @@ def compress(
         raise bad_param("budget", "compress", "None or a Budget", type(budget).__name__)
     if eval_fn is not None and not callable(eval_fn):
         raise bad_param("eval_fn", "compress", "None or a callable variant -> float", type(eval_fn).__name__)
+    check_sparsity(sparsity, "compress")
+    if student is not None and not isinstance(student, nn.Module):
+        raise bad_param("student", "compress", "None or a torch.nn.Module", type(student).__name__)
+    if distill_loss not in LOSSES:
+        raise bad_param("distill_loss", "compress", LOSSES, distill_loss)
+    if isinstance(calibration_rows, bool) or not isinstance(calibration_rows, int) or calibration_rows < 1:
+        raise bad_param("calibration_rows", "compress", "an int >= 1", calibration_rows)
+    if not isinstance(verbose, bool):
+        raise bad_param("verbose", "compress", "True or False", verbose)
     if train_data is not None:
         train_data = (train_data,) if torch.is_tensor(train_data) else tuple(train_data)
     if any("distill" in chain for chain in chains) and (student is None or train_data is None):

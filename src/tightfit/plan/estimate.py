@@ -63,7 +63,8 @@ CUDA_CONTEXT_BYTES = 500 * 10**6  # driver context + kernels; varies by GPU and 
 # over-predicts by 1.8% at most, the safe side for a planner that promises "fits".
 ALLOCATOR_SLACK = 0.25
 # What glibc can keep over a long run: on tests/plan/zoo.py's MLP the kept memory grew with steps, to 0.64-0.80
-# of the tensor peak at 30 steps (fp32 8192x4 and 4096x8; 0.21-0.27 for bf16 16384x2). The planner keeps the default allocator only when even this much fits.
+# of the tensor peak at 30 steps (fp32 8192x4 and 4096x8; 0.21-0.27 for bf16 16384x2). The planner keeps the
+# default allocator only when even this much fits.
 FRAGMENTATION_BOUND = 1.0
 
 
