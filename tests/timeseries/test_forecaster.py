@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tightfit import Budget
 from tightfit.timeseries import Forecaster
@@ -87,3 +88,13 @@ def test_chronos_without_its_checkpoint_is_listed_not_fatal(nile_df):
 def test_extra_columns_are_named_as_unused(nile_df):
     fc = Forecaster(horizon=5, models=["Naive"], verbose=False).fit(nile_df.assign(rain=1.0))
     assert fc.notes_ == ["columns ['rain'] are not used: no model of the stack takes exogenous inputs yet"]
+
+
+def test_a_polars_frame_gives_the_same_forecasts_as_pandas(macro_df):
+    pl = pytest.importorskip("polars")
+    options = {"horizon": 4, "season_length": 4, "models": ["SeasonalNaive", "AutoETS"], "verbose": False}
+    from_pandas = Forecaster(**options).fit(macro_df)
+    from_polars = Forecaster(**options).fit(pl.from_pandas(macro_df))
+    assert from_polars.chosen_ == from_pandas.chosen_
+    pd.testing.assert_frame_equal(from_polars.predict(), from_pandas.predict())
+    assert from_polars.predict()["ds"].iloc[0] == pd.Timestamp("2009-10-01")  # the quarter after the last
