@@ -6,7 +6,8 @@ configs each: fp32, bf16 + accumulation, checkpointing + SGD, LoRA + Adafactor) 
 1. tensor peak: ``estimate(...).peak`` vs ``track_peak`` of the same two real steps (target: within 2%),
    and the seconds each took;
 2. process RSS: ``estimate(...).process_peak`` (tensor peak + measured baseline + allocator slack) vs the
-   peak RSS (``VmHWM``) of a fresh child running the real step (target: within 15%), median of ``--repeats``.
+   peak RSS (``VmHWM``) of a fresh child running the real step (target: within 15%), median of ``--repeats``;
+   once with glibc's default allocator and once with ``release_memory`` (no slack in the estimate).
 
 CUDA rows need a GPU: this script adds them (predicted ``device_peak`` vs ``torch.cuda.max_memory_allocated``)
 when torch sees one.
@@ -17,6 +18,7 @@ when torch sees one.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -76,17 +78,19 @@ def tensor_rows(scale: int) -> list[dict]:
     return rows
 
 
-def rss_rows(scale: int, repeats: int) -> list[dict]:
+def rss_rows(scale: int, repeats: int, release: bool) -> list[dict]:
     rows = []
     for arch in ZOO:
         for index, label in enumerate(LABELS):
             model, sample, configs = ZOO[arch](scale)
-            est = estimate(model, sample, configs[index], device="cpu")
-            measured = median([run_limited(real_step_rss, arch, scale, index) for _ in range(repeats)])
+            config = dataclasses.replace(configs[index], release_memory=release)
+            est = estimate(model, sample, config, device="cpu")
+            measured = median([run_limited(real_step_rss, arch, scale, index, release) for _ in range(repeats)])
             rows.append(
                 {
                     "arch": arch,
                     "config": label,
+                    "release_memory": release,
                     "tensor_peak": est.peak,
                     "process_baseline": est.allowances["process_baseline"],
                     "allocator_slack": est.allowances["allocator_slack"],
@@ -131,15 +135,19 @@ def main() -> None:
             f"{r['arch']:20} {r['config']:20} {format_bytes(r['estimated']):>10} {format_bytes(r['tracked']):>10} "
             f"{r['ratio']:>7.4f} {r['estimate_s']:>6.2f} {r['real_s']:>6.2f}"
         )
-    print("\nprocess RSS (fresh child per run):", flush=True)
-    rss = rss_rows(args.scale, args.repeats)
-    print(f"\n{'model':20} {'config':20} {'tensors':>9} {'baseline':>9} {'slack':>8} {'predicted':>10} {'measured':>9}")
-    for r in rss:
-        print(
-            f"{r['arch']:20} {r['config']:20} {format_bytes(r['tensor_peak']):>9} "
-            f"{format_bytes(r['process_baseline']):>9} {format_bytes(r['allocator_slack']):>8} "
-            f"{format_bytes(r['predicted']):>10} {format_bytes(r['measured']):>9} {r['error']:>+7.1%}"
-        )
+    rss = []
+    for release in (False, True):
+        print(f"\nprocess RSS (fresh child per run), release_memory={release}:", flush=True)
+        rows = rss_rows(args.scale, args.repeats, release)
+        header = f"{'tensors':>9} {'baseline':>9} {'slack':>8} {'predicted':>10} {'measured':>9}"
+        print(f"\n{'model':20} {'config':20} {header}")
+        for r in rows:
+            print(
+                f"{r['arch']:20} {r['config']:20} {format_bytes(r['tensor_peak']):>9} "
+                f"{format_bytes(r['process_baseline']):>9} {format_bytes(r['allocator_slack']):>8} "
+                f"{format_bytes(r['predicted']):>10} {format_bytes(r['measured']):>9} {r['error']:>+7.1%}"
+            )
+        rss += rows
     cuda = cuda_rows(args.scale) if torch.cuda.is_available() else []
     for r in cuda:
         print(
@@ -147,12 +155,14 @@ def main() -> None:
             f"max_memory_allocated {format_bytes(r['measured'])} {r['error']:+.1%}"
         )
     worst_tensor = max(abs(r["ratio"] - 1) for r in tensors)
-    worst_rss = max(abs(r["error"]) for r in rss)
-    within = sum(abs(r["error"]) <= 0.15 for r in rss)
-    print(
-        f"\nworst tensor-peak error {worst_tensor:.2%} (target 2%); RSS within 15% for {within}/{len(rss)} rows, "
-        f"worst {worst_rss:.1%}; torch threads {torch.get_num_threads()}"
-    )
+    print(f"\nworst tensor-peak error {worst_tensor:.2%} (target 2%); torch threads {torch.get_num_threads()}")
+    for release in (False, True):
+        errors = [r["error"] for r in rss if r["release_memory"] is release]
+        within = sum(abs(e) <= 0.15 for e in errors)
+        print(
+            f"release_memory={release}: RSS within 15% for {within}/{len(errors)} rows, mean |error| "
+            f"{sum(map(abs, errors)) / len(errors):.1%}, worst {max(errors, key=abs):+.1%}"
+        )
     path = write(
         "estimate",
         {"machine": machine(), "scale": args.scale, "repeats": args.repeats, "tensor": tensors, "rss": rss}

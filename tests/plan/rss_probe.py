@@ -1,11 +1,14 @@
-"""Run in a child process by the RSS checks: the real two-step fit of a zoo config; returns the peak RSS."""
+"""Run in a child process by the RSS checks: the real two-step fit of a zoo config (optionally with freed memory
+released to the OS at once); returns the peak RSS."""
 
 from __future__ import annotations
 
 from tightfit.measure.memory import peak_rss
 
 
-def real_step_rss(arch: str, scale: int, index: int) -> int:
+def real_step_rss(arch: str, scale: int, index: int, release_memory: bool = False) -> int:
+    import dataclasses
+
     from zoo import ZOO
 
     from tightfit.plan.estimate import _as_tensors, _grown, _step_config
@@ -13,5 +16,6 @@ def real_step_rss(arch: str, scale: int, index: int) -> int:
 
     model, sample, configs = ZOO[arch](scale)
     config = configs[index]
-    Trainer(model, None, _step_config(config)).fit(_grown(_as_tensors(sample), config.effective_batch))
+    step = dataclasses.replace(_step_config(config), release_memory=release_memory)
+    Trainer(model, None, step).fit(_grown(_as_tensors(sample), config.effective_batch))
     return peak_rss()
