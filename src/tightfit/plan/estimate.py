@@ -98,6 +98,13 @@ class Estimate:
         steady = self.peak + self.allowances.get("process_baseline", 0) + self.allowances.get("allocator_slack", 0)
         return max(steady, self.allowances.get("startup_peak", 0))
 
+    def released(self) -> Estimate:
+        """The same step in a process that releases freed memory at once (``TrainConfig.release_memory``):
+        no allocator slack."""
+        if "allocator_slack" not in self.allowances:
+            return self
+        return dataclasses.replace(self, allowances=self.allowances | {"allocator_slack": 0})
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data.update(device_peak=self.device_peak, process_peak=self.process_peak)

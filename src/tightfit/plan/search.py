@@ -320,7 +320,7 @@ def plan(
         cand.estimate = estimate(model, sample, cand.config, loss_fn=loss_fn, device=device)
         if _needs_release(cand, budget):
             cand.config = dataclasses.replace(cand.config, release_memory=True)
-            cand.estimate = estimate(model, sample, cand.config, loss_fn=loss_fn, device=device)
+            cand.estimate = cand.estimate.released()
         if not device.startswith("cuda") and "process_baseline" in cand.estimate.allowances:
             baseline = cand.estimate.allowances["process_baseline"]
             process_floor = baseline if process_floor is None else min(process_floor, baseline)
