@@ -354,9 +354,9 @@ def estimate(
     elif process:
         baseline, startup = process_baseline(model, sample_batch, config, loss_fn)
         allowances["process_baseline"] = baseline
-        allowances["allocator_slack"] = 0 if config.release_memory else int(ALLOCATOR_SLACK * peak)
+        allowances["allocator_slack"] = int(ALLOCATOR_SLACK * peak)
         allowances["startup_peak"] = startup
-    return Estimate(
+    result = Estimate(
         peak=peak,
         breakdown=breakdown,
         device=str(target),
@@ -365,3 +365,4 @@ def estimate(
         seconds_spent=time.perf_counter() - started,
         note=note,
     )
+    return result.released() if config.release_memory else result
