@@ -35,7 +35,7 @@ from zoo import ZOO
 
 from tightfit.guard import run_limited
 from tightfit.measure import track_peak
-from tightfit.measure._units import format_bytes
+from tightfit.units import format_bytes
 from tightfit.plan import estimate
 from tightfit.plan.estimate import _as_tensors, _grown, _step_config
 from tightfit.train import Trainer

@@ -31,7 +31,7 @@ from zoo import GRUForecaster, TabularTransformer, TokenTransformer
 
 from tightfit import Budget, BudgetExceeded
 from tightfit.guard import run_limited
-from tightfit.measure._units import format_bytes, format_seconds
+from tightfit.units import format_bytes, format_seconds
 from tightfit.plan import plan
 from tightfit.plan.search import _trial
 from tightfit.train import TrainConfig

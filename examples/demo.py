@@ -22,7 +22,7 @@ from torch import nn
 from tightfit import Budget, BudgetExceeded
 from tightfit.guard import run_limited
 from tightfit.measure import MemoryMonitor, latency, size_of, track_peak
-from tightfit.measure._units import format_bytes, format_seconds
+from tightfit.units import format_bytes, format_seconds
 
 OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "out")
 

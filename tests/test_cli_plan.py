@@ -39,6 +39,8 @@ def test_plan_prints_the_table_and_the_choice(tmp_path):
         "micro_batch=64,epochs=1",
         "--plot",
         str(tmp_path / "p.png"),
+        "--out",
+        str(tmp_path / "run"),
     )
     assert out.returncode == 0, out.stderr
     assert "chosen: TrainConfig(" in out.stdout and "fits" in out.stdout

@@ -2,7 +2,8 @@
 
 Reads a cloudpickled ``(fn, args, kwargs, cuda_memory)`` from stdin, caps its own data segment at
 LIMIT bytes (0 = no cap), writes ``b"S"`` to FD when ``fn`` starts, then one cloudpickled message:
-``("ok", result)``, ``("memory", observed_bytes, detail)`` or ``("error", exc_or_None, type, text, tb)``.
+``("ok", result, figures)``, ``("memory", observed_bytes, detail)`` or ``("error", exc_or_None, type, text, tb)``;
+``figures`` is what the child measured of itself: its own high-water RSS, torch's CUDA peak and fn's wall time.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import resource
 import sys
+import time
 import traceback
 
 from tightfit.errors import is_out_of_memory
@@ -29,8 +31,19 @@ def _vm_data() -> int:
     return 0
 
 
+def _figures(wall_s: float) -> dict[str, float]:
+    """The child's own high-water RSS (``VmHWM``), torch's CUDA peak when CUDA was used, and fn's wall time."""
+    from tightfit.measure.memory import peak_rss
+
+    device_peak = 0
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        device_peak = max(torch.cuda.max_memory_allocated(i) for i in range(torch.cuda.device_count()))
+    return {"hwm_bytes": peak_rss(), "device_peak_bytes": device_peak, "wall_s": wall_s}
+
+
 def _requested_bytes(text: str) -> int | None:
-    from tightfit.measure._units import parse_bytes
+    from tightfit.units import parse_bytes
 
     match = _REQUESTED.search(text)
     if match is None:
@@ -59,7 +72,9 @@ def main() -> None:
             torch.cuda.set_per_process_memory_fraction(min(1.0, cuda_memory / total))
         out.write(b"S")
         out.flush()
-        message = ("ok", fn(*args, **kwargs))
+        started = time.perf_counter()
+        result = fn(*args, **kwargs)
+        message = ("ok", result, _figures(time.perf_counter() - started))
     except BaseException as exc:  # everything goes back to the parent, KeyboardInterrupt and SystemExit too
         resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
         if is_out_of_memory(exc):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tightfit.errors import ConfigError, bad_param
-from tightfit.measure._units import (
+from tightfit.units import (
     BYTE_FORMS,
     TIME_FORMS,
     UnitError,

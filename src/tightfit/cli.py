@@ -15,7 +15,8 @@ from pathlib import Path
 from tightfit import __version__
 from tightfit.errors import TightfitError
 from tightfit.hardware import Hardware
-from tightfit.measure._units import format_bytes
+from tightfit.report import print_table, write_report
+from tightfit.units import format_bytes
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -74,30 +75,29 @@ def _base_config(text: str):
     return TrainConfig(**{"verbose": False, **values})
 
 
-def _print_rows(title: str, rows: list[dict[str, str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for i, column in enumerate(rows[0] if rows else []):  # the first column names the row: never cut it
-        width = max(len(row[column]) for row in rows) if i == 0 else None
-        table.add_column(column, no_wrap=i == 0, min_width=width)
-    for row in rows:
-        table.add_row(*row.values())
-    Console().print(table)
-
-
 def _plan(args: argparse.Namespace) -> int:
     from tightfit.budget import Budget
     from tightfit.plan import plan
 
     model, data = _load_workload(args.model)
-    result = plan(model, data, Budget.parse(args.budget), base_config=_base_config(args.config))
-    rows = [r for r in result.rows() if r["verdict"] != "skipped"]
-    _print_rows(f"tightfit plan under {args.budget}", rows)
+    budget = Budget.parse(args.budget)
+    result = plan(model, data, budget, base_config=_base_config(args.config), verbose=not args.quiet)
+    rows, notes = result.rows()
+    print_table(f"tightfit plan under {budget}", rows, notes)
     print("chosen:", "none fits" if result.chosen is None else result.chosen)
+    out = Path(args.out)
+    chart = result.plot(out / "plan.png")
     if args.plot:
         print("chart:", result.plot(args.plot))
+    usage = [
+        "import json",
+        "from tightfit.train import TrainConfig, Trainer",
+        f"config = TrainConfig.from_dict(json.load(open({str(out / 'run.json')!r}))['chosen_config'])",
+        "Trainer(model, loss_fn, config).fit(train_data)",
+    ]
+    page = write_report(out, "plan", result.leaderboard, charts=[chart], usage=usage,
+                        extra={"chosen_config": None if result.chosen is None else result.chosen.to_dict()})
+    _say_binding(result.leaderboard, page)
     return 0 if result.chosen is not None else 1
 
 
@@ -105,6 +105,7 @@ def _triage(args: argparse.Namespace) -> int:
     from tightfit.budget import Budget
     from tightfit.plan import WorkloadFacts, estimate, triage
     from tightfit.plan.search import _head
+    from tightfit.train.techniques import TECHNIQUES
 
     model, data = _load_workload(args.model)
     budget = Budget.parse(args.budget)
@@ -112,10 +113,10 @@ def _triage(args: argparse.Namespace) -> int:
     est = estimate(model, _head(data, 4), config, device=budget.resolve_device())
     peak = est.device_peak if est.device.startswith("cuda") else est.process_peak
     facts = WorkloadFacts(memory_bytes=peak, context=f"micro_batch {config.micro_batch}, {config.precision}")
-    result = triage(budget, facts)
+    result = triage(budget, facts, TECHNIQUES)
     print(f"binding constraint: {result.binding}\nevidence: {result.evidence}")
     for rank, technique in enumerate(result.techniques, 1):
-        print(f"  {rank}. {technique}")
+        print(f"  {rank}. {technique}: {TECHNIQUES.technique(technique).summary}")
     return 0
 
 
@@ -143,9 +144,8 @@ def _split_target(frame, target: str | None, path: str):
 
 def _fit(args: argparse.Namespace) -> int:
     from tightfit.budget import Budget
-    from tightfit.report import write_fit_report
-    from tightfit.report.html import leaderboard_rows
-    from tightfit.tabular.autofit import AutoFit, default_table, select_candidates
+    from tightfit.tabular.autofit import AutoFit, default_table, infer_task
+    from tightfit.tabular.candidates import select_candidates
 
     if args.data is None:
         frame, target, source = default_table(), "diagnosis", "embedded breast_cancer (569 rows, 30 features)"
@@ -154,21 +154,37 @@ def _fit(args: argparse.Namespace) -> int:
     X, y = _split_target(frame, target, source)
     budget = Budget.parse(args.budget) if args.budget else Budget()
     if not args.quiet:
-        print(f"tightfit fit: {source}, target {target!r}, budget {budget or 'none stated'}")
-    candidates = select_candidates(args.models, X, y) if args.models else None
+        print(f"tightfit fit: {source}, target {target!r}, budget {budget}")
+    candidates = select_candidates(args.models, infer_task(y)) if args.models else None
     auto = AutoFit(budget, candidates=candidates, cv=args.cv, verbose=not args.quiet).fit(X, y)
-    auto.save(args.out)
-    report = write_fit_report(auto, args.out)
-    metric = auto.metric
-    _print_rows(f"tightfit fit: {auto.task_}, {args.cv}-fold {metric}", leaderboard_rows(auto.results_, metric, 48))
-    print("full reasons in the report;", end=" ")
-    binding = f"binding limit: {auto.binding_}" if auto.binding_ else "every candidate fitted the budget"
-    print(f"{binding}; chosen: {auto.best_name_}; saved {args.out}/model/pipeline.tfp, run.json; report {report}")
+    out = Path(args.out)
+    auto.save(out)
+    rows, notes = auto.search_.rows()
+    print_table(f"tightfit fit: {auto.task_}, {args.cv}-fold {auto.metric}", rows, notes)
+    chart = auto.search_.plot(out / "quality_vs_cost.png", title="tightfit fit: quality vs cost")
+    usage = [
+        "from tightfit.tabular import TabularPipeline",
+        f"pipe = TabularPipeline.load({str(out / 'model' / 'pipeline.tfp')!r})",
+        "pipe.predict(X_new)  # or pipe.predict_proba(X_new)",
+    ]
+    page = write_report(out, "fit", auto.search_, charts=[chart], usage=usage, extra=auto.run_info())
+    print(f"chosen: {auto.best_name_}; saved {out}/model/pipeline.tfp")
+    _say_binding(auto.search_, page)
     if args.test:
         X_test, y_test = _split_target(_read_table(args.test), target, args.test)
         scores = auto.best_.evaluate(X_test, y_test)
         print("test:", ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
     return 0
+
+
+def _say_binding(board, page: Path) -> None:
+    """The binding limit with its evidence, the stated limits this command could not honour, and the files."""
+    print(f"binding limit: {board.binding.binding} ({board.binding.evidence})")
+    if board.binding.techniques:
+        print("techniques that relax it:", ", ".join(board.binding.techniques))
+    if board.ignored:
+        print("not honoured by this command:", ", ".join(board.ignored))
+    print(f"report: {page} (with run.json and leaderboard.csv)")
 
 
 def _fraction(text: str, name: str) -> float:
@@ -344,7 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--budget", default="", help="e.g. memory=2GB,time=10min")
         sub.add_argument("--config", default="", help="base recipe, e.g. micro_batch=64,epochs=3")
         if name == "plan":
-            sub.add_argument("--plot", help="write the Pareto chart here (PNG)")
+            sub.add_argument("--plot", help="write the Pareto chart here too (PNG; it is always in --out)")
+            sub.add_argument("--out", default="tightfit-plan", help="where report.html, run.json, leaderboard.csv go")
+            sub.add_argument("--quiet", action="store_true", help="no progress bar")
         sub.set_defaults(run=run)
     return parser
 

@@ -58,7 +58,7 @@ class BudgetExceeded(TightfitError, RuntimeError):
     """
 
     def __init__(self, kind: str, limit: float, observed: float | None, detail: str = "", hint: str = "") -> None:
-        from tightfit.measure._units import format_bytes, format_seconds
+        from tightfit.units import format_bytes, format_seconds
 
         fmt = format_bytes if kind in ("memory", "ram", "size") else format_seconds
         seen = "an unknown amount" if observed is None else fmt(observed)

@@ -19,6 +19,7 @@ CUDA caching allocator in the child. This guards against accidents; it is not a 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.machinery
 import json
 import os
@@ -28,17 +29,33 @@ import sys
 import threading
 import time as _time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
 
 from tightfit.errors import BudgetExceeded, ChildProcessFailed, bad_param
-from tightfit.measure._units import BYTE_FORMS, TIME_FORMS, UnitError, parse_bytes, parse_seconds
+from tightfit.units import BYTE_FORMS, TIME_FORMS, UnitError, parse_bytes, parse_seconds
 
-__all__ = ["run_limited"]
+__all__ = ["Guarded", "run_limited", "run_measured"]
 
 _POLL_S = 0.01
 _STARTUP_TIMEOUT_S = 300.0  # unpickling imports (torch, the user's modules) before the clock starts
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """What :func:`run_measured` returns: fn's result and what the guard measured of the child.
+
+    ``peak_rss_bytes``: the larger of the child's own high-water mark and the watchdog's sampled peak of the
+    child's whole process tree (its worker processes included); ``device_peak_bytes``: torch's CUDA peak in
+    the child (0 when CUDA was not used); ``wall_s``: fn's wall time, imports excluded.
+    """
+
+    value: Any
+    peak_rss_bytes: int
+    device_peak_bytes: int
+    wall_s: float
 
 
 class _ChildTraceback(Exception):
@@ -82,6 +99,8 @@ def _dumps(payload: tuple) -> bytes:
     import cloudpickle
 
     fn, args, kwargs = payload[:3]
+    while isinstance(fn, functools.partial):  # a partial's bound arguments travel too (a search's evaluate)
+        fn, args, kwargs = fn.func, (*fn.args, *args), {**fn.keywords, **kwargs}
     names = {getattr(fn, "__module__", None)} | {type(value).__module__ for value in (*args, *kwargs.values())}
     modules = [sys.modules.get(name or "") for name in names]
     by_value = [m for m in modules if m is not None and m.__name__ != "__main__" and not _importable(m)]
@@ -123,7 +142,8 @@ def run_limited(
     cuda_memory: int | str | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Run ``fn(*args, **kwargs)`` in a child process and return its result.
+    """Run ``fn(*args, **kwargs)`` in a child process and return its result (see :func:`run_measured` for the
+    result together with the child's measured peak memory and wall time).
 
     Parameters
     ----------
@@ -151,6 +171,26 @@ def run_limited(
     --------
     >>> run_limited(lambda a, b: a + b, 2, 3, memory="512MB", time="30s")
     5
+    """
+    return run_measured(fn, *args, memory=memory, time=time, cuda_memory=cuda_memory, **kwargs).value
+
+
+def run_measured(
+    fn: Callable[..., Any],
+    *args: Any,
+    memory: int | str | None = None,
+    time: float | str | None = None,
+    cuda_memory: int | str | None = None,
+    **kwargs: Any,
+) -> Guarded:
+    """:func:`run_limited`, returning a :class:`Guarded`: the result with the child's peak RSS (its whole
+    process tree), its CUDA peak and fn's wall time, so no caller measures a child by hand.
+
+    Examples
+    --------
+    >>> out = run_measured(sum, [1, 2, 3])
+    >>> out.value, out.peak_rss_bytes > 0, out.wall_s >= 0
+    (6, True, True)
     """
     memory_limit = _parse(memory, parse_bytes, "memory", BYTE_FORMS)
     time_limit = _parse(time, parse_seconds, "time", TIME_FORMS)
@@ -206,18 +246,17 @@ def run_limited(
             if not started.is_set() and now - launched > _STARTUP_TIMEOUT_S:
                 _kill(proc)
                 raise ChildProcessFailed(f"the child process did not start fn within {_STARTUP_TIMEOUT_S:.0f}s")
-            if memory_limit is not None:
-                rss = _tree_rss(proc.pid)
-                peak_rss = max(peak_rss, rss)
-                if rss > memory_limit:
-                    _kill(proc)
-                    raise BudgetExceeded(
-                        "memory",
-                        memory_limit,
-                        rss,
-                        detail="resident memory of the child",
-                        hint="lower the batch size or use a memory-saving technique",
-                    )
+            rss = _tree_rss(proc.pid)
+            peak_rss = max(peak_rss, rss)
+            if memory_limit is not None and rss > memory_limit:
+                _kill(proc)
+                raise BudgetExceeded(
+                    "memory",
+                    memory_limit,
+                    rss,
+                    detail="resident memory of the child",
+                    hint="lower the batch size or use a memory-saving technique",
+                )
             _time.sleep(_POLL_S)
     except BaseException:
         if proc.poll() is None:
@@ -228,7 +267,7 @@ def run_limited(
     return _decode(bytes(received), proc.returncode, memory_limit, peak_rss)
 
 
-def _decode(data: bytes, returncode: int, memory_limit: float | None, peak_rss: int) -> Any:
+def _decode(data: bytes, returncode: int, memory_limit: float | None, peak_rss: int) -> Guarded:
     import cloudpickle
 
     if not data:
@@ -242,7 +281,10 @@ def _decode(data: bytes, returncode: int, memory_limit: float | None, peak_rss: 
     message = cloudpickle.loads(data)
     kind = message[0]
     if kind == "ok":
-        return message[1]
+        _, value, figures = message
+        return Guarded(
+            value, max(peak_rss, int(figures["hwm_bytes"])), int(figures["device_peak_bytes"]), float(figures["wall_s"])
+        )
     if kind == "memory":
         _, observed, detail = message
         raise BudgetExceeded(

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["environment_info", "git_commit"]
+__all__ = ["environment_info", "git_commit", "human_machine", "write_run_json"]
 
 _LIBRARIES = (
     "tightfit",
@@ -55,3 +55,30 @@ def environment_info() -> dict[str, Any]:
         "versions": versions,
         "git_commit": git_commit(),
     }
+
+
+def human_machine(summary: dict[str, Any]) -> dict[str, str]:
+    """A machine summary in human units (``ram_bytes: 25275973632`` -> ``ram: 25.3GB``), lists joined."""
+    from tightfit.units import format_bytes
+
+    shown = {}
+    for key, value in summary.items():
+        if isinstance(value, list):
+            shown[key.replace("_", " ")] = ", ".join(map(str, value)) or "none"
+        elif key.endswith("_bytes"):
+            shown[key.removesuffix("_bytes").replace("_", " ")] = format_bytes(value)
+        else:
+            shown[key.replace("_", " ")] = str(value)
+    return shown
+
+
+def write_run_json(out: str | Path, record: dict[str, Any]) -> Path:
+    """Write ``out/run.json``: ``record`` plus the machine (bytes, and in human units) and the environment."""
+    import json
+
+    from tightfit.files import atomic_write_text
+    from tightfit.hardware import Hardware
+
+    machine = Hardware.probe().summary()
+    full = {**record, "machine": machine, "machine_human": human_machine(machine), "environment": environment_info()}
+    return atomic_write_text(Path(out) / "run.json", json.dumps(full, indent=2, default=str))

@@ -81,15 +81,17 @@ def plot_quality_cost(
     verdicts: Sequence[str],
     path: str | os.PathLike,
     metric: str,
+    title: str = "quality vs cost",
+    xlabel: str = "fit time (s, median fold)",
 ) -> Path:
     """Quality (y) against fit seconds (x, log scale) per candidate; the chosen one ringed, dropped ones grey."""
     fig = _figure(8, 5)
     ax = fig.add_subplot(1, 1, 1)
-    _labelled_points(ax, labels, seconds, quality, verdicts, grey=("dropped", "failed"))
+    _labelled_points(ax, labels, seconds, quality, verdicts, grey=("over_limit", "failed", "skipped"))
     ax.set_xscale("log")
-    ax.set_xlabel("fit time (s, median fold)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(metric)
-    ax.set_title("tightfit fit: quality vs cost (red ring: chosen; grey: broke a limit)")
+    ax.set_title(f"{title} (red ring: chosen; grey: broke a limit)")
     ax.grid(alpha=0.3)
     return _save_png(fig, path)
 
@@ -106,10 +108,10 @@ def plot_size_latency(
     fig = _figure(8, 5)
     ax = fig.add_subplot(1, 1, 1)
     megabytes, milliseconds = [b / 1e6 for b in sizes], [t * 1e3 for t in seconds]
-    _labelled_points(ax, labels, megabytes, milliseconds, verdicts, grey=("rejected", "failed"))
+    _labelled_points(ax, labels, megabytes, milliseconds, verdicts, grey=("over_limit", "failed", "skipped"))
     ax.set_xlabel("size (MB)")
     ax.set_ylabel(f"p50 latency at batch {batch} (ms)")
-    ax.set_title("tightfit compress: size vs latency (red ring: chosen; grey: rejected)")
+    ax.set_title("tightfit compress: size vs latency (red ring: chosen; grey: broke a limit)")
     ax.grid(alpha=0.3)
     return _save_png(fig, path)
 

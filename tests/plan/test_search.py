@@ -28,16 +28,16 @@ def test_plan_fits_60_percent_of_the_naive_peak_where_naive_fails(tmp_path):
 
     result = plan(model, (X, y), Budget(memory=cap, device="cpu"), base_config=naive, max_measured=1)
     assert result.chosen is not None, [
-        (c.label(), c.reason) for c in result.candidates if not c.reason.startswith("estimated peak")
+        (c.name, c.reason) for c in result.candidates if not c.reason.startswith("estimated peak")
     ]
     assert result.chosen.effective_batch == naive.effective_batch  # the recipe is kept
-    chosen = next(c for c in result.candidates if c.verdict == "chosen")
-    assert chosen.measured["peak_bytes"] <= cap
+    chosen = next(c for c in result.candidates if c.status == "chosen")
+    assert chosen.measured.peak_bytes <= cap
     assert run_limited(_trial, model, (X, y), result.chosen, 2, memory=cap)["oom_events"] == 0
     for cand in result.candidates:  # no candidate predicted to fit then failed the cap for real
-        if cand.estimate is not None and cand.reason.startswith("measured"):
-            pytest.fail(f"{cand.label()} was estimated to fit but {cand.reason}")
-    assert result.candidates[0].verdict == "rejected" and "estimated peak" in result.candidates[0].reason
+        if cand.status == "over_limit" and not cand.reason.startswith(("estimated peak", "the training process")):
+            pytest.fail(f"{cand.name} was estimated to fit but {cand.reason}")
+    assert result.candidates[0].status == "over_limit" and "estimated peak" in result.candidates[0].reason
     assert all(c.reason for c in result.candidates)
     assert result.plot(tmp_path / "plan.png").stat().st_size > 5_000
 
@@ -63,7 +63,7 @@ def test_time_budget_rejects_slow_candidates_and_probe_ranks_quality(digits, mak
         quality_probe=QualityProbe((X_val, y_val), steps=15, tolerance=0.05),
     )
     assert result.chosen == fast  # the frozen one is no slower, but its validation loss is far worse
-    losses = [c.measured["val_loss"] for c in result.candidates]
+    losses = [c.measured.extra["val_loss"] for c in result.candidates]
     assert losses[1] < 0.8 * losses[0]
     tight = plan(model, (X, y), Budget(time="1ms", device="cpu"), candidates=[fast])
     assert tight.chosen is None and tight.candidates[0].reason.startswith("predicted fit time")
@@ -105,5 +105,5 @@ def test_a_budget_below_the_process_itself_rejects_the_rest_without_estimating(d
     result = plan(make_net(), (X, y), Budget(memory="20MB", device="cpu"), candidates=candidates)
     assert result.chosen is None
     first, *rest = result.candidates
-    assert first.estimate is not None and "estimated peak" in first.reason
-    assert all(c.estimate is None and "training process alone" in c.reason for c in rest)
+    assert "estimate" in first.details and "estimated peak" in first.reason
+    assert all("estimate" not in c.details and "training process alone" in c.reason for c in rest)

@@ -33,11 +33,11 @@ def test_a_size_limit_drops_the_big_model_with_its_measured_size_and_the_best_th
     auto = AutoFit(Budget(size="500kB", memory="3GB"), candidates=FAST, verbose=False).fit(X, y)
     board = auto.leaderboard_.set_index("model")
     assert auto.task_ == "classification" and auto.binding_ == "size"
-    assert board.loc["TinyTFM zero-shot", "verdict"] == "dropped"
+    assert board.loc["TinyTFM zero-shot", "verdict"] == "over_limit"
     assert re.fullmatch(r"size 1\.\d+MB > 500kB", board.loc["TinyTFM zero-shot", "reason"])  # the 1.4 MB weights
     fits = board[board["verdict"].isin(["fits", "chosen"])]
     assert auto.best_name_ == fits["roc_auc_score"].idxmax()
-    assert (fits["peak_memory_bytes"] < 3e9).all() and (fits["latency_p95_s"] > 0).all()
+    assert (fits["peak_bytes"] < 3e9).all() and (fits["latency_p95_s"] > 0).all()
     assert set(auto.predict(X.head(5))) <= set(y)
 
 
@@ -69,7 +69,7 @@ def test_cli_fit_saves_the_model_run_record_and_report(tmp_path, wine_frame, cap
     ])  # fmt: skip
     assert code == 0
     run = json.loads((out / "run.json").read_text())
-    assert run["chosen"] in ("TinyTFM zero-shot", "LogisticRegression") and len(run["leaderboard"]) == 2
+    assert run["chosen"] in ("TinyTFM zero-shot", "LogisticRegression") and len(run["entries"]) == 2
     assert run["budget"]["memory"] == 3 * 10**9 and run["machine"]["cores_logical"] >= 1
     page = (out / "report.html").read_text()
     assert "<table>" in page and "data:image/png;base64," in page and run["chosen"] in page

@@ -332,7 +332,7 @@ def compress(
     ctx = _Context(model, inputs, sparsity, student, train_data, train_config, distill_loss, calibration)
 
     from tightfit.measure import size_of
-    from tightfit.train.progress import StepProgress
+    from tightfit.progress import StepProgress
 
     original = Variant("original (fp32 PyTorch)", "none", model, module=model, size_bytes=size_of(model))
     _measure(original, inputs, sizes, eval_fn)

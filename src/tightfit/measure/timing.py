@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tightfit.errors import bad_param
+from tightfit.params import Interval, check
 
-__all__ = ["LatencyReport", "latency"]
+__all__ = ["Deadline", "LatencyReport", "latency", "stopwatch"]
 
 
 @dataclass
@@ -79,10 +79,7 @@ def latency(
     >>> report.n_repeats, report.p50 <= report.p95
     (20, True)
     """
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise bad_param("warmup", "latency", "an int >= 0", warmup)
-    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
-        raise bad_param("repeats", "latency", "None or an int >= 1", repeats)
+    check("latency", warmup=(warmup, Interval(int, 0)), repeats=(repeats, None, Interval(int, 1)))
     sync = _cuda_sync()
     for _ in range(warmup):
         fn(*args, **kwargs)
@@ -111,3 +108,41 @@ def latency(
         n_repeats=len(samples),
         samples=samples,
     )
+
+
+def stopwatch(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """Call ``fn(*args, **kwargs)`` once; its result and its wall time in seconds (CUDA synchronised).
+
+    Examples
+    --------
+    >>> value, seconds = stopwatch(sum, [1, 2])
+    >>> value, seconds >= 0
+    (3, True)
+    """
+    sync = _cuda_sync()
+    sync()
+    started = time.perf_counter()
+    value = fn(*args, **kwargs)
+    sync()
+    return value, time.perf_counter() - started
+
+
+class Deadline:
+    """A wall-clock deadline ``seconds`` from now (``None``: none). ``left()`` is the time left (None when
+    unbounded, never below zero); ``elapsed()`` the time since it was set.
+
+    Examples
+    --------
+    >>> Deadline(None).left() is None, Deadline(60).left() > 59
+    (True, True)
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        self.started = time.perf_counter()
+        self.seconds = seconds
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def left(self) -> float | None:
+        return None if self.seconds is None else max(0.0, self.seconds - self.elapsed())

@@ -26,6 +26,10 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i])
 
 
+def _peak(entry: Any) -> int:
+    return entry.measured.device_peak_bytes or entry.measured.peak_bytes
+
+
 def plot_plan(plan: Any, path: str | os.PathLike) -> Path:
     """Measured candidates as points (peak memory vs time per sample), the frontier as a line, the chosen one
     ringed, marker colour = probed validation loss; the memory budget as a vertical line and the time budget,
@@ -36,30 +40,30 @@ def plot_plan(plan: Any, path: str | os.PathLike) -> Path:
     fig = _figure(8, 5)
     ax = fig.add_subplot(1, 1, 1)
     measured = [(i, c) for i, c in enumerate(plan.candidates) if c.measured]
-    xs = [c.measured["peak_bytes"] / 1e6 for _, c in measured]
-    ys = [c.measured["seconds_per_sample"] * 1e3 for _, c in measured]
-    losses = [c.measured.get("val_loss") for _, c in measured]
+    xs = [_peak(c) / 1e6 for _, c in measured]
+    ys = [c.measured.extra["seconds_per_sample_s"] * 1e3 for _, c in measured]
+    losses = [c.measured.extra.get("val_loss") for _, c in measured]
     colours = losses if all(v is not None for v in losses) and losses else None
     colour_kwargs = {"c": colours, "cmap": "viridis_r"} if colours is not None else {}
     points = ax.scatter(xs, ys, s=50, label="measured", zorder=3, **colour_kwargs)
     if colours is not None:
         fig.colorbar(points, ax=ax, label="validation loss")
     for (_, cand), x, y in zip(measured, xs, ys, strict=True):
-        ax.annotate(cand.label(), (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
-        if cand.verdict == "chosen":
+        ax.annotate(cand.name, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        if cand.status == "chosen":
             ax.scatter([x], [y], s=220, facecolors="none", edgecolors="red", linewidths=2, label="chosen", zorder=4)
     front = [plan.candidates[i] for i in plan.frontier]
     if front:
         ax.plot(
-            [c.measured["peak_bytes"] / 1e6 for c in front],
-            [c.measured["seconds_per_sample"] * 1e3 for c in front],
+            [_peak(c) / 1e6 for c in front],
+            [c.measured.extra["seconds_per_sample_s"] * 1e3 for c in front],
             "k--",
             linewidth=1,
             label="frontier",
         )
     if plan.budget.memory is not None:
         ax.axvline(plan.budget.memory / 1e6, color="red", linestyle=":", label="memory budget")
-    n_samples = next((c.measured["predicted_fit_s"] / c.measured["seconds_per_sample"] for _, c in measured), None)
+    n_samples = next((c.measured.projected_s / c.measured.extra["seconds_per_sample_s"] for _, c in measured), None)
     if plan.budget.time is not None and n_samples:
         ax.axhline(plan.budget.time / n_samples * 1e3, color="orange", linestyle=":", label="time budget")
     ax.set_xlabel("peak memory (MB)")

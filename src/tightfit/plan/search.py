@@ -1,26 +1,28 @@
 """`plan(model, train_data, budget)`: search the engine's techniques for the fastest config that fits.
 
-1. Enumerate candidates — precision x micro-batch (keeping the effective batch) x checkpointing x LoRA
-   rank x optimizer — ordered cheapest-first (fewest slow-downs).
-2. Estimate each under fake tensors (``estimate``) and reject those predicted over the memory budget less
-   a safety margin (``SAFETY_MARGIN``, what the process-RSS model can miss by). On the CPU, a candidate
-   whose process could outgrow the budget through the C allocator's drift over a long run releases freed
-   memory to the OS instead (``TrainConfig.release_memory``, see ``_needs_release``).
-3. Measure each survivor for a few real steps in a child process under ``guard.run_limited`` with the
-   memory budget as a hard cap: real peak, time per sample, and the full-run wall time it predicts. A
-   measured peak within the safety margin of the budget is rejected too: a few steps' peak varies from run
-   to run and creeps up over a long run (benchmarks/plan.py caught a choice whose 3-step trial fitted and
-   whose 8-step run then exceeded the cap). Stop once ``max_measured`` candidates were measured to fit.
-4. Optionally probe quality (a short run, validation loss) and choose the fastest config whose quality
-   is within ``tolerance`` of the best; otherwise simply the fastest that fits.
+The planner is one client of the search core (:func:`tightfit.search.run_candidates`):
+
+1. Entries are the product of every registered training technique's options
+   (:data:`tightfit.train.techniques.TECHNIQUES`: precision x micro-batch keeping the effective batch x
+   checkpointing x LoRA x optimizer), ordered cheapest-first by the slow-downs each brings.
+2. The screen estimates each under fake tensors (``estimate``) and puts those predicted over the memory budget
+   less a safety margin (``SAFETY_MARGIN``, what the process-RSS model can miss by) ``over_limit`` without
+   running them. On the CPU, a candidate whose process could outgrow the budget through the C allocator's
+   drift over a long run releases freed memory to the OS instead (``TrainConfig.release_memory``).
+3. The survivors run a few real steps in a guarded child under the memory budget: the guard's peak, the time
+   per sample and the full-run time it predicts are judged like every search's figures (a measured peak
+   within the safety margin breaks the memory limit too: a few steps' peak creeps up over a long run). The
+   search stops once ``max_measured`` candidates were measured to fit.
+4. With a quality probe, the fastest config whose validation loss is within ``tolerance`` of the best is
+   chosen; otherwise simply the fastest that fits.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,20 +31,24 @@ import torch
 from torch import nn
 
 from tightfit.budget import Budget
-from tightfit.errors import BudgetExceeded, ConfigError, bad_param
-from tightfit.measure._units import format_bytes, format_seconds
+from tightfit.errors import ConfigError
+from tightfit.params import Interval, check
 from tightfit.plan.estimate import FRAGMENTATION_BOUND, Estimate, estimate
 from tightfit.plan.pareto import pareto_front, plot_plan
+from tightfit.search import Entry, Leaderboard, Measured, Verdict, run_candidates
 from tightfit.train.config import TrainConfig
 from tightfit.train.data import as_dataset
-from tightfit.train.techniques.checkpointing import find_repeated_blocks
-from tightfit.train.techniques.lora import LoraSpec
+from tightfit.train.techniques import TECHNIQUES
+from tightfit.units import format_bytes
 
-__all__ = ["Candidate", "Plan", "QualityProbe", "enumerate_candidates", "plan"]
+__all__ = ["Plan", "QualityProbe", "config_label", "enumerate_candidates", "plan"]
 
 log = logging.getLogger(__name__)
 
 SAFETY_MARGIN = 0.10  # a candidate is predicted to fit only below 90% of the memory budget (RSS model error)
+TRIAL_TIME_CAP_S = 600.0  # one trial's own time limit
+_PLAN_COLUMNS = [("estimated_peak_bytes", "estimated peak"), ("seconds_per_sample_s", "time/sample"),
+                 ("val_loss", "val loss")]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -55,87 +61,57 @@ class QualityProbe:
     tolerance: float = 0.05
 
     def __post_init__(self) -> None:
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise bad_param("steps", "QualityProbe", "an int >= 1", self.steps)
-        if not isinstance(self.tolerance, (int, float)) or self.tolerance < 0:
-            raise bad_param("tolerance", "QualityProbe", "a number >= 0", self.tolerance)
+        check("QualityProbe", steps=(self.steps, Interval(int, 1)), tolerance=(self.tolerance, Interval(float, 0)))
 
 
-@dataclass
-class Candidate:
-    """One config and what the planner learned about it. ``verdict``: chosen, fits, rejected or skipped."""
-
-    config: TrainConfig
-    estimate: Estimate | None = None
-    measured: dict[str, float] | None = None
-    verdict: str = "skipped"
-    reason: str = ""
-
-    def label(self) -> str:
-        c = self.config
-        parts = [c.precision, f"mb {c.micro_batch}x{c.accumulation}"]
-        if c.checkpointing:
-            parts.append("ckpt")
-        if c.lora is not None:
-            parts.append(f"LoRA r{c.lora.r}")
-        parts.append(c.optimizer)
-        if c.release_memory:
-            parts.append("release")
-        return ", ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "config": self.config.to_dict(),
-            "label": self.label(),
-            "verdict": self.verdict,
-            "reason": self.reason,
-            "measured": self.measured,
-            "estimate": None if self.estimate is None else self.estimate.to_dict(),
-        }
+def config_label(c: TrainConfig) -> str:
+    """A config in a few words: ``"bf16, mb 64x2, ckpt, LoRA r8, adamw"``."""
+    parts = [c.precision, f"mb {c.micro_batch}x{c.accumulation}"]
+    if c.checkpointing:
+        parts.append("ckpt")
+    if c.lora is not None:
+        parts.append(f"LoRA r{c.lora.r}")
+    parts.append(c.optimizer)
+    if c.release_memory:
+        parts.append("release")
+    return ", ".join(parts)
 
 
 @dataclass
 class Plan:
-    """The search's outcome: ``chosen`` (None when nothing fits), every candidate with its verdict and reason,
-    and the indices of the measured Pareto frontier (peak memory vs time per sample)."""
+    """The search's outcome: ``chosen`` (None when nothing fits), the :class:`~tightfit.search.Leaderboard`
+    with every candidate (an :class:`~tightfit.search.Entry` whose ``spec`` is its ``TrainConfig`` and whose
+    ``details["estimate"]`` is its :class:`Estimate`), and the measured Pareto frontier (indices into
+    ``candidates``: peak memory vs time per sample)."""
 
     chosen: TrainConfig | None
-    candidates: list[Candidate]
+    leaderboard: Leaderboard
     frontier: list[int] = field(default_factory=list)
-    budget: Budget = field(default_factory=Budget)
     device: str = "cpu"
     _model: Any = field(default=None, repr=False)
     _train_data: Any = field(default=None, repr=False)
     _loss_fn: Any = field(default=None, repr=False)
 
+    @property
+    def candidates(self) -> list[Entry]:
+        return self.leaderboard.entries
+
+    @property
+    def budget(self) -> Budget:
+        return self.leaderboard.budget
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "chosen": None if self.chosen is None else self.chosen.to_dict(),
-            "budget": self.budget.to_dict(),
             "device": self.device,
             "frontier": self.frontier,
-            "candidates": [c.to_dict() for c in self.candidates],
+            "leaderboard": self.leaderboard.to_dict(),
         }
 
-    def rows(self) -> list[dict[str, str]]:
-        """Printable rows: config, estimated and measured peak, time per sample, predicted fit, verdict."""
-        rows = []
-        for cand in self.candidates:
-            est = cand.estimate
-            m = cand.measured or {}
-            rows.append(
-                {
-                    "config": cand.label(),
-                    "estimated peak": "" if est is None else format_bytes(_budgeted_peak(est)),
-                    "measured peak": format_bytes(m["peak_bytes"]) if "peak_bytes" in m else "",
-                    "time/sample": format_seconds(m["seconds_per_sample"]) if "seconds_per_sample" in m else "",
-                    "predicted fit": format_seconds(m["predicted_fit_s"]) if "predicted_fit_s" in m else "",
-                    "val loss": f"{m['val_loss']:.4f}" if "val_loss" in m else "",
-                    "verdict": cand.verdict,
-                    "reason": cand.reason,
-                }
-            )
-        return rows
+    def rows(self) -> tuple[list[dict[str, str]], list[str]]:
+        """Printable rows (config, estimated and measured peak, time per sample, predicted fit, verdict) and
+        the footnotes with each verdict's reason."""
+        return self.leaderboard.rows(_PLAN_COLUMNS)
 
     def plot(self, path) -> Any:
         """Pareto chart: peak memory vs time per sample (marker = quality where probed), budget as lines."""
@@ -157,7 +133,7 @@ def _budgeted_peak(est: Estimate) -> int:
     return est.device_peak if est.device.startswith("cuda") else est.process_peak
 
 
-def _needs_release(cand: Candidate, budget: Budget) -> bool:
+def _needs_release(config: TrainConfig, est: Estimate, budget: Budget) -> bool:
     """CPU under a memory budget: whether the default allocator's drift could break the budget over a long run.
 
     A few trial steps cannot show that drift (it grows with steps), so the default allocator is kept only
@@ -165,59 +141,30 @@ def _needs_release(cand: Candidate, budget: Budget) -> bool:
     releases freed memory at once (``TrainConfig.release_memory``), whose RSS is steady and predicted by
     baseline + tensors.
     """
-    est = cand.estimate
-    if budget.memory is None or cand.config.release_memory or "process_baseline" not in est.allowances:
+    if budget.memory is None or config.release_memory or "process_baseline" not in est.allowances:
         return False
     drifted = est.allowances["process_baseline"] + (1 + FRAGMENTATION_BOUND) * est.peak
     return max(drifted, est.allowances.get("startup_peak", 0)) > (1 - SAFETY_MARGIN) * budget.memory
 
 
-def _halvings(effective: int, limit: int = 6) -> list[int]:
-    sizes, size = [], effective
-    while size >= 1 and len(sizes) < limit:
-        if effective % size == 0:
-            sizes.append(size)
-        size //= 2
-    return sizes
-
-
 def enumerate_candidates(
-    model: nn.Module, base: TrainConfig, device: str, lora_ranks: Sequence[int] = (0, 8)
+    model: nn.Module, base: TrainConfig, device: str, keep: Sequence[str] = ()
 ) -> list[TrainConfig]:
-    """Every combination, cheapest first: the sort key counts the slow-downs each technique brings."""
-    precisions = ["fp32", "bf16"] + (["fp16"] if device.startswith("cuda") else [])
-    checkpointing = [False, True] if find_repeated_blocks(model) else [False]
-    optimizers = list(dict.fromkeys([base.optimizer, "adafactor"]))
-    effective = base.effective_batch
+    """Every combination of the registered techniques' options, cheapest first (the sort key sums the
+    slow-downs each technique brings). ``keep``: technique ids left at the base recipe's setting."""
+    for technique in keep:
+        TECHNIQUES.technique(technique)  # an unknown id: ConfigError with the closest one
+    knobs = [TECHNIQUES[t] for t in TECHNIQUES if t not in keep]
+    choices = [knob.options(model, base, device) or [{}] for knob in knobs]
     configs = []
-    for precision, micro, ckpt, rank, opt in itertools.product(
-        precisions, _halvings(effective), checkpointing, lora_ranks, optimizers
-    ):
-        lora = None if rank == 0 else LoraSpec(r=rank, alpha=2 * rank)
-        configs.append(
-            dataclasses.replace(
-                base,
-                precision=precision,
-                micro_batch=micro,
-                accumulation=effective // micro,
-                checkpointing=ckpt,
-                lora=lora,
-                optimizer=opt,
-                verbose=False,
-            )
-        )
+    for combination in itertools.product(*choices):
+        overrides = {k: v for option in combination for k, v in option.items()}
+        configs.append(dataclasses.replace(base, verbose=False, **overrides))
 
     def cost(c: TrainConfig) -> tuple:
-        slowdowns = (
-            math.log2(c.accumulation)
-            + 2 * bool(c.checkpointing)
-            + (c.lora is not None)
-            + (c.optimizer != base.optimizer)
-            + (c.precision != "fp32") * 0.5
-        )
-        return (slowdowns, c.precision != "fp32")
+        return (sum(knob.cost(c, base) for knob in knobs), c.precision != "fp32")
 
-    return sorted(configs, key=cost)
+    return sorted(dict.fromkeys(configs), key=cost)
 
 
 def _trial(model, data, config, steps: int, val_data=None, loss_fn=None) -> dict[str, float]:
@@ -241,6 +188,7 @@ def _trial(model, data, config, steps: int, val_data=None, loss_fn=None) -> dict
     }
     if torch.cuda.is_available() and trainer.device.type == "cuda":
         out["peak_bytes"] = torch.cuda.max_memory_allocated(trainer.device)
+        out["cuda"] = True
     if val_data is not None:
         out["val_loss"] = trainer.evaluate(val_data)["val_loss"]
     return out
@@ -274,6 +222,7 @@ def plan(
     loss_fn: Callable | None = None,
     max_measured: int = 4,
     trial_steps: int = 3,
+    verbose: bool = False,
 ) -> Plan:
     """Find the fastest training config for ``model`` that fits ``budget``; see the module docstring.
 
@@ -283,7 +232,8 @@ def plan(
     train_data : Dataset, DataLoader or (X, y)
     budget : Budget
         ``memory`` is checked against the estimate and enforced in the trials; ``time`` against the
-        predicted full-run wall time (``base_config.epochs`` epochs of ``train_data``).
+        predicted full-run wall time (``base_config.epochs`` epochs of ``train_data``). ``latency`` and
+        ``size`` do not apply to training and are named as ignored in the leaderboard.
     quality_probe : QualityProbe, default=None
     candidates : sequence of TrainConfig, default=None
         Configs to consider instead of the enumeration (kept in the given order).
@@ -292,85 +242,43 @@ def plan(
     max_measured : int, default=4
         Candidates predicted to fit that are measured for real; cheaper ones first.
     """
-    if not isinstance(budget, Budget):
-        raise bad_param("budget", "plan", "a Budget", type(budget).__name__)
+    check(
+        "plan",
+        budget=(budget, Budget),
+        model=(model, nn.Module),
+        quality_probe=(quality_probe, None, QualityProbe),
+        base_config=(base_config, None, TrainConfig),
+        max_measured=(max_measured, Interval(int, 1)),
+        trial_steps=(trial_steps, Interval(int, 1)),
+    )
     base = base_config or TrainConfig()
     device = budget.resolve_device()
     dataset = as_dataset(train_data)
     n_samples = len(dataset.dataset) if isinstance(dataset, torch.utils.data.DataLoader) else len(dataset)
     sample = _sample_batch(dataset, train_data)
     configs = list(candidates) if candidates is not None else enumerate_candidates(model, base, device)
-    cands = [Candidate(config=c) for c in configs]
-
-    probe_val = quality_probe.val_data if quality_probe is not None else None
+    entries = [Entry(config_label(c), c) for c in configs]
     steps = quality_probe.steps if quality_probe is not None else trial_steps
-    n_fit = 0
-    process_floor = None  # the smallest measured non-tensor RSS of a training process so far (CPU)
-    for cand in cands:
-        if n_fit >= max_measured:
-            cand.reason = f"not tried: {max_measured} cheaper candidates were measured to fit"
-            continue
-        if budget.memory is not None and process_floor is not None and 0.9 * process_floor > budget.memory:
-            cand.verdict = "rejected"
-            cand.reason = (
-                f"the training process alone (interpreter, libraries) measured {format_bytes(process_floor)} "
-                f"> budget {format_bytes(budget.memory)}"
-            )
-            continue
-        cand.estimate = estimate(model, sample, cand.config, loss_fn=loss_fn, device=device)
-        if _needs_release(cand, budget):
-            cand.config = dataclasses.replace(cand.config, release_memory=True)
-            cand.estimate = cand.estimate.released()
-        if not device.startswith("cuda") and "process_baseline" in cand.estimate.allowances:
-            baseline = cand.estimate.allowances["process_baseline"]
-            process_floor = baseline if process_floor is None else min(process_floor, baseline)
-        peak = _budgeted_peak(cand.estimate)
-        if budget.memory is not None and peak > (1 - SAFETY_MARGIN) * budget.memory:
-            cand.verdict = "rejected"
-            cand.reason = f"estimated peak {format_bytes(peak)} > budget {format_bytes(budget.memory)}" + (
-                "" if peak > budget.memory else f" less the {SAFETY_MARGIN:.0%} safety margin"
-            )
-            continue
-        try:
-            rows = cand.config.effective_batch * steps
-            measured = _run_trial(
-                model, _head(train_data, rows), cand.config, steps, probe_val, loss_fn, budget, device
-            )
-        except BudgetExceeded as exc:
-            cand.verdict, cand.reason = "rejected", f"measured: {exc}"
-            continue
-        cand.measured = measured
-        if measured["oom_events"]:
-            cand.verdict, cand.reason = "rejected", "measured: out of memory (the engine had to halve micro_batch)"
-            continue
-        if budget.memory is not None and measured["peak_bytes"] > (1 - SAFETY_MARGIN) * budget.memory:
-            # a few steps' peak varies run to run and can creep up over a long run: keep the same margin
-            cand.verdict = "rejected"
-            cand.reason = (
-                f"measured peak {format_bytes(measured['peak_bytes'])} within the {SAFETY_MARGIN:.0%} safety margin "
-                f"of the budget {format_bytes(budget.memory)}"
-            )
-            continue
-        measured["seconds_per_sample"] = measured["step_time_s"] / max(1, measured["rows_per_step"])
-        measured["predicted_fit_s"] = measured["seconds_per_sample"] * n_samples * base.epochs
-        if budget.time is not None and measured["predicted_fit_s"] > budget.time:
-            cand.verdict = "rejected"
-            cand.reason = (
-                f"predicted fit time {format_seconds(measured['predicted_fit_s'])} > budget "
-                f"{format_seconds(budget.time)}"
-            )
-            continue
-        cand.verdict, cand.reason = "fits", "fits the budget"
-        n_fit += 1
-
-    chosen = _choose([c for c in cands if c.verdict == "fits"], quality_probe)
-    measured = [i for i, c in enumerate(cands) if c.measured is not None and c.verdict != "rejected"]
-    front = pareto_front([(cands[i].measured["peak_bytes"], cands[i].measured["seconds_per_sample"]) for i in measured])
+    rows = max(c.effective_batch for c in configs) * steps
+    evaluate = functools.partial(
+        _evaluate_trial, model, _head(train_data, rows), steps, quality_probe and quality_probe.val_data, loss_fn,
+        n_samples * base.epochs,
+    )  # fmt: skip
+    board = run_candidates(
+        entries, budget, evaluate,
+        applies=("memory", "time"), entry_time_cap=TRIAL_TIME_CAP_S, margin=SAFETY_MARGIN, stop_after=max_measured,
+        screen=_Screen(model, sample, loss_fn, device, budget), check_entry=_no_backoff,
+        choose=functools.partial(_choose, probe=quality_probe), techniques=TECHNIQUES, entity="config",
+        device=device, verbose=verbose,
+    )  # fmt: skip
+    measured = [i for i, e in enumerate(board.entries) if e.measured is not None and e.status in ("fits", "chosen")]
+    front = pareto_front([(_peak(board.entries[i]), board.entries[i].measured.extra["seconds_per_sample_s"])
+                          for i in measured])  # fmt: skip
+    chosen = board.chosen
     return Plan(
-        chosen=None if chosen is None else chosen.config,
-        candidates=cands,
+        chosen=None if chosen is None else chosen.spec,
+        leaderboard=board,
         frontier=[measured[i] for i in front],
-        budget=budget,
         device=device,
         _model=model,
         _train_data=train_data,
@@ -378,23 +286,66 @@ def plan(
     )
 
 
-def _run_trial(model, data, config, steps, val_data, loss_fn, budget: Budget, device: str) -> dict[str, float]:
-    from tightfit.guard import run_limited
-
-    limits = {"cuda_memory": budget.memory} if device.startswith("cuda") else {"memory": budget.memory}
-    return run_limited(_trial, model, data, config, steps, val_data, loss_fn, time="10min", **limits)
+def _peak(entry: Entry) -> int:
+    return entry.measured.device_peak_bytes or entry.measured.peak_bytes
 
 
-def _choose(fits: list[Candidate], probe: QualityProbe | None) -> Candidate | None:
-    if not fits:
+class _Screen:
+    """Before a trial: reject by the fake-tensor estimate, or by the process floor measured so far."""
+
+    def __init__(self, model, sample, loss_fn, device: str, budget: Budget) -> None:
+        self.model, self.sample, self.loss_fn, self.device, self.budget = model, sample, loss_fn, device, budget
+        self.process_floor: int | None = None  # the smallest measured non-tensor RSS of a training process (CPU)
+
+    def __call__(self, entry: Entry) -> Verdict | None:
+        cap = self.budget.memory
+        if cap is not None and self.process_floor is not None and 0.9 * self.process_floor > cap:
+            return Verdict.over_limit("memory", self.process_floor, cap, (
+                f"the training process alone (interpreter, libraries) measured {format_bytes(self.process_floor)} "
+                f"> budget {format_bytes(cap)}"))  # fmt: skip
+        est = estimate(self.model, self.sample, entry.spec, loss_fn=self.loss_fn, device=self.device)
+        if _needs_release(entry.spec, est, self.budget):
+            entry.spec = dataclasses.replace(entry.spec, release_memory=True)
+            entry.name = config_label(entry.spec)
+            est = est.released()
+        entry.details["estimate"] = est
+        if not self.device.startswith("cuda") and "process_baseline" in est.allowances:
+            baseline = est.allowances["process_baseline"]
+            self.process_floor = baseline if self.process_floor is None else min(self.process_floor, baseline)
+        peak = _budgeted_peak(est)
+        if cap is not None and peak > (1 - SAFETY_MARGIN) * cap:
+            margin = "" if peak > cap else f" less the {SAFETY_MARGIN:.0%} safety margin"
+            return Verdict.over_limit("memory", peak, cap,
+                                      f"estimated peak {format_bytes(peak)} > budget {format_bytes(cap)}{margin}")
         return None
+
+
+def _evaluate_trial(model, data, steps, val_data, loss_fn, samples_per_run, config, time_left) -> Measured:
+    """In the child: a few real steps; the time per sample predicts the full run (``projected_s``)."""
+    out = _trial(model, data, config, steps, val_data, loss_fn)
+    per_sample = out["step_time_s"] / max(1, out["rows_per_step"])
+    extra = {"seconds_per_sample_s": per_sample, "step_time_s": out["step_time_s"], "oom_events": out["oom_events"]}
+    quality = {}
+    if "val_loss" in out:
+        extra["val_loss"] = out["val_loss"]
+        quality = {"quality": out["val_loss"], "metric": "val_loss", "higher_is_better": False}
+    device_peak = out["peak_bytes"] if out.get("cuda") else None  # on the CPU the guard measures the child
+    return Measured(device_peak_bytes=device_peak,
+                    projected_s=per_sample * samples_per_run, extra=extra, **quality)  # fmt: skip
+
+
+def _no_backoff(entry: Entry) -> Verdict | None:
+    if entry.measured.extra["oom_events"]:
+        return Verdict.over_limit("memory", entry.measured.peak_bytes, entry.measured.peak_bytes or 0,
+                                  "measured: out of memory (the engine had to halve micro_batch)")  # fmt: skip
+    return None
+
+
+def _choose(fits: list[Entry], probe: QualityProbe | None) -> tuple[Entry, str]:
     if probe is not None:
-        best = min(c.measured["val_loss"] for c in fits)
-        fits = [c for c in fits if c.measured["val_loss"] <= best + probe.tolerance * abs(best)]
-    winner = min(fits, key=lambda c: c.measured["seconds_per_sample"])
-    winner.verdict, winner.reason = (
-        "chosen",
-        "fastest that fits"
-        + (f" with validation loss within {probe.tolerance:.0%} of the best" if probe is not None else ""),
-    )
-    return winner
+        best = min(e.measured.extra["val_loss"] for e in fits)
+        fits = [e for e in fits if e.measured.extra["val_loss"] <= best + probe.tolerance * abs(best)]
+    winner = min(fits, key=lambda e: e.measured.extra["seconds_per_sample_s"])
+    reason = "fastest that fits" + (
+        f" with validation loss within {probe.tolerance:.0%} of the best" if probe is not None else "")
+    return winner, reason

@@ -1,4 +1,4 @@
-"""Presentation: the HTML report of a fit (leaderboard, chosen model, quality-vs-cost chart).
+"""Presentation: one report for every command (HTML, run.json, leaderboard.csv) and terminal tables.
 
 Names load on first use, so importing this package does not import pandas or matplotlib.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tightfit._lazy import lazy_attributes
 
-_LAZY = {"write_fit_report": "html"}
+_LAZY = {"write_report": "render", "print_table": "terminal"}
 
 __all__ = sorted(_LAZY)
 

@@ -10,6 +10,8 @@ from tightfit._lazy import lazy_attributes
 
 _LAZY = {
     "AutoFit": "autofit",
+    "CANDIDATES": "candidates",
+    "Candidate": "candidates",
     "TabularLeaderboard": "leaderboard",
     "TabularPipeline": "pipeline",
     "TinyTFMClassifier": "classifier",

@@ -132,20 +132,19 @@ def fine_tune_tfm(
     if val is None and config.early_stopping is not None:
         log.info("too few rows for validation episodes: early stopping is off")
         config = dataclasses.replace(config, early_stopping=None)
-    plan_rows: list[dict[str, str]] = []
+    plan_rows: list[dict[str, Any]] = []
     if budget.memory is not None:
         from tightfit.plan import plan
         from tightfit.plan.search import enumerate_candidates
 
         # the strategy is the user's: full fine-tuning stays full, LoRA keeps the user's adapter settings
-        options = enumerate_candidates(model, config, budget.resolve_device(), lora_ranks=(0,))
-        options = [dataclasses.replace(c, lora=config.lora) for c in options]
+        options = enumerate_candidates(model, config, budget.resolve_device(), keep=("lora",))
         chosen = plan(
             copy.deepcopy(model), train, budget, candidates=options, base_config=config, loss_fn=loss_fn, max_measured=1
         )
-        plan_rows = chosen.rows()
+        plan_rows = chosen.leaderboard.records()
         if chosen.chosen is None:
-            reasons = "; ".join(f"{r['config']}: {r['reason']}" for r in plan_rows[:3])
+            reasons = "; ".join(f"{e.name}: {e.reason}" for e in chosen.candidates[:3])
             raise BudgetExceeded(
                 "memory", budget.memory, None, detail=f"no fine-tuning config fits ({reasons})",
                 hint="raise the memory budget, lower support_size/query_size, or use tuning_strategy='inference'",

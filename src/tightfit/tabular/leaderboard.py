@@ -1,9 +1,8 @@
-"""`TabularLeaderboard`: several pipelines on one train/test split, side by side, every number measured.
+"""`TabularLeaderboard`: several pipelines on one train/test split, side by side — a thin view over the search core.
 
-Each entry is fitted and evaluated in its own child process (:func:`tightfit.guard.run_limited`), so its peak
-memory is its own (the child's high-water mark, not this process's), a crash or an out-of-memory kill stays
-one row, and a memory or time budget is enforced. A failing entry keeps its error text in the ``error``
-column instead of a bare "Failed".
+Each entry is one :func:`tightfit.search.run_candidates` entry: fitted and evaluated in its own guarded child
+(so its peak memory is its own, a crash or an out-of-memory kill stays one row, and a memory or time budget is
+enforced). A failing entry is ``failed`` with its error text as the reason.
 
     board = TabularLeaderboard(X_train, X_test, y_train, y_test)
     board.add_model("TinyTFM").add_model("TinyTFM", "peft", tuning_params={"epochs": 3}).add_model("LightGBM")
@@ -12,12 +11,12 @@ column instead of a bare "Failed".
 
 from __future__ import annotations
 
-import pickle
-import time
+import functools
 from typing import Any
 
 from tightfit.budget import Budget
 from tightfit.errors import ConfigError, bad_param
+from tightfit.tabular.metrics import METRIC_NAMES
 from tightfit.tabular.pipeline import TabularPipeline
 
 __all__ = ["TabularLeaderboard"]
@@ -25,26 +24,21 @@ __all__ = ["TabularLeaderboard"]
 _LOWER_IS_BETTER = {"log_loss", "brier_score", "ece", "rmse", "mae", "median_ae", "mape"}
 
 
-def _fit_and_score(pipe: TabularPipeline, X_train, X_test, y_train, y_test) -> dict[str, Any]:
-    """In the child: fit, time prediction, evaluate, and report what the process used."""
-    from tightfit.measure import peak_rss
+def _fit_and_score(X_train, X_test, y_train, y_test, rank_by: str, pipe: TabularPipeline, time_left):
+    """In the child: fit, time prediction, evaluate; the guard measures the child's peak memory."""
+    from tightfit.measure import stopwatch
+    from tightfit.search import Measured
+    from tightfit.tabular.autofit import saved_size
 
-    started = time.perf_counter()
-    pipe.fit(X_train, y_train)
-    fit_s = time.perf_counter() - started
-    started = time.perf_counter()
-    pipe.predict(X_test)
-    predict_s = time.perf_counter() - started
-    row = dict(pipe.evaluate(X_test, y_test))
-    row.update(fit_seconds=fit_s, predict_seconds=predict_s, model_bytes=len(pickle.dumps(pipe)))
+    _, fit_s = stopwatch(pipe.fit, X_train, y_train)
+    _, predict_s = stopwatch(pipe.predict, X_test)
+    metrics = dict(pipe.evaluate(X_test, y_test))
+    extra: dict[str, Any] = {k: v for k, v in metrics.items() if k != rank_by} | {"predict_s": predict_s}
     if pipe.finetune_ is not None:
-        row.update(
-            train_peak_bytes=pipe.finetune_.train.peak_memory_bytes,
-            trainable_params=pipe.finetune_.trainable_params,
-            kept=pipe.finetune_.kept,
-        )
-    row["peak_memory_bytes"] = peak_rss()
-    return row
+        extra |= {"train_peak_bytes": pipe.finetune_.train.peak_memory_bytes,
+                  "trainable_params": pipe.finetune_.trainable_params, "kept": pipe.finetune_.kept}  # fmt: skip
+    return Measured(quality=metrics.get(rank_by), metric=rank_by, higher_is_better=rank_by not in _LOWER_IS_BETTER,
+                    fit_s=fit_s, size_bytes=saved_size(pipe), extra=extra)  # fmt: skip
 
 
 class TabularLeaderboard:
@@ -85,38 +79,21 @@ class TabularLeaderboard:
         return self
 
     def run(self, rank_by: str | None = None, verbose: bool = True):
-        """Fit and score every entry; a DataFrame sorted by ``rank_by`` (default ROC AUC or R²), best first."""
-        import pandas as pd
-
-        from tightfit.guard import run_limited
-        from tightfit.train.progress import StepProgress
+        """Fit and score every entry; a DataFrame sorted by ``rank_by`` (default ROC AUC or R²), best first,
+        with each entry's verdict and reason. ``self.search_`` keeps the search's Leaderboard."""
+        from tightfit.search import Entry, run_candidates
 
         if not self.entries:
             raise ConfigError("the leaderboard is empty; add_model(...) first.")
         rank_by = rank_by or ("roc_auc_score" if self.task_type == "classification" else "r2")
-        rows = []
-        with StepProgress(len(self.entries), verbose, description="models") as progress:
-            for label, pipe in self.entries:
-                row: dict[str, Any] = {"model": label, "strategy": pipe.tuning_strategy}
-                try:
-                    row |= run_limited(
-                        _fit_and_score, pipe, *self.data, memory=self.budget.memory, time=self.budget.time
-                    )
-                    row["error"] = ""
-                except Exception as exc:  # one entry's failure is one row, with its reason
-                    row["error"] = f"{type(exc).__name__}: {exc}"
-                rows.append(row)
-                progress.advance()
-        table = pd.DataFrame(rows)
-        if rank_by not in table.columns:
-            if table["error"].all():
-                return table
-            raise bad_param(
-                "rank_by",
-                "TabularLeaderboard.run",
-                sorted(set(table.columns) - {"model", "strategy", "error"}),
-                rank_by,
-            )
-        ascending = rank_by in _LOWER_IS_BETTER or rank_by.endswith(("seconds", "bytes"))
-        table = table.sort_values(rank_by, ascending=ascending, na_position="last", kind="stable")
+        known = METRIC_NAMES[self.task_type]
+        if rank_by not in known:
+            raise bad_param("rank_by", "TabularLeaderboard.run", known, rank_by)
+        evaluate = functools.partial(_fit_and_score, *self.data, rank_by)
+        self.search_ = run_candidates(
+            [Entry(label, pipe) for label, pipe in self.entries], self.budget, evaluate,
+            applies=("memory", "size"), entry_time_cap=self.budget.time, entity="model", verbose=verbose,
+        )  # fmt: skip
+        table = self.search_.to_frame()
+        table = table.sort_values(rank_by, ascending=rank_by in _LOWER_IS_BETTER, na_position="last", kind="stable")
         return table.reset_index(drop=True)

@@ -11,7 +11,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["calibration", "classification_metrics", "regression_metrics"]
+__all__ = ["METRIC_NAMES", "calibration", "classification_metrics", "regression_metrics"]
+
+METRIC_NAMES = {  # what classification_metrics / regression_metrics return, by task
+    "classification": ("accuracy", "balanced_accuracy", "roc_auc_score", "f1_score", "precision", "recall", "mcc",
+                       "log_loss", "brier_score", "ece"),
+    "regression": ("r2", "rmse", "mae", "median_ae", "mape"),
+}  # fmt: skip
 
 
 def calibration(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray, n_bins: int = 10) -> dict[str, Any]:

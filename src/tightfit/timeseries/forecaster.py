@@ -131,7 +131,7 @@ class Forecaster:
         season, windows, augment, names = self._adapt(series)
         stack = model_stack(names, augment, self.chronos_path)
         rows, self.cv_ = [], {}
-        from tightfit.train.progress import StepProgress
+        from tightfit.progress import StepProgress
 
         with StepProgress(len(stack), self.verbose, description="models") as progress:
             for model in stack:

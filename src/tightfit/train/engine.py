@@ -34,7 +34,7 @@ from tightfit.train.config import TrainConfig
 from tightfit.train.data import StepBatches, as_dataset, chunk_batch, move_batch, n_rows
 from tightfit.train.optim import build_optimizer, lr_at, optimizer_state_bytes
 from tightfit.train.precision import Precision
-from tightfit.train.progress import StepProgress
+from tightfit.progress import StepProgress
 from tightfit.train.result import TrainResult
 from tightfit.train.techniques import apply_checkpointing_, apply_lora_
 from tightfit.train.techniques.allocator import release_freed_memory

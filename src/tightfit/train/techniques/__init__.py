@@ -1,4 +1,8 @@
-"""Techniques: a config plus one in-place function that transforms the model and reports what it changed."""
+"""Techniques: a config plus one in-place function that transforms the model and reports what it changed.
+
+``TECHNIQUES`` registers each one the planner can try by id (``precision``, ``micro_batch``, ``checkpointing``,
+``lora``, ``optimizer``, ``release_memory``).
+"""
 
 from tightfit.train.techniques.checkpointing import (
     CheckpointApplied,
@@ -7,8 +11,11 @@ from tightfit.train.techniques.checkpointing import (
     remove_checkpointing_,
 )
 from tightfit.train.techniques.lora import LoraApplied, LoraSpec, apply_lora_, merge_lora_
+from tightfit.train.techniques.registry import TECHNIQUES, SearchKnob
 
 __all__ = [
+    "TECHNIQUES",
+    "SearchKnob",
     "CheckpointApplied",
     "LoraApplied",
     "LoraSpec",

@@ -51,6 +51,12 @@ class StepProgress:
         text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in status.items())
         self._progress.update(self._task, advance=1, rate=rate, status=text)
 
+    def extend(self, steps: int) -> None:
+        """More work was found (a follow-up entry of a search): the bar's total grows by ``steps``."""
+        self.total += steps
+        if self._progress is not None:
+            self._progress.update(self._task, total=self.total)
+
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
             self._progress.__exit__(*exc)

@@ -1,0 +1,41 @@
+"""Where an entry's evaluation runs: ``"local"`` (a guarded child process) or ``"inline"`` (this process).
+
+``local`` is the default: the child runs under the memory cap and the time left, and the guard returns its
+peak RSS (whole process tree), CUDA peak and wall time. ``inline`` is for evaluations that must share this
+process: compression variants timed side by side against the original, or statistical forecasters whose
+2 s of child imports would eat a minute budget. Inline runs are measured with a sampled
+:class:`~tightfit.measure.MemoryMonitor` (the RSS added at the peak) and cannot be killed at the deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tightfit.errors import unknown_key
+from tightfit.guard import Guarded, run_measured
+
+__all__ = ["EXECUTORS", "run_inline", "run_local"]
+
+
+def run_local(fn: Callable, *args: Any, memory: int | None, time: float | None, cuda_memory: int | None) -> Guarded:
+    """In a fresh child process under ``memory``/``cuda_memory`` caps and a ``time`` limit."""
+    return run_measured(fn, *args, memory=memory, time=time, cuda_memory=cuda_memory)
+
+
+def run_inline(fn: Callable, *args: Any, memory: int | None, time: float | None, cuda_memory: int | None) -> Guarded:
+    """In this process: the sampled RSS it added at its peak and its wall time (no caps can be enforced)."""
+    from tightfit.measure import MemoryMonitor, stopwatch
+
+    with MemoryMonitor(device="cpu") as monitor:
+        value, seconds = stopwatch(fn, *args)
+    return Guarded(value, int(monitor.peak - monitor.baseline), 0, seconds)
+
+
+EXECUTORS: dict[str, Callable[..., Guarded]] = {"local": run_local, "inline": run_inline}
+
+
+def executor(name: str) -> Callable[..., Guarded]:
+    if name not in EXECUTORS:
+        raise unknown_key(name, "executor", EXECUTORS)
+    return EXECUTORS[name]
