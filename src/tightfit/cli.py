@@ -245,27 +245,26 @@ def _compress(args: argparse.Namespace) -> int:
         sparsity=_fraction(args.sparsity, "--sparsity"),
         verbose=not args.quiet,
     )
-    rows = []
-    for row in report.table.to_dict(orient="records"):
-        shown = {"variant": row["variant"], "MB": row["size_mb"], "x smaller": row["size_ratio"]}
-        shown |= {f"p50 ms @{b}": row[f"p50_ms@{b}"] for b in report.batch_sizes}
-        shown |= {f"p95 ms @{report.batch_sizes[0]}": row[f"p95_ms@{report.batch_sizes[0]}"]}
-        shown |= {"speed-up": row["speedup"], "quality": row["quality"], "verdict": row["verdict"]}
-        rows.append({k: _cell(v) for k, v in shown.items()})
-    _print_rows("tightfit compress (quality: mean cosine of outputs to the original's on --inputs)", rows)
-    for variant in report.variants:
-        if variant.verdict in ("rejected", "failed"):
-            print(f"  {variant.name}: {variant.reason}")
+    big = report.batch_sizes[-1]
+    columns = [(f"p50_at_{b}_s", f"p50 @{b}") for b in report.batch_sizes] + [("quality_drop", "quality drop")]
+    rows, notes = report.leaderboard.rows(columns)
+    print_table("tightfit compress (quality: mean cosine of outputs to the original's on --inputs)", rows, notes)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "report.json", report.to_json())
-    report.plot(out / "pareto.png")
+    chart = report.plot(out / "pareto.png")
+    artefact = report.best.save(out / "best") if report.best is not None else None
+    usage = [
+        "from tightfit.compress import load_exported",
+        f"model, sidecar = load_exported({str(artefact or out / 'best.onnx')!r})",
+        f"outputs = model(*inputs)  # the same positional inputs as --inputs, any batch size (timed at {big})",
+    ]
+    page = write_report(out, "compress", report.leaderboard, charts=[chart], usage=usage, columns=columns,
+                        extra={"batch_sizes": list(report.batch_sizes), "max_quality_drop": report.max_quality_drop})
+    _say_binding(report.leaderboard, page)
     if report.best is None:
-        print(
-            f"no variant keeps quality within {args.max_drop} and meets {budget or 'the limits'}; see {out}/report.json"
-        )
+        print(f"no variant keeps quality within {args.max_drop} and meets {budget}; see {out}/report.json")
         return 1
-    artefact = report.best.save(out / "best")
     print(f"chosen: {report.best.name}; wrote {artefact} (+ .json sidecar), {out}/report.json, {out}/pareto.png")
     return 0
 

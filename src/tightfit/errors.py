@@ -14,6 +14,7 @@ __all__ = [
     "ChildProcessFailed",
     "ConfigError",
     "DataError",
+    "TechniqueNotApplicable",
     "TightfitError",
     "TrainingDiverged",
     "bad_param",
@@ -32,6 +33,11 @@ class ConfigError(TightfitError, ValueError):
 
 class DataError(TightfitError, ValueError):
     """The data handed to tightfit cannot be used (wrong shape, missing columns, NaNs where none are allowed)."""
+
+
+class TechniqueNotApplicable(TightfitError, ValueError):
+    """A technique cannot apply to this model or machine (no prunable layer pair, fp16 without CUDA); a search
+    records it as that entry's ``failed`` reason."""
 
 
 class ChildProcessFailed(TightfitError, RuntimeError):

@@ -48,11 +48,11 @@ def test_variants_are_measured_and_the_fastest_acceptable_is_chosen(trained, tmp
     assert pruned.size_bytes < 0.75 * report.original.size_bytes
     for v in [report.original, *report.variants]:  # every figure measured, for each batch size
         assert set(v.latency) == {1, 32} and all(v.latency[b]["p50"] > 0 for b in (1, 32))
-    accepted = [v for v in [report.original, *report.variants] if v.verdict in ("accepted", "chosen", "baseline")]
+    accepted = [v for v in [report.original, *report.variants] if v.verdict in ("fits", "chosen")]
     assert report.best in accepted and report.best.verdict == "chosen"
     assert report.best.p50(32) <= min(v.p50(32) for v in accepted) * 1.02
     for v in report.variants:
-        if v.verdict == "rejected":
+        if v.verdict == "over_limit":
             assert v.reason.startswith("quality drop") and report.original.quality - v.quality > 0.01
     assert report.plot(tmp_path / "pareto.png").stat().st_size > 5_000
     assert json.loads(report.to_json())["best"] == report.best.name
@@ -65,8 +65,9 @@ def test_quality_tolerance_and_limits_reject_with_the_measured_reason(trained):
         techniques=("onnx_int8", "magnitude_prune"), sparsity=0.95, verbose=False,
     )  # fmt: skip
     original, int8, pruned = report.original, *report.variants
-    assert original.verdict == "rejected" and "size 0.3 MB > 0.1 MB" in original.reason
-    assert pruned.verdict == "rejected" and "quality drop" in pruned.reason  # 95% of weights gone
+    assert original.verdict == "over_limit" and "size 340kB > 100kB" in original.reason
+    assert pruned.verdict == "over_limit" and "quality drop" in pruned.reason  # 95% of weights gone
+    assert report.leaderboard.binding.binding == "size" and "exceeded 100kB" in report.leaderboard.binding.evidence
     assert pruned.details["magnitude_prune"]["zero_fraction"] == pytest.approx(0.95, abs=0.01)
     assert int8.size_bytes < 100_000
     if int8.quality >= original.quality:
@@ -81,7 +82,8 @@ def test_default_quality_is_fidelity_and_latency_limit_binds(trained):
     assert report.original.quality == pytest.approx(1.0)
     assert report.variants[0].quality > 0.9999
     assert report.best is None
-    assert all("p95" in v.reason and "> 0.0 ms" in v.reason for v in [report.original, *report.variants])
+    assert all("latency p95" in v.reason and "> 1ns" in v.reason for v in [report.original, *report.variants])
+    assert report.leaderboard.binding.binding == "latency" and "dynamic_int8" in report.leaderboard.binding.techniques
 
 
 def test_exported_variants_load_back_identical_and_tampering_is_refused(trained, tmp_path):

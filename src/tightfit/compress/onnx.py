@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from tightfit.errors import TightfitError
+
 __all__ = [
     "OnnxExportError",
     "OnnxRunner",
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 
-class OnnxExportError(RuntimeError):
+class OnnxExportError(TightfitError, RuntimeError):
     """The model could not be exported; ``op`` names the operator when the exporter said which."""
 
     def __init__(self, message: str, op: str | None) -> None:

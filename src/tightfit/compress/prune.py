@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tightfit.errors import bad_param
+from tightfit.errors import TechniqueNotApplicable, bad_param
 
 __all__ = ["magnitude_prune", "prunable_pairs", "structured_prune"]
 
@@ -149,7 +149,7 @@ def structured_prune(
 def _same_structure(output: Any, reference: Any) -> None:
     if torch.is_tensor(reference):
         if not torch.is_tensor(output) or output.shape != reference.shape:
-            raise ValueError(f"output shape changed: {tuple(getattr(output, 'shape', ()))} != {tuple(reference.shape)}")
+            raise TechniqueNotApplicable(f"output shape changed: {tuple(getattr(output, 'shape', ()))} != {tuple(reference.shape)}")
     elif isinstance(reference, (tuple, list)):
         for o, r in zip(output, reference, strict=True):
             _same_structure(o, r)

@@ -6,14 +6,19 @@ Each technique maps the model to a variant; a chain ``"prune+onnx_int8"`` applie
 latency at each batch size (``measure.latency``), and quality through ``eval_fn``. ONNX variants are first
 checked against PyTorch on the example inputs; a mismatch is a failed variant with the measured difference.
 
-The choice: among variants whose quality drop is at most ``max_quality_drop`` and that meet the budget's
-``latency`` (p95 at the smallest batch size) and ``size`` limits, the fastest by p50 at the largest batch size;
-variants within 2% of each other's p50 count as tied and the smaller wins. The original is a candidate too.
+The variants are entries of the search core (:func:`tightfit.search.run_candidates`), run inline so that every
+one is timed in this process beside the original: the budget's ``latency`` (p95 at the smallest batch size) and
+``size`` are judged like every search's limits, a quality drop above ``max_quality_drop`` is ``over_limit`` on
+``quality``, and a technique that cannot apply is ``failed`` with the reason. Among the rest the fastest by p50 at
+the largest batch size is chosen; variants within 2% of each other's p50 count as tied and the smaller wins. The
+original is a candidate too. An ONNX int8 variant that loses too much quality is followed by fallbacks that keep
+the most error-prone MatMuls in float (measured).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -28,15 +33,30 @@ from tightfit.budget import Budget
 from tightfit.compress.distill import LOSSES
 from tightfit.compress.prune import check_sparsity
 from tightfit.compress.variant import Variant
-from tightfit.errors import ConfigError, bad_param
+from tightfit.errors import ConfigError, TechniqueNotApplicable, bad_param, unknown_key
+from tightfit.params import Interval, Options, check
+from tightfit.registry import Registry
+from tightfit.search import Entry, Leaderboard, Measured, Outcome, Verdict, run_candidates
 
 __all__ = ["SERVING_STAGES", "TECHNIQUES", "TORCH_STAGES", "CompressReport", "compress", "output_fidelity"]
 
 log = logging.getLogger(__name__)
 
-TORCH_STAGES = ("prune", "magnitude_prune", "distill")
-SERVING_STAGES = ("dynamic_int8", "onnx", "onnx_int8", "onnx_static_int8", "bf16", "fp16")
-TECHNIQUES = TORCH_STAGES + SERVING_STAGES
+TECHNIQUES: Registry[str] = Registry("compress technique")  # id -> "torch" (a model transform) or "serving"
+for _id, _kind, _relaxes, _rank, _summary in (
+    ("dynamic_int8", "serving", ("latency", "size"), 10, "int8 weights of Linear layers, per channel (torch)"),
+    ("onnx_int8", "serving", ("latency", "size"), 11, "ONNX Runtime, dynamic int8 per channel"),
+    ("onnx_static_int8", "serving", ("latency", "size"), 12, "ONNX Runtime, static int8 calibrated on the inputs"),
+    ("onnx", "serving", ("latency",), 13, "ONNX Runtime, fp32"),
+    ("prune", "torch", ("latency", "size"), 14, "structured pruning: Linear pairs really shrink"),
+    ("distill", "torch", ("latency", "size"), 15, "distillation into a smaller student"),
+    ("magnitude_prune", "torch", ("size",), 16, "zero the smallest weights (smaller when compressed)"),
+    ("bf16", "serving", ("latency", "size"), 17, "bf16 weights (CPUs with avx512_bf16/amx)"),
+    ("fp16", "serving", ("latency", "size"), 18, "fp16 weights (CUDA)"),
+):
+    TECHNIQUES.register(_id, _kind, relaxes=_relaxes, rank=_rank, summary=_summary)
+TORCH_STAGES = tuple(t for t in TECHNIQUES if TECHNIQUES[t] == "torch")
+SERVING_STAGES = tuple(t for t in TECHNIQUES if TECHNIQUES[t] == "serving")
 DEFAULT_TECHNIQUES = ("dynamic_int8", "onnx", "onnx_int8", "onnx_static_int8", "prune")
 TIE_BAND = 0.02  # p50s within 2% are a tie: timing noise on a shared CPU is larger than that
 PARITY_COSINE = 0.999  # an exported graph must reproduce PyTorch's outputs this closely (row cosine)
@@ -79,7 +99,11 @@ class CompressReport:
     best: Variant | None
     batch_sizes: tuple[int, ...]
     max_quality_drop: float
-    budget: Budget
+    leaderboard: Leaderboard
+
+    @property
+    def budget(self) -> Budget:
+        return self.leaderboard.budget
 
     @property
     def table(self):
@@ -131,6 +155,7 @@ class CompressReport:
             "budget": self.budget.to_dict(),
             "machine": Hardware.probe().summary(),
             "variants": [v.to_dict() for v in [self.original, *self.variants]],
+            "leaderboard": self.leaderboard.to_dict(),
         }
 
     def to_json(self) -> str:
@@ -139,14 +164,16 @@ class CompressReport:
 
 def _check_techniques(techniques: Sequence[str]) -> list[list[str]]:
     if isinstance(techniques, str) or not isinstance(techniques, (tuple, list)) or not techniques:
-        raise bad_param("techniques", "compress", f"a non-empty tuple of {TECHNIQUES} (chains with '+')", techniques)
+        raise bad_param("techniques", "compress", f"a non-empty tuple of {tuple(TECHNIQUES)} (chains with '+')",
+                        techniques)  # fmt: skip
     chains = []
     for technique in techniques:
         stages = str(technique).split("+")
         for i, stage in enumerate(stages):
-            allowed = TORCH_STAGES if i < len(stages) - 1 else TECHNIQUES
-            if stage not in allowed:
-                raise bad_param("techniques", "compress", f"stages from {TECHNIQUES}; only the last may be "
+            if stage not in TECHNIQUES:
+                raise unknown_key(stage, f"the 'techniques' parameter of compress ({technique!r})", TECHNIQUES)
+            if i < len(stages) - 1 and stage not in TORCH_STAGES:
+                raise bad_param("techniques", "compress", f"stages from {tuple(TECHNIQUES)}; only the last may be "
                                 f"one of {SERVING_STAGES}", technique)  # fmt: skip
         chains.append(stages)
     return chains
@@ -171,7 +198,7 @@ def _torch_stage(stage: str, module: nn.Module, ctx: _Context) -> tuple[nn.Modul
     if stage == "prune":
         pruned, info = structured_prune(module, ctx.inputs, ctx.sparsity)
         if not info["shrunk"]:
-            raise ValueError(f"no Linear pair could be shrunk ({len(info['skipped'])} tried: {info['skipped']})")
+            raise TechniqueNotApplicable(f"no Linear pair could be shrunk ({len(info['skipped'])} tried: {info['skipped']})")
         if ctx.train_data is not None:  # recover what pruning lost by distilling from the original
             result = distill(ctx.model, pruned, ctx.train_data, loss=ctx.distill_loss, config=ctx.train_config)
             info["recovery"] = {"steps": result.steps, "stopped_by": result.stopped_by}
@@ -185,9 +212,7 @@ def _torch_stage(stage: str, module: nn.Module, ctx: _Context) -> tuple[nn.Modul
     return student.eval(), {"steps": result.steps, "stopped_by": result.stopped_by}
 
 
-def _serving_stage(
-    stage: str, name: str, module: nn.Module, ctx: _Context, max_drop: float, quality_drop: Callable
-) -> list[Variant]:
+def _serving_stage(stage: str, name: str, module: nn.Module, ctx: _Context, keep_float: int = 0) -> Variant:
     from tightfit.measure import size_of
 
     if stage in ("dynamic_int8", "bf16", "fp16", "none"):
@@ -201,12 +226,12 @@ def _serving_stage(
             from tightfit.hardware import Hardware
 
             if stage == "fp16":
-                raise ValueError("fp16 kernels need a CUDA device; on the CPU use bf16")
+                raise TechniqueNotApplicable("fp16 kernels need a CUDA device; on the CPU use bf16")
             if not Hardware.probe().cpu_bf16:
-                raise ValueError("this CPU has no bf16 instructions (avx512_bf16/amx): bf16 would be emulated, slower")
+                raise TechniqueNotApplicable("this CPU has no bf16 instructions (avx512_bf16/amx): bf16 would be emulated, slower")
             module = cast(module, torch.bfloat16)
         module = module.eval()
-        return [Variant(name, stage, module, module=module, details=details, size_bytes=size_of(module))]
+        return Variant(name, stage, module, module=module, details=details, size_bytes=size_of(module))
     from tightfit.compress.onnx import (
         OnnxRunner,
         export_onnx,
@@ -220,37 +245,36 @@ def _serving_stage(
     with torch.inference_mode():
         cosine = float(_row_cosine(fp32(*ctx.inputs), module(*ctx.inputs)).min())
     if cosine < PARITY_COSINE:
-        raise ValueError(f"exported graph disagrees with PyTorch: min row cosine {cosine:.5f} < {PARITY_COSINE}")
+        raise TechniqueNotApplicable(f"exported graph disagrees with PyTorch: min row cosine {cosine:.5f} < {PARITY_COSINE}")
     details = {"exporter": exporter, "parity_min_cosine": cosine}
     if stage == "onnx":
-        return [Variant(name, stage, fp32, onnx_bytes=graph, details=details, size_bytes=len(graph))]
+        return Variant(name, stage, fp32, onnx_bytes=graph, details=details, size_bytes=len(graph))
     if stage == "onnx_static_int8":
         q = quantize_onnx_static(graph, ctx.calibration)
-        return [
-            Variant(
-                name,
-                stage,
-                OnnxRunner(q),
-                onnx_bytes=q,
-                details=details | {"calibration_batches": len(ctx.calibration)},
-                size_bytes=len(q),
-            )
-        ]
-    # dynamic int8: per-channel; if that loses too much, keep the most error-prone weights in float (measured)
-    q = quantize_onnx_dynamic(graph, per_channel=True)
-    variants = [
-        Variant(name, stage, OnnxRunner(q), onnx_bytes=q, details=details | {"per_channel": True}, size_bytes=len(q))
-    ]
-    if quality_drop(variants[0]) > max_drop:
-        ranked = [node for node, _ in weight_sensitivity(graph)]
-        for count in sorted({max(1, round(fraction * len(ranked))) for fraction in (0.1, 0.25)}):
-            keep = ranked[:count]
-            q = quantize_onnx_dynamic(graph, per_channel=True, exclude=keep)
-            variants.append(Variant(
-                f"{name} ({len(keep)} of {len(ranked)} MatMuls float)", stage, OnnxRunner(q), onnx_bytes=q,
-                details=details | {"per_channel": True, "float_nodes": keep}, size_bytes=len(q),
-            ))  # fmt: skip
-    return variants
+        return Variant(name, stage, OnnxRunner(q), onnx_bytes=q,
+                       details=details | {"calibration_batches": len(ctx.calibration)}, size_bytes=len(q))  # fmt: skip
+    # dynamic int8, per channel; a fallback spec keeps the most error-prone MatMuls in float
+    ranked = [node for node, _ in weight_sensitivity(graph)]
+    keep = ranked[:keep_float]
+    q = quantize_onnx_dynamic(graph, per_channel=True, exclude=keep)
+    if keep:
+        name, details = f"{name} ({len(keep)} of {len(ranked)} MatMuls float)", details | {"float_nodes": keep}
+    return Variant(name, stage, OnnxRunner(q), onnx_bytes=q, size_bytes=len(q),
+                   details=details | {"per_channel": True, "matmuls": len(ranked)})  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """One entry: the chain of stages (empty: the original), and for ONNX int8 how many MatMuls stay float."""
+
+    chain: tuple[str, ...]
+    keep_float: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chain": list(self.chain), "keep_float": self.keep_float}
+
+
+ORIGINAL = "original (fp32 PyTorch)"
 
 
 def compress(
@@ -302,25 +326,22 @@ def compress(
     if len({len(x) for x in inputs}) != 1:
         raise bad_param("example_inputs", "compress", "tensors with the same number of rows", [len(x) for x in inputs])
     chains = _check_techniques(techniques)
-    if isinstance(max_quality_drop, bool) or not isinstance(max_quality_drop, (int, float)) or max_quality_drop < 0:
-        raise bad_param("max_quality_drop", "compress", "a number >= 0", max_quality_drop)
     sizes = tuple(sorted(set(batch_sizes))) if isinstance(batch_sizes, (tuple, list)) else ()
-    if not sizes or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in sizes):
+    if not sizes or not all(Interval(int, 1).accepts(b) for b in sizes):
         raise bad_param("batch_sizes", "compress", "a non-empty tuple of ints >= 1", batch_sizes)
-    budget = budget or Budget()
-    if not isinstance(budget, Budget):
-        raise bad_param("budget", "compress", "None or a Budget", type(budget).__name__)
+    check(
+        "compress",
+        max_quality_drop=(max_quality_drop, Interval(float, 0)),
+        budget=(budget, None, Budget),
+        student=(student, None, nn.Module),
+        distill_loss=(distill_loss, Options(*LOSSES)),
+        calibration_rows=(calibration_rows, Interval(int, 1)),
+        verbose=(verbose, bool),
+    )
     if eval_fn is not None and not callable(eval_fn):
         raise bad_param("eval_fn", "compress", "None or a callable variant -> float", type(eval_fn).__name__)
     check_sparsity(sparsity, "compress")
-    if student is not None and not isinstance(student, nn.Module):
-        raise bad_param("student", "compress", "None or a torch.nn.Module", type(student).__name__)
-    if distill_loss not in LOSSES:
-        raise bad_param("distill_loss", "compress", LOSSES, distill_loss)
-    if isinstance(calibration_rows, bool) or not isinstance(calibration_rows, int) or calibration_rows < 1:
-        raise bad_param("calibration_rows", "compress", "an int >= 1", calibration_rows)
-    if not isinstance(verbose, bool):
-        raise bad_param("verbose", "compress", "True or False", verbose)
+    budget = budget or Budget()
     if train_data is not None:
         train_data = (train_data,) if torch.is_tensor(train_data) else tuple(train_data)
     if any("distill" in chain for chain in chains) and (student is None or train_data is None):
@@ -331,47 +352,76 @@ def compress(
     calibration = [tuple(x[i : i + 8] for x in inputs) for i in range(0, min(calibration_rows, len(inputs[0])), 8)]
     ctx = _Context(model, inputs, sparsity, student, train_data, train_config, distill_loss, calibration)
 
-    from tightfit.measure import size_of
-    from tightfit.progress import StepProgress
+    evaluator = _Evaluator(ctx, sizes, eval_fn, float(max_quality_drop))
+    entries = [Entry(ORIGINAL, _Spec(()))] + [Entry("+".join(chain), _Spec(tuple(chain))) for chain in chains]
+    board = run_candidates(
+        entries, budget, evaluator, executor="inline", applies=("latency", "size"),
+        check_entry=evaluator.quality_kept, choose=functools.partial(_choose, big=sizes[-1]), techniques=TECHNIQUES,
+        entity="variant", verbose=verbose,
+    )  # fmt: skip
+    variants = []
+    for entry in board.entries:
+        variant = entry.artefact or Variant(entry.name, entry.spec.chain[-1], None)
+        variant.verdict, variant.reason = entry.status, entry.reason
+        variants.append(variant)
+    chosen = board.chosen
+    best = None if chosen is None else chosen.artefact
+    return CompressReport(variants[0], variants[1:], best, sizes, float(max_quality_drop), board)
 
-    original = Variant("original (fp32 PyTorch)", "none", model, module=model, size_bytes=size_of(model))
-    _measure(original, inputs, sizes, eval_fn)
-    base_quality = original.quality
-    original.verdict = "baseline"
 
-    def drop(variant: Variant) -> float:
-        if variant.quality is None:
-            _measure(variant, inputs, sizes, eval_fn, latency=False)
-        return base_quality - variant.quality
+class _Evaluator:
+    """Builds and measures one variant per entry, in this process (shared torch prefixes are built once)."""
 
-    variants: list[Variant] = []
-    torch_cache: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
-    with StepProgress(len(chains), verbose, description="variants") as progress:
-        for chain in chains:
-            name = "+".join(chain)
-            try:
-                torch_stages = chain if chain[-1] in TORCH_STAGES else chain[:-1]
-                module, info = model, {}
-                for i, stage in enumerate(torch_stages):  # shared prefixes (prune, prune+int8) run once
-                    key = "+".join(torch_stages[: i + 1])
-                    if key not in torch_cache:
-                        torch_cache[key] = _torch_stage(stage, module, ctx)
-                    module, info = torch_cache[key][0], info | {stage: torch_cache[key][1]}
-                last = chain[-1] if chain[-1] in SERVING_STAGES else "none"
-                built = _serving_stage(last, name, module, ctx, max_quality_drop, drop)
-                for variant in built:
-                    variant.details = info | variant.details
-                    _measure(variant, inputs, sizes, eval_fn)
-                variants.extend(built)
-            except Exception as exc:  # a technique that cannot apply is a failed row with the reason
-                log.info("compress: %s failed: %s", name, exc)
-                variants.append(
-                    Variant(name, chain[-1], None, verdict="failed", reason=f"{type(exc).__name__}: {exc}"[:400])
-                )
-            progress.advance(variant=name)
+    def __init__(self, ctx: _Context, sizes: tuple[int, ...], eval_fn: Callable, max_drop: float) -> None:
+        self.ctx, self.sizes, self.eval_fn, self.max_drop = ctx, sizes, eval_fn, max_drop
+        self.base_quality: float | None = None
+        self.torch_cache: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
 
-    best = _choose(original, variants, sizes, budget, max_quality_drop)
-    return CompressReport(original, variants, best, sizes, float(max_quality_drop), budget)
+    def __call__(self, spec: _Spec, time_left: float | None) -> Outcome:
+        from tightfit.measure import size_of
+
+        chain, name = spec.chain, "+".join(spec.chain) or ORIGINAL
+        if not chain:
+            model = self.ctx.model
+            variant = Variant(name, "none", model, module=model, size_bytes=size_of(model))
+        else:
+            torch_stages = chain if chain[-1] in TORCH_STAGES else chain[:-1]
+            module, info = self.ctx.model, {}
+            for i, stage in enumerate(torch_stages):  # shared prefixes (prune, prune+int8) run once
+                key = "+".join(torch_stages[: i + 1])
+                if key not in self.torch_cache:
+                    self.torch_cache[key] = _torch_stage(stage, module, self.ctx)
+                module, info = self.torch_cache[key][0], info | {stage: self.torch_cache[key][1]}
+            last = chain[-1] if chain[-1] in SERVING_STAGES else "none"
+            variant = _serving_stage(last, name, module, self.ctx, spec.keep_float)
+            variant.details = info | variant.details
+        _measure(variant, self.ctx.inputs, self.sizes, self.eval_fn)
+        if self.base_quality is None:
+            self.base_quality = variant.quality
+        small = self.sizes[0]
+        extra = {f"p50_at_{b}_s": variant.latency[b]["p50"] for b in self.sizes}
+        extra["quality_drop"] = self.base_quality - variant.quality
+        measured = Measured(
+            quality=variant.quality, metric="quality", size_bytes=variant.size_bytes, latency_batch=small,
+            latency_p50_s=variant.latency[small]["p50"], latency_p95_s=variant.latency[small]["p95"], extra=extra,
+        )  # fmt: skip
+        return Outcome(measured, artefact=variant, details=variant.details, follow_ups=self._fallbacks(spec, variant))
+
+    def _fallbacks(self, spec: _Spec, variant: Variant) -> list[Entry]:
+        """ONNX int8 that lost too much: the same with 10% and 25% of the MatMuls (most sensitive first) float."""
+        if spec.keep_float or not spec.chain or spec.chain[-1] != "onnx_int8":
+            return []
+        if self.base_quality - variant.quality <= self.max_drop:
+            return []
+        n = variant.details["matmuls"]
+        counts = sorted({max(1, round(fraction * n)) for fraction in (0.1, 0.25)})
+        return [Entry(f"{'+'.join(spec.chain)} ({k} of {n} MatMuls float)", _Spec(spec.chain, k)) for k in counts]
+
+    def quality_kept(self, entry: Entry) -> Verdict | None:
+        drop = entry.measured.extra["quality_drop"]
+        if drop > self.max_drop + 1e-12:
+            return Verdict.over_limit("quality", drop, self.max_drop, f"quality drop {drop:.4f} > {self.max_drop}")
+        return None
 
 
 def _measure(variant: Variant, inputs: tuple, sizes: tuple[int, ...], eval_fn: Callable, latency: bool = True) -> None:
@@ -386,36 +436,10 @@ def _measure(variant: Variant, inputs: tuple, sizes: tuple[int, ...], eval_fn: C
             variant.latency[b] = time_it(variant, *batch, warmup=2, min_repeats=5, min_time_s=1.0).to_dict()
 
 
-def _choose(
-    original: Variant, variants: list[Variant], sizes: tuple[int, ...], budget: Budget, max_drop: float
-) -> Variant | None:
-    small, big = sizes[0], sizes[-1]
-    accepted = []
-    for v in [original, *variants]:
-        if v.verdict == "failed":
-            continue
-        drop = original.quality - v.quality
-        problems = []
-        if drop > max_drop + 1e-12:
-            problems.append(f"quality drop {drop:.4f} > {max_drop}")
-        if budget.latency is not None and v.latency[small]["p95"] > budget.latency:
-            problems.append(
-                f"p95 {v.latency[small]['p95'] * 1e3:.1f} ms at batch {small} > {budget.latency * 1e3:.1f} ms"
-            )
-        if budget.size is not None and v.size_bytes > budget.size:
-            problems.append(f"size {v.size_bytes / 1e6:.1f} MB > {budget.size / 1e6:.1f} MB")
-        if problems:
-            v.verdict, v.reason = "rejected", "; ".join(problems)
-        else:
-            if v is not original:
-                v.verdict = "accepted"
-            accepted.append(v)
-    if not accepted:
-        return None
-    fastest = min(v.p50(big) for v in accepted)
-    tied = [v for v in accepted if v.p50(big) <= fastest * (1 + TIE_BAND)]
-    best = min(tied, key=lambda v: (v.size_bytes, v.p50(big)))
-    best.verdict = "chosen"
-    if best.reason == "":
-        best.reason = f"fastest at batch {big} among {len(accepted)} that keep quality and fit the limits"
-    return best
+def _choose(fits: list[Entry], big: int) -> tuple[Entry, str]:
+    """The fastest at the largest batch size; p50s within ``TIE_BAND`` are a tie and the smaller wins."""
+    p50 = {id(e): e.measured.extra[f"p50_at_{big}_s"] for e in fits}
+    fastest = min(p50.values())
+    tied = [e for e in fits if p50[id(e)] <= fastest * (1 + TIE_BAND)]
+    best = min(tied, key=lambda e: (e.measured.size_bytes, p50[id(e)]))
+    return best, f"fastest at batch {big} among {len(fits)} that keep quality and fit the limits"

@@ -59,36 +59,43 @@ class Outcome:
 
 
 def judge(measured: Measured, budget: Budget, applies: Iterable[str], margin: float = 0.0) -> Verdict | None:
-    """The first stated limit ``measured`` breaks, as an ``over_limit`` verdict; None when all hold.
+    """Every stated limit ``measured`` breaks, as one ``over_limit`` verdict (the first broken limit, all the
+    reasons); None when all hold.
 
     Memory is held to ``(1 - margin)`` of the cap: a short measurement's peak varies and can creep up later.
     The time limit applies to a projected full-job time (``projected_s``), not to the evaluation itself.
     """
     applies = set(applies)
+    broken: list[Verdict] = []
     memory = measured.device_peak_bytes or measured.peak_bytes
     if "memory" in applies and budget.memory is not None and memory is not None:
         if memory > budget.memory:
-            return Verdict.over_limit("memory", memory, budget.memory)
-        if memory > (1 - margin) * budget.memory:
-            return Verdict.over_limit("memory", memory, budget.memory, (
+            broken.append(Verdict.over_limit("memory", memory, budget.memory))
+        elif memory > (1 - margin) * budget.memory:
+            broken.append(Verdict.over_limit("memory", memory, budget.memory, (
                 f"measured peak {format_bytes(memory)} within the {margin:.0%} safety margin of the budget "
-                f"{format_bytes(budget.memory)}"))  # fmt: skip
-    if "ram" in applies and budget.ram is not None and measured.peak_bytes is not None:
-        if measured.peak_bytes > budget.ram:
-            return Verdict.over_limit("ram", measured.peak_bytes, budget.ram)
-    if "time" in applies and budget.time is not None and measured.projected_s is not None:
-        if measured.projected_s > budget.time:
-            return Verdict.over_limit("time", measured.projected_s, budget.time, (
-                f"predicted fit time {format_seconds(measured.projected_s)} > budget {format_seconds(budget.time)}"))
-    if "latency" in applies and budget.latency is not None and measured.latency_p95_s is not None:
-        if measured.latency_p95_s > budget.latency:
-            batch = f" at batch {measured.latency_batch}" if measured.latency_batch else ""
-            return Verdict.over_limit("latency", measured.latency_p95_s, budget.latency, (
-                f"latency p95 {format_seconds(measured.latency_p95_s)}{batch} > {format_seconds(budget.latency)}"))
-    if "size" in applies and budget.size is not None and measured.size_bytes is not None:
-        if measured.size_bytes > budget.size:
-            return Verdict.over_limit("size", measured.size_bytes, budget.size)
-    return None
+                f"{format_bytes(budget.memory)}")))  # fmt: skip
+    if "ram" in applies and budget.ram is not None and (measured.peak_bytes or 0) > budget.ram:
+        broken.append(Verdict.over_limit("ram", measured.peak_bytes, budget.ram))
+    if "time" in applies and budget.time is not None and (measured.projected_s or 0) > budget.time:
+        broken.append(Verdict.over_limit("time", measured.projected_s, budget.time, (
+            f"predicted fit time {format_seconds(measured.projected_s)} > budget {format_seconds(budget.time)}")))
+    if "latency" in applies and budget.latency is not None and (measured.latency_p95_s or 0) > budget.latency:
+        batch = f" at batch {measured.latency_batch}" if measured.latency_batch else ""
+        broken.append(Verdict.over_limit("latency", measured.latency_p95_s, budget.latency, (
+            f"latency p95 {format_seconds(measured.latency_p95_s)}{batch} > {format_seconds(budget.latency)}")))
+    if "size" in applies and budget.size is not None and (measured.size_bytes or 0) > budget.size:
+        broken.append(Verdict.over_limit("size", measured.size_bytes, budget.size))
+    return _merge(broken)
+
+
+def _merge(verdicts: list[Verdict | None]) -> Verdict | None:
+    """One verdict for several broken limits: the first one's limit and figures, every reason."""
+    verdicts = [v for v in verdicts if v is not None]
+    if not verdicts:
+        return None
+    first = verdicts[0]
+    return Verdict(first.status, "; ".join(v.reason for v in verdicts), first.limit, first.observed, first.cap)
 
 
 def best_quality(fits: list[Entry]) -> tuple[Entry, str]:
@@ -250,7 +257,8 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
         measured.wall_s = guarded.wall_s
     entry.measured, entry.artefact = measured, outcome.artefact
     entry.details |= outcome.details
-    entry.verdict = judge(measured, budget, applies, margin) or (check_entry and check_entry(entry)) or Verdict.fits()
+    own = check_entry(entry) if check_entry is not None else None
+    entry.verdict = _merge([judge(measured, budget, applies, margin), own]) or Verdict.fits()
     return outcome.follow_ups
 
 

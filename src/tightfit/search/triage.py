@@ -70,7 +70,7 @@ _CHECKS = (  # (constraint, facts field, budget field, formatter, words)
     ("size", "size_bytes", "size", format_bytes, "artefact size"),
 )
 _FORMAT = {"memory": format_bytes, "ram": format_bytes, "size": format_bytes, "time": format_seconds,
-           "latency": format_seconds}  # fmt: skip
+           "latency": format_seconds, "quality": lambda drop: f"{drop:.4g}"}  # fmt: skip
 _CHOSEN_WORDS = {"memory": "peaked at", "ram": "peaked at", "size": "measured", "latency": "measured p95",
                  "time": "took"}  # fmt: skip
 
@@ -185,7 +185,7 @@ def _figure(entry: Entry, limit: str) -> float | None:
         return m.projected_s if m.projected_s is not None else m.wall_s
     if limit == "memory" and m.device_peak_bytes:
         return m.device_peak_bytes
-    return getattr(m, FIGURES[limit])
+    return getattr(m, FIGURES[limit]) if limit in FIGURES else None  # a workload's own limit (quality drop)
 
 
 def _evidence(limit: str, dropped: list[Entry], n: int, chosen: Entry | None, budget: Budget) -> str:
