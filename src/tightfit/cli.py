@@ -281,32 +281,21 @@ def _forecast(args: argparse.Namespace) -> int:
                     n_windows=args.windows, ensemble=args.ensemble, verbose=not args.quiet).fit(frame)  # fmt: skip
     for note in fc.notes_:
         print("note:", note)
-    columns = ["model", "status", "mase", "smape", "rmse", "fit_s", "peak_memory_bytes", "chosen"]
-    board = fc.leaderboard_.reindex(columns=columns)
-    rows = []
-    for row in board.to_dict(orient="records"):
-        memory = row.pop("peak_memory_bytes")
-        row["peak MB"] = None if memory != memory else memory / 1e6
-        rows.append({k: _cell(v) for k, v in row.items()})
-    _print_rows(
-        f"tightfit forecast: {fc.series_.freq}, horizon {args.horizon}, {args.metric} over validation windows", rows
-    )
-    for row in fc.leaderboard_.to_dict(orient="records"):
-        if row["status"] != "ok":
-            print(f"  {row['model']}: {row['status']}: {row['reason']}")
+    columns = [(m, m) for m in ("mase", "smape", "rmse", "mae") if m != args.metric] + [("cv_s", "validation")]
+    rows, notes = fc.search_.rows(columns)
+    print_table(f"tightfit forecast: {fc.series_.freq}, horizon {args.horizon}, {args.metric} over validation "
+                "windows", rows, notes)  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "forecasts.csv", fc.predict().to_csv(index=False))
-    atomic_write_text(out / "leaderboard.csv", fc.leaderboard_.to_csv(index=False))
     plot = fc.plot(out / "forecast.png")
+    usage = ["import pandas as pd", f"forecasts = pd.read_csv({str(out / 'forecasts.csv')!r})  # unique_id, ds, "
+             f"{fc.chosen_} and its intervals"]  # fmt: skip
+    page = write_report(out, "forecast", fc.search_, charts=[plot], usage=usage, columns=columns,
+                        extra={"members": fc.members_, "notes": fc.notes_, "horizon": args.horizon})  # fmt: skip
     print(f"chosen: {fc.chosen_}; wrote {out}/forecasts.csv, {out}/leaderboard.csv, {plot}")
+    _say_binding(fc.search_, page)
     return 0
-
-
-def _cell(value) -> str:
-    if value is None or value != value:  # None or NaN
-        return "-"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def build_parser() -> argparse.ArgumentParser:

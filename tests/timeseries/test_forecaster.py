@@ -17,8 +17,8 @@ FAST = ["SeasonalNaive", "Naive", "AutoETS", "LightGBM", "DLinear"]
 def test_selection_on_elnino_beats_seasonal_naive_and_forecasts_with_intervals(elnino_df, tmp_path):
     fc = Forecaster(horizon=12, season_length=12, models=FAST, n_windows=2, verbose=False).fit(elnino_df)
     board = fc.leaderboard_.set_index("model")
-    assert (board["status"] == "ok").all()
-    assert {"mase", "smape", "rmse", "fit_s", "cv_s", "peak_memory_bytes", "final_fit_s"} <= set(board.columns)
+    assert board["verdict"].isin(["fits", "chosen"]).all() and (board["verdict"] == "chosen").sum() == 1
+    assert {"mase", "smape", "rmse", "fit_s", "cv_s", "peak_bytes", "final_fit_s"} <= set(board.columns)
     assert board.loc[fc.chosen_, "mase"] == board["mase"].min()
     assert board.loc[fc.chosen_, "mase"] < board.loc["SeasonalNaive", "mase"]  # a real seasonal signal to learn
     out = fc.predict()
@@ -43,11 +43,12 @@ def test_a_tight_time_budget_skips_models_with_the_measured_reason(elnino_df):
     fc = Forecaster(horizon=12, season_length=12, budget=Budget(time="3s"), verbose=False,
                     models=["SeasonalNaive", "Naive", "AutoARIMA", "NHITS"]).fit(elnino_df)  # fmt: skip
     board = fc.leaderboard_.set_index("model")
-    assert board.loc["SeasonalNaive", "status"] == "ok"
-    skipped = board[board["status"] == "skipped"]
+    assert board.loc["SeasonalNaive", "verdict"] in ("fits", "chosen")
+    skipped = board[board["verdict"] == "skipped"]
     assert len(skipped) >= 1
     assert all(("first validation window took" in r) or ("ran out" in r) for r in skipped["reason"])
-    assert fc.chosen_ in board.index[board["status"] == "ok"]
+    assert fc.chosen_ == board.index[board["verdict"] == "chosen"][0]
+    assert fc.search_.binding.binding == "time" and "skipped for lack of it" in fc.search_.binding.evidence
     first_windows = board["cv_s"].fillna(0).sum() + 30  # the overrun is bounded by one window of one model
     assert time.perf_counter() - began < 3 + first_windows
 
@@ -72,7 +73,7 @@ def test_several_series_and_a_median_ensemble(macro_df):
     fc = Forecaster(horizon=4, season_length=4, models=["Naive", "AutoETS", "AutoTheta", "LightGBM"],
                     ensemble="median", top_k=3, verbose=False).fit(macro_df)  # fmt: skip
     out = fc.predict()
-    assert fc.chosen_ == "Ensemble" and len(fc.members_) == 3 and fc.leaderboard_["chosen"].sum() == 3
+    assert fc.chosen_ == "Ensemble" and len(fc.members_) == 3 and fc.leaderboard_["member"].sum() == 3
     assert set(out["unique_id"]) == {"realgdp", "realcons"} and len(out) == 8
     last = macro_df.groupby("unique_id")["y"].last()
     for uid, group in out.groupby("unique_id"):  # a forecast of a trending series starts near its last value
@@ -82,7 +83,7 @@ def test_several_series_and_a_median_ensemble(macro_df):
 def test_chronos_without_its_checkpoint_is_listed_not_fatal(nile_df):
     fc = Forecaster(horizon=5, models=["Naive", "ChronosBolt"], verbose=False).fit(nile_df)
     row = fc.leaderboard_.set_index("model").loc["ChronosBolt"]
-    assert row["status"] == "skipped" and ("chronos" in row["reason"].lower())
+    assert row["verdict"] == "skipped" and ("chronos" in row["reason"].lower())
 
 
 def test_extra_columns_are_named_as_unused(nile_df):

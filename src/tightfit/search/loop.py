@@ -217,7 +217,8 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
     left = None if deadline is None else deadline.left()
     if left is not None and left < max(min_seconds, 1e-3):
         entry.verdict = Verdict.skipped(
-            f"time budget spent: {format_seconds(left)} left of {format_seconds(deadline.seconds)}", "time"
+            f"the time budget ran out before it started: {format_seconds(left)} left of "
+            f"{format_seconds(deadline.seconds)}", "time"
         )
         return []
     if screen is not None:

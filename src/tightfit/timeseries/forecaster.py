@@ -1,7 +1,9 @@
 """`Forecaster`: the best forecaster this machine can validate within a time budget.
 
 ``fit(df)`` checks the series, adapts the stack to them (short series: no seasonal models, augmented windows
-for the neural ones), then runs the models cheapest first. Each is scored by rolling-origin cross-validation:
+for the neural ones), then runs the models cheapest first through the search core
+(:func:`tightfit.search.run_candidates`, inline, so the time budget covers the whole fit and the leaderboard
+speaks every search's vocabulary). Each is scored by rolling-origin cross-validation:
 ``n_windows`` cut-offs, each forecasting the next ``horizon`` points from the history before it. A model's
 first window is timed; when all its windows plus the final fit would not finish in the time left, the model
 is skipped with that arithmetic as the reason, and its partial scores are not used. A model starts only while
@@ -17,7 +19,6 @@ their validation errors.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,11 @@ import pandas as pd
 
 from tightfit.budget import Budget
 from tightfit.errors import ConfigError, DataError, bad_param
+from tightfit.params import Interval, Options, check
 from tightfit.timeseries.augment import Augmenter
 from tightfit.timeseries.data import SeriesSet, check_horizon, check_series
 from tightfit.timeseries.metrics import mase, rmse, smape
-from tightfit.timeseries.models import STACK, model_stack
+from tightfit.timeseries.models import MODELS, STACK, model_stack
 
 __all__ = ["METRICS", "Forecaster"]
 
@@ -87,36 +89,27 @@ class Forecaster:
         verbose: bool = True,
     ) -> None:
         self.horizon = check_horizon(horizon)
-        if isinstance(season_length, bool) or not isinstance(season_length, int) or season_length < 1:
-            raise bad_param("season_length", "Forecaster", "an int >= 1 (1: no seasonality)", season_length)
-        self.season_length = season_length
-        if budget is not None and not isinstance(budget, Budget):
-            raise bad_param("budget", "Forecaster", "None or a Budget", type(budget).__name__)
-        self.budget = budget or Budget()
-        if models == "auto":
-            self.models = list(STACK)
-        elif isinstance(models, (list, tuple)) and models and all(m in STACK for m in models):
-            self.models = list(models)
-        else:
-            raise bad_param("models", "Forecaster", f"'auto' or a non-empty list from {STACK}", models)
-        if metric not in METRICS:
-            raise bad_param("metric", "Forecaster", METRICS, metric)
-        self.metric = metric
-        if isinstance(n_windows, bool) or not isinstance(n_windows, int) or n_windows < 1:
-            raise bad_param("n_windows", "Forecaster", "an int >= 1", n_windows)
-        self.n_windows = n_windows
-        if ensemble not in (None, "median"):
-            raise bad_param("ensemble", "Forecaster", (None, "median"), ensemble)
-        self.ensemble = ensemble
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 2:
-            raise bad_param("top_k", "Forecaster", "an int >= 2 (models in the median ensemble)", top_k)
-        self.top_k = top_k
-        if not isinstance(level, (list, tuple)) or not all(isinstance(lv, int) and 0 < lv < 100 for lv in level):
+        check(
+            "Forecaster",
+            season_length=(season_length, Interval(int, 1)),
+            budget=(budget, None, Budget),
+            metric=(metric, Options(*METRICS)),
+            n_windows=(n_windows, Interval(int, 1)),
+            ensemble=(ensemble, None, Options("median")),
+            top_k=(top_k, Interval(int, 2)),
+            augment=(augment, None, Augmenter),
+            verbose=(verbose, bool),
+        )
+        if not isinstance(level, (list, tuple)) or not all(Interval(int, 0, 100, "neither").accepts(v) for v in level):
             raise bad_param("level", "Forecaster", "a sequence of ints in (0, 100)", level)
-        self.level = tuple(sorted(level))
-        if augment is not None and not isinstance(augment, Augmenter):
-            raise bad_param("augment", "Forecaster", "None or an Augmenter", type(augment).__name__)
-        self.augment = augment
+        if models != "auto" and (not isinstance(models, (list, tuple)) or not models):
+            raise bad_param("models", "Forecaster", f"'auto' or a non-empty list from {STACK}", models)
+        for name in [] if models == "auto" else models:
+            MODELS.technique(name)  # an unknown id: ConfigError with the closest one
+        self.season_length, self.metric, self.n_windows, self.ensemble = season_length, metric, n_windows, ensemble
+        self.budget = budget or Budget()
+        self.models = list(STACK) if models == "auto" else list(models)
+        self.top_k, self.level, self.augment = top_k, tuple(sorted(level)), augment
         self.chronos_path = chronos_path
         self.random_state = random_state
         self.verbose = verbose
@@ -124,45 +117,52 @@ class Forecaster:
     # -- fit -----------------------------------------------------------------------------------------------
     def fit(self, df: Any) -> Forecaster:
         """Validate every model that fits the budget, pick the best, forecast with it; returns self."""
-        started = time.perf_counter()
-        deadline = started + self.budget.time if self.budget.time else float("inf")
+        import functools
+
+        from tightfit.measure import Deadline, stopwatch
+        from tightfit.search import Entry, run_candidates
+
+        deadline = Deadline(self.budget.time)
         self.series_ = series = check_series(df, self.horizon)
         self.notes_: list[str] = []
         season, windows, augment, names = self._adapt(series)
         stack = model_stack(names, augment, self.chronos_path)
-        rows, self.cv_ = [], {}
-        from tightfit.progress import StepProgress
-
-        with StepProgress(len(stack), self.verbose, description="models") as progress:
-            for model in stack:
-                rows.append(self._validate(model, series, season, windows, deadline))
-                progress.advance(model=model.name, status=rows[-1]["status"])
-        board = pd.DataFrame(rows)
-        ok = board[board["status"] == "ok"].sort_values(self.metric, kind="stable")
-        if ok.empty:
-            raise DataError(
-                "no model finished validation within the budget: "
-                f"{dict(zip(board['model'], board['reason'], strict=True))}"
-            )
-        chosen = (
-            list(ok["model"][: self.top_k]) if self.ensemble == "median" and len(ok) >= 2 else [ok["model"].iloc[0]]
-        )
-        self.chosen_ = "Ensemble" if len(chosen) > 1 else chosen[0]
-        self.members_ = chosen
-        board["chosen"] = board["model"].isin(chosen)
+        evaluate = functools.partial(self._validate, series, season, windows, deadline)
+        self.search_ = run_candidates(
+            [Entry(m.name, m) for m in stack], self.budget, evaluate, executor="inline", applies=(),
+            deadline=deadline, techniques=MODELS, entity="model", verbose=self.verbose,
+        )  # fmt: skip
+        ranked = sorted((e for e in self.search_.entries if e.status in ("chosen", "fits")),
+                        key=lambda e: e.status != "chosen")  # fmt: skip
+        if not ranked:
+            reasons = {e.name: e.reason for e in self.search_.entries}
+            raise DataError(f"no model finished validation within the budget: {reasons}")
+        ranked = [ranked[0], *sorted(ranked[1:], key=lambda e: e.measured.quality)]
+        members = ranked[: self.top_k] if self.ensemble == "median" and len(ranked) >= 2 else ranked[:1]
+        self.cv_ = {e.name: e.artefact for e in ranked}
+        self.members_ = [e.name for e in members]
+        self.chosen_ = "Ensemble" if len(members) > 1 else members[0].name
+        if len(members) > 1:
+            members[0].verdict.reason += f"; the forecast is the median of {', '.join(self.members_)}"
         self.season_length_used_ = season
-        by_name = {m.name: m for m in stack}
         forecasts = []
-        for name in chosen:  # the final fit on all data, timed like the rest
-            begun = time.perf_counter()
-            forecasts.append(
-                self._with_intervals(by_name[name], self._forecast(by_name[name], series.frame, season, deadline)[0])
-            )
-            board.loc[board["model"] == name, "final_fit_s"] = time.perf_counter() - begun
+        for entry in members:  # the final fit on all data, timed like the rest
+            forecast, seconds = stopwatch(self._forecast, entry.spec, series.frame, season, deadline)
+            forecasts.append(self._with_intervals(entry.spec, forecast))
+            entry.measured.extra["final_fit_s"] = seconds
         self.forecast_ = self._combine(forecasts)
-        self.leaderboard_ = board
-        self.fit_seconds_ = time.perf_counter() - started
+        self.fit_seconds_ = deadline.elapsed()
         return self
+
+    @property
+    def leaderboard_(self) -> pd.DataFrame:
+        """One row per model: verdict, reason, validation metrics, fit times, peak memory, ``member`` (in the
+        forecast)."""
+        if not hasattr(self, "search_"):
+            raise ConfigError("this Forecaster is not fitted yet; call fit(df) first.")
+        board = self.search_.to_frame()
+        board["member"] = board["model"].isin(self.members_)
+        return board
 
     def _adapt(self, series: SeriesSet) -> tuple[int, int, Augmenter | None, list[str]]:
         shortest = min(series.lengths.values())
@@ -195,48 +195,39 @@ class Forecaster:
             )
         return season, windows, augment, names
 
-    def _forecast(self, model, frame: pd.DataFrame, season: int, deadline: float) -> tuple[pd.DataFrame, int]:
-        """One fit + forecast with what is left of the budget, and the RSS it added at its peak (sampled)."""
-        from tightfit.measure import MemoryMonitor
+    def _forecast(self, model, frame: pd.DataFrame, season: int, deadline) -> pd.DataFrame:
+        """One fit + forecast with what is left of the budget."""
+        left = deadline.left()
+        time_s = None if left is None else max(left, 1.0)
+        return model.forecast(frame, self.horizon, self.series_.freq, season, self.level, self.random_state, time_s)
 
-        left = deadline - time.perf_counter()
-        time_s = None if left == float("inf") else max(left, 1.0)
-        with MemoryMonitor(device="cpu") as monitor:
-            forecast = model.forecast(
-                frame, self.horizon, self.series_.freq, season, self.level, self.random_state, time_s
-            )
-        return forecast, int(monitor.peak - monitor.baseline)
+    def _validate(self, series: SeriesSet, season: int, windows: int, deadline, model, time_left):
+        """Rolling-origin validation of one model (the search's evaluate): its mean metrics and signed errors."""
+        from tightfit.measure import stopwatch
+        from tightfit.search import Measured, Outcome, SkipEntry
 
-    def _validate(self, model, series: SeriesSet, season: int, windows: int, deadline: float) -> dict[str, Any]:
-        row: dict[str, Any] = {"model": model.name, "kind": model.kind}
         why_not = model.unavailable() if hasattr(model, "unavailable") else None
         if why_not:
-            return row | {"status": "skipped", "reason": why_not}
+            raise SkipEntry(why_not)
         frame = series.frame
         position = frame.groupby("unique_id").cumcount()
         length = frame["unique_id"].map(series.lengths)
-        scores, errors, seconds, peaks = [], [], [], []
+        scores, errors, seconds = [], [], []
         for w in range(windows):
-            left = deadline - time.perf_counter()
-            if w == 1 and seconds[0] * (windows + 1) > left:
-                return row | {"status": "skipped", "reason": (
+            left = deadline.left()
+            if w == 1 and left is not None and seconds[0] * (windows + 1) > left:
+                raise SkipEntry(
                     f"the first validation window took {seconds[0]:.1f} s; {windows} windows and the final fit "
-                    f"need ~{seconds[0] * (windows + 1):.0f} s, {max(left, 0):.0f} s left")}  # fmt: skip
-            if left <= 0:
-                return row | {"status": "skipped", "reason": "the time budget ran out before it started"}
+                    f"need ~{seconds[0] * (windows + 1):.0f} s, {left:.0f} s left", "time")  # fmt: skip
+            if left is not None and left <= 0:
+                raise SkipEntry("the time budget ran out during its validation", "time")
             cutoff = length - (windows - w) * self.horizon
             train, test = frame[position < cutoff], frame[(position >= cutoff) & (position < cutoff + self.horizon)]
-            begun = time.perf_counter()
-            try:
-                predicted, peak = self._forecast(model, train, season, deadline)
-            except Exception as exc:  # a model that cannot fit these series: a row, not a crash
-                log.info("forecast: %s failed: %s", model.name, exc)
-                return row | {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:300]}
-            seconds.append(time.perf_counter() - begun)
-            peaks.append(peak)
+            predicted, window_s = stopwatch(self._forecast, model, train, season, deadline)
+            seconds.append(window_s)
             merged = test.merge(predicted, on=["unique_id", "ds"], how="left")
             if merged["mean"].isna().any():
-                return row | {"status": "failed", "reason": "forecast dates do not line up with the series"}
+                raise DataError("forecast dates do not line up with the series")
             for uid, group in merged.groupby("unique_id", sort=False):
                 history = train.loc[train["unique_id"] == uid, "y"].to_numpy()
                 truth, guess = group["y"].to_numpy(), group["mean"].to_numpy()
@@ -245,12 +236,12 @@ class Forecaster:
                     "rmse": rmse(truth, guess), "mae": float(np.mean(np.abs(truth - guess))),
                 })  # fmt: skip
                 errors.append(truth - guess)
-        self.cv_[model.name] = np.array(errors)  # (series x windows, horizon): signed validation errors
-        means = pd.DataFrame(scores).mean()
-        return row | {
-            "status": "ok", "reason": "", **means.to_dict(), "fit_s": float(np.median(seconds)),
-            "cv_s": float(np.sum(seconds)), "peak_memory_bytes": int(max(peaks)),
-        }  # fmt: skip
+        means = pd.DataFrame(scores).mean().to_dict()
+        measured = Measured(
+            quality=means.pop(self.metric), metric=self.metric, higher_is_better=False, fit_s=float(np.median(seconds)),
+            extra=means | {"cv_s": float(np.sum(seconds))},
+        )  # fmt: skip
+        return Outcome(measured, artefact=np.array(errors))  # (series x windows, horizon): signed errors
 
     def _with_intervals(self, model, forecast: pd.DataFrame) -> pd.DataFrame:
         """Conformal intervals from the model's validation errors (per horizon step) when it has none."""

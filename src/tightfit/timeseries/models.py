@@ -11,16 +11,17 @@ local checkpoint through the ``chronos-forecasting`` package.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tightfit.registry import Registry
 from tightfit.timeseries.augment import Augmenter
 from tightfit.timeseries.data import next_dates
 
-__all__ = ["STACK", "ChronosBolt", "LightGBMLags", "NeuralForecaster", "StatsModel", "model_stack"]
+__all__ = ["MODELS", "STACK", "ChronosBolt", "LightGBMLags", "NeuralForecaster", "StatsModel", "model_stack"]
 
 
 def _future(frame: pd.DataFrame, h: int, freq: str | int) -> pd.DataFrame:
@@ -202,21 +203,29 @@ class ChronosBolt:
         return future
 
 
-STACK = ("SeasonalNaive", "Naive", "AutoETS", "AutoTheta", "LightGBM", "DLinear", "AutoARIMA", "NHITS", "ChronosBolt")
+ModelFactory = Callable[[Augmenter | None, str | None], Any]  # (augment, chronos_path) -> a model
+MODELS: Registry[ModelFactory] = Registry("forecasting model")  # registration order: cheapest first
+MODELS.register("SeasonalNaive", lambda augment, chronos: StatsModel("SeasonalNaive"), relaxes=("time",), rank=1,
+                summary="last season repeated (statsforecast)")
+MODELS.register("Naive", lambda augment, chronos: StatsModel("Naive", seasonal=False), relaxes=("time",), rank=2,
+                summary="last value repeated")
+MODELS.register("AutoETS", lambda augment, chronos: StatsModel("AutoETS"), relaxes=("time", "data"), rank=3,
+                summary="exponential smoothing, automatic (statsforecast)")
+MODELS.register("AutoTheta", lambda augment, chronos: StatsModel("AutoTheta"), relaxes=("time", "data"), rank=4,
+                summary="Theta method, automatic (statsforecast)")
+MODELS.register("LightGBM", lambda augment, chronos: LightGBMLags(), relaxes=("time",), rank=5,
+                summary="gradient boosting on lags, one model across series")
+MODELS.register("DLinear", lambda augment, chronos: NeuralForecaster("DLinear", augment=augment), rank=6,
+                summary="DLinear through the training engine")
+MODELS.register("AutoARIMA", lambda augment, chronos: StatsModel("AutoARIMA"), rank=7,
+                summary="ARIMA, automatic order (statsforecast)")
+MODELS.register("NHITS", lambda augment, chronos: NeuralForecaster("NHITS", augment=augment), rank=8,
+                summary="a small N-HiTS through the training engine")
+MODELS.register("ChronosBolt", lambda augment, chronos: ChronosBolt(chronos), relaxes=("data",), rank=9,
+                summary="Chronos-Bolt zero-shot from a local checkpoint")
+STACK = tuple(MODELS)
 
 
 def model_stack(names: Sequence[str], augment: Augmenter | None, chronos_path: str | None) -> list[Any]:
-    """Model objects for ``names`` (from ``STACK``), in the order given."""
-    built = []
-    for name in names:
-        if name == "Naive":
-            built.append(StatsModel("Naive", seasonal=False))
-        elif name in ("SeasonalNaive", "AutoETS", "AutoTheta", "AutoARIMA"):
-            built.append(StatsModel(name))
-        elif name == "LightGBM":
-            built.append(LightGBMLags())
-        elif name in ("DLinear", "NHITS"):
-            built.append(NeuralForecaster(name, augment=augment))
-        else:
-            built.append(ChronosBolt(chronos_path))
-    return built
+    """Model objects for ``names`` (ids of ``MODELS``), in the order given."""
+    return [MODELS[name](augment, chronos_path) for name in names]
