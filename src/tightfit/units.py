@@ -114,30 +114,32 @@ def format_bytes(n_bytes: int | float, exact: bool = False) -> str:
     """Print bytes in the largest fitting unit.
 
     With ``exact=False`` (reports) decimal units and about three significant digits; with ``exact=True``
-    (what ``Budget`` prints) binary units when they divide evenly, else decimal ones, and parsing the
-    text gives back ``n_bytes`` exactly.
+    (what ``Budget`` prints) the shortest of the binary and decimal forms that parse back to ``n_bytes``
+    exactly, so ``"2GB"`` prints as ``2GB`` and ``"4GiB"`` as ``4GiB``.
 
     Examples
     --------
     >>> format_bytes(339_992), format_bytes(1_500_000_000), format_bytes(4 * 1024**3)
     ('340kB', '1.5GB', '4.29GB')
-    >>> format_bytes(4 * 1024**3, exact=True), format_bytes(123_456_789, exact=True)
-    ('4GiB', '123456789B')
+    >>> format_bytes(4 * 1024**3, exact=True), format_bytes(2 * 10**9, exact=True), format_bytes(123_456_789, exact=True)
+    ('4GiB', '2GB', '123456789B')
     """
     n = round(n_bytes)
+    if not exact:
+        for unit, factor in (("TB", 1000**4), ("GB", 1000**3), ("MB", 1000**2), ("kB", 1000)):
+            if n >= factor:
+                return _significant(n / factor, unit)
+        return f"{n}B"
+    forms = [f"{n}B"]
     for unit, factor in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if exact and n >= factor and n % factor == 0:
-            return f"{n // factor}{unit}"
+        if n >= factor and n % factor == 0:
+            forms.append(f"{n // factor}{unit}")
+            break
     for unit, factor in (("TB", 1000**4), ("GB", 1000**3), ("MB", 1000**2), ("kB", 1000)):
         if n >= factor:
-            if not exact:
-                return _significant(n / factor, unit)
-            for digits in range(0, 4):
-                text = _trim(Fraction(n, factor), digits) + unit
-                if parse_bytes(text) == n:
-                    return text
+            forms += [t for t in (_trim(Fraction(n, factor), d) + unit for d in range(4)) if parse_bytes(t) == n][:1]
             break
-    return f"{n}B"
+    return min(forms, key=len)  # the shortest exact form: what the user most likely typed
 
 
 def format_seconds(seconds: float, exact: bool = False) -> str:
