@@ -58,8 +58,8 @@ def headline_rounds(report, batch: tuple) -> list[dict[str, float]]:
     pass puts minutes between the two figures, and this machine's speed drifts over minutes."""
     rounds = []
     for _ in range(ROUNDS):
-        base = latency(report.original, *batch, warmup=1, min_repeats=5, min_time_s=1.0).p50
-        best = latency(report.best, *batch, warmup=1, min_repeats=5, min_time_s=1.0).p50
+        base = latency(report.original, *batch, warmup=1, min_repeats=5, min_time_s=1.0).p50_s
+        best = latency(report.best, *batch, warmup=1, min_repeats=5, min_time_s=1.0).p50_s
         rounds.append({"original_p50_s": base, "chosen_p50_s": best, "speedup": base / best})
     return rounds
 

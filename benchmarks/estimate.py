@@ -35,10 +35,10 @@ from zoo import ZOO
 
 from tightfit.guard import run_limited
 from tightfit.measure import track_peak
-from tightfit.units import format_bytes
 from tightfit.plan import estimate
 from tightfit.plan.estimate import _as_tensors, _grown, _step_config
 from tightfit.train import Trainer
+from tightfit.units import format_bytes
 
 LABELS = ["fp32", "bf16 mb/2 x2", "ckpt + sgd", "LoRA r4 + adafactor"]
 

@@ -87,7 +87,7 @@ def main() -> None:
         guess = fc.fit(train).predict()[fc.chosen_].to_numpy()
         rows.append({"series": name, "model": "auto", "mase": mase(truth, guess, history, season),
                      "smape": smape(truth, guess), "seconds": time.perf_counter() - began, "chose": fc.chosen_,
-                     "skipped": ", ".join(fc.leaderboard_.query("status != 'ok'")["model"])})  # fmt: skip
+                     "skipped": ", ".join(e.name for e in fc.search_.entries if e.status == "skipped")})  # fmt: skip
         print(f"   auto chose {fc.chosen_} in {rows[-1]['seconds']:.0f} s; skipped: {rows[-1]['skipped'] or 'none'}")
     frame = pd.DataFrame(rows)
     base = frame[frame["model"] == "SeasonalNaive"].set_index("series")

@@ -31,10 +31,10 @@ from zoo import GRUForecaster, TabularTransformer, TokenTransformer
 
 from tightfit import Budget, BudgetExceeded
 from tightfit.guard import run_limited
-from tightfit.units import format_bytes, format_seconds
 from tightfit.plan import plan
 from tightfit.plan.search import _trial
 from tightfit.train import TrainConfig
+from tightfit.units import format_bytes, format_seconds
 
 BUDGET_FRACTIONS = (1.25, 0.8, 0.6)
 
@@ -89,27 +89,27 @@ def main() -> None:
                 "naive_peak_bytes": naive_peak,
                 "naive_fate": naive_fate(model, data, naive, cap),
                 "plan_s": plan_s,
-                "estimated": sum(c.estimate is not None for c in result.candidates),
+                "estimated": sum("estimate" in c.details for c in result.candidates),
                 "measured": sum(c.measured is not None for c in result.candidates),
                 "chosen": None,
             }
             if result.chosen is not None:
-                chosen = next(c for c in result.candidates if c.verdict == "chosen")
+                chosen = result.leaderboard.chosen
                 try:
                     runs = [
                         run_limited(_trial, model, data, result.chosen, args.steps, memory=cap)
                         for _ in range(args.repeats)
                     ]
                 except BudgetExceeded as exc:  # the short trial fitted, the longer run did not: report it
-                    row |= {"chosen": chosen.label(), "verification": f"failed: {exc}"}
+                    row |= {"chosen": chosen.name, "verification": f"failed: {exc}"}
                     rows.append(row)
                     print(row, flush=True)
                     continue
                 row |= {
-                    "chosen": chosen.label(),
-                    "predicted_peak_bytes": chosen.estimate.process_peak,
+                    "chosen": chosen.name,
+                    "predicted_peak_bytes": chosen.details["estimate"].process_peak,
                     "measured_peak_bytes": median([r["peak_bytes"] for r in runs]),
-                    "trial_step_s": chosen.measured["step_time_s"],
+                    "trial_step_s": chosen.measured.extra["step_time_s"],
                     "measured_step_s": median([r["step_time_s"] for r in runs]),
                     "oom_events": sum(r["oom_events"] for r in runs),
                 }

@@ -85,14 +85,14 @@ def main() -> None:
                 warnings.simplefilter("ignore")
                 table = board.run(verbose=False)
             for row in table.to_dict(orient="records"):
-                if row["error"]:
-                    print(f"   {row['model']}: {row['error']}")
+                if row["verdict"] == "failed":
+                    print(f"   {row['model']}: {row['reason']}")
                 rows.append({"dataset": name, "seed": seed} | row)
         peaks = step_tensor_peaks(data[0], data[2])
         memory.append({"dataset": name, **peaks, "lora/full": peaks["lora"] / peaks["full"]})
         print(f"   step tensor peak: full {peaks['full'] / 1e6:.1f} MB, LoRA {peaks['lora'] / 1e6:.1f} MB", flush=True)
     frame = pd.DataFrame(rows)
-    columns = ["roc_auc_score", "log_loss", "fit_seconds", "peak_memory_bytes"]
+    columns = ["roc_auc_score", "log_loss", "fit_s", "peak_bytes"]
     table = frame.groupby(["dataset", "model"])[columns].median()
     print(table.round(4).to_string())
     auc = table["roc_auc_score"].unstack()

@@ -94,7 +94,7 @@ def main() -> None:
     with torch.inference_mode():
         lat = latency(model, batch, warmup=5)
     console.print(
-        f"3. inference, batch 256: p50 {format_seconds(lat.p50)}, p95 {format_seconds(lat.p95)} over "
+        f"3. inference, batch 256: p50 {format_seconds(lat.p50_s)}, p95 {format_seconds(lat.p95_s)} over "
         f"{lat.n_repeats} runs; model size {format_bytes(size_of(model))}"
     )
 

@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 
+from tightfit._proc import status_bytes
 from tightfit.errors import is_out_of_memory
 
 _REQUESTED = re.compile(
@@ -24,22 +25,16 @@ _REQUESTED = re.compile(
 
 
 def _vm_data() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmData:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return status_bytes("VmData") or 0
 
 
 def _figures(wall_s: float) -> dict[str, float]:
     """The child's own high-water RSS (``VmHWM``), torch's CUDA peak when CUDA was used, and fn's wall time."""
-    from tightfit.measure.memory import peak_rss
-
     device_peak = 0
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         device_peak = max(torch.cuda.max_memory_allocated(i) for i in range(torch.cuda.device_count()))
-    return {"hwm_bytes": peak_rss(), "device_peak_bytes": device_peak, "wall_s": wall_s}
+    return {"hwm_bytes": status_bytes("VmHWM") or 0, "device_peak_bytes": device_peak, "wall_s": wall_s}
 
 
 def _requested_bytes(text: str) -> int | None:

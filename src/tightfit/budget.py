@@ -8,11 +8,11 @@ Numbers are bytes or seconds; strings take human units (``"512MB"``, ``"4GiB"``,
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tightfit.errors import ConfigError, bad_param
+from tightfit.params import check_device
 from tightfit.units import (
     BYTE_FORMS,
     TIME_FORMS,
@@ -25,8 +25,6 @@ from tightfit.units import (
 
 __all__ = ["Budget"]
 
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-_DEVICE_FORMS = "one of 'auto', 'cpu', 'cuda' or 'cuda:N'"
 _UNLIMITED = "unlimited"
 
 
@@ -80,8 +78,7 @@ class Budget:
                 object.__setattr__(self, name, parse(value))
             except UnitError:
                 raise bad_param(name, "Budget", forms, value) from None
-        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
-            raise bad_param("device", "Budget", _DEVICE_FORMS, self.device)
+        check_device(self.device, "Budget")
 
     @classmethod
     def parse(cls, text: str) -> Budget:

@@ -10,6 +10,7 @@ one :func:`~tightfit.errors.bad_param` message naming the parameter, the value a
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,19 +35,24 @@ class Interval:
     low: float | None = None
     high: float | None = None
     closed: str = "both"  # which ends are included: "both", "left", "right", "neither"
+    what: str = ""  # how the accepted values read in a message, when plainer than the interval
 
     def accepts(self, value: Any) -> bool:
         if isinstance(value, bool):
             return False
-        if self.kind is int and not isinstance(value, int):
+        if self.kind is int and not isinstance(value, numbers.Integral):
             return False
-        if self.kind is float and (not isinstance(value, (int, float)) or math.isnan(value)):
+        if self.kind is float and (not isinstance(value, numbers.Real) or math.isnan(value)):
             return False
         if self.low is not None and (value < self.low or (value == self.low and self.closed in ("right", "neither"))):
             return False
-        return self.high is None or not (value > self.high or (value == self.high and self.closed in ("left", "neither")))
+        return self.high is None or not (
+            value > self.high or (value == self.high and self.closed in ("left", "neither"))
+        )
 
     def __str__(self) -> str:
+        if self.what:
+            return self.what
         noun = "an int" if self.kind is int else "a number"
         left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
         if self.low is not None and self.high is not None:

@@ -47,7 +47,7 @@ def test_variants_are_measured_and_the_fastest_acceptable_is_chosen(trained, tmp
     assert pruned.details["prune"]["shrunk"] == {"0": (256, 179), "2": (256, 179)}
     assert pruned.size_bytes < 0.75 * report.original.size_bytes
     for v in [report.original, *report.variants]:  # every figure measured, for each batch size
-        assert set(v.latency) == {1, 32} and all(v.latency[b]["p50"] > 0 for b in (1, 32))
+        assert set(v.latency) == {1, 32} and all(v.latency[b]["p50_s"] > 0 for b in (1, 32))
     accepted = [v for v in [report.original, *report.variants] if v.verdict in ("fits", "chosen")]
     assert report.best in accepted and report.best.verdict == "chosen"
     assert report.best.p50(32) <= min(v.p50(32) for v in accepted) * 1.02
@@ -93,7 +93,7 @@ def test_exported_variants_load_back_identical_and_tampering_is_refused(trained,
         path = variant.save(tmp_path / variant.name.replace("+", "_"))
         loaded, meta = load_exported(path)
         assert meta["technique"] == variant.technique and meta["inputs"][0]["shape"] == ["batch", 64]
-        assert meta["latency"]["4"]["p50"] == variant.latency[4]["p50"]
+        assert meta["latency"]["4"]["p50_s"] == variant.latency[4]["p50_s"]
         with torch.no_grad():
             np.testing.assert_allclose(np.asarray(loaded(X[:8])), np.asarray(variant(X[:8])), rtol=1e-6, atol=1e-6)
     path.write_bytes(path.read_bytes() + b"\0")

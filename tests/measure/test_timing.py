@@ -11,9 +11,9 @@ from tightfit.measure import latency
 def test_sleep_is_timed_within_tolerance():
     report = latency(time.sleep, 0.01, warmup=1, repeats=15)
     assert report.n_repeats == 15 == len(report.samples)
-    assert 0.0095 <= report.p50 <= 0.03
-    assert report.p50 <= report.p95 <= max(report.samples)
-    assert report.std >= 0
+    assert 0.0095 <= report.p50_s <= 0.03
+    assert report.p50_s <= report.p95_s <= max(report.samples)
+    assert report.std_s >= 0
 
 
 def test_adaptive_repeats_respect_min_time():

@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tightfit.errors import bad_param
+from tightfit.params import Interval, check
 
 __all__ = ["LOSSES", "distill", "distillation_loss"]
 
@@ -27,10 +28,9 @@ def distillation_loss(loss: str = "kl", temperature: float = 2.0, alpha: float =
     """The loss ``(student_output, (teacher_output, labels or None)) -> scalar`` used by :func:`distill`."""
     if loss not in LOSSES:
         raise bad_param("loss", "distill", LOSSES, loss)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature <= 0:
-        raise bad_param("temperature", "distill", "a number > 0", temperature)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-        raise bad_param("alpha", "distill", "a number in [0, 1]", alpha)
+    check(
+        "distill", temperature=(temperature, Interval(float, 0, closed="right")), alpha=(alpha, Interval(float, 0, 1))
+    )
 
     def compute(student: torch.Tensor, target: Any) -> torch.Tensor:
         teacher, labels = target

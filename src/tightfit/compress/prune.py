@@ -19,13 +19,13 @@ import torch
 from torch import nn
 
 from tightfit.errors import TechniqueNotApplicable, bad_param
+from tightfit.params import Interval, check
 
 __all__ = ["magnitude_prune", "prunable_pairs", "structured_prune"]
 
 
 def check_sparsity(sparsity: float, owner: str) -> None:
-    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 < sparsity < 1:
-        raise bad_param("sparsity", owner, "a fraction in (0, 1)", sparsity)
+    check(owner, sparsity=(sparsity, Interval(float, 0, 1, closed="neither", what="a fraction in (0, 1)")))
 
 
 def magnitude_prune(model: nn.Module, sparsity: float) -> tuple[nn.Module, dict[str, Any]]:
@@ -149,7 +149,9 @@ def structured_prune(
 def _same_structure(output: Any, reference: Any) -> None:
     if torch.is_tensor(reference):
         if not torch.is_tensor(output) or output.shape != reference.shape:
-            raise TechniqueNotApplicable(f"output shape changed: {tuple(getattr(output, 'shape', ()))} != {tuple(reference.shape)}")
+            raise TechniqueNotApplicable(
+                f"output shape changed: {tuple(getattr(output, 'shape', ()))} != {tuple(reference.shape)}"
+            )
     elif isinstance(reference, (tuple, list)):
         for o, r in zip(output, reference, strict=True):
             _same_structure(o, r)

@@ -120,8 +120,8 @@ class CompressReport:
             }
             for b in self.batch_sizes:
                 lat = v.latency.get(b, {})
-                row[f"p50_ms@{b}"] = lat["p50"] * 1e3 if lat else None
-                row[f"p95_ms@{b}"] = lat["p95"] * 1e3 if lat else None
+                row[f"p50_ms@{b}"] = lat["p50_s"] * 1e3 if lat else None
+                row[f"p95_ms@{b}"] = lat["p95_s"] * 1e3 if lat else None
             big = self.batch_sizes[-1]
             row["speedup"] = base.p50(big) / v.p50(big) if v.p50(big) else None
             row["quality"] = v.quality
@@ -198,7 +198,8 @@ def _torch_stage(stage: str, module: nn.Module, ctx: _Context) -> tuple[nn.Modul
     if stage == "prune":
         pruned, info = structured_prune(module, ctx.inputs, ctx.sparsity)
         if not info["shrunk"]:
-            raise TechniqueNotApplicable(f"no Linear pair could be shrunk ({len(info['skipped'])} tried: {info['skipped']})")
+            tried = info["skipped"]
+            raise TechniqueNotApplicable(f"no Linear pair could be shrunk ({len(tried)} tried: {tried})")
         if ctx.train_data is not None:  # recover what pruning lost by distilling from the original
             result = distill(ctx.model, pruned, ctx.train_data, loss=ctx.distill_loss, config=ctx.train_config)
             info["recovery"] = {"steps": result.steps, "stopped_by": result.stopped_by}
@@ -228,7 +229,9 @@ def _serving_stage(stage: str, name: str, module: nn.Module, ctx: _Context, keep
             if stage == "fp16":
                 raise TechniqueNotApplicable("fp16 kernels need a CUDA device; on the CPU use bf16")
             if not Hardware.probe().cpu_bf16:
-                raise TechniqueNotApplicable("this CPU has no bf16 instructions (avx512_bf16/amx): bf16 would be emulated, slower")
+                raise TechniqueNotApplicable(
+                    "this CPU has no bf16 instructions (avx512_bf16/amx): bf16 would be emulated, slower"
+                )
             module = cast(module, torch.bfloat16)
         module = module.eval()
         return Variant(name, stage, module, module=module, details=details, size_bytes=size_of(module))
@@ -245,7 +248,9 @@ def _serving_stage(stage: str, name: str, module: nn.Module, ctx: _Context, keep
     with torch.inference_mode():
         cosine = float(_row_cosine(fp32(*ctx.inputs), module(*ctx.inputs)).min())
     if cosine < PARITY_COSINE:
-        raise TechniqueNotApplicable(f"exported graph disagrees with PyTorch: min row cosine {cosine:.5f} < {PARITY_COSINE}")
+        raise TechniqueNotApplicable(
+            f"exported graph disagrees with PyTorch: min row cosine {cosine:.5f} < {PARITY_COSINE}"
+        )
     details = {"exporter": exporter, "parity_min_cosine": cosine}
     if stage == "onnx":
         return Variant(name, stage, fp32, onnx_bytes=graph, details=details, size_bytes=len(graph))
@@ -399,11 +404,11 @@ class _Evaluator:
         if self.base_quality is None:
             self.base_quality = variant.quality
         small = self.sizes[0]
-        extra = {f"p50_at_{b}_s": variant.latency[b]["p50"] for b in self.sizes}
+        extra = {f"p50_at_{b}_s": variant.latency[b]["p50_s"] for b in self.sizes}
         extra["quality_drop"] = self.base_quality - variant.quality
         measured = Measured(
             quality=variant.quality, metric="quality", size_bytes=variant.size_bytes, latency_batch=small,
-            latency_p50_s=variant.latency[small]["p50"], latency_p95_s=variant.latency[small]["p95"], extra=extra,
+            latency_p50_s=variant.latency[small]["p50_s"], latency_p95_s=variant.latency[small]["p95_s"], extra=extra,
         )  # fmt: skip
         return Outcome(measured, artefact=variant, details=variant.details, follow_ups=self._fallbacks(spec, variant))
 

@@ -42,7 +42,7 @@ class Variant:
             return self.runner(*inputs)
 
     def p50(self, batch: int) -> float | None:
-        return self.latency.get(batch, {}).get("p50")
+        return self.latency.get(batch, {}).get("p50_s")
 
     def save(self, path: Any, example_inputs: Any = None) -> Path:
         """Write the artefact and its JSON sidecar (see :func:`tightfit.compress.export`)."""

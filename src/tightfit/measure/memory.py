@@ -28,9 +28,10 @@ from pathlib import Path
 
 import psutil
 
+from tightfit._proc import status_bytes
+
 __all__ = ["MemoryMonitor", "Timeline", "peak_rss"]
 
-_STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
@@ -54,16 +55,6 @@ def _reset_rss_high_water_mark() -> bool:
         return False
 
 
-def _rss_high_water_mark() -> int | None:
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 def peak_rss() -> int:
     """This process's peak resident memory in bytes, since it started or since a ``MemoryMonitor`` reset it.
 
@@ -71,7 +62,7 @@ def peak_rss() -> int:
     ``ru_maxrss`` across ``exec``, so a child started from a 2 GB parent reports at least 2 GB whatever it
     used itself. ``ru_maxrss`` remains the fallback where ``/proc`` is missing (macOS reports it in bytes).
     """
-    hwm = _rss_high_water_mark()
+    hwm = status_bytes("VmHWM")
     if hwm is not None:
         return hwm
     import resource
@@ -102,10 +93,10 @@ class MemoryMonitor:
     """
 
     def __init__(self, interval_ms: float = 10.0, device: str = "auto") -> None:
-        from tightfit.errors import bad_param
+        from tightfit.params import Interval, check
 
-        if isinstance(interval_ms, bool) or not isinstance(interval_ms, (int, float)) or interval_ms <= 0:
-            raise bad_param("interval_ms", "MemoryMonitor", "a positive number of milliseconds", interval_ms)
+        check("MemoryMonitor", interval_ms=(interval_ms, Interval(float, 0, closed="right",
+                                                                   what="a positive number of milliseconds")))
         self.interval_s = interval_ms / 1000.0
         self.cuda_index = self._cuda_index(device)
         self.timeline = Timeline()
@@ -123,16 +114,14 @@ class MemoryMonitor:
 
     @staticmethod
     def _cuda_index(device: str) -> int | None:
-        from tightfit.errors import bad_param
+        from tightfit.params import check_device
 
-        if device == "cpu":
+        if check_device(device, "MemoryMonitor") == "cpu":
             return None
         if device == "auto":
             torch = sys.modules.get("torch")
             return torch.cuda.current_device() if torch is not None and torch.cuda.is_available() else None
-        if isinstance(device, str) and device.startswith("cuda"):
-            return int(device.partition(":")[2] or 0)
-        raise bad_param("device", "MemoryMonitor", "one of 'auto', 'cpu', 'cuda' or 'cuda:N'", device)
+        return int(device.partition(":")[2] or 0)
 
     # -- sampling --------------------------------------------------------------------------------------
     def _sample(self) -> None:
@@ -177,7 +166,7 @@ class MemoryMonitor:
             self._thread.join()
         self._sample()
         if self._hwm_reset:  # the kernel saw every page, including peaks shorter than one interval
-            hwm = _rss_high_water_mark()
+            hwm = status_bytes("VmHWM")
             if hwm is not None:
                 self.peak_rss = max(self.peak_rss, hwm)
         if self.cuda_index is not None:

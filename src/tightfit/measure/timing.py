@@ -22,19 +22,19 @@ __all__ = ["Deadline", "LatencyReport", "latency", "stopwatch"]
 class LatencyReport:
     """Seconds per call over ``n_repeats`` timed calls (after ``warmup`` untimed ones)."""
 
-    p50: float
-    p95: float
-    mean: float
-    std: float
+    p50_s: float
+    p95_s: float
+    mean_s: float
+    std_s: float
     n_repeats: int
     samples: list[float] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "p50": self.p50,
-            "p95": self.p95,
-            "mean": self.mean,
-            "std": self.std,
+            "p50_s": self.p50_s,
+            "p95_s": self.p95_s,
+            "mean_s": self.mean_s,
+            "std_s": self.std_s,
             "n_repeats": self.n_repeats,
         }
 
@@ -76,7 +76,7 @@ def latency(
     Examples
     --------
     >>> report = latency(sum, range(1000), repeats=20)
-    >>> report.n_repeats, report.p50 <= report.p95
+    >>> report.n_repeats, report.p50_s <= report.p95_s
     (20, True)
     """
     check("latency", warmup=(warmup, Interval(int, 0)), repeats=(repeats, None, Interval(int, 1)))
@@ -101,10 +101,10 @@ def latency(
             break
     ordered = sorted(samples)
     return LatencyReport(
-        p50=_percentile(ordered, 0.5),
-        p95=_percentile(ordered, 0.95),
-        mean=statistics.fmean(samples),
-        std=statistics.pstdev(samples),
+        p50_s=_percentile(ordered, 0.5),
+        p95_s=_percentile(ordered, 0.95),
+        mean_s=statistics.fmean(samples),
+        std_s=statistics.pstdev(samples),
         n_repeats=len(samples),
         samples=samples,
     )

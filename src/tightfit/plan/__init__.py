@@ -7,7 +7,7 @@
 
 from tightfit.plan.estimate import Estimate, estimate
 from tightfit.plan.search import Plan, QualityProbe, config_label, enumerate_candidates, plan
-from tightfit.search.triage import Triage, WorkloadFacts, triage
+from tightfit.search.binding import Triage, WorkloadFacts, triage
 
 __all__ = [
     "Estimate",

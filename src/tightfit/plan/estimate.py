@@ -44,8 +44,9 @@ from torch import nn
 from torch._subclasses.fake_tensor import is_fake
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from tightfit.errors import TightfitError, bad_param
+from tightfit.errors import TightfitError
 from tightfit.measure.tracker import TensorTracker
+from tightfit.params import check, check_device
 from tightfit.train.config import TrainConfig
 from tightfit.train.data import n_rows
 from tightfit.train.engine import Trainer
@@ -306,16 +307,8 @@ def estimate(
     >>> est.method, est.peak > 0
     ('fake', True)
     """
-    if not isinstance(model, nn.Module):
-        raise bad_param("model", "estimate", "a torch.nn.Module", type(model).__name__)
-    if not isinstance(config, TrainConfig):
-        raise bad_param("config", "estimate", "a TrainConfig", type(config).__name__)
-    try:
-        target = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise bad_param("device", "estimate", "'cpu', 'cuda' or 'cuda:N'", device) from None
-    if target.type not in ("cpu", "cuda"):
-        raise bad_param("device", "estimate", "'cpu', 'cuda' or 'cuda:N'", device)
+    check("estimate", model=(model, nn.Module), config=(config, TrainConfig))
+    target = torch.device(check_device(device, "estimate", allow_auto=False))
     started = time.perf_counter()
     on_cuda = target.type == "cuda"
     run_device, note = target, ""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tightfit.files import atomic_write_text
-from tightfit.search.leaderboard import Leaderboard, format_cell
+from tightfit.search.leaderboard import Leaderboard
 from tightfit.units import format_seconds
 
 __all__ = ["write_report"]
@@ -29,6 +29,11 @@ tr.chosen { background: #e8f5e9; font-weight: 600; }
 tr.over_limit, tr.failed, tr.skipped { color: #888; }
 pre { background: #f5f5f5; padding: 1em; }
 """
+
+
+def _image(path: Path) -> str:
+    encoded = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{encoded}">'
 
 
 def write_report(
@@ -52,11 +57,7 @@ def write_report(
     atomic_write_text(out / "leaderboard.csv", board.to_frame().to_csv(index=False))
     chosen = board.chosen
     binding = board.binding
-    images = "".join(
-        f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
-        for path in charts
-        if path is not None and Path(path).is_file()
-    )
+    images = "".join(_image(Path(path)) for path in charts if path is not None and Path(path).is_file())
     ignored = (
         f"<p>Not honoured by <code>{command}</code>: {html.escape(', '.join(board.ignored))} (stated, but this "
         "workload has no figure to hold to it).</p>"

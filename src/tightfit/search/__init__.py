@@ -23,9 +23,9 @@ _LAZY = {
     "judge": "loop",
     "run_candidates": "loop",
     "best_quality": "loop",
-    "Triage": "triage",
-    "WorkloadFacts": "triage",
-    "triage": "triage",
+    "Triage": "binding",
+    "WorkloadFacts": "binding",
+    "triage": "binding",
 }
 
 __all__ = sorted(_LAZY)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tightfit.budget import Budget
+from tightfit.search.binding import Triage
 from tightfit.search.entry import Entry
-from tightfit.search.triage import Triage
 from tightfit.units import format_bytes, format_seconds
 
 __all__ = ["Leaderboard", "format_cell"]

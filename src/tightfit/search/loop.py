@@ -5,7 +5,7 @@ entries already fit; let the workload ``screen`` it without running (the planner
 run ``evaluate(spec, time_left)`` through an executor (a guarded child by default, under the memory cap and
 the time left); fill in what the guard measured; judge the figures against the budget's limits in one
 vocabulary; let the workload ``check`` its own rule (a quality drop, an OOM back-off). Then choose among the
-entries that fit, name the binding limit with :func:`~tightfit.search.triage`, and return a
+entries that fit, name the binding limit with :func:`~tightfit.search.binding`, and return a
 :class:`~tightfit.search.Leaderboard`. An ``evaluate`` that raises is a ``failed`` entry, never a crashed
 search.
 """
@@ -22,10 +22,10 @@ from tightfit.errors import BudgetExceeded, TightfitError
 from tightfit.params import Interval, Options, check
 from tightfit.progress import StepProgress
 from tightfit.registry import Registry
+from tightfit.search.binding import triage
 from tightfit.search.entry import Entry, Measured, Verdict
 from tightfit.search.executors import executor as get_executor
 from tightfit.search.leaderboard import Leaderboard
-from tightfit.search.triage import triage
 from tightfit.units import format_bytes, format_seconds
 
 __all__ = ["LIMITS_JUDGED", "Outcome", "SkipEntry", "judge", "run_candidates"]

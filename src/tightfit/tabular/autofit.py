@@ -100,7 +100,7 @@ def _evaluate_candidate(task: str, X, y, cv: int, seed: int, candidate: Candidat
     timing = latency(final.predict, one_row, warmup=2, min_repeats=10, max_repeats=200, min_time_s=0.3)
     measured = Measured(
         quality=float(np.mean(scores[primary])), metric=primary, fit_s=float(np.median(seconds)),
-        latency_p50_s=timing.p50, latency_p95_s=timing.p95, latency_batch=1, size_bytes=saved_size(final),
+        latency_p50_s=timing.p50_s, latency_p95_s=timing.p95_s, latency_batch=1, size_bytes=saved_size(final),
         extra={f"{primary}_std": float(np.std(scores[primary])), secondary: float(np.mean(scores[secondary])),
                "refit_s": refit_s},
     )  # fmt: skip

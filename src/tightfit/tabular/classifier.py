@@ -30,7 +30,8 @@ from sklearn.preprocessing import LabelEncoder, OrdinalEncoder, QuantileTransfor
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from tightfit.errors import DataError, bad_param
+from tightfit.errors import DataError
+from tightfit.params import Interval, check, check_device
 
 __all__ = ["CONTEXT_CACHE_BYTES", "SHIPPED_WEIGHTS", "TinyTFMClassifier"]
 
@@ -159,14 +160,9 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _check_params(self) -> None:
-        for name, low in (("n_estimators", 1), ("max_context", 2), ("batch_size", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise bad_param(name, "TinyTFMClassifier", f"an int >= {low}", value)
-        if not isinstance(self.device, str) or not (
-            self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
-        ):
-            raise bad_param("device", "TinyTFMClassifier", "'auto', 'cpu', 'cuda' or 'cuda:N'", self.device)
+        check("TinyTFMClassifier", n_estimators=(self.n_estimators, Interval(int, 1)),
+              max_context=(self.max_context, Interval(int, 2)), batch_size=(self.batch_size, Interval(int, 1)))
+        check_device(self.device, "TinyTFMClassifier")
 
     def _device(self) -> str:
         import torch

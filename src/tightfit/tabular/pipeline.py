@@ -24,6 +24,7 @@ import numpy as np
 
 from tightfit.budget import Budget
 from tightfit.errors import ConfigError, DataError, bad_param, unknown_key
+from tightfit.params import Interval, check
 from tightfit.tabular.backends import model_spec, normalise_strategy
 from tightfit.tabular.preprocess import PROCESSOR_OPTIONS, TableProcessor
 from tightfit.tabular.tuning import TuningParams
@@ -262,8 +263,7 @@ class TabularPipeline:
         """ECE, MCE, Brier score and the reliability bins of the top-label confidence."""
         from tightfit.tabular.metrics import calibration
 
-        if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 2:
-            raise bad_param("n_bins", "evaluate_calibration", "an int >= 2", n_bins)
+        check("evaluate_calibration", n_bins=(n_bins, Interval(int, 2)))
         y = as_array(y)
         return calibration(y, self.predict_proba(X), self.classes_, n_bins)
 

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from tightfit.errors import DataError, bad_param
+from tightfit.params import Interval, check
 
 __all__ = ["PROCESSOR_OPTIONS", "TableProcessor"]
 
@@ -64,11 +65,8 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         for name, allowed in PROCESSOR_OPTIONS.items():
             if getattr(self, name) not in allowed:
                 raise bad_param(name, "processor_params", allowed, getattr(self, name))
-        mc = self.max_categories
-        if isinstance(mc, bool) or not isinstance(mc, int) or mc < 2:
-            raise bad_param("max_categories", "processor_params", "an int >= 2", mc)
-        if not isinstance(self.drop_constant, bool):
-            raise bad_param("drop_constant", "processor_params", "True or False", self.drop_constant)
+        check("processor_params", max_categories=(self.max_categories, Interval(int, 2)),
+              drop_constant=(self.drop_constant, bool))  # fmt: skip
         return self
 
     # -- fit ---------------------------------------------------------------------------------------------

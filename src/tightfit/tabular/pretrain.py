@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 from tightfit.budget import Budget
 from tightfit.errors import bad_param
 from tightfit.hardware import Hardware
+from tightfit.params import Interval, check
 from tightfit.tabular.models.tiny import TinyTFM, TinyTFMConfig, query_loss, save_tiny_tfm
 from tightfit.tabular.prior import PRIOR_TYPES, PriorSettings, prior_batches
 from tightfit.train import TrainConfig, Trainer
@@ -92,10 +93,9 @@ def pretrain(
     """
     if steps is None and minutes is None:
         raise bad_param("minutes", "pretrain", "a number of minutes > 0 when steps is not given", minutes)
-    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0):
-        raise bad_param("minutes", "pretrain", "a number > 0", minutes)
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise bad_param("steps", "pretrain", "an int >= 1", steps)
+    check(
+        "pretrain", minutes=(minutes, None, Interval(float, 0, closed="right")), steps=(steps, None, Interval(int, 1))
+    )
     out = Path(out)
     architecture = architecture or TinyTFMConfig()
     hardware = Hardware.probe()

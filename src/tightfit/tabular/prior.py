@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from tightfit.errors import ConfigError, bad_param
+from tightfit.params import Interval, check
 
 __all__ = ["PRIOR_TYPES", "PriorBatches", "PriorSettings", "TableBatches", "prior_batches"]
 
@@ -40,10 +41,8 @@ class PriorSettings:
     prior_type: str = "synthetic"
 
     def __post_init__(self) -> None:
-        for name in ("tables", "min_rows", "max_rows", "min_features", "max_features"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise bad_param(name, "PriorSettings", "an int >= 1", value)
+        names = ("tables", "min_rows", "max_rows", "min_features", "max_features")
+        check("PriorSettings", **{name: (getattr(self, name), Interval(int, 1)) for name in names})
         if self.min_rows > self.max_rows or self.min_rows < 20:
             raise bad_param("min_rows", "PriorSettings", f"an int in [20, max_rows={self.max_rows}]", self.min_rows)
         if self.min_features > self.max_features:
@@ -68,8 +67,7 @@ class TableBatches(Dataset):
     """
 
     def __init__(self, settings: PriorSettings, n_batches: int, seed: int = 0) -> None:
-        if isinstance(n_batches, bool) or not isinstance(n_batches, int) or n_batches < 1:
-            raise bad_param("n_batches", type(self).__name__, "an int >= 1", n_batches)
+        check(type(self).__name__, n_batches=(n_batches, Interval(int, 1)))
         self.settings = settings
         self.n_batches = n_batches
         self.seed = seed

@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from tightfit.errors import bad_param
+from tightfit.params import Interval, check
 
 __all__ = ["Augmenter"]
 
@@ -42,8 +43,7 @@ class Augmenter:
     def __post_init__(self) -> None:
         for name in ("jitter", "scaling", "magnitude_warp", "time_warp", "window_slice"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise bad_param(name, "Augmenter", "a probability in [0, 1]", value)
+            check("Augmenter", **{name: (value, Interval(float, 0, 1, what="a probability in [0, 1]"))})
         for name in ("jitter_sigma", "scaling_sigma", "warp_sigma"):
             if not getattr(self, name) >= 0:
                 raise bad_param(name, "Augmenter", "a number >= 0", getattr(self, name))

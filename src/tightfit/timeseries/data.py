@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tightfit.errors import DataError, bad_param
+from tightfit.errors import DataError
+from tightfit.params import Interval, check
 
 __all__ = ["SeriesSet", "check_horizon", "check_series", "next_dates"]
 
@@ -21,8 +22,7 @@ REQUIRED = ("unique_id", "ds", "y")
 
 
 def check_horizon(horizon: Any, owner: str = "Forecaster") -> int:
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon <= 0:
-        raise bad_param("horizon", owner, "an int >= 1 (steps to forecast)", horizon)
+    check(owner, horizon=(horizon, Interval(int, 1, what="an int >= 1 (steps to forecast)")))
     return int(horizon)
 
 

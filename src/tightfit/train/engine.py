@@ -29,12 +29,12 @@ from torch import nn
 from tightfit.budget import Budget
 from tightfit.errors import BudgetExceeded, ConfigError, TrainingDiverged, bad_param, is_out_of_memory
 from tightfit.measure.memory import MemoryMonitor
+from tightfit.progress import StepProgress
 from tightfit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from tightfit.train.config import TrainConfig
 from tightfit.train.data import StepBatches, as_dataset, chunk_batch, move_batch, n_rows
 from tightfit.train.optim import build_optimizer, lr_at, optimizer_state_bytes
 from tightfit.train.precision import Precision
-from tightfit.progress import StepProgress
 from tightfit.train.result import TrainResult
 from tightfit.train.techniques import apply_checkpointing_, apply_lora_
 from tightfit.train.techniques.allocator import release_freed_memory

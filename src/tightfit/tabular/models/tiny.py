@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tightfit.errors import ConfigError, bad_param
+from tightfit.params import Interval, check
 
 __all__ = ["FORMAT_VERSION", "ContextCache", "TinyTFM", "TinyTFMConfig", "load_tiny_tfm", "save_tiny_tfm"]
 
@@ -46,14 +47,11 @@ class TinyTFMConfig:
     max_classes: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("d_model", "n_heads", "n_layers", "d_ff"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise bad_param(name, "TinyTFMConfig", "an int >= 1", value)
+        check("TinyTFMConfig", **{n: (getattr(self, n), Interval(int, 1)) for n in ("d_model", "n_heads", "n_layers",
+                                                                                   "d_ff")})  # fmt: skip
         if self.d_model % self.n_heads:
             raise bad_param("d_model", "TinyTFMConfig", f"a multiple of n_heads={self.n_heads}", self.d_model)
-        if isinstance(self.max_classes, bool) or not isinstance(self.max_classes, int) or self.max_classes < 2:
-            raise bad_param("max_classes", "TinyTFMConfig", "an int >= 2", self.max_classes)
+        check("TinyTFMConfig", max_classes=(self.max_classes, Interval(int, 2)))
 
 
 class _Attention(nn.Module):

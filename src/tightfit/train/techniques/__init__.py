@@ -15,10 +15,10 @@ from tightfit.train.techniques.registry import TECHNIQUES, SearchKnob
 
 __all__ = [
     "TECHNIQUES",
-    "SearchKnob",
     "CheckpointApplied",
     "LoraApplied",
     "LoraSpec",
+    "SearchKnob",
     "apply_checkpointing_",
     "apply_lora_",
     "find_repeated_blocks",

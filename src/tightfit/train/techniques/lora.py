@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from tightfit.errors import ConfigError, bad_param
+from tightfit.params import Interval, check
 
 __all__ = ["LoraApplied", "LoraSpec", "LowRankDelta", "apply_lora_", "merge_lora_"]
 
@@ -53,12 +54,12 @@ class LoraSpec:
     trainable_modules: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 1:
-            raise bad_param("r", "LoraSpec", "an int >= 1 (use lora=None for full fine-tuning)", self.r)
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or self.alpha <= 0:
-            raise bad_param("alpha", "LoraSpec", "a positive number", self.alpha)
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise bad_param("dropout", "LoraSpec", "a float in [0, 1)", self.dropout)
+        check(
+            "LoraSpec",
+            r=(self.r, Interval(int, 1, what="an int >= 1 (use lora=None for full fine-tuning)")),
+            alpha=(self.alpha, Interval(float, 0, closed="right", what="a positive number")),
+            dropout=(self.dropout, Interval(float, 0, 1, closed="left", what="a float in [0, 1)")),
+        )
         targets = self.target_modules
         if targets is not None and not isinstance(targets, str):
             if not isinstance(targets, Sequence) or not targets or not all(isinstance(t, str) for t in targets):
