@@ -174,7 +174,7 @@ def test_a_memory_budget_sends_fine_tuning_through_the_planner(wine):
     pipe = TabularPipeline(tuning_strategy="base-ft", tuning_params=options, budget=Budget(memory="2GB"))
     ft = pipe.fit(X_train, y_train).finetune_
     chosen = [row for row in ft.plan if row["verdict"] == "chosen"]
-    assert len(chosen) == 1 and chosen[0]["measured peak"]
+    assert len(chosen) == 1 and chosen[0]["peak_bytes"] > 0
     assert all("LoRA" not in row["config"] for row in ft.plan)  # base-ft stays full fine-tuning
     assert ft.config["lora"] is None and ft.train.peak_memory_bytes < 2e9
     with pytest.raises(BudgetExceeded, match="no fine-tuning config fits"):

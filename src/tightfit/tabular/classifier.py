@@ -35,6 +35,8 @@ from tightfit.params import Interval, check, check_device
 
 __all__ = ["CONTEXT_CACHE_BYTES", "SHIPPED_WEIGHTS", "TinyTFMClassifier"]
 
+_MIN_QUERY_ROWS = 16  # fewer query rows are padded (zeros, outputs dropped): set by subset-invariance; see _forward
+
 SHIPPED_WEIGHTS = "tiny_tfm.pt"  # in tightfit/tabular/weights/, with its card tiny_tfm.json
 CONTEXT_CACHE_BYTES = 256 * 2**20  # encoded contexts are kept when all members' together fit in this
 # Built members per fitted classifier, outside its __dict__ (predict must not change an estimator's state, and
@@ -271,11 +273,14 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
                 labels = torch.as_tensor(member.codings[coding], dtype=torch.long, device=device).unsqueeze(0)
             for start in range(0, len(X_qry), self.batch_size):
                 query = torch.as_tensor(X_qry[start : start + self.batch_size], dtype=torch.float32, device=device)
+                n = len(query)
+                if n < _MIN_QUERY_ROWS:  # the same matrix kernels for a few rows as for many: subset invariance
+                    query = torch.cat([query, query.new_zeros(_MIN_QUERY_ROWS - n, *query.shape[1:])])
                 if cache is not None:
                     logits = self.model_.forward_queries(cache, query.unsqueeze(0))[0]
                 else:
                     logits = self.model_(torch.cat([context, query]).unsqueeze(0), labels)[0]
-                out.append(torch.softmax(logits, dim=-1).cpu().numpy())
+                out.append(torch.softmax(logits[-len(query) :][:n], dim=-1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.model_.config.max_classes))
 
     def __sklearn_tags__(self):
