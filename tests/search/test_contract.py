@@ -34,7 +34,8 @@ def _plan(digits, make_net):
 def _compress(digits):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)).eval()
-    report = compress(model, torch.as_tensor(digits[0][:32], dtype=torch.float32), budget=Budget(size="20kB"), techniques=("dynamic_int8", "onnx"),
+    inputs = torch.as_tensor(digits[0][:32], dtype=torch.float32)
+    report = compress(model, inputs, budget=Budget(size="20kB"), techniques=("dynamic_int8", "onnx"),
                       batch_sizes=(1, 8), verbose=False)  # fmt: skip
     return report.leaderboard
 
