@@ -39,6 +39,9 @@ def test_compress_cli_writes_report_and_the_chosen_artefact(saved_model, capsys)
     x = torch.randn(4, 20)
     np.testing.assert_allclose(np.asarray(runner(x)), model(x).detach().numpy(), atol=0.05)
     assert (out / "pareto.png").stat().st_size > 5_000
+    run = json.loads((out / "run.json").read_text())  # the common report, as every command writes it
+    assert run["command"] == "compress" and run["chosen"] == report["best"] and run["binding"]["binding"] == "none"
+    assert "load_exported" in (out / "report.html").read_text() and len((out / "leaderboard.csv").read_text()) > 0
 
 
 def test_compress_cli_names_bad_arguments(saved_model, capsys):

@@ -1,5 +1,6 @@
 """`tightfit triage` and `tightfit plan` on a bundled workload: binding constraint and a chosen config."""
 
+import json
 import subprocess
 import sys
 
@@ -45,3 +46,6 @@ def test_plan_prints_the_table_and_the_choice(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "chosen: TrainConfig(" in out.stdout and "fits" in out.stdout
     assert (tmp_path / "p.png").stat().st_size > 5000
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["command"] == "plan" and record["budget_text"] == "time=10min,device=cpu" and record["ignored"] == []
+    assert record["chosen_config"]["micro_batch"] >= 1 and (tmp_path / "run" / "leaderboard.csv").exists()

@@ -21,6 +21,8 @@ def test_forecast_cli_writes_forecasts_and_plot(elnino_df, tmp_path, capsys):
     assert len(forecasts) == 6 and {chosen, f"{chosen}-lo-95", f"{chosen}-hi-95"} <= set(forecasts.columns)
     assert len(pd.read_csv(out / "leaderboard.csv")) == 3
     assert (out / "forecast.png").stat().st_size > 10_000
+    page = (out / "report.html").read_text()
+    assert "time=1min" in page and "data:image/png;base64," in page and "forecasts.csv" in page
 
 
 def test_forecast_cli_names_a_missing_column(elnino_df, tmp_path, capsys):
