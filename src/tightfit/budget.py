@@ -120,6 +120,34 @@ class Budget:
         """True when no limit is stated (the device may still be pinned)."""
         return all(getattr(self, n) is None for n in self._BYTE_FIELDS + self._TIME_FIELDS)
 
+    def beyond(self, hardware: Any) -> list[str]:
+        """Warnings for limits this machine cannot reach: a memory budget above the RAM (or, on CUDA, above the
+        device's memory) can never bind, so it protects nothing.
+
+        Examples
+        --------
+        >>> from tightfit import Hardware
+        >>> Budget(memory="8EiB").beyond(Hardware.probe())[0].startswith("memory=8EiB is above")
+        True
+        """
+        notes = []
+        ram = hardware.cgroup_memory_limit_bytes or hardware.ram_total_bytes
+        on_cuda = self.device.startswith("cuda") or (self.device == "auto" and hardware.has_cuda)
+        if self.memory is not None:
+            if on_cuda and hardware.cuda:
+                index = int(self.device.partition(":")[2] or 0) if self.device.startswith("cuda") else 0
+                device = hardware.cuda[min(index, len(hardware.cuda) - 1)]
+                if self.memory > device.total_bytes:
+                    notes.append(f"memory={format_bytes(self.memory, exact=True)} is above {device.name}'s "
+                                 f"{format_bytes(device.total_bytes)}: it cannot bind")  # fmt: skip
+            elif self.memory > ram:
+                notes.append(f"memory={format_bytes(self.memory, exact=True)} is above this machine's "
+                             f"{format_bytes(ram)} of RAM: it cannot bind")  # fmt: skip
+        if self.ram is not None and self.ram > ram:
+            notes.append(f"ram={format_bytes(self.ram, exact=True)} is above this machine's {format_bytes(ram)}: "
+                         "it cannot bind")  # fmt: skip
+        return notes
+
     def resolve_device(self) -> str:
         """The concrete torch device: ``"auto"`` becomes ``"cuda"`` when torch sees a GPU, else ``"cpu"``.
 

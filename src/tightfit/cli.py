@@ -120,16 +120,14 @@ def _triage(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_table(path: str):
-    import pandas as pd
+def _read_table(path: str, quiet: bool = False):
+    """The one reader (``tightfit.read``), its assumptions printed as notes."""
+    from tightfit.read import read_table
 
-    from tightfit.errors import DataError
-
-    suffix = path.lower().rsplit(".", 1)[-1]
-    try:
-        return pd.read_parquet(path) if suffix in ("parquet", "pq") else pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataError(f"no such file: {path!r}.") from None
+    frame, notes = read_table(path)
+    for note in [] if quiet else notes:
+        print("note:", note)
+    return frame
 
 
 def _split_target(frame, target: str | None, path: str):
@@ -144,18 +142,19 @@ def _split_target(frame, target: str | None, path: str):
 
 def _fit(args: argparse.Namespace) -> int:
     from tightfit.budget import Budget
-    from tightfit.tabular.autofit import AutoFit, default_table, infer_task
+    from tightfit.tabular.autofit import AutoFit, default_table
     from tightfit.tabular.candidates import select_candidates
+    from tightfit.tabular.target import clean_target
 
     if args.data is None:
         frame, target, source = default_table(), "diagnosis", "embedded breast_cancer (569 rows, 30 features)"
     else:
-        frame, target, source = _read_table(args.data), args.target, args.data
+        frame, target, source = _read_table(args.data, args.quiet), args.target, args.data
     X, y = _split_target(frame, target, source)
     budget = Budget.parse(args.budget) if args.budget else Budget()
     if not args.quiet:
         print(f"tightfit fit: {source}, target {target!r}, budget {budget}")
-    candidates = select_candidates(args.models, infer_task(y)) if args.models else None
+    candidates = select_candidates(args.models, clean_target(X, y)[2]) if args.models else None
     auto = AutoFit(budget, candidates=candidates, cv=args.cv, verbose=not args.quiet).fit(X, y)
     out = Path(args.out)
     auto.save(out)
@@ -167,11 +166,14 @@ def _fit(args: argparse.Namespace) -> int:
         f"pipe = TabularPipeline.load({str(out / 'model' / 'pipeline.tfp')!r})",
         "pipe.predict(X_new)  # or pipe.predict_proba(X_new)",
     ]
-    page = write_report(out, "fit", auto.search_, charts=[chart], usage=usage, extra=auto.run_info())
+    page = write_report(out, "fit", auto.search_, charts=[chart], usage=usage, extra=auto.run_info(),
+                        notes=auto.notes_ + auto.best_.notes_)  # fmt: skip
+    for note in auto.notes_ + auto.best_.notes_:
+        print("note:", note)
     print(f"chosen: {auto.best_name_}; saved {out}/model/pipeline.tfp")
     _say_binding(auto.search_, page)
     if args.test:
-        X_test, y_test = _split_target(_read_table(args.test), target, args.test)
+        X_test, y_test = _split_target(_read_table(args.test, args.quiet), target, args.test)
         scores = auto.best_.evaluate(X_test, y_test)
         print("test:", ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
     return 0
@@ -184,6 +186,8 @@ def _say_binding(board, page: Path) -> None:
         print("techniques that relax it:", ", ".join(board.binding.techniques))
     if board.ignored:
         print("not honoured by this command:", ", ".join(board.ignored))
+    for note in board.budget.beyond(Hardware.probe()):
+        print("note:", note)
     print(f"report: {page} (with run.json and leaderboard.csv)")
 
 
@@ -274,7 +278,7 @@ def _forecast(args: argparse.Namespace) -> int:
     from tightfit.files import atomic_write_text
     from tightfit.timeseries import Forecaster
 
-    frame = _read_table(args.data)
+    frame = _read_table(args.data, args.quiet)
     models = [m.strip() for m in args.models.split(",")] if args.models else "auto"
     budget = Budget.parse(f"time={args.time}") if args.time else Budget()
     fc = Forecaster(args.horizon, args.season, budget=budget, models=models, metric=args.metric,
@@ -291,8 +295,8 @@ def _forecast(args: argparse.Namespace) -> int:
     plot = fc.plot(out / "forecast.png")
     usage = ["import pandas as pd", f"forecasts = pd.read_csv({str(out / 'forecasts.csv')!r})  # unique_id, ds, "
              f"{fc.chosen_} and its intervals"]  # fmt: skip
-    page = write_report(out, "forecast", fc.search_, charts=[plot], usage=usage, columns=columns,
-                        extra={"members": fc.members_, "notes": fc.notes_, "horizon": args.horizon})  # fmt: skip
+    page = write_report(out, "forecast", fc.search_, charts=[plot], usage=usage, columns=columns, notes=fc.notes_,
+                        extra={"members": fc.members_, "horizon": args.horizon})  # fmt: skip
     print(f"chosen: {fc.chosen_}; wrote {out}/forecasts.csv, {out}/leaderboard.csv, {plot}")
     _say_binding(fc.search_, page)
     return 0

@@ -13,7 +13,16 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-__all__ = ["BYTE_FORMS", "TIME_FORMS", "format_bytes", "format_seconds", "parse_bytes", "parse_seconds"]
+__all__ = [
+    "BYTE_FORMS",
+    "MAX_BYTES",
+    "MAX_SECONDS",
+    "TIME_FORMS",
+    "format_bytes",
+    "format_seconds",
+    "parse_bytes",
+    "parse_seconds",
+]
 
 _BYTE_UNITS = {
     "b": 1,
@@ -38,10 +47,16 @@ _TIME_UNITS = {
     "hr": Fraction(3600),
     "d": Fraction(86400),
 }
+MAX_BYTES = 2**63 - 1  # the largest limit the OS takes (setrlimit's signed 64-bit range)
+MAX_SECONDS = 10**9  # about 31 years: beyond any deadline a clock can keep
 BYTE_FORMS = (
-    "a positive number of bytes or a string such as '512MB', '1.5GB' or '4GiB' (kB/MB/GB/TB or KiB/MiB/GiB/TiB)"
+    "a positive number of bytes or a string such as '512MB', '1.5GB' or '4GiB' (kB/MB/GB/TB or KiB/MiB/GiB/TiB), "
+    "at most 8EiB (what the OS can express)"
 )
-TIME_FORMS = "a positive number of seconds or a string such as '20ms', '90s', '10min' or '2h' (ns/us/ms/s/min/h/d)"
+TIME_FORMS = (
+    "a positive number of seconds or a string such as '20ms', '90s', '10min' or '2h' (ns/us/ms/s/min/h/d), "
+    "at most 1e9 s"
+)
 
 _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 
@@ -81,7 +96,7 @@ def parse_bytes(value: int | float | str) -> int:
     """
     amount = _split(value, _BYTE_UNITS, "b") if isinstance(value, str) else _positive(value)
     n_bytes = round(amount)
-    if n_bytes <= 0:
+    if n_bytes <= 0 or n_bytes > MAX_BYTES:
         raise UnitError(value)
     return int(n_bytes)
 
@@ -95,7 +110,7 @@ def parse_seconds(value: int | float | str) -> float:
     (0.02, 600.0, 1.5)
     """
     amount = _split(value, _TIME_UNITS, "s") if isinstance(value, str) else _positive(value)
-    if amount <= 0:
+    if amount <= 0 or amount > MAX_SECONDS:
         raise UnitError(value)
     return float(amount)
 

@@ -44,16 +44,21 @@ def write_report(
     usage: Sequence[str] = (),
     extra: dict[str, Any] | None = None,
     columns: list[tuple[str, str]] | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write ``out/report.html``, ``out/run.json`` and ``out/leaderboard.csv`` for one command; returns the
-    page's path. ``extra`` adds workload fields to ``run.json`` (the chosen config, the task)."""
+    page's path. ``extra`` adds workload fields to ``run.json`` (the chosen config, the task); ``notes`` are
+    what the workload assumed or dropped (data rules), shown with the budget's own warnings."""
     from tightfit.hardware import Hardware
     from tightfit.runinfo import human_machine, write_run_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    machine = Hardware.probe().summary()
-    write_run_json(out, {"command": command, **board.to_dict(), "usage": list(usage), **(extra or {})})
+    hardware = Hardware.probe()
+    machine = hardware.summary()
+    notes = [*board.budget.beyond(hardware), *notes]
+    record = {"command": command, **board.to_dict(), "usage": list(usage), "notes": notes, **(extra or {})}
+    write_run_json(out, record)
     atomic_write_text(out / "leaderboard.csv", board.to_frame().to_csv(index=False))
     chosen = board.chosen
     binding = board.binding
@@ -75,6 +80,7 @@ def write_report(
 <h1>tightfit {html.escape(command)}: {html.escape(chosen.name if chosen else "nothing fits")}</h1>
 <p>Budget: <code>{html.escape(str(board.budget))}</code>{html.escape(took)}.</p>
 {ignored}
+{"".join(f"<p>Note: {html.escape(n)}</p>" for n in notes)}
 <p>Binding limit: <b>{html.escape(binding.binding)}</b> — {html.escape(binding.evidence)}</p>
 {advice}
 <h2>Leaderboard</h2>{board.html(columns)}

@@ -26,6 +26,7 @@ from tightfit.budget import Budget
 from tightfit.errors import BudgetExceeded, ConfigError, DataError
 from tightfit.params import Interval, Options, check
 from tightfit.tabular.candidates import CANDIDATES, Candidate, default_candidates
+from tightfit.tabular.target import clean_target, infer_task
 
 __all__ = ["AutoFit", "Candidate", "default_candidates", "default_table", "infer_task"]
 
@@ -42,19 +43,6 @@ def default_table():
     frame = data.frame.drop(columns="target")
     frame["diagnosis"] = data.target_names[data.target]
     return frame
-
-
-def infer_task(y: Any) -> str:
-    """Classification for labels (strings, booleans, categories, or at most 20 distinct integers); else
-    regression."""
-    from tightfit.tabular.pipeline import as_array
-
-    y = as_array(y)
-    if y.dtype.kind in "OUSb" or str(y.dtype) == "category":
-        return "classification"
-    distinct = len(np.unique(y[~np.isnan(y)] if y.dtype.kind == "f" else y))
-    integral = y.dtype.kind in "iu" or (y.dtype.kind == "f" and np.allclose(y[~np.isnan(y)] % 1, 0))
-    return "classification" if integral and distinct <= 20 else "regression"
 
 
 def saved_size(pipeline: Any) -> int:
@@ -159,14 +147,18 @@ class AutoFit:
         dropped the most candidates (None when none did)."""
         from tightfit.measure import Deadline
         from tightfit.search import Entry, run_candidates
-        from tightfit.tabular.pipeline import TabularPipeline, as_array
+        from tightfit.tabular.pipeline import TabularPipeline
 
-        y = as_array(y)
-        if len(y) != len(X):
-            raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must match.")
-        self.task_ = infer_task(y) if self.task_type == "auto" else self.task_type
-        if self.task_ == "classification" and np.min(np.unique(y, return_counts=True)[1]) < self.cv:
-            raise DataError(f"a class of y has fewer than cv={self.cv} rows; lower cv or merge rare classes.")
+        X, y, self.task_, self.notes_ = clean_target(X, y, self.task_type)
+        if self.task_ == "classification":
+            classes, counts = np.unique(y.astype(str) if y.dtype.kind == "O" else y, return_counts=True)
+            if counts.min() < self.cv:
+                raise DataError(
+                    f"class {classes[counts.argmin()].item()!r} of the target has {counts.min()} row(s), fewer than the "
+                    f"cv={self.cv} cross-validation folds; lower cv or merge rare classes."
+                )
+        elif len(y) < 2 * self.cv:
+            raise DataError(f"{len(y)} labelled rows are too few for cv={self.cv} cross-validation folds.")
         candidates = self.candidates or default_candidates(self.task_)
         for c in candidates:  # every option checked before anything runs
             TabularPipeline(c.model_name, task_type=self.task_, tuning_strategy=c.tuning_strategy,
@@ -221,4 +213,4 @@ class AutoFit:
         """What ``run.json`` holds besides the machine and the environment: the search's leaderboard and the
         settings that produced it."""
         return {"command": "fit", **self.search_.to_dict(), "task": self.task_, "metric": self.metric,
-                "cv": self.cv, "random_state": self.random_state}  # fmt: skip
+                "cv": self.cv, "random_state": self.random_state, "data_notes": self.notes_}  # fmt: skip

@@ -168,8 +168,9 @@ class TabularPipeline:
     def fit(self, X: Any, y: Any) -> TabularPipeline:
         """Preprocess, fit and (for ``base-ft``/``peft``) fine-tune; returns self."""
         started = time.perf_counter()
-        y = self._check_target(X, y)
+        X, y = self._check_target(X, y)
         self.processor_ = copy.deepcopy(self.processor).fit(X)
+        self.notes_ = self.target_notes_ + self.processor_.notes_
         matrix = self.processor_.transform(X)
         device = self.tuning.device
         self.model_ = self.spec.factory(self.task_type, self.model_params, self.tuning.seed, device)
@@ -188,18 +189,11 @@ class TabularPipeline:
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
-    def _check_target(self, X: Any, y: Any) -> np.ndarray:
-        y = as_array(y)
-        if y.ndim != 1:
-            raise DataError(f"y must be 1-dimensional (one target per row); got shape {y.shape}.")
-        if len(y) != len(X):
-            raise DataError(f"X has {len(X)} rows but y has {len(y)}; they must match.")
-        missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in y.tolist()])
-        if missing.any():
-            raise DataError(f"y has {int(missing.sum())} missing target(s); drop or label those rows.")
+    def _check_target(self, X: Any, y: Any) -> tuple[Any, np.ndarray]:
+        from tightfit.tabular.target import clean_target
+
+        X, y, _, self.target_notes_ = clean_target(X, y, self.task_type)
         if self.task_type == "classification":
-            if len(np.unique(y)) < 2:
-                raise DataError(f"y has a single class ({y[0]!r}); classification needs at least 2.")
             if y.dtype.kind == "f" and len(np.unique(y)) > max(20, len(y) // 2):
                 raise DataError(
                     f"y has {len(np.unique(y))} distinct float values; for a continuous target use "
@@ -207,7 +201,7 @@ class TabularPipeline:
                 )
         elif y.dtype.kind not in "iuf":
             raise DataError(f"task_type='regression' needs a numeric y; got dtype {y.dtype}.")
-        return y
+        return X, y
 
     def _fine_tune(self):
         from tightfit.tabular.finetune import fine_tune_tfm

@@ -1,6 +1,9 @@
 """`TableProcessor`: any table (DataFrame or array) to a float32 matrix a model can read, fitted on training rows.
 
-Column kinds are read from the dtypes: numbers and booleans stay numbers (booleans as 0/1); datetimes become
+Before anything is encoded, columns that cannot help are dropped with a note in ``notes_``: columns missing in
+every row, identifier-like columns (a distinct text value in every row, or an integer row counter) and, with
+``drop_constant``, constant ones; infinities count as missing; duplicate column names are refused. Column kinds
+are read from the dtypes: numbers and booleans stay numbers (booleans as 0/1); datetimes become
 year, month, day, weekday, hour and days since 1970; everything else is categorical. Categories seen at
 predict time but not in training map to "missing" (ordinal) or all-zero (one-hot); the ``max_categories``
 most frequent levels keep their own code and the rarer ones share one, so an identifier-like column cannot
@@ -75,7 +78,11 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         frame = _frame(X)
         if frame.shape[0] == 0 or frame.shape[1] == 0:
             raise DataError(f"X must have at least one row and one column; got shape {frame.shape}.")
-        self.columns_ = list(frame.columns)
+        duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        if duplicated:
+            raise DataError(f"X has duplicate column names {duplicated}; rename them so each column has one name.")
+        self.notes_: list[str] = []
+        self.columns_ = self._useful_columns(frame)
         self.kinds_ = {c: _kind(frame[c]) for c in self.columns_}
         self.encoders_ = {}
         for column, kind in self.kinds_.items():
@@ -89,6 +96,9 @@ class TableProcessor(TransformerMixin, BaseEstimator):
             self.keep_ = np.nan_to_num(spread, nan=0.0) > 0
             if not self.keep_.any():
                 raise DataError("every column of X is constant (or empty) in the training rows; nothing to learn from.")
+        constant = [n for n, k in zip(names, self.keep_, strict=True) if not k]
+        if constant:
+            self.notes_.append(f"dropped {len(constant)} constant column(s): {_listed(constant)}")
         matrix = matrix[:, self.keep_]
         self.feature_names_out_ = [n for n, k in zip(names, self.keep_, strict=True) if k]
         self.imputer_ = self.scaler_ = None
@@ -107,6 +117,32 @@ class TableProcessor(TransformerMixin, BaseEstimator):
             n_quantiles = max(2, min(1000, len(matrix)))
             self.scaler_ = QuantileTransformer(n_quantiles=n_quantiles, output_distribution="normal").fit(matrix)
         return self
+
+    def _useful_columns(self, frame) -> list:
+        """The columns worth encoding; the others are named in ``notes_``."""
+        from pandas.api.types import is_integer_dtype, is_numeric_dtype
+
+        rows = len(frame)
+        empty, ids = [], []
+        for column in frame.columns:
+            values = frame[column]
+            if is_numeric_dtype(values.dtype) and values.dtype.kind == "f":
+                values = values.where(np.isfinite(values))
+            if values.isna().all():
+                empty.append(column)
+            elif rows >= 20 and values.nunique(dropna=False) == rows:
+                text = not is_numeric_dtype(values.dtype) and _kind(values) == "categorical"
+                counter = is_integer_dtype(values.dtype) and (np.diff(np.sort(values.to_numpy())) == 1).all()
+                if text or counter:
+                    ids.append(column)
+        if empty:
+            self.notes_.append(f"dropped {len(empty)} column(s) missing in every row: {_listed(empty)}")
+        if ids:
+            self.notes_.append(f"dropped {len(ids)} identifier-like column(s) (distinct in every row): {_listed(ids)}")
+        useful = [c for c in frame.columns if c not in empty and c not in ids]
+        if not useful:
+            raise DataError("every column of X is empty or an identifier; nothing to learn from.")
+        return useful
 
     def _encoder(self):
         from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
@@ -144,9 +180,8 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         for column in self.columns_:
             kind, values = self.kinds_[column], frame[column]
             if kind == "numeric":
-                parts.append(
-                    pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)[:, None]
-                )
+                numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                parts.append(np.where(np.isinf(numbers), np.nan, numbers)[:, None])  # infinity counts as missing
                 names.append(str(column))
             elif kind == "boolean":
                 parts.append(values.astype("float64").to_numpy(na_value=np.nan)[:, None])
@@ -182,6 +217,11 @@ def _frame(X: Any, columns: list | None = None):
         raise DataError(f"X must be 2-dimensional (rows x columns); got an array of shape {array.shape}.")
     frame = pd.DataFrame(array, columns=columns if columns is not None and len(columns) == array.shape[1] else None)
     return frame.infer_objects() if array.dtype == object else frame
+
+
+def _listed(columns: list, most: int = 8) -> str:
+    shown = ", ".join(repr(str(c)) for c in columns[:most])
+    return shown + (f" and {len(columns) - most} more" if len(columns) > most else "")
 
 
 def _kind(values) -> str:

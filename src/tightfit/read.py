@@ -1,0 +1,100 @@
+"""`read_table(path)`: a table file as people have them — the one reader of ``fit``, ``forecast`` and ``predict``.
+
+CSV (comma, semicolon, tab or pipe: sniffed, quoting too), gzip/bz2/xz/zip-compressed CSV, and Parquet.
+Text is read as UTF-8 (a byte-order mark is dropped) and falls back to Latin-1, which can read any byte, with a
+note saying so. An empty, unreadable or binary file is a :class:`~tightfit.errors.DataError` naming the file and
+the reason, never a parser's traceback.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import lzma
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from tightfit.errors import DataError
+
+__all__ = ["read_table"]
+
+_SAMPLE_BYTES = 64 * 1024
+_DELIMITERS = ",;\t|"
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of the file's content, decompressed when the name says it is compressed."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in _OPENERS:
+            with _OPENERS[suffix](path, "rb") as handle:
+                return handle.read(_SAMPLE_BYTES)
+        if suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if not n.endswith("/")]
+                if len(names) != 1:
+                    raise DataError(f"{str(path)!r} is a zip archive of {len(names)} files; it must hold exactly one.")
+                with archive.open(names[0]) as handle:
+                    return handle.read(_SAMPLE_BYTES)
+        with open(path, "rb") as handle:
+            return handle.read(_SAMPLE_BYTES)
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
+        raise DataError(f"cannot read {str(path)!r}: {exc}.") from None
+
+
+def _decode(sample: bytes, path: Path, notes: list[str]) -> tuple[str, str]:
+    try:
+        return sample.decode("utf-8-sig"), "utf-8-sig"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(sample) - 3:  # a multi-byte character cut by the sample's end
+            return sample[: exc.start].decode("utf-8-sig"), "utf-8-sig"
+        notes.append(f"{path.name} is not UTF-8 (byte {exc.start}): read as Latin-1")
+        return sample.decode("latin-1"), "latin-1"
+
+
+def read_table(path: str | Path) -> tuple[Any, list[str]]:
+    """Read ``path`` into a pandas DataFrame; returns ``(frame, notes)`` where ``notes`` says what was assumed
+    (the encoding fallback, the delimiter when it was not a comma)."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"no such file: {str(path)!r}.")
+    if not path.is_file():
+        raise DataError(f"{str(path)!r} is not a file.")
+    notes: list[str] = []
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow's errors have no common base
+            raise DataError(f"{str(path)!r} is not a readable Parquet file: {exc}.") from None
+        return _non_empty(frame, path), notes
+    sample = _head(path)
+    if not sample.strip():
+        raise DataError(f"{str(path)!r} is empty.")
+    if b"\0" in sample:
+        raise DataError(f"{str(path)!r} is binary, not a CSV file (a NUL byte in its first bytes).")
+    text, encoding = _decode(sample, path, notes)
+    try:
+        dialect = csv.Sniffer().sniff(text[:16_384], delimiters=_DELIMITERS)
+        delimiter, quote = dialect.delimiter, dialect.quotechar or '"'
+    except csv.Error:
+        delimiter, quote = ",", '"'
+    if delimiter != ",":
+        notes.append(f"{path.name}: columns separated by {delimiter!r}")
+    try:
+        frame = pd.read_csv(path, sep=delimiter, quotechar=quote, encoding=encoding, compression="infer")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{str(path)!r} has no columns.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"cannot parse {str(path)!r} as CSV: {str(exc).strip().splitlines()[0]}.") from None
+    return _non_empty(frame, path), notes
+
+
+def _non_empty(frame: Any, path: Path) -> Any:
+    if len(frame) == 0:
+        raise DataError(f"{str(path)!r} has a header but no rows.")
+    return frame
