@@ -14,6 +14,7 @@ __all__ = [
     "ChildProcessFailed",
     "ConfigError",
     "DataError",
+    "SearchFailed",
     "TechniqueNotApplicable",
     "TightfitError",
     "TrainingDiverged",
@@ -33,6 +34,10 @@ class ConfigError(TightfitError, ValueError):
 
 class DataError(TightfitError, ValueError):
     """The data handed to tightfit cannot be used (wrong shape, missing columns, NaNs where none are allowed)."""
+
+
+class SearchFailed(TightfitError, RuntimeError):
+    """Every candidate of a search failed (no limit was the cause); the message lists each one's error."""
 
 
 class TechniqueNotApplicable(TightfitError, ValueError):

@@ -94,6 +94,6 @@ def load_exported(path: str | Path) -> tuple[Any, dict[str, Any]]:
         from tightfit.compress.onnx import OnnxRunner
 
         return OnnxRunner(data), meta
-    if meta["kind"] == "torchscript":
-        return torch.jit.load(str(path)).eval(), meta
-    return torch.load(path, weights_only=False).eval(), meta
+    scripted = meta["kind"] == "torchscript"
+    module = torch.jit.load(str(path)) if scripted else torch.load(path, weights_only=False)
+    return module.eval().requires_grad_(False), meta  # served, not trained: outputs carry no autograd graph

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from tightfit.budget import Budget
-from tightfit.errors import BudgetExceeded, ConfigError, DataError
+from tightfit.errors import BudgetExceeded, ConfigError, DataError, SearchFailed
 from tightfit.params import Interval, Options, check
 from tightfit.tabular.candidates import CANDIDATES, Candidate, default_candidates
 from tightfit.tabular.target import clean_target, infer_task
@@ -153,9 +153,10 @@ class AutoFit:
         if self.task_ == "classification":
             classes, counts = np.unique(y.astype(str) if y.dtype.kind == "O" else y, return_counts=True)
             if counts.min() < self.cv:
+                rare = classes[counts.argmin()].item()
                 raise DataError(
-                    f"class {classes[counts.argmin()].item()!r} of the target has {counts.min()} row(s), fewer than the "
-                    f"cv={self.cv} cross-validation folds; lower cv or merge rare classes."
+                    f"class {rare!r} of the target has {counts.min()} row(s), fewer than the cv={self.cv} "
+                    "cross-validation folds; lower cv or merge rare classes."
                 )
         elif len(y) < 2 * self.cv:
             raise DataError(f"{len(y)} labelled rows are too few for cv={self.cv} cross-validation folds.")
@@ -174,9 +175,11 @@ class AutoFit:
         self.binding_ = None if binding == "none" else binding
         chosen = self.search_.chosen
         if chosen is None:
-            kind = self.binding_ if self.binding_ in ("memory", "time", "latency", "size") else "time"
             reasons = "; ".join(f"{e.name}: {e.reason}" for e in self.search_.entries)
-            raise BudgetExceeded(kind, getattr(self.budget, kind) or 0, None, detail=f"no candidate fits: {reasons}")
+            if self.binding_ not in ("memory", "time", "latency", "size"):
+                raise SearchFailed(f"no candidate fits: every one failed: {reasons}")
+            kind = self.binding_
+            raise BudgetExceeded(kind, getattr(self.budget, kind), None, detail=f"no candidate fits: {reasons}")
         self.best_ = chosen.artefact
         self.best_name_ = chosen.name
         return self

@@ -2,9 +2,10 @@
 
 Before anything is encoded, columns that cannot help are dropped with a note in ``notes_``: columns missing in
 every row, identifier-like columns (a distinct text value in every row, or an integer row counter) and, with
-``drop_constant``, constant ones; infinities count as missing; duplicate column names are refused. Column kinds
-are read from the dtypes: numbers and booleans stay numbers (booleans as 0/1); datetimes become
-year, month, day, weekday, hour and days since 1970; everything else is categorical. Categories seen at
+``drop_constant``, constant ones; infinities count as missing and magnitudes above 1e30 are clipped (float32 and
+a scaler's variance hold them); duplicate column names are refused. Column kinds are read from the dtypes:
+numbers and booleans stay numbers (booleans as 0/1); datetimes become year, month, day, weekday, hour and days
+since 1970; everything else is categorical. Categories seen at
 predict time but not in training map to "missing" (ordinal) or all-zero (one-hot); the ``max_categories``
 most frequent levels keep their own code and the rarer ones share one, so an identifier-like column cannot
 blow up the width. ``processor_params`` of :class:`~tightfit.tabular.pipeline.TabularPipeline` are this
@@ -31,6 +32,7 @@ PROCESSOR_OPTIONS = {
     "scaling_strategy": ("none", "standard", "quantile"),
 }
 _DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
+_LARGEST = 1e30  # magnitudes are clipped here: float32 holds them and a scaler's variance stays finite
 
 
 class TableProcessor(TransformerMixin, BaseEstimator):
@@ -181,7 +183,8 @@ class TableProcessor(TransformerMixin, BaseEstimator):
             kind, values = self.kinds_[column], frame[column]
             if kind == "numeric":
                 numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-                parts.append(np.where(np.isinf(numbers), np.nan, numbers)[:, None])  # infinity counts as missing
+                numbers = np.where(np.isinf(numbers), np.nan, numbers)  # infinity counts as missing
+                parts.append(np.clip(numbers, -_LARGEST, _LARGEST)[:, None])
                 names.append(str(column))
             elif kind == "boolean":
                 parts.append(values.astype("float64").to_numpy(na_value=np.nan)[:, None])
