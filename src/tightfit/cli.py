@@ -155,7 +155,8 @@ def _fit(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"tightfit fit: {source}, target {target!r}, budget {budget}")
     candidates = select_candidates(args.models, clean_target(X, y)[2]) if args.models else None
-    auto = AutoFit(budget, candidates=candidates, cv=args.cv, verbose=not args.quiet).fit(X, y)
+    metric = None if args.decision_metric.lower() == "none" else args.decision_metric
+    auto = AutoFit(budget, candidates=candidates, cv=args.cv, decision_metric=metric, verbose=not args.quiet).fit(X, y)
     out = Path(args.out)
     auto.save(out)
     rows, notes = auto.search_.rows()
@@ -316,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--test", help="a held-out CSV/Parquet file to score the chosen model on")
     fit.add_argument("--out", default="tightfit-run", help="where model/, run.json and report.html go")
     fit.add_argument("--cv", type=int, default=3, help="cross-validation folds")
+    fit.add_argument("--decision-metric", default="balanced_accuracy",
+                     help="tune the decision threshold for: balanced_accuracy | f1_score | accuracy | mcc | none")
     fit.add_argument("--models", help="comma-separated subset of the candidates, e.g. 'TinyTFM zero-shot,LightGBM'")
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
     fit.set_defaults(run=_fit)

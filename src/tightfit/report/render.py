@@ -31,6 +31,22 @@ pre { background: #f5f5f5; padding: 1em; }
 """
 
 
+def _confusion(chosen: Any) -> str:
+    """The chosen entry's out-of-fold confusion matrix at its decision rule, when the workload measured one."""
+    confusion = None if chosen is None else chosen.details.get("confusion")
+    if not confusion:
+        return ""
+    labels = [html.escape(label) for label in confusion["labels"]]
+    head = "<tr><th>true \\ predicted</th>" + "".join(f"<th>{label}</th>" for label in labels) + "</tr>"
+    body = "".join(
+        f"<tr><td>{label}</td>" + "".join(f"<td>{n}</td>" for n in row) + "</tr>"
+        for label, row in zip(labels, confusion["counts"], strict=True)
+    )
+    rule = chosen.details.get("decision")
+    return (f"<h2>Confusion matrix (out of fold, decision {html.escape(str(rule))} tuned for "
+            f"{html.escape(str(chosen.details.get('decision_metric')))})</h2><table>{head}{body}</table>")  # fmt: skip
+
+
 def _image(path: Path) -> str:
     encoded = base64.b64encode(path.read_bytes()).decode()
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{encoded}">'
@@ -84,6 +100,7 @@ def write_report(
 <p>Binding limit: <b>{html.escape(binding.binding)}</b> — {html.escape(binding.evidence)}</p>
 {advice}
 <h2>Leaderboard</h2>{board.html(columns)}
+{_confusion(chosen)}
 {f"<h2>Charts</h2>{images}" if images else ""}
 <h2>Use it</h2><pre>{html.escape(chr(10).join(usage))}</pre>
 <p>Machine: {html.escape(machine_text)}</p>

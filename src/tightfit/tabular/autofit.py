@@ -53,15 +53,34 @@ def saved_size(pipeline: Any) -> int:
         return size_of(pipeline.save(Path(folder) / "pipeline.tfp"))
 
 
-def _evaluate_candidate(task: str, X, y, cv: int, seed: int, candidate: Candidate, time_left: float | None):
-    """In the child: cross-validate, refit on everything, time single-row predictions, measure size."""
+def _oof_decision(y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray, np.ndarray]], metric: str):
+    """The decision rule tuned on out-of-fold probabilities, its score, and the out-of-fold confusion matrix."""
+    from sklearn.metrics import confusion_matrix
+
+    from tightfit.tabular.decision import decide, tune_decision
+
+    classes, codes = np.unique(y, return_inverse=True)
+    proba = np.zeros((len(y), len(classes)))
+    for test, fold_classes, fold_proba in folds:  # a fold may lack a class: map its columns onto all classes
+        proba[np.ix_(test, np.searchsorted(classes, fold_classes))] = fold_proba
+    priors = np.bincount(codes, minlength=len(classes)) / len(codes)
+    decision, score = tune_decision(y, proba, classes, priors, metric)
+    counts = confusion_matrix(y, decide(proba, classes, decision, priors), labels=classes)
+    return decision, score, {"labels": [str(c) for c in classes], "counts": counts.tolist()}
+
+
+def _evaluate_candidate(
+    task: str, X, y, cv: int, seed: int, decision_metric: str | None, candidate: Candidate, time_left: float | None
+):
+    """In the child: cross-validate (tuning the decision rule on out-of-fold probabilities), refit on everything,
+    time single-row predictions, measure size."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     from tightfit.measure import latency, stopwatch
     from tightfit.search import Measured, Outcome
     from tightfit.tabular.pipeline import TabularPipeline
 
-    def build() -> TabularPipeline:
+    def build(decision: Any = "argmax") -> TabularPipeline:
         tuning = dict(candidate.tuning_params)
         budget = Budget()
         if candidate.tuning_strategy != "inference":
@@ -70,29 +89,35 @@ def _evaluate_candidate(task: str, X, y, cv: int, seed: int, candidate: Candidat
                 budget = Budget(time=max(1.0, 0.6 * time_left / (cv + 1)))
         return TabularPipeline(
             candidate.model_name, task_type=task, tuning_strategy=candidate.tuning_strategy, tuning_params=tuning,
-            model_params=candidate.model_params, budget=budget,
+            model_params=candidate.model_params, budget=budget, decision=decision,
         )  # fmt: skip
 
     splitter = (StratifiedKFold if task == "classification" else KFold)(cv, shuffle=True, random_state=seed)
     take = (lambda d, i: d.iloc[i]) if hasattr(X, "iloc") else (lambda d, i: d[i])
     primary, secondary = _SCORES[task]
-    scores, seconds = {primary: [], secondary: []}, []
+    scores, seconds, folds = {primary: [], secondary: []}, [], []
     for train, test in splitter.split(np.zeros(len(y)), y):
         pipe, fold_s = stopwatch(build().fit, take(X, train), y[train])
         seconds.append(fold_s)
         metrics = pipe.evaluate(take(X, test), y[test])
         for name in scores:
             scores[name].append(metrics[name])
-    final, refit_s = stopwatch(build().fit, X, y)
+        if task == "classification":
+            folds.append((test, pipe.classes_, pipe.predict_proba(take(X, test))))
+    decision, details, extra = "argmax", {}, {}
+    if task == "classification" and decision_metric is not None:
+        decision, extra[decision_metric], confusion = _oof_decision(y, folds, decision_metric)
+        details = {"decision": decision, "decision_metric": decision_metric, "confusion": confusion}
+    final, refit_s = stopwatch(build(decision).fit, X, y)
     one_row = take(X, np.arange(1))
     timing = latency(final.predict, one_row, warmup=2, min_repeats=10, max_repeats=200, min_time_s=0.3)
     measured = Measured(
         quality=float(np.mean(scores[primary])), metric=primary, fit_s=float(np.median(seconds)),
         latency_p50_s=timing.p50_s, latency_p95_s=timing.p95_s, latency_batch=1, size_bytes=saved_size(final),
         extra={f"{primary}_std": float(np.std(scores[primary])), secondary: float(np.mean(scores[secondary])),
-               "refit_s": refit_s},
+               "refit_s": refit_s} | extra,
     )  # fmt: skip
-    return Outcome(measured, artefact=final)
+    return Outcome(measured, artefact=final, details=details)
 
 
 class AutoFit:
@@ -109,6 +134,10 @@ class AutoFit:
     cv : int, default=3
         Cross-validation folds for the quality figure.
     random_state : int, default=0
+    decision_metric : {"balanced_accuracy", "f1_score", "accuracy", "mcc"} or None, default="balanced_accuracy"
+        Classification: each candidate's decision rule (a threshold for binary tasks, argmax or balanced
+        otherwise) is tuned on its out-of-fold probabilities for this metric, so an imbalanced table does not
+        end with every row predicted as the majority class. None keeps argmax.
     verbose : bool, default=True
         A progress bar over the candidates.
     """
@@ -120,14 +149,18 @@ class AutoFit:
         candidates: list[Candidate] | None = None,
         cv: int = 3,
         random_state: int = 0,
+        decision_metric: str | None = "balanced_accuracy",
         verbose: bool = True,
     ) -> None:
+        from tightfit.tabular.decision import DECISION_METRICS
+
         check(
             "AutoFit",
             budget=(budget, None, Budget),
             task_type=(task_type, Options("auto", "classification", "regression")),
             cv=(cv, Interval(int, 2)),
             random_state=(random_state, Interval(int, 0)),
+            decision_metric=(decision_metric, None, Options(*DECISION_METRICS)),
             verbose=(verbose, bool),
         )
         if candidates is not None and (not candidates or not all(isinstance(c, Candidate) for c in candidates)):
@@ -139,6 +172,7 @@ class AutoFit:
         self.candidates = candidates
         self.cv = cv
         self.random_state = random_state
+        self.decision_metric = decision_metric
         self.verbose = verbose
 
     def fit(self, X: Any, y: Any) -> AutoFit:
@@ -164,7 +198,8 @@ class AutoFit:
         for c in candidates:  # every option checked before anything runs
             TabularPipeline(c.model_name, task_type=self.task_, tuning_strategy=c.tuning_strategy,
                             tuning_params=c.tuning_params or None, model_params=c.model_params)  # fmt: skip
-        evaluate = functools.partial(_evaluate_candidate, self.task_, X, y, self.cv, self.random_state)
+        evaluate = functools.partial(_evaluate_candidate, self.task_, X, y, self.cv, self.random_state,
+                                     self.decision_metric)  # fmt: skip
         self.search_ = run_candidates(
             [Entry(c.label, c) for c in candidates], self.budget, evaluate,
             applies=("memory", "latency", "size"), deadline=Deadline(self.budget.time), min_seconds=_MIN_SECONDS,
@@ -216,4 +251,5 @@ class AutoFit:
         """What ``run.json`` holds besides the machine and the environment: the search's leaderboard and the
         settings that produced it."""
         return {"command": "fit", **self.search_.to_dict(), "task": self.task_, "metric": self.metric,
-                "cv": self.cv, "random_state": self.random_state, "data_notes": self.notes_}  # fmt: skip
+                "cv": self.cv, "random_state": self.random_state, "decision_metric": self.decision_metric,
+                "data_notes": self.notes_}  # fmt: skip

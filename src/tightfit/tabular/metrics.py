@@ -55,13 +55,16 @@ def _brier(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
     return score / 2 if len(classes) == 2 else score
 
 
-def classification_metrics(y_true: Any, proba: np.ndarray, classes: np.ndarray) -> dict[str, float]:
+def classification_metrics(
+    y_true: Any, proba: np.ndarray, classes: np.ndarray, y_pred: np.ndarray | None = None
+) -> dict[str, float]:
+    """Probability metrics from ``proba``; label metrics from ``y_pred`` (default: the most probable class)."""
     from sklearn import metrics
 
     y_true = np.asarray(y_true)
     proba = np.clip(np.asarray(proba, dtype=float), 0.0, 1.0)
     proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-12, None)
-    y_pred = classes[proba.argmax(axis=1)]
+    y_pred = classes[proba.argmax(axis=1)] if y_pred is None else np.asarray(y_pred)
     binary = len(classes) == 2
     averaging = {"average": "binary", "pos_label": classes[1]} if binary else {"average": "weighted"}
     present = np.isin(classes, y_true)

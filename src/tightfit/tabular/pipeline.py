@@ -64,6 +64,10 @@ class TabularPipeline:
         ``memory``: the fine-tuning config is planned to fit it; ``time``: fine-tuning stops within it.
     model_path : str, default=None
         A local checkpoint for TabICL/TabPFN (or TinyTFM weights written by ``save_tiny_tfm``).
+    decision : {"argmax", "balanced"} or float, default="argmax"
+        How ``predict`` turns probabilities into labels (:mod:`tightfit.tabular.decision`): the most probable
+        class, the most probable relative to its share of the training rows (imbalanced classes), or a
+        threshold on the second class's probability (binary tasks).
     """
 
     def __init__(
@@ -76,7 +80,12 @@ class TabularPipeline:
         processor_params: dict[str, Any] | None = None,
         budget: Budget | None = None,
         model_path: str | Path | None = None,
+        decision: str | float = "argmax",
     ) -> None:
+        from tightfit.tabular.decision import check_decision
+
+        check_decision(decision, "TabularPipeline")
+        self.decision = decision
         self.spec = model_spec(model_name)
         self.model_name = self.spec.name
         if task_type not in TASKS:
@@ -180,6 +189,10 @@ class TabularPipeline:
             self.label_encoder_ = LabelEncoder().fit(y)
             self.classes_ = self.label_encoder_.classes_
             target = self.label_encoder_.transform(y)
+            self.priors_ = np.bincount(target, minlength=len(self.classes_)) / len(target)
+            if not isinstance(self.decision, str) and len(self.classes_) != 2:
+                raise ConfigError(f"decision={self.decision} (a threshold) needs a binary target; y has "
+                                  f"{len(self.classes_)} classes. Use 'argmax' or 'balanced'.")  # fmt: skip
         else:
             target = np.asarray(y, dtype=np.float64)
         self.model_.fit(matrix, target)
@@ -234,7 +247,9 @@ class TabularPipeline:
         """Labels (in the original label values) or regression values."""
         if self.task_type == "regression":
             return np.asarray(self.model_.predict(self._matrix(X)), dtype=np.float64)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        from tightfit.tabular.decision import decide
+
+        return decide(self.predict_proba(X), self.classes_, self.decision, self.priors_)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
@@ -251,7 +266,22 @@ class TabularPipeline:
         y = as_array(y)
         if self.task_type == "regression":
             return regression_metrics(y, self.predict(X))
-        return classification_metrics(y, self.predict_proba(X), self.classes_)
+        from tightfit.tabular.decision import decide
+
+        proba = self.predict_proba(X)
+        labels = decide(proba, self.classes_, self.decision, self.priors_)
+        return classification_metrics(y, proba, self.classes_, labels)
+
+    def confusion_matrix(self, X: Any, y: Any):
+        """Counts of true (rows) against predicted (columns) labels under ``decision``, as a DataFrame."""
+        import pandas as pd
+        from sklearn.metrics import confusion_matrix
+
+        if self.task_type != "classification":
+            raise ConfigError("confusion_matrix needs task_type='classification'.")
+        counts = confusion_matrix(as_array(y), self.predict(X), labels=self.classes_)
+        names = [str(c) for c in self.classes_]
+        return pd.DataFrame(counts, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
 
     def evaluate_calibration(self, X: Any, y: Any, n_bins: int = 10) -> dict[str, Any]:
         """ECE, MCE, Brier score and the reliability bins of the top-label confidence."""
