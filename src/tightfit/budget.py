@@ -127,7 +127,7 @@ class Budget:
         Examples
         --------
         >>> from tightfit import Hardware
-        >>> Budget(memory="8EiB").beyond(Hardware.probe())[0].startswith("memory=8EiB is above")
+        >>> Budget(memory="1000000TB").beyond(Hardware.probe())[0].startswith("memory=1000000TB is above")
         True
         """
         notes = []

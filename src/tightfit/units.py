@@ -51,7 +51,7 @@ MAX_BYTES = 2**63 - 1  # the largest limit the OS takes (setrlimit's signed 64-b
 MAX_SECONDS = 10**9  # about 31 years: beyond any deadline a clock can keep
 BYTE_FORMS = (
     "a positive number of bytes or a string such as '512MB', '1.5GB' or '4GiB' (kB/MB/GB/TB or KiB/MiB/GiB/TiB), "
-    "at most 8EiB (what the OS can express)"
+    "below 2**63 bytes (what the OS can express)"
 )
 TIME_FORMS = (
     "a positive number of seconds or a string such as '20ms', '90s', '10min' or '2h' (ns/us/ms/s/min/h/d), "

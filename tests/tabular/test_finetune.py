@@ -164,8 +164,13 @@ def test_a_mixed_dataframe_with_string_labels_goes_end_to_end():
     pipe = TabularPipeline(model_params={"n_estimators": 2}).fit(X_train, y_train)
     assert set(pipe.predict(X_test)) <= {"benign", "malignant"}
     assert pipe.evaluate(X_test, y_test)["roc_auc_score"] > 0.95
-    with pytest.raises(DataError, match="missing target"):
-        TabularPipeline().fit(X_train, np.where(np.arange(len(y_train)) == 3, None, y_train))
+    partly = TabularPipeline(model_params={"n_estimators": 2}).fit(
+        X_train, np.where(np.arange(len(y_train)) == 3, None, y_train)
+    )  # a missing target drops that row, with a count
+    assert partly.notes_[0] == f"dropped 1 of {len(y_train)} rows whose target 'y' is missing"
+    assert len(partly.processor_.transform(X_train)) == len(X_train)
+    with pytest.raises(DataError, match="missing in all"):
+        TabularPipeline().fit(X_train, [None] * len(y_train))
 
 
 def test_a_memory_budget_sends_fine_tuning_through_the_planner(wine):

@@ -19,7 +19,7 @@ def mixed():
             "city": rng.choice(["Oslo", "Lima", "Pune", None], n),
             "member": rng.random(n) < 0.5,
             "joined": pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="D"),
-            "user_id": [f"u{i}" for i in range(n)],  # high cardinality
+            "user_id": [f"u{i % 30}" for i in range(n)],  # high cardinality (a distinct id per row is dropped)
             "constant": 1.0,
         }
     )
@@ -43,7 +43,7 @@ def test_unseen_categories_become_missing_and_rare_ones_share_a_code(mixed):
     proc = TableProcessor(max_categories=5).fit(mixed)
     names = proc.feature_names_out_
     ids = proc.transform(mixed)[:, names.index("user_id")]
-    assert len(np.unique(ids)) <= 5  # 60 distinct ids folded into at most 5 codes
+    assert len(np.unique(ids)) <= 5  # 30 distinct ids folded into at most 5 codes
     new = mixed.head(3).copy()
     new["city"] = ["Atlantis", "Oslo", None]
     coded = proc.transform(new)[:, names.index("city")]

@@ -96,4 +96,6 @@ def load_exported(path: str | Path) -> tuple[Any, dict[str, Any]]:
         return OnnxRunner(data), meta
     scripted = meta["kind"] == "torchscript"
     module = torch.jit.load(str(path)) if scripted else torch.load(path, weights_only=False)
-    return module.eval().requires_grad_(False), meta  # served, not trained: outputs carry no autograd graph
+    for parameter in module.parameters():  # served, not trained: outputs carry no autograd graph
+        parameter.requires_grad_(False)
+    return module.eval(), meta
