@@ -3,7 +3,7 @@
 Training techniques live in ``tightfit.train.techniques.TECHNIQUES``, compression variants in
 ``tightfit.compress.TECHNIQUES``, tabular candidates in ``tightfit.tabular.CANDIDATES`` and forecasting models
 in ``tightfit.timeseries.MODELS``. Each entry says which budget limits it relaxes, so
-:func:`tightfit.search.binding` can name real ids when a limit binds. An unknown id is a
+:func:`tightfit.search.triage` can name real ids when a limit binds. An unknown id is a
 :class:`~tightfit.errors.ConfigError` with the closest known one.
 """
 

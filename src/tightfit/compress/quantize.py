@@ -59,25 +59,32 @@ def dynamic_int8(model: nn.Module, per_channel: bool = True) -> tuple[nn.Module,
     return quantized, info
 
 
-def cast(model: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """A copy of ``model`` in ``dtype`` whose calls take and return float32 tensors (inputs cast on the way in)."""
-    return _Cast(copy.deepcopy(model).to(dtype).eval(), dtype)
+def cast(model: nn.Module, dtype: torch.dtype, device: str = "cpu") -> nn.Module:
+    """A copy of ``model`` in ``dtype`` on ``device`` whose calls take and return float32 CPU tensors (inputs
+    cast and moved on the way in, outputs brought back): fp16 serving on CUDA is measured beside the CPU
+    original this way."""
+    return _Cast(copy.deepcopy(model).to(device=device, dtype=dtype).eval(), dtype, device)
 
 
 class _Cast(nn.Module):
-    def __init__(self, inner: nn.Module, dtype: torch.dtype) -> None:
+    def __init__(self, inner: nn.Module, dtype: torch.dtype, device: str = "cpu") -> None:
         super().__init__()
         self.inner = inner
         self.dtype = dtype
+        self.device = device
 
     def forward(self, *inputs: Any) -> Any:
-        cast_in = [x.to(self.dtype) if torch.is_tensor(x) and x.is_floating_point() else x for x in inputs]
+        cast_in = [
+            x.to(device=self.device, dtype=self.dtype) if torch.is_tensor(x) and x.is_floating_point()
+            else x.to(self.device) if torch.is_tensor(x) else x
+            for x in inputs
+        ]  # fmt: skip
         return _to_float32(self.inner(*cast_in))
 
 
 def _to_float32(output: Any) -> Any:
-    if torch.is_tensor(output):
-        return output.float() if output.is_floating_point() else output
+    if torch.is_tensor(output):  # float32 on the CPU, where the original's outputs are compared
+        return (output.float() if output.is_floating_point() else output).cpu()
     if isinstance(output, (tuple, list)):
         return type(output)(_to_float32(o) for o in output)
     if isinstance(output, dict):

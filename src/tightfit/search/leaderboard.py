@@ -57,6 +57,7 @@ class Leaderboard:
     ignored: list[str] = field(default_factory=list)
     entity: str = "candidate"
     search_s: float | None = None
+    interrupted: bool = False  # Ctrl-C ended the search early; the finished entries are kept
 
     @property
     def chosen(self) -> Entry | None:
@@ -97,6 +98,7 @@ class Leaderboard:
             "budget_text": str(self.budget),
             "ignored": self.ignored,
             "search_s": self.search_s,
+            "interrupted": self.interrupted,
             "entries": [e.to_dict() for e in self.entries],
         }
 

@@ -5,9 +5,10 @@ entries already fit; let the workload ``screen`` it without running (the planner
 run ``evaluate(spec, time_left)`` through an executor (a guarded child by default, under the memory cap and
 the time left); fill in what the guard measured; judge the figures against the budget's limits in one
 vocabulary; let the workload ``check`` its own rule (a quality drop, an OOM back-off). Then choose among the
-entries that fit, name the binding limit with :func:`~tightfit.search.binding`, and return a
+entries that fit, name the binding limit with :func:`~tightfit.search.triage`, and return a
 :class:`~tightfit.search.Leaderboard`. An ``evaluate`` that raises is a ``failed`` entry, never a crashed
-search.
+search; Ctrl-C stops the running entry (the guard kills its child and the child's workers) and keeps every
+finished one, so the caller can still choose among them.
 """
 
 from __future__ import annotations
@@ -182,11 +183,21 @@ def run_candidates(
     run = get_executor(executor)
     queue = sorted(entries, key=order) if order is not None else list(entries)
     done: list[Entry] = []
+    interrupted = False
     with StepProgress(len(queue), verbose, description=f"{entity}s") as progress:
         while queue:
             entry = queue.pop(0)
-            follow_ups = _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, min_seconds,
-                                  margin, stop_after, done, screen, check_entry, device)  # fmt: skip
+            try:
+                follow_ups = _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, min_seconds,
+                                      margin, stop_after, done, screen, check_entry, device)  # fmt: skip
+            except KeyboardInterrupt:  # Ctrl-C: the guard has killed the running child; keep what finished
+                log.warning("search interrupted during %s; keeping the %d finished entries", entry.name, len(done))
+                entry.verdict = Verdict.skipped("interrupted (Ctrl-C) while it ran")
+                for rest in queue:
+                    rest.verdict = Verdict.skipped("not started: the search was interrupted (Ctrl-C)")
+                done += [entry, *queue]
+                queue, interrupted = [], True
+                break
             queue[:0] = follow_ups
             progress.extend(len(follow_ups))
             done.append(entry)
@@ -204,6 +215,7 @@ def run_candidates(
         ignored=sorted(stated - honoured),
         entity=entity,
         search_s=None if deadline is None else deadline.elapsed(),
+        interrupted=interrupted,
     )
 
 

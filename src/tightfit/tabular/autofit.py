@@ -203,7 +203,7 @@ class AutoFit:
         self.search_ = run_candidates(
             [Entry(c.label, c) for c in candidates], self.budget, evaluate,
             applies=("memory", "latency", "size"), deadline=Deadline(self.budget.time), min_seconds=_MIN_SECONDS,
-            techniques=CANDIDATES, entity="model", verbose=self.verbose,
+            techniques=CANDIDATES, entity="model", device=self.budget.resolve_device(), verbose=self.verbose,
         )  # fmt: skip
         self.search_seconds_ = self.search_.search_s
         binding = self.search_.binding.binding

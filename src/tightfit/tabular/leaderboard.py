@@ -92,7 +92,8 @@ class TabularLeaderboard:
         evaluate = functools.partial(_fit_and_score, *self.data, rank_by)
         self.search_ = run_candidates(
             [Entry(label, pipe) for label, pipe in self.entries], self.budget, evaluate,
-            applies=("memory", "size"), entry_time_cap=self.budget.time, entity="model", verbose=verbose,
+            applies=("memory", "size"), entry_time_cap=self.budget.time, entity="model",
+            device=self.budget.resolve_device(), verbose=verbose,
         )  # fmt: skip
         table = self.search_.to_frame()
         table = table.sort_values(rank_by, ascending=rank_by in _LOWER_IS_BETTER, na_position="last", kind="stable")

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tightfit.errors import ConfigError, bad_param, unknown_key
+from tightfit.params import check_device
 from tightfit.train.config import SCHEDULES, EarlyStop, TrainConfig
 from tightfit.train.config import _is_int as _int
 from tightfit.train.config import _is_number as _number
@@ -79,7 +80,7 @@ class TuningParams:
 
     def __post_init__(self) -> None:
         check = self._check
-        check("device", isinstance(self.device, str) and _device_ok(self.device), "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        check_device(self.device, "tuning_params")
         for name in ("epochs", "batch_size", "support_size", "query_size", "gradient_accumulation_steps"):
             check(name, _int(getattr(self, name), 1), "an int >= 1")
         for name in ("n_episodes", "steps_per_epoch"):
@@ -169,10 +170,6 @@ class TuningParams:
             seed=self.seed,
             verbose=self.show_progress,
         )
-
-
-def _device_ok(device: str) -> bool:
-    return device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
 
 
 def _fp16_needs_cuda(device: str) -> None:

@@ -126,7 +126,7 @@ class Forecaster:
         self.series_ = series = check_series(df, self.horizon)
         self.notes_: list[str] = []
         season, windows, augment, names = self._adapt(series)
-        stack = model_stack(names, augment, self.chronos_path)
+        stack = model_stack(names, augment, self.chronos_path, self.budget.device)
         evaluate = functools.partial(self._validate, series, season, windows, deadline)
         self.search_ = run_candidates(
             [Entry(m.name, m) for m in stack], self.budget, evaluate, executor="inline", applies=(),

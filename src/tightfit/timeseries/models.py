@@ -123,6 +123,7 @@ class NeuralForecaster:
     kind: str = "neural"
     epochs: int = 30
     augment: Augmenter | None = None
+    device: str = "cpu"  # the Forecaster's Budget.device ("auto" takes CUDA when torch sees it)
 
     def forecast(self, frame, h, freq, season_length, level, seed, time_s) -> pd.DataFrame:
         import torch
@@ -155,13 +156,14 @@ class NeuralForecaster:
         )  # fmt: skip
         val = (x[:n_val], y[:n_val]) if n_val else None
         Trainer(net, torch.nn.functional.l1_loss, config).fit(
-            (x[n_val:], y[n_val:]), val, budget=Budget(time=time_s, device="cpu")
+            (x[n_val:], y[n_val:]), val, budget=Budget(time=time_s, device=self.device)
         )
         net.eval()
         contexts = np.stack([s[-lookback:] for s in series])
         c_mean, c_std = contexts.mean(axis=1, keepdims=True), contexts.std(axis=1, keepdims=True) + 1e-5
+        where = next(net.parameters()).device  # the engine put the network on the budget's device
         with torch.no_grad():
-            out = net(torch.tensor((contexts - c_mean) / c_std, dtype=torch.float32)).numpy()
+            out = net(torch.tensor((contexts - c_mean) / c_std, dtype=torch.float32, device=where)).cpu().numpy()
         future = _future(frame, h, freq)
         return future.assign(mean=(out * c_std + c_mean).reshape(-1))
 
@@ -173,6 +175,7 @@ class ChronosBolt:
     path: str | None = None
     name: str = "ChronosBolt"
     kind: str = "foundation"
+    device: str = "cpu"
 
     def unavailable(self) -> str | None:
         """Why this model cannot run here, or None."""
@@ -191,11 +194,14 @@ class ChronosBolt:
         import torch
         from chronos import BaseChronosPipeline
 
-        pipeline = BaseChronosPipeline.from_pretrained(self.path, device_map="cpu", torch_dtype=torch.float32)
+        from tightfit.budget import Budget
+
+        device = Budget(device=self.device).resolve_device()
+        pipeline = BaseChronosPipeline.from_pretrained(self.path, device_map=device, torch_dtype=torch.float32)
         context = [torch.tensor(g["y"].to_numpy(dtype=float)) for _, g in frame.groupby("unique_id", sort=False)]
         bounds = sorted({q for lv in level for q in (0.5 - lv / 200, 0.5 + lv / 200)} | {0.5})
         quantiles, _ = pipeline.predict_quantiles(context, prediction_length=h, quantile_levels=bounds)
-        quantiles = quantiles.numpy().reshape(-1, len(bounds))
+        quantiles = quantiles.cpu().numpy().reshape(-1, len(bounds))
         future = _future(frame, h, freq).assign(mean=quantiles[:, bounds.index(0.5)])
         for lv in level:
             future[f"lo-{lv}"] = quantiles[:, bounds.index(0.5 - lv / 200)]
@@ -203,29 +209,37 @@ class ChronosBolt:
         return future
 
 
-ModelFactory = Callable[[Augmenter | None, str | None], Any]  # (augment, chronos_path) -> a model
+ModelFactory = Callable[[Augmenter | None, str | None, str], Any]  # (augment, chronos_path, device) -> a model
 MODELS: Registry[ModelFactory] = Registry("forecasting model")  # registration order: cheapest first
-MODELS.register("SeasonalNaive", lambda augment, chronos: StatsModel("SeasonalNaive"), relaxes=("time",), rank=1,
+
+
+def _stats(name: str, seasonal: bool = True) -> ModelFactory:
+    return lambda augment, chronos, device: StatsModel(name, seasonal=seasonal)
+
+
+def _neural(name: str) -> ModelFactory:
+    return lambda augment, chronos, device: NeuralForecaster(name, augment=augment, device=device)
+
+
+MODELS.register("SeasonalNaive", _stats("SeasonalNaive"), relaxes=("time",), rank=1,
                 summary="last season repeated (statsforecast)")
-MODELS.register("Naive", lambda augment, chronos: StatsModel("Naive", seasonal=False), relaxes=("time",), rank=2,
-                summary="last value repeated")
-MODELS.register("AutoETS", lambda augment, chronos: StatsModel("AutoETS"), relaxes=("time", "data"), rank=3,
+MODELS.register("Naive", _stats("Naive", seasonal=False), relaxes=("time",), rank=2, summary="last value repeated")
+MODELS.register("AutoETS", _stats("AutoETS"), relaxes=("time", "data"), rank=3,
                 summary="exponential smoothing, automatic (statsforecast)")
-MODELS.register("AutoTheta", lambda augment, chronos: StatsModel("AutoTheta"), relaxes=("time", "data"), rank=4,
+MODELS.register("AutoTheta", _stats("AutoTheta"), relaxes=("time", "data"), rank=4,
                 summary="Theta method, automatic (statsforecast)")
-MODELS.register("LightGBM", lambda augment, chronos: LightGBMLags(), relaxes=("time",), rank=5,
+MODELS.register("LightGBM", lambda augment, chronos, device: LightGBMLags(), relaxes=("time",), rank=5,
                 summary="gradient boosting on lags, one model across series")
-MODELS.register("DLinear", lambda augment, chronos: NeuralForecaster("DLinear", augment=augment), rank=6,
-                summary="DLinear through the training engine")
-MODELS.register("AutoARIMA", lambda augment, chronos: StatsModel("AutoARIMA"), rank=7,
-                summary="ARIMA, automatic order (statsforecast)")
-MODELS.register("NHITS", lambda augment, chronos: NeuralForecaster("NHITS", augment=augment), rank=8,
-                summary="a small N-HiTS through the training engine")
-MODELS.register("ChronosBolt", lambda augment, chronos: ChronosBolt(chronos), relaxes=("data",), rank=9,
-                summary="Chronos-Bolt zero-shot from a local checkpoint")
+MODELS.register("DLinear", _neural("DLinear"), rank=6, summary="DLinear through the training engine")
+MODELS.register("AutoARIMA", _stats("AutoARIMA"), rank=7, summary="ARIMA, automatic order (statsforecast)")
+MODELS.register("NHITS", _neural("NHITS"), rank=8, summary="a small N-HiTS through the training engine")
+MODELS.register("ChronosBolt", lambda augment, chronos, device: ChronosBolt(chronos, device=device),
+                relaxes=("data",), rank=9, summary="Chronos-Bolt zero-shot from a local checkpoint")
 STACK = tuple(MODELS)
 
 
-def model_stack(names: Sequence[str], augment: Augmenter | None, chronos_path: str | None) -> list[Any]:
-    """Model objects for ``names`` (ids of ``MODELS``), in the order given."""
-    return [MODELS[name](augment, chronos_path) for name in names]
+def model_stack(
+    names: Sequence[str], augment: Augmenter | None, chronos_path: str | None, device: str = "cpu"
+) -> list[Any]:
+    """Model objects for ``names`` (ids of ``MODELS``), in the order given; neural ones train on ``device``."""
+    return [MODELS[name](augment, chronos_path, device) for name in names]
