@@ -182,6 +182,8 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _say_binding(board, page: Path) -> None:
     """The binding limit with its evidence, the stated limits this command could not honour, and the files."""
+    if board.interrupted:
+        print("interrupted (Ctrl-C): kept the finished entries; the rest are marked skipped")
     print(f"binding limit: {board.binding.binding} ({board.binding.evidence})")
     if board.binding.techniques:
         print("techniques that relax it:", ", ".join(board.binding.techniques))
@@ -369,6 +371,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TightfitError as exc:
         print(f"tightfit: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside a search (which keeps what finished): stop without a traceback
+        print("tightfit: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
