@@ -124,7 +124,8 @@ def main() -> int:
             outcome, ok = f"{type(exc).__name__}: {exc}"[:300], False
         seconds = time.perf_counter() - started
         rows.append({"check": check.__name__, "ok": ok, "outcome": outcome, "seconds": seconds})
-        print(f"| {check.__name__} | {'ok' if ok else 'FAILED'} | {outcome} | {rows[-1]['seconds']:.0f} s |", flush=True)
+        verdict = "ok" if ok else "FAILED"
+        print(f"| {check.__name__} | {verdict} | {outcome} | {seconds:.0f} s |", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     record = {"date": time.strftime("%Y-%m-%d"), "machine": hardware.summary(), "rows": rows}
     RESULTS.write_text(json.dumps(record, indent=2))
