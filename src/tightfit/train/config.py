@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tightfit.errors import ConfigError, bad_param
+from tightfit.errors import ConfigError
+from tightfit.params import Interval, Options, check
 from tightfit.train.techniques.lora import LoraSpec
 
 __all__ = ["OPTIMIZERS", "PRECISIONS", "SCHEDULES", "EarlyStop", "TrainConfig"]
@@ -22,12 +23,17 @@ OPTIMIZERS = ("adamw", "sgd", "adafactor", "adamw8bit")
 SCHEDULES = ("constant", "cosine", "linear")
 
 
-def _is_int(value: Any, low: int) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and value >= low
+class _ModuleNames:
+    """A non-empty list of module names (activation checkpointing of named modules)."""
 
+    def accepts(self, value: Any) -> bool:
+        return (
+            isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0
+            and all(isinstance(n, str) for n in value)
+        )  # fmt: skip
 
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float))
+    def __str__(self) -> str:
+        return "a non-empty list of module names"
 
 
 @dataclass(frozen=True)
@@ -44,14 +50,13 @@ class EarlyStop:
     mode: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.metric not in ("val_loss", "val_accuracy", "train_loss"):
-            raise bad_param("metric", "EarlyStop", ["val_loss", "val_accuracy", "train_loss"], self.metric)
-        if not _is_int(self.patience, 1):
-            raise bad_param("patience", "EarlyStop", "an int >= 1", self.patience)
-        if not _is_number(self.min_delta) or self.min_delta < 0:
-            raise bad_param("min_delta", "EarlyStop", "a number >= 0", self.min_delta)
-        if self.mode not in ("auto", "min", "max"):
-            raise bad_param("mode", "EarlyStop", ["auto", "max", "min"], self.mode)
+        check(
+            "EarlyStop",
+            metric=(self.metric, Options("val_loss", "val_accuracy", "train_loss")),
+            patience=(self.patience, Interval(int, 1)),
+            min_delta=(self.min_delta, Interval(float, 0)),
+            mode=(self.mode, Options("auto", "min", "max")),
+        )
 
     @property
     def maximize(self) -> bool:
@@ -127,49 +132,37 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # free-form notes for run.json
 
     def __post_init__(self) -> None:
-        check = self._check
-        check("precision", self.precision in PRECISIONS, PRECISIONS)
-        check("micro_batch", _is_int(self.micro_batch, 1), "an int >= 1")
-        check("accumulation", _is_int(self.accumulation, 1), "an int >= 1")
+        check(
+            "TrainConfig",
+            precision=(self.precision, Options(*PRECISIONS)),
+            micro_batch=(self.micro_batch, Interval(int, 1)),
+            accumulation=(self.accumulation, Interval(int, 1)),
+            checkpointing=(self.checkpointing, bool, _ModuleNames()),
+            release_memory=(self.release_memory, bool),
+            optimizer=(self.optimizer, Options(*OPTIMIZERS)),
+            lr=(self.lr, Interval(float, 0, closed="right", what="a positive number")),
+            weight_decay=(self.weight_decay, Interval(float, 0)),
+            momentum=(self.momentum, Interval(float, 0, 1, closed="left")),
+            schedule=(self.schedule, Options(*SCHEDULES)),
+            warmup=(self.warmup, Interval(float, 0, what="a fraction in [0, 1) or a number of steps")),
+            clip_norm=(self.clip_norm, None, Interval(float, 0, closed="right", what="a positive number")),
+            epochs=(self.epochs, Interval(int, 1)),
+            max_steps=(self.max_steps, None, Interval(int, 1)),
+            early_stopping=(self.early_stopping, None, EarlyStop),
+            max_bad_steps=(self.max_bad_steps, Interval(int, 1)),
+            checkpoint_every=(self.checkpoint_every, Interval(int, 1)),
+            seed=(self.seed, Interval(int, 0)),
+            verbose=(self.verbose, bool),
+        )
         if not isinstance(self.checkpointing, bool):
-            ok = isinstance(self.checkpointing, Sequence) and not isinstance(self.checkpointing, str)
-            ok = ok and len(self.checkpointing) > 0 and all(isinstance(n, str) for n in self.checkpointing)
-            check("checkpointing", ok, "True, False or a non-empty list of module names")
             object.__setattr__(self, "checkpointing", tuple(self.checkpointing))
         object.__setattr__(self, "lora", LoraSpec.coerce(self.lora))
-        check("release_memory", isinstance(self.release_memory, bool), "True or False")
-        check("optimizer", self.optimizer in OPTIMIZERS, OPTIMIZERS)
         if self.optimizer == "adamw8bit" and importlib.util.find_spec("bitsandbytes") is None:
             raise ConfigError(
                 "The 'optimizer' parameter of TrainConfig is 'adamw8bit', which needs bitsandbytes "
                 "(pip install bitsandbytes); it is not installed. Use optimizer='adafactor' for low-memory "
                 "optimizer state without it."
             )
-        check("lr", _is_number(self.lr) and self.lr > 0, "a positive number")
-        check("weight_decay", _is_number(self.weight_decay) and self.weight_decay >= 0, "a number >= 0")
-        check("momentum", _is_number(self.momentum) and 0 <= self.momentum < 1, "a number in [0, 1)")
-        check("schedule", self.schedule in SCHEDULES, SCHEDULES)
-        check("warmup", _is_number(self.warmup) and self.warmup >= 0, "a fraction in [0, 1) or a number of steps")
-        check(
-            "clip_norm",
-            self.clip_norm is None or (_is_number(self.clip_norm) and self.clip_norm > 0),
-            "None or a positive number",
-        )
-        check("epochs", _is_int(self.epochs, 1), "an int >= 1")
-        check("max_steps", self.max_steps is None or _is_int(self.max_steps, 1), "None or an int >= 1")
-        check(
-            "early_stopping",
-            self.early_stopping is None or isinstance(self.early_stopping, EarlyStop),
-            "None or an EarlyStop",
-        )
-        check("max_bad_steps", _is_int(self.max_bad_steps, 1), "an int >= 1")
-        check("checkpoint_every", _is_int(self.checkpoint_every, 1), "an int >= 1")
-        check("seed", _is_int(self.seed, 0), "an int >= 0")
-        check("verbose", isinstance(self.verbose, bool), "True or False")
-
-    def _check(self, name: str, ok: bool, allowed) -> None:
-        if not ok:
-            raise bad_param(name, "TrainConfig", allowed, getattr(self, name))
 
     @property
     def effective_batch(self) -> int:
