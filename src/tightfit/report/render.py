@@ -63,7 +63,7 @@ def write_report(
     notes: Sequence[str] = (),
 ) -> Path:
     """Write ``out/report.html``, ``out/run.json`` and ``out/leaderboard.csv`` for one command; returns the
-    page's path. ``extra`` adds workload fields to ``run.json`` (the chosen config, the task); ``notes`` are
+    page's path. Every file is written atomically and ``run.json`` last. ``extra`` adds workload fields to ``run.json`` (the chosen config, the task); ``notes`` are
     what the workload assumed or dropped (data rules), shown with the budget's own warnings."""
     from tightfit.hardware import Hardware
     from tightfit.runinfo import human_machine, write_run_json
@@ -74,7 +74,6 @@ def write_report(
     machine = hardware.summary()
     notes = [*board.budget.beyond(hardware), *notes]
     record = {"command": command, **board.to_dict(), "usage": list(usage), "notes": notes, **(extra or {})}
-    write_run_json(out, record)
     atomic_write_text(out / "leaderboard.csv", board.to_frame().to_csv(index=False))
     chosen = board.chosen
     binding = board.binding
@@ -107,4 +106,6 @@ def write_report(
 <p>Every figure was measured on this machine; sizes and times are in decimal units.</p>
 </body></html>
 """
-    return atomic_write_text(out / "report.html", page)
+    atomic_write_text(out / "report.html", page)
+    write_run_json(out, record)  # last, atomically: a run.json means the rest of the run is on disk
+    return out / "report.html"
