@@ -63,8 +63,9 @@ def write_report(
     notes: Sequence[str] = (),
 ) -> Path:
     """Write ``out/report.html``, ``out/run.json`` and ``out/leaderboard.csv`` for one command; returns the
-    page's path. Every file is written atomically and ``run.json`` last. ``extra`` adds workload fields to ``run.json`` (the chosen config, the task); ``notes`` are
-    what the workload assumed or dropped (data rules), shown with the budget's own warnings."""
+    page's path. Every file is written atomically and ``run.json`` last. ``extra`` adds workload fields to
+    ``run.json`` (the chosen config, the task); ``notes`` are what the workload assumed or dropped (data
+    rules), shown with the budget's own warnings."""
     from tightfit.hardware import Hardware
     from tightfit.runinfo import human_machine, write_run_json
 
