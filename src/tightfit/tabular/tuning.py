@@ -36,10 +36,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tightfit.errors import ConfigError, bad_param, unknown_key
-from tightfit.params import check_device
+from tightfit.params import Interval, Options, check, check_device
 from tightfit.train.config import SCHEDULES, EarlyStop, TrainConfig
-from tightfit.train.config import _is_int as _int
-from tightfit.train.config import _is_number as _number
 from tightfit.train.techniques.lora import LoraSpec
 
 __all__ = ["FINETUNE_MODES", "TuningParams"]
@@ -79,48 +77,43 @@ class TuningParams:
     finetune_mode: str = "meta-learning"
 
     def __post_init__(self) -> None:
-        check = self._check
-        check_device(self.device, "tuning_params")
-        for name in ("epochs", "batch_size", "support_size", "query_size", "gradient_accumulation_steps"):
-            check(name, _int(getattr(self, name), 1), "an int >= 1")
-        for name in ("n_episodes", "steps_per_epoch"):
-            check(name, getattr(self, name) is None or _int(getattr(self, name), 1), "None or an int >= 1")
+        at_least_1, positive = Interval(int, 1), Interval(float, 0, closed="right", what="a positive number")
+        ints = ("epochs", "batch_size", "support_size", "query_size", "gradient_accumulation_steps")
+        check("tuning_params", **{name: (getattr(self, name), at_least_1) for name in ints})
+        check("tuning_params", **{n: (getattr(self, n), None, at_least_1) for n in ("n_episodes", "steps_per_epoch")})
         if self.n_episodes is not None and self.steps_per_epoch is not None:
             raise ConfigError(
                 f"tuning_params sets both n_episodes={self.n_episodes} and steps_per_epoch={self.steps_per_epoch}; "
                 "give one (n_episodes = steps_per_epoch * batch_size * gradient_accumulation_steps)."
             )
-        lr = self.learning_rate
-        check("learning_rate", lr is None or (_number(lr) and lr > 0), "None or a positive number")
-        check("weight_decay", _number(self.weight_decay) and self.weight_decay >= 0, "a number >= 0")
-        check("warmup_steps", _int(self.warmup_steps, 0), "an int >= 0")
-        scheduler = "constant" if self.scheduler in (None, "none") else self.scheduler
-        check("scheduler", scheduler in SCHEDULES, [*SCHEDULES, "none"])
-        object.__setattr__(self, "scheduler", scheduler)
+        flags = ("gradient_checkpoint", "pin_memory", "early_stopping", "show_progress")
+        check(
+            "tuning_params",
+            learning_rate=(self.learning_rate, None, positive),
+            weight_decay=(self.weight_decay, Interval(float, 0)),
+            warmup_steps=(self.warmup_steps, Interval(int, 0)),
+            scheduler=(self.scheduler, None, Options("none", *SCHEDULES)),
+            num_workers=(self.num_workers, Interval(int, 0)),
+            early_stopping_patience=(self.early_stopping_patience, at_least_1),
+            gradient_clip_norm=(self.gradient_clip_norm, None, positive),
+            seed=(self.seed, Interval(int, 0)),
+            save_checkpoint_path=(self.save_checkpoint_path, None, str),
+            finetune_mode=(self.finetune_mode, Options(*FINETUNE_MODES)),
+            **{name: (getattr(self, name), bool) for name in flags},
+        )
+        check_device(self.device, "tuning_params")
+        object.__setattr__(self, "scheduler", "constant" if self.scheduler in (None, "none") else self.scheduler)
         hashable = isinstance(self.mixed_precision, (str, bool, type(None)))
         precision = _PRECISION_ALIASES.get(self.mixed_precision) if hashable else None
-        check("mixed_precision", precision is not None, ["no", "fp32", "bf16", "fp16"])
+        if precision is None:
+            raise bad_param("mixed_precision", "tuning_params", ["no", "fp32", "bf16", "fp16"], self.mixed_precision)
         object.__setattr__(self, "mixed_precision", precision)
         if precision == "fp16" and not self.device.startswith("cuda"):
             _fp16_needs_cuda(self.device)
-        for name in ("gradient_checkpoint", "pin_memory", "early_stopping", "show_progress"):
-            check(name, isinstance(getattr(self, name), bool), "True or False")
-        check("num_workers", _int(self.num_workers, 0), "an int >= 0")
-        check("early_stopping_patience", _int(self.early_stopping_patience, 1), "an int >= 1")
-        clip = self.gradient_clip_norm
-        check("gradient_clip_norm", clip is None or (_number(clip) and clip > 0), "None or a positive number")
-        check("seed", _int(self.seed, 0), "an int >= 0")
-        path = self.save_checkpoint_path
-        check("save_checkpoint_path", path is None or isinstance(path, str), "None or a directory path")
         try:
             object.__setattr__(self, "peft_config", LoraSpec.coerce(self.peft_config))
         except ConfigError as exc:
             raise ConfigError(f"tuning_params['peft_config']: {exc}") from None
-        check("finetune_mode", self.finetune_mode in FINETUNE_MODES, FINETUNE_MODES)
-
-    def _check(self, name: str, ok: bool, allowed: Any) -> None:
-        if not ok:
-            raise bad_param(name, "tuning_params", allowed, getattr(self, name))
 
     @classmethod
     def from_dict(cls, params: dict[str, Any] | None) -> TuningParams:
