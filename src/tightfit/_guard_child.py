@@ -49,7 +49,23 @@ def _requested_bytes(text: str) -> int | None:
     return parse_bytes(number + unit)
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this child when the process that started it dies (``kill -9`` of a command),
+    so no guarded child outlives its caller. The caller blocks until the child ends, so its thread cannot
+    exit first."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = int(os.environ.pop("TIGHTFIT_GUARD_PARENT", "0"))
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if parent and os.getppid() != parent:  # the parent died before the request was in place
+        os._exit(1)
+
+
 def main() -> None:
+    _die_with_parent()
     out = os.fdopen(int(sys.argv[1]), "wb")
     limit = int(sys.argv[2])
     sys.path[:] = json.loads(os.environ.pop("TIGHTFIT_GUARD_SYS_PATH", "[]")) or sys.path

@@ -198,7 +198,7 @@ def run_measured(
     payload = _dumps((fn, args, kwargs, cuda_limit))
 
     read_fd, write_fd = os.pipe()
-    env = dict(os.environ, TIGHTFIT_GUARD_SYS_PATH=json.dumps(sys.path))
+    env = dict(os.environ, TIGHTFIT_GUARD_SYS_PATH=json.dumps(sys.path), TIGHTFIT_GUARD_PARENT=str(os.getpid()))
     proc = subprocess.Popen(
         [sys.executable, "-m", "tightfit._guard_child", str(write_fd), str(int(memory_limit or 0))],
         stdin=subprocess.PIPE,

@@ -1,0 +1,46 @@
+"""kill -9 of `tightfit fit` mid-run: the output folder keeps the previous complete run (everything is written at
+the end, atomically, run.json last) and no guarded child outlives the killed command."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+from sklearn.datasets import load_wine
+
+from tightfit.tabular import TabularPipeline
+
+
+def _fit(csv, out, models):
+    return [sys.executable, "-m", "tightfit.cli", "fit", str(csv), "--target", "y", "--models", models,
+            "--out", str(out), "--quiet"]  # fmt: skip
+
+
+def test_kill_9_mid_run_keeps_the_previous_run_and_leaves_no_child(tmp_path):
+    data = load_wine(as_frame=True)
+    frame = data.frame.rename(columns={"target": "y"})
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    out = tmp_path / "run"
+    subprocess.run(_fit(tmp_path / "wine.csv", out, "logistic regression"), check=True, capture_output=True)
+    before = (out / "run.json").read_text()
+    model_bytes = (out / "model" / "pipeline.tfp").read_bytes()
+
+    slow = subprocess.Popen(_fit(tmp_path / "wine.csv", out, "tinytfm full ft,tinytfm lora"))
+    command = psutil.Process(slow.pid)
+    deadline = time.monotonic() + 120
+    children = []
+    while time.monotonic() < deadline and not children:  # wait until a guarded child is at work
+        children = [p for p in command.children(recursive=True) if "tightfit._guard_child" in " ".join(p.cmdline())]
+        time.sleep(0.2)
+    assert children, "the second run never started a candidate"
+    time.sleep(2)
+    slow.send_signal(signal.SIGKILL)
+    slow.wait()
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], f"guarded children outlived the killed command: {alive}"
+    assert (out / "run.json").read_text() == before
+    assert (out / "model" / "pipeline.tfp").read_bytes() == model_bytes
+    assert json.loads(before)["chosen"] == "LogisticRegression"
+    assert TabularPipeline.load(out / "model" / "pipeline.tfp").predict(frame.drop(columns="y").head(3)).shape == (3,)
