@@ -38,7 +38,7 @@ def test_kill_9_mid_run_keeps_the_previous_run_and_leaves_no_child(tmp_path):
     time.sleep(2)
     slow.send_signal(signal.SIGKILL)
     slow.wait()
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == [], f"guarded children outlived the killed command: {alive}"
     assert (out / "run.json").read_text() == before
     assert (out / "model" / "pipeline.tfp").read_bytes() == model_bytes
