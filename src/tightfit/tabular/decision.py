@@ -19,7 +19,7 @@ from tightfit.params import Interval, Options, check
 __all__ = ["DECISION_METRICS", "check_decision", "decide", "tune_decision"]
 
 DECISION_METRICS = ("accuracy", "balanced_accuracy", "f1_score", "mcc")
-_THRESHOLDS = np.round(np.linspace(0.02, 0.98, 49), 2)
+_THRESHOLDS = np.round(np.linspace(0.02, 0.98, 49), 2)  # with the out-of-fold probabilities' quantiles
 
 
 def check_decision(decision: Any, owner: str) -> None:
@@ -56,10 +56,14 @@ def tune_decision(
     y: np.ndarray, proba: np.ndarray, classes: np.ndarray, priors: np.ndarray, metric: str
 ) -> tuple[str | float, float]:
     """The decision rule with the best ``metric`` on ``(y, proba)`` (out-of-fold predictions) and its score:
-    a threshold for a binary task (ties go to the one nearest 0.5), argmax or balanced otherwise."""
+    a threshold for a binary task (from a grid and the probabilities' own quantiles; ties go to the one nearest
+    0.5), argmax or balanced otherwise."""
     check("tune_decision", metric=(metric, Options(*DECISION_METRICS)))
-    if len(classes) == 2:
-        rules: list[str | float] = sorted(_THRESHOLDS.tolist(), key=lambda t: abs(t - 0.5))
+    if len(classes) == 2:  # a grid, plus the quantiles of the probabilities themselves (a rare class sits low)
+        found = np.quantile(proba[:, 1], np.linspace(0.0, 1.0, 101))
+        found = found[(found > 0) & (found < 1)]
+        candidates = np.unique(np.concatenate([_THRESHOLDS, np.round(found, 6)]))
+        rules: list[str | float] = sorted(candidates.tolist(), key=lambda t: abs(t - 0.5))
     else:
         rules = ["argmax", "balanced"]
     scored = [
