@@ -40,6 +40,7 @@ from tightfit.units import BYTE_FORMS, TIME_FORMS, UnitError, parse_bytes, parse
 __all__ = ["Guarded", "run_limited", "run_measured"]
 
 _POLL_S = 0.01
+_SAMPLE_S = 0.1  # without a memory cap the tree is sampled this often (the child's own high-water mark is exact)
 _STARTUP_TIMEOUT_S = 300.0  # unpickling imports (torch, the user's modules) before the clock starts
 
 
@@ -230,7 +231,7 @@ def run_measured(
         pass  # the child died at start; its exit status tells why
 
     launched = _time.perf_counter()
-    peak_rss = 0
+    peak_rss, sampled = 0, 0.0
     try:
         while proc.poll() is None:
             now = _time.perf_counter()
@@ -246,6 +247,10 @@ def run_measured(
             if not started.is_set() and now - launched > _STARTUP_TIMEOUT_S:
                 _kill(proc)
                 raise ChildProcessFailed(f"the child process did not start fn within {_STARTUP_TIMEOUT_S:.0f}s")
+            if memory_limit is None and now - sampled < _SAMPLE_S:
+                _time.sleep(_POLL_S)
+                continue
+            sampled = now
             rss = _tree_rss(proc.pid)
             peak_rss = max(peak_rss, rss)
             if memory_limit is not None and rss > memory_limit:

@@ -24,10 +24,16 @@ def test_ctrl_c_keeps_the_finished_entries_and_leaves_no_orphans():
     started = time.perf_counter()
     entries = [Entry("quick", "quick"), Entry("stuck", "stuck"), Entry("never", "quick")]
 
+    def command_line(process) -> str:
+        try:
+            return " ".join(process.cmdline())
+        except psutil.Error:  # a process that ended between the listing and this call
+            return ""
+
     def interrupt_once_stuck_runs():
         while time.perf_counter() - started < 60:
             children = psutil.Process().children(recursive=True)
-            if any("time.sleep(120)" in " ".join(p.cmdline()) for p in children if p.is_running()):
+            if any("time.sleep(120)" in command_line(p) for p in children):
                 os.kill(os.getpid(), signal.SIGINT)
                 return
             time.sleep(0.05)
