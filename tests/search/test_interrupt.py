@@ -15,34 +15,44 @@ from tightfit.search import Entry, Measured, run_candidates
 
 
 def quick_or_stuck(spec, time_left):
-    if spec == "stuck":  # a child with a worker of its own, both stuck
-        subprocess.run([sys.executable, "-c", "import time; time.sleep(120)"], check=False)
+    if spec != "quick":  # a child with a worker of its own, both stuck; the marker says the worker is up
+        worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        with open(spec, "w") as marker:
+            marker.write(str(worker.pid))
+        worker.wait()
     return Measured(quality=1.0, metric="score")
 
 
-def test_ctrl_c_keeps_the_finished_entries_and_leaves_no_orphans():
-    started = time.perf_counter()
-    entries = [Entry("quick", "quick"), Entry("stuck", "stuck"), Entry("never", "quick")]
+def test_ctrl_c_keeps_the_finished_entries_and_leaves_no_orphans(tmp_path):
+    marker = tmp_path / "worker.pid"
+    entries = [Entry("quick", "quick"), Entry("stuck", str(marker)), Entry("never", "quick")]
 
-    def command_line(process) -> str:
-        try:
-            return " ".join(process.cmdline())
-        except psutil.Error:  # a process that ended between the listing and this call
-            return ""
-
-    def interrupt_once_stuck_runs():
-        while time.perf_counter() - started < 60:
-            children = psutil.Process().children(recursive=True)
-            if any("time.sleep(120)" in command_line(p) for p in children):
-                os.kill(os.getpid(), signal.SIGINT)
-                return
+    def interrupt_once_the_worker_runs():
+        while not marker.exists() or not marker.read_text():
             time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
 
-    threading.Thread(target=interrupt_once_stuck_runs, daemon=True).start()
-    board = run_candidates(entries, Budget(), quick_or_stuck, verbose=False)
-    assert time.perf_counter() - started < 60
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as a user's terminal sends it
+    try:
+        started = time.perf_counter()
+        threading.Thread(target=interrupt_once_the_worker_runs, daemon=True).start()
+        board = run_candidates(entries, Budget(), quick_or_stuck, verbose=False)
+        assert time.perf_counter() - started < 45
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert [e.status for e in board.entries] == ["chosen", "skipped", "skipped"]
     assert "interrupted" in board["stuck"].reason and "not started" in board["never"].reason
     assert board.interrupted and board.to_dict()["interrupted"]
-    time.sleep(0.5)
-    assert [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE] == []
+    worker = int(marker.read_text())
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(worker) and psutil.Process(worker).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the child's worker outlived the interrupted search"
+        time.sleep(0.1)
+    guarded = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if "tightfit._guard_child" in " ".join(process.cmdline()) and process.status() != psutil.STATUS_ZOMBIE:
+                guarded.append(process)
+        except psutil.Error:  # ended while we looked
+            continue
+    assert guarded == []
