@@ -72,13 +72,14 @@ def human_machine(summary: dict[str, Any]) -> dict[str, str]:
     return shown
 
 
-def write_run_json(out: str | Path, record: dict[str, Any]) -> Path:
-    """Write ``out/run.json``: ``record`` plus the machine (bytes, and in human units) and the environment."""
+def write_run_json(out: str | Path, record: dict[str, Any], hardware: Any = None) -> Path:
+    """Write ``out/run.json``: ``record`` plus the machine (bytes, and in human units) and the environment;
+    ``hardware`` is a :class:`~tightfit.hardware.Hardware` the caller already probed (None: probe now)."""
     import json
 
     from tightfit.files import atomic_write_text
     from tightfit.hardware import Hardware
 
-    machine = Hardware.probe().summary()
+    machine = (hardware or Hardware.probe()).summary()
     full = {**record, "machine": machine, "machine_human": human_machine(machine), "environment": environment_info()}
     return atomic_write_text(Path(out) / "run.json", json.dumps(full, indent=2, default=str))

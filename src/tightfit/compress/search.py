@@ -420,29 +420,30 @@ class _Evaluator:
         """ONNX int8 that lost too much: the same with 10% and 25% of the MatMuls (most sensitive first) float."""
         if spec.keep_float or not spec.chain or spec.chain[-1] != "onnx_int8":
             return []
-        if self.base_quality - variant.quality <= self.max_drop:
+        if not self._too_lossy(self.base_quality - variant.quality):
             return []
         n = variant.details["matmuls"]
         counts = sorted({max(1, round(fraction * n)) for fraction in (0.1, 0.25)})
         return [Entry(f"{'+'.join(spec.chain)} ({k} of {n} MatMuls float)", _Spec(spec.chain, k)) for k in counts]
 
+    def _too_lossy(self, drop: float) -> bool:
+        return drop > self.max_drop + 1e-12  # float noise in an equal score is no drop
+
     def quality_kept(self, entry: Entry) -> Verdict | None:
         drop = entry.measured.extra["quality_drop"]
-        if drop > self.max_drop + 1e-12:
+        if self._too_lossy(drop):
             return Verdict.over_limit("quality", drop, self.max_drop, f"quality drop {drop:.4f} > {self.max_drop}")
         return None
 
 
-def _measure(variant: Variant, inputs: tuple, sizes: tuple[int, ...], eval_fn: Callable, latency: bool = True) -> None:
+def _measure(variant: Variant, inputs: tuple, sizes: tuple[int, ...], eval_fn: Callable) -> None:
+    """Quality through ``eval_fn`` and p50/p95 latency at each batch size, filled into ``variant``."""
     from tightfit.measure import latency as time_it
 
     variant.example_inputs = _rows(inputs, 2)
-    if variant.quality is None:
-        variant.quality = float(eval_fn(variant))
-    if latency:
-        for b in sizes:
-            batch = _rows(inputs, b)
-            variant.latency[b] = time_it(variant, *batch, warmup=2, min_repeats=5, min_time_s=1.0).to_dict()
+    variant.quality = float(eval_fn(variant))
+    for b in sizes:
+        variant.latency[b] = time_it(variant, *_rows(inputs, b), warmup=2, min_repeats=5, min_time_s=1.0).to_dict()
 
 
 def _choose(fits: list[Entry], big: int) -> tuple[Entry, str]:

@@ -26,10 +26,6 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i])
 
 
-def _peak(entry: Any) -> int:
-    return entry.measured.device_peak_bytes or entry.measured.peak_bytes
-
-
 def plot_plan(plan: Any, path: str | os.PathLike) -> Path:
     """Measured candidates as points (peak memory vs time per sample), the frontier as a line, the chosen one
     ringed, marker colour = probed validation loss; the memory budget as a vertical line and the time budget,
@@ -40,7 +36,7 @@ def plot_plan(plan: Any, path: str | os.PathLike) -> Path:
     fig = _figure(8, 5)
     ax = fig.add_subplot(1, 1, 1)
     measured = [(i, c) for i, c in enumerate(plan.candidates) if c.measured]
-    xs = [_peak(c) / 1e6 for _, c in measured]
+    xs = [c.measured.memory_peak_bytes / 1e6 for _, c in measured]
     ys = [c.measured.extra["seconds_per_sample_s"] * 1e3 for _, c in measured]
     losses = [c.measured.extra.get("val_loss") for _, c in measured]
     colours = losses if all(v is not None for v in losses) and losses else None
@@ -55,7 +51,7 @@ def plot_plan(plan: Any, path: str | os.PathLike) -> Path:
     front = [plan.candidates[i] for i in plan.frontier]
     if front:
         ax.plot(
-            [_peak(c) / 1e6 for c in front],
+            [c.measured.memory_peak_bytes / 1e6 for c in front],
             [c.measured.extra["seconds_per_sample_s"] * 1e3 for c in front],
             "k--",
             linewidth=1,

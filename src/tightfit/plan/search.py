@@ -272,8 +272,8 @@ def plan(
         device=device, verbose=verbose,
     )  # fmt: skip
     measured = [i for i, e in enumerate(board.entries) if e.measured is not None and e.status in ("fits", "chosen")]
-    front = pareto_front([(_peak(board.entries[i]), board.entries[i].measured.extra["seconds_per_sample_s"])
-                          for i in measured])  # fmt: skip
+    front = pareto_front([(board.entries[i].measured.memory_peak_bytes,
+                           board.entries[i].measured.extra["seconds_per_sample_s"]) for i in measured])  # fmt: skip
     chosen = board.chosen
     return Plan(
         chosen=None if chosen is None else chosen.spec,
@@ -284,10 +284,6 @@ def plan(
         _train_data=train_data,
         _loss_fn=loss_fn,
     )
-
-
-def _peak(entry: Entry) -> int:
-    return entry.measured.device_peak_bytes or entry.measured.peak_bytes
 
 
 class _Screen:

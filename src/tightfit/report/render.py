@@ -108,5 +108,5 @@ def write_report(
 </body></html>
 """
     atomic_write_text(out / "report.html", page)
-    write_run_json(out, record)  # last, atomically: a run.json means the rest of the run is on disk
+    write_run_json(out, record, hardware)  # last, atomically: a run.json means the rest of the run is on disk
     return out / "report.html"

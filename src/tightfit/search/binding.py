@@ -21,7 +21,7 @@ from typing import Any
 from tightfit.budget import Budget
 from tightfit.errors import bad_param
 from tightfit.registry import Registry
-from tightfit.search.entry import FIGURES, Entry
+from tightfit.search.entry import FIGURES, LIMIT_FORMAT, Entry
 from tightfit.units import format_bytes, format_seconds
 
 __all__ = ["MIN_ROWS_FOR_TRAINING", "Triage", "WorkloadFacts", "triage"]
@@ -69,8 +69,7 @@ _CHECKS = (  # (constraint, facts field, budget field, formatter, words)
     ("latency", "latency_s", "latency", format_seconds, "p95 latency"),
     ("size", "size_bytes", "size", format_bytes, "artefact size"),
 )
-_FORMAT = {"memory": format_bytes, "ram": format_bytes, "size": format_bytes, "time": format_seconds,
-           "latency": format_seconds, "quality": lambda drop: f"{drop:.4g}"}  # fmt: skip
+_FORMAT = LIMIT_FORMAT | {"quality": lambda drop: f"{drop:.4g}"}
 _CHOSEN_WORDS = {"memory": "peaked at", "ram": "peaked at", "size": "measured", "latency": "measured p95",
                  "time": "took"}  # fmt: skip
 
@@ -183,8 +182,8 @@ def _figure(entry: Entry, limit: str) -> float | None:
         return None
     if limit == "time":
         return m.projected_s if m.projected_s is not None else m.wall_s
-    if limit == "memory" and m.device_peak_bytes:
-        return m.device_peak_bytes
+    if limit == "memory":
+        return m.memory_peak_bytes
     return getattr(m, FIGURES[limit]) if limit in FIGURES else None  # a workload's own limit (quality drop)
 
 

@@ -8,13 +8,12 @@ time left). Figures are bytes and seconds; human units appear only when a table 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from tightfit.units import format_bytes, format_seconds
 
-__all__ = ["FIGURES", "STATUSES", "Entry", "Measured", "Verdict"]
+__all__ = ["FIGURES", "LIMIT_FORMAT", "STATUSES", "Entry", "Measured", "Verdict"]
 
 STATUSES = ("chosen", "fits", "over_limit", "failed", "skipped")
 
@@ -58,22 +57,15 @@ class Measured:
             out[self.metric] = self.quality
         return out | self.extra
 
-    def better(self, other: Measured) -> bool:
-        """Whether this quality beats ``other``'s (a missing quality never wins)."""
-        if self.quality is None or math.isnan(self.quality):
-            return False
-        if other.quality is None or math.isnan(other.quality):
-            return True
-        return self.quality > other.quality if self.higher_is_better else self.quality < other.quality
+    @property
+    def memory_peak_bytes(self) -> int | None:
+        """The figure a memory budget is held to: the CUDA peak where the device was used, else the RSS peak."""
+        return self.device_peak_bytes or self.peak_bytes
 
 
-_WORDS = {  # limit -> (what was measured, formatter)
-    "memory": ("peak memory", format_bytes),
-    "ram": ("peak RAM", format_bytes),
-    "time": ("time", format_seconds),
-    "latency": ("latency p95", format_seconds),
-    "size": ("size", format_bytes),
-}
+LIMIT_FORMAT = {"memory": format_bytes, "ram": format_bytes, "size": format_bytes, "time": format_seconds,
+                "latency": format_seconds}  # fmt: skip
+_WORDS = {"memory": "peak memory", "ram": "peak RAM", "time": "time", "latency": "latency p95", "size": "size"}
 FIGURES = {"memory": "peak_bytes", "ram": "peak_bytes", "latency": "latency_p95_s", "size": "size_bytes"}
 
 
@@ -99,7 +91,7 @@ class Verdict:
     def over_limit(cls, limit: str, observed: float | None, cap: float, reason: str = "") -> Verdict:
         """``limit`` was exceeded: ``observed`` (None when unmeasurable, such as a killed child) over ``cap``."""
         if not reason:
-            words, fmt = _WORDS.get(limit, (limit, str))
+            words, fmt = _WORDS.get(limit, limit), LIMIT_FORMAT.get(limit, str)
             seen = "an unknown amount" if observed is None else fmt(observed)
             reason = f"{words} {seen} > {fmt(cap)}"
         return cls("over_limit", reason, limit, observed, cap)

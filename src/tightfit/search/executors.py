@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tightfit.errors import unknown_key
 from tightfit.guard import Guarded, run_measured
 
 __all__ = ["EXECUTORS", "run_inline", "run_local"]
@@ -34,8 +33,3 @@ def run_inline(fn: Callable, *args: Any, memory: int | None, time: float | None,
 
 EXECUTORS: dict[str, Callable[..., Guarded]] = {"local": run_local, "inline": run_inline}
 
-
-def executor(name: str) -> Callable[..., Guarded]:
-    if name not in EXECUTORS:
-        raise unknown_key(name, "executor", EXECUTORS)
-    return EXECUTORS[name]

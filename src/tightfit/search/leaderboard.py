@@ -106,39 +106,40 @@ class Leaderboard:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
     # -- presentation ---------------------------------------------------------------------------------------
-    def rows(self, columns: list[tuple[str, str]] | None = None) -> tuple[list[dict[str, str]], list[str]]:
-        """Printable rows and footnotes. ``columns``: extra ``(figure key, title)`` pairs shown after the
-        quality. Each verdict's reason (but a plain "fits") is a numbered footnote marked in the verdict cell,
-        so no cell ever needs cutting."""
+    def _cells(self, columns: list[tuple[str, str]] | None) -> list[dict[str, str]]:
+        """Printable cells per entry: the name, the quality, ``columns``, the standard figures, the verdict."""
         records = self.records()
         metric = self.metric
         wanted = ([(metric, metric)] if metric else []) + list(columns or []) + list(_STANDARD)
         shown = [(k, t) for k, t in wanted if any(r.get(k) not in (None, "") for r in records)]
-        rows, notes = [], []
-        for record in records:
-            row = {self.entity: record[self.entity]}
-            row |= {title: format_cell(key, record.get(key)) for key, title in shown}
-            row["verdict"] = record["verdict"]
-            if record["reason"] and record["verdict"] != "fits":
-                notes.append(f"[{len(notes) + 1}] {record[self.entity]}: {record['reason']}")
+        return [
+            {self.entity: r[self.entity]} | {title: format_cell(key, r.get(key)) for key, title in shown}
+            | {"verdict": r["verdict"]}
+            for r in records
+        ]  # fmt: skip
+
+    def rows(self, columns: list[tuple[str, str]] | None = None) -> tuple[list[dict[str, str]], list[str]]:
+        """Printable rows and footnotes. ``columns``: extra ``(figure key, title)`` pairs shown after the
+        quality. Each verdict's reason (but a plain "fits") is a numbered footnote marked in the verdict cell,
+        so no cell ever needs cutting."""
+        rows, notes = self._cells(columns), []
+        for row, entry in zip(rows, self.entries, strict=True):
+            if entry.reason and entry.status != "fits":
+                notes.append(f"[{len(notes) + 1}] {entry.name}: {entry.reason}")
                 row["verdict"] += f" [{len(notes)}]"
-            rows.append(row)
         return rows, notes
 
     def html(self, columns: list[tuple[str, str]] | None = None) -> str:
         """An HTML table: the same cells as :meth:`rows`, the reason in its own column."""
-        rows, _ = self.rows(columns)
+        rows = self._cells(columns)
         if not rows:
             return "<p>No entries.</p>"
-        reasons = [e.reason for e in self.entries]
-        for row, entry in zip(rows, self.entries, strict=True):
-            row["verdict"] = entry.status
         head = "".join(f"<th>{html_text.escape(k)}</th>" for k in rows[0]) + "<th>reason</th>"
         body = "".join(
             f'<tr class="{html_text.escape(row["verdict"])}">'
             + "".join(f"<td>{html_text.escape(v)}</td>" for v in row.values())
-            + f'<td class="text">{html_text.escape(reason)}</td></tr>'
-            for row, reason in zip(rows, reasons, strict=True)
+            + f'<td class="text">{html_text.escape(entry.reason)}</td></tr>'
+            for row, entry in zip(rows, self.entries, strict=True)
         )
         return f"<table><tr>{head}</tr>{body}</table>"
 

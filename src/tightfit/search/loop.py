@@ -25,7 +25,7 @@ from tightfit.progress import StepProgress
 from tightfit.registry import Registry
 from tightfit.search.binding import triage
 from tightfit.search.entry import Entry, Measured, Verdict
-from tightfit.search.executors import executor as get_executor
+from tightfit.search.executors import EXECUTORS
 from tightfit.search.leaderboard import Leaderboard
 from tightfit.units import format_bytes, format_seconds
 
@@ -68,7 +68,7 @@ def judge(measured: Measured, budget: Budget, applies: Iterable[str], margin: fl
     """
     applies = set(applies)
     broken: list[Verdict] = []
-    memory = measured.device_peak_bytes or measured.peak_bytes
+    memory = measured.memory_peak_bytes
     if "memory" in applies and budget.memory is not None and memory is not None:
         if memory > budget.memory:
             broken.append(Verdict.over_limit("memory", memory, budget.memory))
@@ -172,7 +172,7 @@ def run_candidates(
     """
     check(
         "run_candidates",
-        executor=(executor, Options("local", "inline")),
+        executor=(executor, Options(*EXECUTORS)),
         margin=(margin, Interval(float, 0, 1, closed="left")),
         stop_after=(stop_after, None, Interval(int, 1)),
         budget=(budget, Budget),
@@ -180,7 +180,7 @@ def run_candidates(
     for name in applies:
         if name not in LIMITS_JUDGED:
             raise ValueError(f"run_candidates: unknown limit {name!r} in applies; known: {LIMITS_JUDGED}")
-    run = get_executor(executor)
+    run = EXECUTORS[executor]
     queue = sorted(entries, key=order) if order is not None else list(entries)
     done: list[Entry] = []
     interrupted = False
@@ -248,7 +248,7 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
         guarded = run(evaluate, entry.spec, left, memory=None if cuda else budget.memory, time=cap,
                       cuda_memory=budget.memory if cuda else None)  # fmt: skip
     except BudgetExceeded as exc:
-        entry.verdict = _exceeded(exc, cap, budget)
+        entry.verdict = _exceeded(exc, budget)
         return []
     except SkipEntry as exc:
         entry.verdict = Verdict.skipped(exc.reason, exc.limit)
@@ -275,7 +275,7 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
     return outcome.follow_ups
 
 
-def _exceeded(exc: BudgetExceeded, cap: float | None, budget: Budget) -> Verdict:
+def _exceeded(exc: BudgetExceeded, budget: Budget) -> Verdict:
     if exc.kind == "time":
         return Verdict.over_limit("time", exc.observed, exc.limit,
                                   f"did not finish in the {format_seconds(exc.limit)} it was given")  # fmt: skip
