@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/tightfit info
-	$(BIN)/tightfit fit --budget memory=2GB,time=3min,latency=50ms --out tightfit-run
+	$(BIN)/python examples/split_demo_table.py demo-data
+	$(BIN)/tightfit fit demo-data/train.csv --target diagnosis --test demo-data/held_out.csv \
+		--budget memory=2GB,time=3min,latency=50ms --out tightfit-run
+	$(BIN)/tightfit predict tightfit-run demo-data/held_out.csv --out tightfit-run/predictions.csv
+	$(BIN)/python examples/serve_once.py tightfit-run demo-data/held_out.csv
 	$(BIN)/python examples/demo.py out
 
 test: $(STAMP)
@@ -37,4 +41,4 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache demo-data tightfit-run out

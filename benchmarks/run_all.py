@@ -6,7 +6,7 @@ from pathlib import Path
 
 SCRIPTS = [
     "engine.py", "estimate.py", "plan.py", "tabular_tfm.py", "tabular.py", "lora_memory.py",
-    "compress.py", "forecast.py",
+    "compress.py", "forecast.py", "serve.py",
 ]  # fmt: skip
 
 if __name__ == "__main__":

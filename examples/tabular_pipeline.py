@@ -34,6 +34,6 @@ for strategy in ("inference", "base-ft", "peft"):
     print(line)
 
 with tempfile.TemporaryDirectory() as folder:
-    loaded = TabularPipeline.load(pipe.save(Path(folder) / "wine.tfp"))
+    loaded = TabularPipeline.load(pipe.save(Path(folder) / "wine"))
     same = (loaded.predict_proba(X_test) == pipe.predict_proba(X_test)).all()
     print(f"save/load round trip gives identical probabilities: {same}")

@@ -18,6 +18,27 @@ def _fit(csv, out, models):
             "--out", str(out), "--quiet"]  # fmt: skip
 
 
+def _guarded(command: psutil.Process) -> list[psutil.Process]:
+    """The command's guard processes: the warm fork server and the children it forked (or fresh children)."""
+    found = []
+    for proc in command.children(recursive=True):
+        try:
+            if "tightfit._guard_" in " ".join(proc.cmdline()):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def _at_work(guarded: list[psutil.Process]) -> bool:
+    """A child is running a candidate: forked by the server (its parent is guard code too) or a fresh child."""
+    pids = {p.pid for p in guarded}
+    try:
+        return any(p.ppid() in pids or "tightfit._guard_child" in " ".join(p.cmdline()) for p in guarded)
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+
+
 def test_kill_9_mid_run_keeps_the_previous_run_and_leaves_no_child(tmp_path):
     data = load_wine(as_frame=True)
     frame = data.frame.rename(columns={"target": "y"})
@@ -25,14 +46,14 @@ def test_kill_9_mid_run_keeps_the_previous_run_and_leaves_no_child(tmp_path):
     out = tmp_path / "run"
     subprocess.run(_fit(tmp_path / "wine.csv", out, "logistic regression"), check=True, capture_output=True)
     before = (out / "run.json").read_text()
-    model_bytes = (out / "model" / "pipeline.tfp").read_bytes()
+    model_bytes = {p.name: p.read_bytes() for p in (out / "model").iterdir()}
 
     slow = subprocess.Popen(_fit(tmp_path / "wine.csv", out, "tinytfm full ft,tinytfm lora"))
     command = psutil.Process(slow.pid)
     deadline = time.monotonic() + 120
     children = []
-    while time.monotonic() < deadline and not children:  # wait until a guarded child is at work
-        children = [p for p in command.children(recursive=True) if "tightfit._guard_child" in " ".join(p.cmdline())]
+    while time.monotonic() < deadline and not _at_work(children):  # wait until a guarded child is at work
+        children = _guarded(command)
         time.sleep(0.2)
     assert children, "the second run never started a candidate"
     time.sleep(2)
@@ -41,6 +62,6 @@ def test_kill_9_mid_run_keeps_the_previous_run_and_leaves_no_child(tmp_path):
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == [], f"guarded children outlived the killed command: {alive}"
     assert (out / "run.json").read_text() == before
-    assert (out / "model" / "pipeline.tfp").read_bytes() == model_bytes
+    assert {p.name: p.read_bytes() for p in (out / "model").iterdir()} == model_bytes
     assert json.loads(before)["chosen"] == "LogisticRegression"
-    assert TabularPipeline.load(out / "model" / "pipeline.tfp").predict(frame.drop(columns="y").head(3)).shape == (3,)
+    assert TabularPipeline.load(out / "model").predict(frame.drop(columns="y").head(3)).shape == (3,)

@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "AutoFit": "tightfit.tabular.autofit",
+    "load": "tightfit.serve.loading",
     "run_limited": "tightfit.guard",
     "MemoryMonitor": "tightfit.measure",
     "track_peak": "tightfit.measure",

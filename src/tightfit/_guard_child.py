@@ -1,6 +1,7 @@
-"""The child side of :func:`tightfit.guard.run_limited`: ``python -m tightfit._guard_child FD LIMIT``.
+"""The child side of :func:`tightfit.guard.run_limited`: ``python -m tightfit._guard_child FD LIMIT``, or a
+process forked by :mod:`tightfit._guard_server` that calls :func:`run`.
 
-Reads a cloudpickled ``(fn, args, kwargs, cuda_memory)`` from stdin, caps its own data segment at
+Reads a cloudpickled ``(fn, args, kwargs, cuda_memory)`` from stdin (or the server's pipe), caps its own data segment at
 LIMIT bytes (0 = no cap), writes ``b"S"`` to FD when ``fn`` starts, then one cloudpickled message:
 ``("ok", result, figures)``, ``("memory", observed_bytes, detail)`` or ``("error", exc_or_None, type, text, tb)``;
 ``figures`` is what the child measured of itself: its own high-water RSS, torch's CUDA peak and fn's wall time.
@@ -28,6 +29,13 @@ def _vm_data() -> int:
     return status_bytes("VmData") or 0
 
 
+def _unresident_data() -> int:
+    """Data this process has reserved but not touched: the limit is on resident memory, and the kernel's cap
+    on the data segment stands in for it. A child forked from the warm server holds the server's reserved
+    but never-touched heap (about 70 MB with torch); a fresh interpreter holds next to none."""
+    return max(0, _vm_data() - (status_bytes("VmRSS") or 0))
+
+
 def _figures(wall_s: float) -> dict[str, float]:
     """The child's own high-water RSS (``VmHWM``), torch's CUDA peak when CUDA was used, and fn's wall time."""
     device_peak = 0
@@ -49,33 +57,36 @@ def _requested_bytes(text: str) -> int | None:
     return parse_bytes(number + unit)
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this child when the process that started it dies (``kill -9`` of a command),
-    so no guarded child outlives its caller. The caller blocks until the child ends, so its thread cannot
-    exit first."""
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills this process when the one that started it dies (``kill -9`` of a command),
+    so no guarded child outlives its caller. ``parent`` is the pid expected to have started it."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
     import signal
 
-    parent = int(os.environ.pop("TIGHTFIT_GUARD_PARENT", "0"))
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if parent and os.getppid() != parent:  # the parent died before the request was in place
         os._exit(1)
 
 
 def main() -> None:
-    _die_with_parent()
-    out = os.fdopen(int(sys.argv[1]), "wb")
-    limit = int(sys.argv[2])
+    """``python -m tightfit._guard_child FD LIMIT``: a fresh interpreter, the payload on stdin."""
+    _die_with_parent(int(os.environ.pop("TIGHTFIT_GUARD_PARENT", "0")))
     sys.path[:] = json.loads(os.environ.pop("TIGHTFIT_GUARD_SYS_PATH", "[]")) or sys.path
+    run(sys.stdin.buffer, os.fdopen(int(sys.argv[1]), "wb"), int(sys.argv[2]))
+
+
+def run(source, out, limit: int) -> None:
+    """Read the payload from ``source``, run it under a data-segment cap of ``limit`` bytes (0: none) and write
+    the start mark and the one message to ``out`` (see the module docstring)."""
     import cloudpickle
 
     hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
     if limit:  # soft cap only, so this code can lift it to report an allocation failure
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+        resource.setrlimit(resource.RLIMIT_DATA, (limit + _unresident_data(), hard))
     try:
-        fn, args, kwargs, cuda_memory = cloudpickle.loads(sys.stdin.buffer.read())
+        fn, args, kwargs, cuda_memory = cloudpickle.loads(source.read())
         if cuda_memory:
             import torch
 
@@ -91,7 +102,8 @@ def main() -> None:
         if is_out_of_memory(exc):
             requested = _requested_bytes(str(exc))
             observed = _vm_data() + requested if requested is not None else None
-            message = ("memory", observed, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+            first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+            message = ("memory", observed, f"{type(exc).__name__}: {first_line}".rstrip(": "))
         else:
             try:
                 pickled = cloudpickle.dumps(exc)

@@ -3,6 +3,10 @@
 tightfit info [--json]      what this machine offers (cores, RAM, cgroup limit, CUDA, CPU ISA)
 tightfit fit [DATA] --target COLUMN --budget memory=2GB,time=5min,latency=10ms [--test TEST] [--out DIR]
                             the best tabular model that fits the budget (no DATA: embedded breast_cancer)
+tightfit predict RUN_DIR DATA [--out predictions.csv] [--proba]
+                            predictions of a saved run for a file of any size (read in chunks)
+tightfit serve RUN_DIR [--port 8000]
+                            the saved run as an HTTP endpoint: POST /predict, GET /health, GET /model
 """
 
 from __future__ import annotations
@@ -158,25 +162,46 @@ def _fit(args: argparse.Namespace) -> int:
     metric = None if args.decision_metric.lower() == "none" else args.decision_metric
     auto = AutoFit(budget, candidates=candidates, cv=args.cv, decision_metric=metric, verbose=not args.quiet).fit(X, y)
     out = Path(args.out)
-    auto.save(out)
+    auto.best_.save(out / "model")  # write_report below writes run.json (AutoFit.save would write it twice)
     rows, notes = auto.search_.rows()
     print_table(f"tightfit fit: {auto.task_}, {args.cv}-fold {auto.metric}", rows, notes)
     chart = auto.search_.plot(out / "quality_vs_cost.png", title="tightfit fit: quality vs cost")
     usage = [
-        "from tightfit.tabular import TabularPipeline",
-        f"pipe = TabularPipeline.load({str(out / 'model' / 'pipeline.tfp')!r})",
+        f"tightfit predict {out} new_rows.csv --out predictions.csv   # or: tightfit serve {out}",
+        "import tightfit",
+        f"pipe = tightfit.load({str(out)!r})",
         "pipe.predict(X_new)  # or pipe.predict_proba(X_new)",
     ]
     page = write_report(out, "fit", auto.search_, charts=[chart], usage=usage, extra=auto.run_info(),
                         notes=auto.notes_ + auto.best_.notes_)  # fmt: skip
     for note in auto.notes_ + auto.best_.notes_:
         print("note:", note)
-    print(f"chosen: {auto.best_name_}; saved {out}/model/pipeline.tfp")
+    print(f"chosen: {auto.best_name_}; saved {out}/model/ (predict with: tightfit predict {out} DATA)")
     _say_binding(auto.search_, page)
     if args.test:
         X_test, y_test = _split_target(_read_table(args.test, args.quiet), target, args.test)
         scores = auto.best_.evaluate(X_test, y_test)
         print("test:", ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from tightfit.serve import load, predict_file
+
+    pipe = load(args.run_dir, trust=args.trust)
+    summary = predict_file(pipe, args.data, args.out, proba=args.proba, chunk_rows=args.chunk_rows,
+                           verbose=not args.quiet)  # fmt: skip
+    for note in summary.notes:
+        print("note:", note)
+    print(f"predicted {summary.rows:,} rows with {pipe.model_name} in {summary.seconds:.2f} s "
+          f"({summary.rows_per_s:,.0f} rows/s); wrote {summary.out}")  # fmt: skip
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tightfit.serve import serve
+
+    serve(args.run_dir, host=args.host, port=args.port, trust=args.trust, verbose=not args.quiet)
     return 0
 
 
@@ -324,6 +349,22 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--models", help="comma-separated subset of the candidates, e.g. 'TinyTFM zero-shot,LightGBM'")
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
     fit.set_defaults(run=_fit)
+    pred = commands.add_parser("predict", help="predict a file with a saved run")
+    pred.add_argument("run_dir", help="a folder written by `tightfit fit --out` (or by TabularPipeline.save)")
+    pred.add_argument("data", help="CSV (any delimiter, maybe compressed) or Parquet with the training columns")
+    pred.add_argument("--out", default="predictions.csv", help="where the predictions go (CSV)")
+    pred.add_argument("--proba", action="store_true", help="add one probability column per class")
+    pred.add_argument("--chunk-rows", type=int, default=50_000, help="rows read and predicted at a time")
+    pred.add_argument("--trust", action="store_true", help="allow pickle files (old runs, TabICL, TabPFN)")
+    pred.add_argument("--quiet", action="store_true", help="no progress bar")
+    pred.set_defaults(run=_predict)
+    srv = commands.add_parser("serve", help="serve a saved run over HTTP")
+    srv.add_argument("run_dir", help="a folder written by `tightfit fit --out`")
+    srv.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every one)")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--trust", action="store_true", help="allow pickle files (old runs, TabICL, TabPFN)")
+    srv.add_argument("--quiet", action="store_true", help="no access log")
+    srv.set_defaults(run=_serve)
     comp = commands.add_parser("compress", help="the fastest compressed variant that keeps quality")
     comp.add_argument("model_path", help="a torch.save'd nn.Module (or TorchScript file)")
     comp.add_argument("--inputs", required=True, help=".npy (one input) or .npz (one array per input), rows first")

@@ -1,4 +1,4 @@
-"""A progress bar for training steps: rate, ETA and the latest loss; a silent no-op when ``verbose=False``."""
+"""A progress bar for training steps or rows: rate, ETA and the latest loss; a silent no-op when ``verbose=False``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ __all__ = ["StepProgress"]
 class StepProgress:
     """``with StepProgress(total, verbose) as bar: bar.advance(loss=0.3)``; writes to stderr via rich."""
 
-    def __init__(self, total: int, verbose: bool, description: str = "training") -> None:
+    def __init__(self, total: int | None, verbose: bool, description: str = "training") -> None:
         self.total = total
         self.verbose = verbose
         self.description = description
@@ -44,12 +44,15 @@ class StepProgress:
             self._task = self._progress.add_task(self.description, total=self.total, rate="", status="")
         return self
 
-    def advance(self, steps_per_s: float | None = None, **status: float | str) -> None:
+    def advance(
+        self, steps_per_s: float | None = None, amount: float = 1, unit: str = "step", **status: float | str
+    ) -> None:
+        """``amount`` more done (rows, for a bar that counts rows), at ``steps_per_s`` ``unit``/s."""
         if self._progress is None:
             return
-        rate = f"{steps_per_s:.1f} step/s" if steps_per_s else ""
+        rate = f"{steps_per_s:,.1f} {unit}/s" if steps_per_s else ""
         text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in status.items())
-        self._progress.update(self._task, advance=1, rate=rate, status=text)
+        self._progress.update(self._task, advance=amount, rate=rate, status=text)
 
     def extend(self, steps: int) -> None:
         """More work was found (a follow-up entry of a search): the bar's total grows by ``steps``."""

@@ -13,12 +13,14 @@ import csv
 import gzip
 import lzma
 import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tightfit.errors import DataError
 
-__all__ = ["read_table"]
+__all__ = ["read_table", "read_table_chunks"]
 
 _SAMPLE_BYTES = 64 * 1024
 _DELIMITERS = ",;\t|"
@@ -60,18 +62,80 @@ def read_table(path: str | Path) -> tuple[Any, list[str]]:
     (the encoding fallback, the delimiter when it was not a comma)."""
     import pandas as pd
 
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"no such file: {str(path)!r}.")
-    if not path.is_file():
-        raise DataError(f"{str(path)!r} is not a file.")
-    notes: list[str] = []
-    if path.suffix.lower() in (".parquet", ".pq"):
+    path, notes = _checked(path), []
+    if _is_parquet(path):
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow's errors have no common base
             raise DataError(f"{str(path)!r} is not a readable Parquet file: {exc}.") from None
         return _non_empty(frame, path), notes
+    options = _csv_options(path, notes)
+    with _csv_errors(path):
+        frame = pd.read_csv(path, **options)
+    return _non_empty(frame, path), notes
+
+
+def read_table_chunks(
+    path: str | Path, rows: int, text_columns: Iterable[str] = ()
+) -> tuple[Iterator[Any], list[str]]:
+    """Read ``path`` ``rows`` rows at a time, so memory stays bounded however big the file is; returns
+    ``(frames, notes)``. Each frame keeps the row numbers of the whole file as its index. ``text_columns`` are
+    read as text in every chunk (a chunk of only digits would otherwise turn a text column into numbers)."""
+    import pandas as pd
+
+    path, notes = _checked(path), []
+    if _is_parquet(path):
+        return _parquet_chunks(path, rows), notes
+    options = _csv_options(path, notes)
+    with _csv_errors(path):
+        present = set(pd.read_csv(path, nrows=0, **options).columns)
+        dtype = {c: "object" for c in text_columns if c in present}
+        reader = pd.read_csv(path, chunksize=rows, dtype=dtype or None, **options)
+
+    def frames() -> Iterator[Any]:
+        with _csv_errors(path), reader:
+            seen = 0
+            for chunk in reader:
+                seen += len(chunk)
+                yield chunk
+            if not seen:
+                raise DataError(f"{str(path)!r} has a header but no rows.")
+
+    return frames(), notes
+
+
+def _checked(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"no such file: {str(path)!r}.")
+    if not path.is_file():
+        raise DataError(f"{str(path)!r} is not a file.")
+    return path
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def _parquet_chunks(path: Path, rows: int) -> Iterator[Any]:
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow's errors have no common base
+        raise DataError(f"{str(path)!r} is not a readable Parquet file: {exc}.") from None
+    start = 0
+    for batch in source.iter_batches(batch_size=rows):
+        frame = batch.to_pandas()
+        frame.index = range(start, start + len(frame))
+        start += len(frame)
+        yield frame
+    if not start:
+        raise DataError(f"{str(path)!r} has a header but no rows.")
+
+
+def _csv_options(path: Path, notes: list[str]) -> dict[str, Any]:
+    """The delimiter, quote character and encoding of a CSV file, sniffed from its first bytes."""
     sample = _head(path)
     if not sample.strip():
         raise DataError(f"{str(path)!r} is empty.")
@@ -85,13 +149,22 @@ def read_table(path: str | Path) -> tuple[Any, list[str]]:
         delimiter, quote = ",", '"'
     if delimiter != ",":
         notes.append(f"{path.name}: columns separated by {delimiter!r}")
+    return {"sep": delimiter, "quotechar": quote, "encoding": encoding, "compression": "infer"}
+
+
+@contextmanager
+def _csv_errors(path: Path) -> Iterator[None]:
+    """pandas' parser errors as a ``DataError`` naming the file."""
+    import pandas as pd
+
     try:
-        frame = pd.read_csv(path, sep=delimiter, quotechar=quote, encoding=encoding, compression="infer")
+        yield
     except pd.errors.EmptyDataError:
         raise DataError(f"{str(path)!r} has no columns.") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
         raise DataError(f"cannot parse {str(path)!r} as CSV: {str(exc).strip().splitlines()[0]}.") from None
-    return _non_empty(frame, path), notes
 
 
 def _non_empty(frame: Any, path: Path) -> Any:

@@ -73,7 +73,7 @@ def test_cli_fit_saves_the_model_run_record_and_report(tmp_path, wine_frame, cap
     assert run["budget"]["memory"] == 3 * 10**9 and run["machine"]["cores_logical"] >= 1
     page = (out / "report.html").read_text()
     assert "<table>" in page and "data:image/png;base64," in page and run["chosen"] in page
-    pipe = TabularPipeline.load(out / "model" / "pipeline.tfp")
+    pipe = TabularPipeline.load(out / "model")
     assert pipe.evaluate(test.drop(columns="cultivar"), test["cultivar"])["accuracy"] > 0.9
     printed = capsys.readouterr().out
     assert "chosen:" in printed and "test: accuracy" in printed

@@ -9,6 +9,7 @@ import pytest
 import torch
 from sklearn.datasets import load_wine
 
+from tightfit.errors import DataError
 from tightfit.tabular import TabularPipeline
 from tightfit.train import LoraSpec
 from tightfit.train.techniques import apply_lora_, merge_lora_
@@ -84,5 +85,7 @@ def test_tabicl_from_a_local_checkpoint_fine_tunes_and_round_trips(tmp_path, che
     )
     if ft.kept == "tuned":
         assert not np.array_equal(tuned.predict_proba(X[1::2]), zero_shot.predict_proba(X[1::2]))
-    loaded = TabularPipeline.load(tuned.save(tmp_path / "tabicl.tfp"))
+    with pytest.raises(DataError, match=r"pickle-based.*TabICL"):  # no code-free format for its estimator
+        TabularPipeline.load(tuned.save(tmp_path / "tabicl"))
+    loaded = TabularPipeline.load(tmp_path / "tabicl", trust=True)
     assert np.array_equal(loaded.predict_proba(X[1::2]), tuned.predict_proba(X[1::2]))

@@ -6,7 +6,7 @@ Ridge) go through the search core (:func:`tightfit.search.run_candidates`): each
 child capped at the memory budget and the time left, where it is cross-validated (quality), refitted on all
 rows, timed on single-row predictions (latency p50/p95) and saved (size on disk); the guard measures its
 peak memory. A candidate that breaks a limit is ``over_limit`` with the measured reason; among the rest the
-best cross-validated score wins (ties: the faster fit). ``save(out)`` writes ``model/pipeline.tfp`` and
+best cross-validated score wins (ties: the faster fit). ``save(out)`` writes the pipeline folder ``model/`` and
 ``run.json``; ``tightfit fit`` adds the report.
 
     auto = AutoFit(Budget(memory="2GB", time="5min", latency="10ms")).fit(X, y)
@@ -50,7 +50,7 @@ def saved_size(pipeline: Any) -> int:
     from tightfit.measure import size_of
 
     with tempfile.TemporaryDirectory() as folder:
-        return size_of(pipeline.save(Path(folder) / "pipeline.tfp"))
+        return size_of(pipeline.save(Path(folder) / "model"))
 
 
 def _oof_decision(y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray, np.ndarray]], metric: str):
@@ -230,15 +230,15 @@ class AutoFit:
         return self.best_.predict(X)
 
     def save(self, out: str | Path) -> Path:
-        """Write ``model/pipeline.tfp`` and ``run.json`` (budget, leaderboard, binding limit, machine, versions)
-        into ``out``; returns ``out``. ``tightfit fit`` adds the report through ``tightfit.report``."""
+        """Write the pipeline folder ``model/`` (:mod:`tightfit.tabular.saved`) and ``run.json`` (budget,
+        leaderboard, binding limit, machine, versions) into ``out``; returns ``out``. ``tightfit fit`` adds the
+        report through ``tightfit.report``."""
         from tightfit.runinfo import write_run_json
 
         if not hasattr(self, "best_"):
             raise ConfigError("AutoFit is not fitted yet; call fit(X, y) first.")
         out = Path(out)
-        (out / "model").mkdir(parents=True, exist_ok=True)
-        self.best_.save(out / "model" / "pipeline.tfp")
+        self.best_.save(out / "model")
         write_run_json(out, self.run_info())
         return out
 

@@ -35,6 +35,7 @@ from tightfit.params import Interval, check, check_device
 
 __all__ = ["CONTEXT_CACHE_BYTES", "SHIPPED_WEIGHTS", "TinyTFMClassifier"]
 
+_RANK_CLIP = 1e-7  # quantile ranks are kept off 0 and 1 (normal scores within +-5.2), as scikit-learn does
 _MIN_QUERY_ROWS = 16  # fewer query rows are padded (zeros, outputs dropped): set by subset-invariance; see _forward
 
 SHIPPED_WEIGHTS = "tiny_tfm.pt"  # in tightfit/tabular/weights/, with its card tiny_tfm.json
@@ -225,9 +226,9 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
         quantiles = None
         if member % 2 == 1 and len(X_ctx) >= 10:
             quantiles = QuantileTransformer(
-                n_quantiles=min(1000, len(X_ctx)), output_distribution="normal", random_state=self.random_state
+                n_quantiles=min(1000, len(X_ctx)), output_distribution="uniform", random_state=self.random_state
             ).fit(X_ctx)
-            X_ctx = quantiles.transform(X_ctx)
+            X_ctx = _normal_scores(quantiles, X_ctx)
         n_classes = len(self.classes_)
         if n_classes <= self.model_.config.max_classes:
             shift = member % n_classes
@@ -252,7 +253,7 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
     def _member_proba(self, X: np.ndarray, member: _Member) -> np.ndarray:
         X_qry = np.ascontiguousarray(X[:, member.order])
         if member.quantiles is not None:
-            X_qry = member.quantiles.transform(X_qry)
+            X_qry = _normal_scores(member.quantiles, X_qry)
         n_classes = len(self.classes_)
         outputs = [self._forward(member, i, X_qry) for i in range(len(member.codings))]
         if n_classes <= self.model_.config.max_classes:
@@ -288,3 +289,11 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.non_deterministic = False
         return tags
+
+
+def _normal_scores(quantiles: QuantileTransformer, X: np.ndarray) -> np.ndarray:
+    """Quantile ranks mapped to a standard normal, for all columns at once: scikit-learn's normal output calls
+    SciPy's ``norm.ppf`` once per column, which made up two thirds of a one-row prediction."""
+    from scipy.special import ndtri
+
+    return ndtri(np.clip(quantiles.transform(X), _RANK_CLIP, 1 - _RANK_CLIP))

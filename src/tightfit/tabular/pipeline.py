@@ -15,7 +15,6 @@ training engine (:func:`~tightfit.tabular.finetune.fine_tune_tfm`); the tuned we
 from __future__ import annotations
 
 import copy
-import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,8 @@ from tightfit.tabular.backends import model_spec, normalise_strategy
 from tightfit.tabular.preprocess import PROCESSOR_OPTIONS, TableProcessor
 from tightfit.tabular.tuning import TuningParams
 
-__all__ = ["FORMAT_VERSION", "TASKS", "TabularPipeline", "as_array"]
+__all__ = ["TASKS", "TabularPipeline", "as_array"]
 
-FORMAT_VERSION = 1
 TABICL_REPO = "jingang/TabICL"  # where the tabicl package's checkpoints live on the Hugging Face Hub
 TASKS = ("classification", "regression")
 _INFERENCE_KEYS = {"device", "seed", "show_progress"}  # the tuning_params that act without fine-tuning
@@ -293,27 +291,19 @@ class TabularPipeline:
 
     # -- save / load -------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write the fitted pipeline (preprocessing, labels, tuned weights) to one file, atomically.
-        The file is a pickle: load only files you trust."""
-        from tightfit import __version__
-        from tightfit.files import atomic_write_bytes
+        """Write the fitted pipeline (preprocessing, labels, decision, tuned weights) into the folder ``path``,
+        atomically, in a format that loads without running code (:mod:`tightfit.tabular.saved`)."""
+        from tightfit.tabular.saved import save_pipeline
 
-        if not hasattr(self, "model_"):
-            raise ConfigError("fit the pipeline before saving it.")
-        payload = {"format_version": FORMAT_VERSION, "tightfit_version": __version__, "pipeline": self}
-        return atomic_write_bytes(path, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        return save_pipeline(self, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> TabularPipeline:
-        """Read a pipeline written by :meth:`save`; another format version is a clear error."""
-        with open(path, "rb") as handle:
-            payload = pickle.load(handle)  # the documented trust boundary of save/load
-        if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
-            found = payload.get("format_version") if isinstance(payload, dict) else type(payload).__name__
-            raise ConfigError(
-                f"{path} is not a TabularPipeline file of format version {FORMAT_VERSION} (found {found!r})."
-            )
-        return payload["pipeline"]
+    def load(cls, path: str | Path, trust: bool = False, device: str = "auto") -> TabularPipeline:
+        """Read a pipeline written by :meth:`save`. A pickle (the single ``.tfp`` file of older versions) is
+        refused unless ``trust=True``; ``device`` is where a neural model runs now."""
+        from tightfit.tabular.saved import load_pipeline
+
+        return load_pipeline(path, trust=trust, device=device)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -342,4 +332,6 @@ class TabularPipeline:
             out["fit_seconds"] = self.fit_seconds_
         if getattr(self, "finetune_", None) is not None:
             out["finetune"] = self.finetune_.to_dict()
+        elif getattr(self, "saved_finetune_", None) is not None:  # loaded: the record saved with the weights
+            out["finetune"] = self.saved_finetune_
         return out

@@ -165,15 +165,37 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         """The float32 matrix of ``X`` (NaN where missing unless imputed), columns ``feature_names_out_``."""
         check_is_fitted(self, "columns_")
         frame = _frame(X, self.columns_)
-        missing = [c for c in self.columns_ if c not in frame.columns]
-        if missing:
-            raise DataError(f"X lacks the column(s) {missing} that the pipeline was fitted on.")
+        self._check_schema(frame)
         matrix = self._expand(frame[self.columns_])[0][:, self.keep_]
         if self.imputer_ is not None:
             matrix = self.imputer_.transform(matrix)
         if self.scaler_ is not None:
             matrix = self.scaler_.transform(matrix)
         return matrix.astype(np.float32)
+
+    def extra_columns(self, X: Any) -> list:
+        """Columns of ``X`` the processor does not read (not fitted on, or dropped at fit): ignored."""
+        check_is_fitted(self, "columns_")
+        used = set(self.columns_)
+        return [c for c in _frame(X, self.columns_).columns if c not in used]
+
+    def _check_schema(self, frame) -> None:
+        """Every training column is there and holds values of its training kind; else a ``DataError`` naming
+        the column, the first bad value and its row."""
+        missing = [c for c in self.columns_ if c not in frame.columns]
+        if missing:
+            raise DataError(f"X lacks the column(s) {missing} that the pipeline was fitted on.")
+        for column in self.columns_:
+            kind = self.kinds_[column]
+            if kind == "categorical":
+                continue  # any value is a category; unseen ones count as missing
+            bad = _first_bad(frame[column], kind)
+            if bad is not None:
+                row, value = bad
+                raise DataError(
+                    f"column {str(column)!r} was {kind} when the pipeline was fitted, but row {row} holds "
+                    f"{value!r}; fix the value or leave the cell empty (missing)."
+                )
 
     def _expand(self, frame) -> tuple[np.ndarray, list[str]]:
         import pandas as pd
@@ -220,6 +242,30 @@ def _frame(X: Any, columns: list | None = None):
         raise DataError(f"X must be 2-dimensional (rows x columns); got an array of shape {array.shape}.")
     frame = pd.DataFrame(array, columns=columns if columns is not None and len(columns) == array.shape[1] else None)
     return frame.infer_objects() if array.dtype == object else frame
+
+
+def _first_bad(values, kind: str) -> tuple[Any, Any] | None:
+    """The row label and value of the first non-missing cell that is not of ``kind``, or None."""
+    import pandas as pd
+    from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
+
+    if kind == "numeric" and (is_numeric_dtype(values.dtype) or is_bool_dtype(values.dtype)):
+        return None
+    if kind == "boolean" and is_bool_dtype(values.dtype):
+        return None
+    if kind == "datetime" and is_datetime64_any_dtype(values.dtype):
+        return None
+    if kind == "numeric":
+        readable = pd.to_numeric(values, errors="coerce").notna()
+    elif kind == "boolean":
+        readable = values.isin([True, False, 0, 1])
+    else:
+        readable = pd.to_datetime(values, errors="coerce", format="mixed").notna()
+    bad = values.notna() & ~readable
+    if not bad.any():
+        return None
+    position = int(np.argmax(bad.to_numpy()))
+    return values.index[position], values.iloc[position]
 
 
 def _listed(columns: list, most: int = 8) -> str:

@@ -52,6 +52,16 @@ def default_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return nn.functional.mse_loss(output.reshape(target.shape), target)
 
 
+def _batch_count(data: Any, micro_batch: int) -> int:
+    """Batches one validation pass over ``data`` runs (0 when its length is unknown, as a stream's is)."""
+    if isinstance(data, torch.utils.data.DataLoader):
+        return len(data)
+    try:
+        return math.ceil(len(data) / micro_batch)
+    except TypeError:
+        return 0
+
+
 def _split(batch: Any) -> tuple[tuple, dict, Any]:
     """(positional inputs, keyword inputs, target) of a batch: ``(x..., y)`` or a dict with ``labels``/``y``."""
     if isinstance(batch, dict):
@@ -272,6 +282,7 @@ class Trainer:
         self._step_times: list[float] = []
         self._rows_per_step = 0
         self._val_seconds = 0.0
+        self._val_batches = _batch_count(val, cfg.micro_batch) if val is not None else 0
         self._best_weights: dict[str, torch.Tensor] | None = None
         batches = StepBatches(dataset, cfg.effective_batch, cfg.accumulation, cfg.seed)
         self._total_steps = len(batches) * cfg.epochs
@@ -325,7 +336,7 @@ class Trainer:
             if state.global_step >= self._total_steps:
                 return "max_steps"
             # the slowest recent step, plus the validation that closes the epoch, must still fit
-            if self._out_of_time(max(self._step_times[-5:], default=0.0) + self._val_seconds):
+            if self._out_of_time(max(self._step_times[-5:], default=0.0) + self._expected_val_s()):
                 return "time"
             t0 = time.perf_counter()
             for group in self.optimizer.param_groups:
@@ -345,7 +356,7 @@ class Trainer:
     def _end_epoch(self, state: _LoopState, val) -> bool:
         """Validate, log the epoch, track the best; True when early stopping says stop."""
         metrics: dict[str, float] = {}
-        if val is not None and not self._out_of_time(self._val_seconds):
+        if val is not None and not self._out_of_time(self._expected_val_s()):
             t0 = time.perf_counter()
             metrics = self.evaluate(val)
             self._val_seconds = time.perf_counter() - t0
@@ -384,6 +395,13 @@ class Trainer:
         return rule is not None and state.stale_epochs >= rule.patience
 
     # -- guards ------------------------------------------------------------------------------------------
+    def _expected_val_s(self) -> float:
+        """Seconds a validation pass takes: measured once one ran; before that, each validation batch is
+        priced as a training micro-step (forward and backward: an upper bound for a forward pass)."""
+        if self._val_seconds or not self._step_times:
+            return self._val_seconds
+        return self._val_batches * statistics.median(self._step_times) / self.current.accumulation
+
     def _out_of_time(self, next_work_s: float) -> bool:
         """Would ``next_work_s`` more seconds (padded) overrun the time budget?"""
         if self.budget.time is None:

@@ -1,0 +1,38 @@
+"""`load(path)`: the fitted model of a run folder, a model folder or an old pickle file, loaded safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tightfit.errors import DataError
+
+__all__ = ["load", "model_folder"]
+
+
+def model_folder(path: str | Path) -> Path:
+    """Where the model of ``path`` lies: ``RUN_DIR/model``, a model folder itself, or a ``.tfp`` pickle (old
+    runs); a path holding none of them is a ``DataError`` saying what was looked for."""
+    path = Path(path)
+    for candidate in (path / "model", path, path / "model" / "pipeline.tfp"):
+        if (candidate / "pipeline.json").is_file() or (candidate.is_file() and candidate.suffix == ".tfp"):
+            return candidate
+    if not path.exists():
+        raise DataError(f"no such run folder or model: {str(path)!r}.")
+    raise DataError(
+        f"{str(path)!r} holds no saved model: expected a run folder of `tightfit fit --out` (with model/"
+        "pipeline.json), a folder written by TabularPipeline.save, or an old .tfp file."
+    )
+
+
+def load(path: str | Path, trust: bool = False, device: str = "auto") -> Any:
+    """The fitted pipeline saved at ``path`` (see :func:`model_folder`), ready to ``predict``.
+
+    Nothing in the files runs as code unless ``trust=True`` lets a pickle in (old ``.tfp`` files, TabICL and
+    TabPFN estimators); ``device`` is where a neural model runs (``"auto"``: CUDA when there is one)."""
+    from tightfit.params import check, check_device
+    from tightfit.tabular.pipeline import TabularPipeline
+
+    check_device(device, "load")
+    check("load", trust=(trust, bool))
+    return TabularPipeline.load(model_folder(path), trust=trust, device=device)
