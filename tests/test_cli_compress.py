@@ -23,10 +23,13 @@ def saved_model(tmp_path):
 def test_compress_cli_writes_report_and_the_chosen_artefact(saved_model, capsys):
     model, folder = saved_model
     out = folder / "run"
-    code = main([
+    arguments = [
         "compress", str(folder / "model.pt"), "--inputs", str(folder / "sample.npy"), "--max-drop", "1%",
         "--techniques", "dynamic_int8,onnx", "--batch-sizes", "1,8", "--out", str(out), "--quiet",
-    ])  # fmt: skip
+    ]  # fmt: skip
+    assert main(arguments) == 2  # a torch.save'd module is a pickle: refused unless trusted
+    assert "--trust" in capsys.readouterr().err and not out.exists()
+    code = main([*arguments, "--trust"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "dynamic_int8" in printed and "chosen:" in printed
@@ -46,7 +49,8 @@ def test_compress_cli_writes_report_and_the_chosen_artefact(saved_model, capsys)
 
 def test_compress_cli_names_bad_arguments(saved_model, capsys):
     _, folder = saved_model
-    assert main(["compress", str(folder / "model.pt"), "--inputs", str(folder / "none.npy")]) == 2
+    assert main(["compress", str(folder / "model.pt"), "--inputs", str(folder / "none.npy"), "--trust"]) == 2
     assert "--inputs" in capsys.readouterr().err
-    assert main(["compress", str(folder / "model.pt"), "--inputs", str(folder / "sample.npy"), "--max-drop", "x"]) == 2
+    bad_drop = ["compress", str(folder / "model.pt"), "--inputs", str(folder / "sample.npy"), "--max-drop", "x"]
+    assert main([*bad_drop, "--trust"]) == 2
     assert "--max-drop" in capsys.readouterr().err

@@ -228,17 +228,22 @@ def _fraction(text: str, name: str) -> float:
         raise bad_param(name, "tightfit compress", "a fraction (0.01) or a percentage (1%)", text) from None
 
 
-def _load_module(path: str):
-    """A torch.save'd module or a TorchScript file."""
+def _load_module(path: str, trust: bool):
+    """A TorchScript file, or (``--trust``) a torch.save'd module: a pickle, which can run any code."""
     import torch
 
     from tightfit.errors import DataError
 
     if not Path(path).is_file():
-        raise DataError(f"MODEL_PATH {path!r} is not a file (a torch.save'd nn.Module or a TorchScript file).")
+        raise DataError(f"MODEL_PATH {path!r} is not a file (a TorchScript file, or a torch.save'd nn.Module).")
     try:
         return torch.jit.load(path)
     except RuntimeError:
+        if not trust:
+            raise DataError(
+                f"{path} is not TorchScript; a torch.save'd nn.Module is a pickle, which can run any code its author "
+                "put in it. Pass --trust for a file you made, or save it with torch.jit.script/trace."
+            ) from None
         model = torch.load(path, weights_only=False)
     if not isinstance(model, torch.nn.Module):
         raise DataError(f"{path} holds a {type(model).__name__}, not an nn.Module; save the module itself.")
@@ -263,7 +268,7 @@ def _compress(args: argparse.Namespace) -> int:
     from tightfit.compress import compress
     from tightfit.files import atomic_write_text
 
-    model = _load_module(args.model_path)
+    model = _load_module(args.model_path, args.trust)
     inputs = _load_inputs(args.inputs)
     limits = ",".join(f"{k}={v}" for k, v in (("latency", args.latency), ("size", args.size)) if v)
     budget = Budget.parse(limits) if limits else Budget()
@@ -375,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--batch-sizes", default="1,32", help="batch sizes to time (default 1,32)")
     comp.add_argument("--sparsity", default="30%", help="fraction pruned (default 30%%)")
     comp.add_argument("--out", default="tightfit-compress", help="where report.json, pareto.png and best.* go")
+    comp.add_argument("--trust", action="store_true", help="allow a torch.save'd module (a pickle) as MODEL_PATH")
     comp.add_argument("--quiet", action="store_true", help="no progress bar")
     comp.set_defaults(run=_compress)
     fc = commands.add_parser("forecast", help="the best forecaster validated within a time budget")

@@ -75,3 +75,27 @@ def test_unknown_format_version_is_refused(tmp_path):
 def test_resume_needs_a_checkpoint_dir(digits, make_net):
     with pytest.raises(ConfigError, match=r"resume=True\) needs TrainConfig\(checkpoint_dir"):
         Trainer(make_net(), None, TrainConfig(verbose=False)).fit((digits[0][:8], digits[1][:8]), resume=True)
+
+
+class _Payload:
+    """Unpickling this runs code: it writes a file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('pwned')",)
+
+
+def test_a_checkpoint_never_runs_code_and_a_truncated_one_is_a_data_error(tmp_path):
+    from tightfit import DataError
+
+    marker = tmp_path / "pwned"
+    torch.save({"format_version": 1, "rng": _Payload(marker)}, checkpoint_path(tmp_path))
+    with pytest.raises(DataError, match="not a readable tightfit checkpoint"):
+        load_checkpoint(tmp_path)
+    assert not marker.exists()
+    torch.save({"format_version": 1, "model": {"w": torch.ones(1000)}}, checkpoint_path(tmp_path))
+    checkpoint_path(tmp_path).write_bytes(checkpoint_path(tmp_path).read_bytes()[:700])
+    with pytest.raises(DataError, match=r"checkpoint\.pt is not a readable"):
+        load_checkpoint(tmp_path)

@@ -75,8 +75,12 @@ def export(variant: Any, path: str | Path, example_inputs: Any = None) -> Path:
     return artefact
 
 
-def load_exported(path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """The callable behind an exported artefact and its sidecar, after checking version and hash."""
+def load_exported(path: str | Path, trust: bool = False) -> tuple[Any, dict[str, Any]]:
+    """The callable behind an exported artefact and its sidecar, after checking version and hash.
+
+    ONNX and TorchScript files load without running Python code; a module saved whole (``torch.save``, for a
+    model that could not be traced) is a pickle and loads only with ``trust=True``. The hash proves the file
+    is the one exported, not who exported it."""
     path = Path(path)
     meta_path = path.with_suffix(path.suffix + ".json")
     if not path.is_file() or not meta_path.is_file():
@@ -94,8 +98,13 @@ def load_exported(path: str | Path) -> tuple[Any, dict[str, Any]]:
         from tightfit.compress.onnx import OnnxRunner
 
         return OnnxRunner(data), meta
-    scripted = meta["kind"] == "torchscript"
-    module = torch.jit.load(str(path)) if scripted else torch.load(path, weights_only=False)
+    if meta["kind"] == "torchscript":
+        module = torch.jit.load(str(path))
+    else:
+        from tightfit.artefacts import load_pickle
+
+        load_pickle(path, trust, "torch module (saved whole: it could not be traced)")  # refuses without trust
+        module = torch.load(path, weights_only=False)
     for parameter in module.parameters():  # served, not trained: outputs carry no autograd graph
         parameter.requires_grad_(False)
     return module.eval(), meta
