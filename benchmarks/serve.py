@@ -91,15 +91,16 @@ def main() -> None:
                     rate.append(REQUESTS / wall)
                 local = latency(pipe.predict, frames[0]).p50_s
                 rows.append({
-                    "model": name, "rows_per_request": batch, "connections": connections, "http_p50_s": statistics.median(p50),
-                    "http_p95_s": statistics.median(p95), "requests_per_s": statistics.median(rate),
+                    "model": name, "rows_per_request": batch, "connections": connections,
+                    "http_p50_s": statistics.median(p50), "http_p95_s": statistics.median(p95), "requests_per_s": statistics.median(rate),
                     "in_process_p50_s": local, "http_over_in_process_p50": statistics.median(p50) / local,
                 })  # fmt: skip
             server.terminate()
             server.wait(30)
     print(f"tightfit serve: {REQUESTS} requests per row, median of {REPEATS} "
           f"(torch threads {torch.get_num_threads()})")  # fmt: skip
-    print("| model | rows/request | connections | HTTP p50 | HTTP p95 | requests/s | in-process p50 | HTTP / in-process |")
+    print("| model | rows/request | connections | HTTP p50 | HTTP p95 | requests/s | in-process p50 "
+          "| HTTP / in-process |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['model']} | {r['rows_per_request']} | {r['connections']} | {r['http_p50_s'] * 1e3:.1f} ms | "
