@@ -92,7 +92,8 @@ def main() -> None:
                 local = latency(pipe.predict, frames[0]).p50_s
                 rows.append({
                     "model": name, "rows_per_request": batch, "connections": connections,
-                    "http_p50_s": statistics.median(p50), "http_p95_s": statistics.median(p95), "requests_per_s": statistics.median(rate),
+                    "http_p50_s": statistics.median(p50), "http_p95_s": statistics.median(p95),
+                    "requests_per_s": statistics.median(rate),
                     "in_process_p50_s": local, "http_over_in_process_p50": statistics.median(p50) / local,
                 })  # fmt: skip
             server.terminate()
