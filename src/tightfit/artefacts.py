@@ -42,9 +42,11 @@ TRUSTED_TYPES = [
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.sklearn.LGBMRegressor",
     "sklearn.tree._tree.Tree",  # the trees of RandomForest: arrays set through its own __setstate__
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",  # an MLP student's optimizer state: arrays
     "numpy.dtype",  # a dtype argument (OneHotEncoder's float64) travels as the type's name
     "tightfit.tabular.preprocess.TableProcessor",
     "tightfit.tabular.classifier.TinyTFMClassifier",
+    "tightfit.tabular.distil.DistilledStudent",
 ]
 
 

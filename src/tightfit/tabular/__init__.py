@@ -16,6 +16,7 @@ _LAZY = {
     "TabularPipeline": "pipeline",
     "TinyTFMClassifier": "classifier",
     "TuningParams": "tuning",
+    "distil": "distil",
 }
 
 __all__ = sorted(_LAZY)

@@ -62,6 +62,7 @@ def save_pipeline(pipe: Any, path: str | Path) -> Path:
         "notes": list(getattr(pipe, "notes_", [])),
         "fit_seconds": getattr(pipe, "fit_seconds_", None),
         "finetune": pipe.summary().get("finetune"),
+        "distilled_from": getattr(pipe, "distilled_from_", None),
     }
     if pipe.task_type == "classification":
         header["classes"] = {"values": pipe.classes_.tolist(), "dtype": pipe.classes_.dtype.str}
@@ -86,8 +87,10 @@ def _save_estimator(estimator: Any, folder: Path) -> dict[str, Any]:
             delattr(shell, name)
         save_skops(folder / "estimator.skops", shell)
         return {"kind": "tinytfm", "architecture": asdict(network.config)}
+    from tightfit.tabular.distil import DistilledStudent
+
     module = type(estimator).__module__.split(".")[0]
-    if module in ("sklearn", "lightgbm"):
+    if module in ("sklearn", "lightgbm") or isinstance(estimator, DistilledStudent):
         save_skops(folder / "model.skops", estimator)
         return {"kind": "skops"}
     import pickle
@@ -138,6 +141,8 @@ def _rebuild(folder: Path, header: dict[str, Any], trust: bool, device: str) -> 
     pipe.notes_, pipe.target_notes_ = list(header["notes"]), []
     pipe.fit_seconds_, pipe.finetune_ = header["fit_seconds"], None
     pipe.saved_finetune_ = header["finetune"]  # what fine-tuning measured, for summary()
+    if header.get("distilled_from"):
+        pipe.distilled_from_ = header["distilled_from"]
     pipe.model_ = _load_estimator(folder, header["model"], trust, device)
     if pipe.task_type == "classification":
         from sklearn.preprocessing import LabelEncoder
