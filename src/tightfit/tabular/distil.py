@@ -56,11 +56,13 @@ class DistilledStudent(ClassifierMixin, BaseEstimator):
 
             return LGBMRegressor(n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=10,
                                  random_state=self.random_state, verbose=-1)  # fmt: skip
+        from sklearn.impute import SimpleImputer
         from sklearn.neural_network import MLPRegressor
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         return make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),  # a network reads no NaN
             StandardScaler(),
             MLPRegressor(
                 hidden_layer_sizes=(64, 64), max_iter=400, early_stopping=True, random_state=self.random_state
