@@ -46,7 +46,7 @@ TRUSTED_TYPES = [
     "numpy.dtype",  # a dtype argument (OneHotEncoder's float64) travels as the type's name
     "tightfit.tabular.preprocess.TableProcessor",
     "tightfit.tabular.classifier.TinyTFMClassifier",
-    "tightfit.tabular.distil.DistilledStudent",
+    "tightfit.tabular.distillation.DistilledStudent",
 ]
 
 

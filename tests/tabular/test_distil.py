@@ -12,7 +12,7 @@ import tightfit
 from tightfit.errors import ConfigError
 from tightfit.measure import latency
 from tightfit.tabular import TabularPipeline, distil
-from tightfit.tabular.distil import _synthetic_rows
+from tightfit.tabular.distillation import _synthetic_rows
 
 
 @pytest.fixture(scope="module")

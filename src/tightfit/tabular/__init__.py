@@ -16,7 +16,7 @@ _LAZY = {
     "TabularPipeline": "pipeline",
     "TinyTFMClassifier": "classifier",
     "TuningParams": "tuning",
-    "distil": "distil",
+    "distil": "distillation",
 }
 
 __all__ = sorted(_LAZY)

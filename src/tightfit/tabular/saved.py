@@ -87,7 +87,7 @@ def _save_estimator(estimator: Any, folder: Path) -> dict[str, Any]:
             delattr(shell, name)
         save_skops(folder / "estimator.skops", shell)
         return {"kind": "tinytfm", "architecture": asdict(network.config)}
-    from tightfit.tabular.distil import DistilledStudent
+    from tightfit.tabular.distillation import DistilledStudent
 
     module = type(estimator).__module__.split(".")[0]
     if module in ("sklearn", "lightgbm") or isinstance(estimator, DistilledStudent):
