@@ -30,6 +30,7 @@ __all__ = [
     "load_pickle",
     "load_skops",
     "read_json",
+    "refuse_untrusted",
     "save_arrays",
     "save_skops",
     "write_json",
@@ -150,16 +151,22 @@ def load_skops(path: str | os.PathLike, trusted: Iterable[str] = TRUSTED_TYPES) 
         raise DataError(f"{path} is not a readable skops file ({exc!r}); it is truncated or corrupted.") from None
 
 
-def load_pickle(path: str | os.PathLike, trust: bool, what: str) -> Any:
-    """Unpickle ``path`` only when the caller trusts it: a pickle runs whatever code its author put in it."""
-    import pickle
-
+def refuse_untrusted(path: str | os.PathLike, trust: bool, what: str) -> None:
+    """Raise unless the caller trusts ``path``, a pickle-based ``what``: a pickle runs whatever code its author
+    put in it. Every pickle tightfit reads (its own, ``torch.save``'s) passes this check first."""
     if not trust:
         raise DataError(
             f"{path} is a pickle-based {what}: loading it can run any code its author put in it, so tightfit "
             "does not open it by default. Pass trust=True (CLI: --trust) only for a file you made yourself, "
             "then save it again to get the safe format."
         )
+
+
+def load_pickle(path: str | os.PathLike, trust: bool, what: str) -> Any:
+    """Unpickle ``path`` only when the caller trusts it (:func:`refuse_untrusted`)."""
+    import pickle
+
+    refuse_untrusted(path, trust, what)
     try:
         with open(path, "rb") as handle:
             return pickle.load(handle)

@@ -239,11 +239,9 @@ def _load_module(path: str, trust: bool):
     try:
         return torch.jit.load(path)
     except RuntimeError:
-        if not trust:
-            raise DataError(
-                f"{path} is not TorchScript; a torch.save'd nn.Module is a pickle, which can run any code its author "
-                "put in it. Pass --trust for a file you made, or save it with torch.jit.script/trace."
-            ) from None
+        from tightfit.artefacts import refuse_untrusted
+
+        refuse_untrusted(path, trust, "torch.save'd nn.Module (not TorchScript)")
         model = torch.load(path, weights_only=False)
     if not isinstance(model, torch.nn.Module):
         raise DataError(f"{path} holds a {type(model).__name__}, not an nn.Module; save the module itself.")

@@ -161,9 +161,9 @@ def _csv_errors(path: Path) -> Iterator[None]:
         yield
     except pd.errors.EmptyDataError:
         raise DataError(f"{str(path)!r} has no columns.") from None
+    except DataError:  # our own (a header with no rows): a ValueError too, already worded
+        raise
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        if isinstance(exc, DataError):
-            raise
         raise DataError(f"cannot parse {str(path)!r} as CSV: {str(exc).strip().splitlines()[0]}.") from None
 
 

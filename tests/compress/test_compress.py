@@ -1,6 +1,7 @@
 """compress() on models trained here by the engine (digits): every variant measured, the choice follows the
 rule, limits and the quality tolerance reject with the measured reason, exported artefacts load back."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -99,6 +100,14 @@ def test_exported_variants_load_back_identical_and_tampering_is_refused(trained,
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(DataError, match="SHA-256 differs"):
         load_exported(path)
+    pruned = next(v for v in report.variants if v.module is not None)
+    whole = dataclasses.replace(pruned, example_inputs=None).save(tmp_path / "whole")  # nothing to trace with
+    assert json.loads(whole.with_suffix(".pt.json").read_text())["kind"] == "module"
+    with pytest.raises(DataError, match=r"pickle-based .*trust=True"):  # torch.save's pickle: not without trust
+        load_exported(whole)
+    loaded, _ = load_exported(whole, trust=True)
+    with torch.no_grad():
+        np.testing.assert_allclose(np.asarray(loaded(X[:8])), np.asarray(pruned(X[:8])), rtol=1e-6, atol=1e-6)
 
 
 def test_bad_input_is_named_at_the_call(trained):

@@ -101,9 +101,9 @@ def load_exported(path: str | Path, trust: bool = False) -> tuple[Any, dict[str,
     if meta["kind"] == "torchscript":
         module = torch.jit.load(str(path))
     else:
-        from tightfit.artefacts import load_pickle
+        from tightfit.artefacts import refuse_untrusted
 
-        load_pickle(path, trust, "torch module (saved whole: it could not be traced)")  # refuses without trust
+        refuse_untrusted(path, trust, "torch module (saved whole: it could not be traced)")
         module = torch.load(path, weights_only=False)
     for parameter in module.parameters():  # served, not trained: outputs carry no autograd graph
         parameter.requires_grad_(False)

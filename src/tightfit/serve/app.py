@@ -132,9 +132,9 @@ def _rows(body: bytes, content_type: str, pipe: Any):
     if not body.strip():
         raise DataError("the request has no body; send JSON records or CSV rows.")
     if "csv" in content_type:
-        text = [c for c, kind in pipe.processor_.kinds_.items() if kind == "categorical"]
         header = pd.read_csv(io.BytesIO(body), nrows=0).columns
-        return pd.read_csv(io.BytesIO(body), dtype={c: "object" for c in text if c in header} or None)
+        text = {c: "object" for c in pipe.processor_.text_columns_ if c in header}
+        return pd.read_csv(io.BytesIO(body), dtype=text or None)
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

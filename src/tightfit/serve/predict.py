@@ -67,16 +67,12 @@ def predict_file(
 
     check("predict_file", chunk_rows=(chunk_rows, Interval(int, 1)), proba=(proba, bool), verbose=(verbose, bool))
     processor = pipe.processor_
-    text = [c for c, kind in processor.kinds_.items() if kind == "categorical"]
-    chunks, notes = read_table_chunks(data, chunk_rows, text_columns=text)
+    chunks, notes = read_table_chunks(data, chunk_rows, text_columns=processor.text_columns_)
     started, rows = time.perf_counter(), 0
     with atomic_path(out) as tmp, StepProgress(_row_estimate(Path(data)), verbose, "predicting") as bar:
         for chunk in chunks:
-            if rows == 0:
-                extra = processor.extra_columns(chunk)
-                if extra:
-                    shown = ", ".join(repr(str(c)) for c in extra[:8]) + (" ..." if len(extra) > 8 else "")
-                    notes.append(f"ignored {len(extra)} column(s) the model does not read: {shown}")
+            if rows == 0 and (note := processor.ignored_note(chunk)):
+                notes.append(note)
             predict_frame(pipe, chunk, proba).to_csv(tmp, mode="a", header=rows == 0, index=False)
             rows += len(chunk)
             bar.advance(rows / max(time.perf_counter() - started, 1e-9), amount=len(chunk), unit="rows")

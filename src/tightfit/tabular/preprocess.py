@@ -173,11 +173,18 @@ class TableProcessor(TransformerMixin, BaseEstimator):
             matrix = self.scaler_.transform(matrix)
         return matrix.astype(np.float32)
 
-    def extra_columns(self, X: Any) -> list:
-        """Columns of ``X`` the processor does not read (not fitted on, or dropped at fit): ignored."""
+    @property
+    def text_columns_(self) -> list:
+        """The categorical columns: a reader must keep them as text (a chunk of digits is still a category)."""
+        check_is_fitted(self, "columns_")
+        return [c for c, kind in self.kinds_.items() if kind == "categorical"]
+
+    def ignored_note(self, X: Any) -> str | None:
+        """A note naming the columns of ``X`` the processor does not read (not fitted on, or dropped at fit)."""
         check_is_fitted(self, "columns_")
         used = set(self.columns_)
-        return [c for c in _frame(X, self.columns_).columns if c not in used]
+        extra = [c for c in _frame(X, self.columns_).columns if c not in used]
+        return f"ignored {len(extra)} column(s) the model does not read: {_listed(extra)}" if extra else None
 
     def _check_schema(self, frame) -> None:
         """Every training column is there and holds values of its training kind; else a ``DataError`` naming
