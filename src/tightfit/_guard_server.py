@@ -33,6 +33,7 @@ def main() -> None:
     for name in _PRELOAD:
         __import__(name)
     channel.send(b'{"ready": true}')
+    me = os.getpid()
     children: set[int] = set()
     while True:
         readable, _, _ = select.select([channel], [], [], 0.05)
@@ -43,7 +44,7 @@ def main() -> None:
             pid = os.fork()
             if pid == 0:
                 channel.close()
-                _child(json.loads(header), fds)
+                _child(json.loads(header), fds, me)
             for fd in fds:
                 os.close(fd)
             children.add(pid)
@@ -56,14 +57,15 @@ def main() -> None:
                 channel.send(json.dumps({"exit": pid, "status": code}).encode())
 
 
-def _child(request: dict, fds: list[int]) -> None:
-    """In the forked child: become the caller's process (directory, environment, path, output) and run."""
+def _child(request: dict, fds: list[int], server: int) -> None:
+    """In the forked child: become the caller's process (directory, environment, path, output) and run;
+    ``server`` is the pid that forked it (if it died before the death signal was asked for, exit)."""
     from tightfit._guard_child import _die_with_parent, run
 
     code = 0
     try:
         os.setsid()  # its own session: the caller kills the child and its workers as one group
-        _die_with_parent(os.getppid())
+        _die_with_parent(server)
         payload, out, stdout, stderr = fds
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)

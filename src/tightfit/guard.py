@@ -138,15 +138,20 @@ def _launch(write_fd: int, limit: int) -> tuple[Any, Any]:
     if server is not None:
         with contextlib.suppress(_ServerGone):
             return server.launch(write_fd, limit)
-    env = dict(os.environ, TIGHTFIT_GUARD_SYS_PATH=json.dumps(sys.path), TIGHTFIT_GUARD_PARENT=str(os.getpid()))
     proc = subprocess.Popen(
         [sys.executable, "-m", "tightfit._guard_child", str(write_fd), str(limit)],
         stdin=subprocess.PIPE,
         pass_fds=(write_fd,),
-        env=env,
+        env=_guard_env(),
         start_new_session=True,
     )
     return proc, proc.stdin
+
+
+def _guard_env() -> dict[str, str]:
+    """The environment of a process the guard starts: the caller's, plus its ``sys.path`` and pid (the new
+    process imports from the same path and dies with this one)."""
+    return dict(os.environ, TIGHTFIT_GUARD_SYS_PATH=json.dumps(sys.path), TIGHTFIT_GUARD_PARENT=str(os.getpid()))
 
 
 class _ServerGone(Exception):
@@ -165,7 +170,7 @@ class _ForkServer:
         self.exits: dict[int, int] = {}
         self.alive = True
         self.ready = threading.Event()
-        env = dict(os.environ, TIGHTFIT_GUARD_SYS_PATH=json.dumps(sys.path), TIGHTFIT_GUARD_PARENT=str(os.getpid()))
+        env = _guard_env()
         command = [sys.executable, "-m", "tightfit._guard_server", str(theirs.fileno())]
         started = threading.Event()
 

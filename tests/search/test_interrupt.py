@@ -48,10 +48,12 @@ def test_ctrl_c_keeps_the_finished_entries_and_leaves_no_orphans(tmp_path):
     while psutil.pid_exists(worker) and psutil.Process(worker).status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline, "the child's worker outlived the interrupted search"
         time.sleep(0.1)
-    guarded = []
+    guarded = []  # a fresh child (tightfit._guard_child) or one forked by the warm server (a server's child)
     for process in psutil.Process().children(recursive=True):
         try:
-            if "tightfit._guard_child" in " ".join(process.cmdline()) and process.status() != psutil.STATUS_ZOMBIE:
+            command = " ".join(process.cmdline())
+            forked = "tightfit._guard_server" in command and process.ppid() != os.getpid()
+            if ("tightfit._guard_child" in command or forked) and process.status() != psutil.STATUS_ZOMBIE:
                 guarded.append(process)
         except psutil.Error:  # ended while we looked
             continue
