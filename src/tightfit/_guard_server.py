@@ -1,12 +1,13 @@
-"""A warm parent for guarded children (Linux): ``python -m tightfit._guard_server FD``.
+"""A warm parent for guarded children (Linux): ``python -m tightfit._guard_server FD [MODULE ...]``.
 
 Starting a fresh interpreter for every guarded run cost about 4 s on a laptop CPU before ``fn`` ran: importing
 torch, then ``torch._dynamo``, which torch imports the first time an optimizer is built. This process pays
-that once: it imports them, then waits on the socket FD. For each request (a JSON header and, passed as file
-descriptors, the payload pipe, the result pipe, stdout and stderr) it forks a child that starts its own
-session, takes the caller's working directory, environment and ``sys.path``, and runs
-:func:`tightfit._guard_child.run`. It answers ``{"pid": ...}`` at once and ``{"exit": pid, "status": code}``
-when the child ends (a negative code: killed by that signal), one message per packet (``SOCK_SEQPACKET``).
+that once: it imports them (and the MODULEs the caller asked for, such as statsforecast), then waits on the
+socket FD. For each request (a JSON header and, passed as file descriptors, the payload pipe, the result pipe,
+stdout and stderr) it forks a child that starts its own session, takes the caller's working directory,
+environment and ``sys.path``, and runs :func:`tightfit._guard_child.run`. It answers ``{"pid": ...}`` at once
+and ``{"exit": pid, "status": code}`` when the child ends (a negative code: killed by that signal), one
+message per packet (``SOCK_SEQPACKET``).
 
 The server never runs torch code itself (a fork after torch has started threads or CUDA would be unsafe),
 and dies with the process that started it; its children die with it.
@@ -32,6 +33,11 @@ def main() -> None:
     channel = socket.socket(fileno=int(sys.argv[1]))
     for name in _PRELOAD:
         __import__(name)
+    for name in sys.argv[2:]:  # the caller's extra modules; one that fails to import fails in the child instead
+        try:
+            __import__(name)
+        except Exception as exc:
+            print(f"tightfit guard server: could not preload {name}: {exc}", file=sys.stderr)
     channel.send(b'{"ready": true}')
     me = os.getpid()
     children: set[int] = set()

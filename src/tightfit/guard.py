@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ import psutil
 from tightfit.errors import BudgetExceeded, ChildProcessFailed, bad_param
 from tightfit.units import BYTE_FORMS, TIME_FORMS, UnitError, parse_bytes, parse_seconds
 
-__all__ = ["Guarded", "run_limited", "run_measured"]
+__all__ = ["Guarded", "forks_children", "run_limited", "run_measured", "warm_up"]
 
 _POLL_S = 0.01
 _SAMPLE_S = 0.1  # without a memory cap the tree is sampled this often (the child's own high-water mark is exact)
@@ -131,10 +131,11 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def _launch(write_fd: int, limit: int) -> tuple[Any, Any]:
-    """Start a guarded child that reports to ``write_fd``: forked by the warm server where there is one (Linux,
-    unless ``TIGHTFIT_GUARD_FORK=0``), else a fresh interpreter. Returns the process and the payload's pipe."""
-    server = _warm_server()
+def _launch(write_fd: int, limit: int, preload: tuple[str, ...]) -> tuple[Any, Any]:
+    """Start a guarded child that reports to ``write_fd``: forked by the warm server that imported ``preload``
+    where there is one (Linux, unless ``TIGHTFIT_GUARD_FORK=0``), else a fresh interpreter. Returns the process
+    and the payload's pipe."""
+    server = _warm_server(preload)
     if server is not None:
         with contextlib.suppress(_ServerGone):
             return server.launch(write_fd, limit)
@@ -160,9 +161,10 @@ class _ServerGone(Exception):
 
 class _ForkServer:
     """The caller's side of :mod:`tightfit._guard_server`: started once per process, by a thread that lives as
-    long as the process (the server dies with the thread that started it), and shared by every guarded run."""
+    long as the process (the server dies with the thread that started it), and shared by every guarded run that
+    asks for the same ``preload`` (modules the server imports besides torch)."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: tuple[str, ...] = ()) -> None:
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._lock = threading.Lock()  # one request and its answer at a time
         self._changed = threading.Condition()
@@ -171,7 +173,7 @@ class _ForkServer:
         self.alive = True
         self.ready = threading.Event()
         env = _guard_env()
-        command = [sys.executable, "-m", "tightfit._guard_server", str(theirs.fileno())]
+        command = [sys.executable, "-m", "tightfit._guard_server", str(theirs.fileno()), *preload]
         started = threading.Event()
 
         def own_the_server() -> None:
@@ -249,18 +251,32 @@ class _ServedChild:
             os.kill(self.pid, signal.SIGKILL)
 
 
-_SERVER: list[_ForkServer] = []
+_SERVERS: dict[tuple[str, ...], _ForkServer] = {}
 _SERVER_LOCK = threading.Lock()
 
 
-def _warm_server() -> _ForkServer | None:
-    """The process's fork server, started on first use (None where fork is not used)."""
-    if not sys.platform.startswith("linux") or os.environ.get("TIGHTFIT_GUARD_FORK", "1") == "0":
+def forks_children() -> bool:
+    """Whether guarded children are forked from a warm server here (Linux, unless ``TIGHTFIT_GUARD_FORK=0``):
+    then a guarded run costs about 0.2 s, not the seconds of a fresh interpreter's imports."""
+    return sys.platform.startswith("linux") and os.environ.get("TIGHTFIT_GUARD_FORK", "1") != "0"
+
+
+def _warm_server(preload: tuple[str, ...] = ()) -> _ForkServer | None:
+    """The process's fork server for ``preload``, started on first use (None where fork is not used). Starting
+    returns at once: the server imports in the background, and the first launch waits for it."""
+    if not forks_children():
         return None
+    key = tuple(sorted(set(preload)))
     with _SERVER_LOCK:
-        if not _SERVER or not _SERVER[0].alive:
-            _SERVER[:] = [_ForkServer()]
-        return _SERVER[0]
+        if key not in _SERVERS or not _SERVERS[key].alive:
+            _SERVERS[key] = _ForkServer(key)
+        return _SERVERS[key]
+
+
+def warm_up(preload: Sequence[str] = ()) -> None:
+    """Start the warm server for ``preload`` now, so its imports overlap the caller's own work (a no-op where
+    children are not forked, or when it is already running)."""
+    _warm_server(tuple(preload))
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -277,6 +293,7 @@ def run_limited(
     memory: int | str | None = None,
     time: float | str | None = None,
     cuda_memory: int | str | None = None,
+    preload: Sequence[str] = (),
     **kwargs: Any,
 ) -> Any:
     """Run ``fn(*args, **kwargs)`` in a child process and return its result (see :func:`run_measured` for the
@@ -292,6 +309,9 @@ def run_limited(
         Wall-time cap (seconds or ``"90s"``), counted from the moment ``fn`` starts.
     cuda_memory : int or str, default=None
         Cap on torch's CUDA allocator in the child (``torch.cuda.set_per_process_memory_fraction``).
+    preload : sequence of str, default=()
+        Modules to have imported before ``fn`` starts: where children are forked, the warm server for this set
+        imports them once per process (statsforecast's 3 s of imports, not paid by every child).
 
     Raises
     ------
@@ -309,7 +329,7 @@ def run_limited(
     >>> run_limited(lambda a, b: a + b, 2, 3, memory="512MB", time="30s")
     5
     """
-    return run_measured(fn, *args, memory=memory, time=time, cuda_memory=cuda_memory, **kwargs).value
+    return run_measured(fn, *args, memory=memory, time=time, cuda_memory=cuda_memory, preload=preload, **kwargs).value
 
 
 def run_measured(
@@ -318,6 +338,7 @@ def run_measured(
     memory: int | str | None = None,
     time: float | str | None = None,
     cuda_memory: int | str | None = None,
+    preload: Sequence[str] = (),
     **kwargs: Any,
 ) -> Guarded:
     """:func:`run_limited`, returning a :class:`Guarded`: the result with the child's peak RSS (its whole
@@ -335,7 +356,7 @@ def run_measured(
     payload = _dumps((fn, args, kwargs, cuda_limit))
 
     read_fd, write_fd = os.pipe()
-    proc, payload_pipe = _launch(write_fd, int(memory_limit or 0))
+    proc, payload_pipe = _launch(write_fd, int(memory_limit or 0), tuple(preload))
     os.close(write_fd)
     received = bytearray()
     started = threading.Event()

@@ -2,14 +2,15 @@
 
 ``local`` is the default: the child runs under the memory cap and the time left, and the guard returns its
 peak RSS (whole process tree), CUDA peak and wall time. ``inline`` is for evaluations that must share this
-process: compression variants timed side by side against the original, or statistical forecasters whose
-2 s of child imports would eat a minute budget. Inline runs are measured with a sampled
-:class:`~tightfit.measure.MemoryMonitor` (the RSS added at the peak) and cannot be killed at the deadline.
+process: compression variants timed side by side against the original, or forecasters where children are
+fresh interpreters (not Linux) whose imports would cost seconds per model. Inline runs are measured with a
+sampled :class:`~tightfit.measure.MemoryMonitor` (the RSS added at the peak) and cannot be killed at the
+deadline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tightfit.guard import Guarded, run_measured
@@ -17,12 +18,15 @@ from tightfit.guard import Guarded, run_measured
 __all__ = ["EXECUTORS", "run_inline", "run_local"]
 
 
-def run_local(fn: Callable, *args: Any, memory: int | None, time: float | None, cuda_memory: int | None) -> Guarded:
-    """In a fresh child process under ``memory``/``cuda_memory`` caps and a ``time`` limit."""
-    return run_measured(fn, *args, memory=memory, time=time, cuda_memory=cuda_memory)
+def run_local(fn: Callable, *args: Any, memory: int | None, time: float | None, cuda_memory: int | None,
+              preload: Sequence[str] = ()) -> Guarded:  # fmt: skip
+    """In a child process under ``memory``/``cuda_memory`` caps and a ``time`` limit, forked from a warm server
+    that imported ``preload`` where the guard forks (:func:`tightfit.guard.forks_children`)."""
+    return run_measured(fn, *args, memory=memory, time=time, cuda_memory=cuda_memory, preload=preload)
 
 
-def run_inline(fn: Callable, *args: Any, memory: int | None, time: float | None, cuda_memory: int | None) -> Guarded:
+def run_inline(fn: Callable, *args: Any, memory: int | None, time: float | None, cuda_memory: int | None,
+               preload: Sequence[str] = ()) -> Guarded:  # fmt: skip
     """In this process: the sampled RSS it added at its peak and its wall time (no caps can be enforced)."""
     from tightfit.measure import MemoryMonitor, stopwatch
 

@@ -137,6 +137,7 @@ def run_candidates(
     techniques: Registry | Iterable[Registry] | None = None,
     entity: str = "candidate",
     device: str = "cpu",
+    preload: Sequence[str] = (),
     verbose: bool = True,
 ) -> Leaderboard:
     """Run ``entries`` under ``budget``; see the module docstring.
@@ -169,6 +170,8 @@ def run_candidates(
         The registries whose ids :func:`triage` names as the remedy for the binding limit.
     entity : str
         What an entry is (``"model"``, ``"config"``, ``"variant"``): the first column of tables.
+    preload : sequence of str, default=()
+        Modules every ``local`` evaluation needs: imported once by the guard's warm server, not by each child.
     """
     check(
         "run_candidates",
@@ -189,7 +192,7 @@ def run_candidates(
             entry = queue.pop(0)
             try:
                 follow_ups = _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, min_seconds,
-                                      margin, stop_after, done, screen, check_entry, device)  # fmt: skip
+                                      margin, stop_after, done, screen, check_entry, device, preload)  # fmt: skip
             except KeyboardInterrupt:  # Ctrl-C: the guard has killed the running child; keep what finished
                 log.warning("search interrupted during %s; keeping the %d finished entries", entry.name, len(done))
                 entry.verdict = Verdict.skipped("interrupted (Ctrl-C) while it ran")
@@ -220,7 +223,7 @@ def run_candidates(
 
 
 def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, min_seconds, margin, stop_after,
-             done, screen, check_entry, device) -> list[Entry]:  # fmt: skip
+             done, screen, check_entry, device, preload) -> list[Entry]:  # fmt: skip
     """Decide one entry in place; returns its follow-up entries."""
     n_fit = sum(e.status == "fits" for e in done)
     if stop_after is not None and n_fit >= stop_after:
@@ -246,7 +249,7 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
     cuda = device.startswith("cuda")
     try:
         guarded = run(evaluate, entry.spec, left, memory=None if cuda else budget.memory, time=cap,
-                      cuda_memory=budget.memory if cuda else None)  # fmt: skip
+                      cuda_memory=budget.memory if cuda else None, preload=preload)  # fmt: skip
     except BudgetExceeded as exc:
         entry.verdict = _exceeded(exc, budget)
         return []

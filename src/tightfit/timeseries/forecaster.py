@@ -2,14 +2,15 @@
 
 ``fit(df)`` checks the series, adapts the stack to them (short series: no seasonal models, augmented windows
 for the neural ones), then runs the models cheapest first through the search core
-(:func:`tightfit.search.run_candidates`, inline, so the time budget covers the whole fit and the leaderboard
-speaks every search's vocabulary). Each is scored by rolling-origin cross-validation:
-``n_windows`` cut-offs, each forecasting the next ``horizon`` points from the history before it. A model's
-first window is timed; when all its windows plus the final fit would not finish in the time left, the model
-is skipped with that arithmetic as the reason, and its partial scores are not used. A model starts only while
-time is left, and the neural ones stop on the deadline, so the budget can be overrun by at most one
-validation window of one statistical or LightGBM fit (a statsforecast fit cannot be interrupted in-process,
-and a capped child process costs about 2 s of imports per model, too much for minute budgets).
+(:func:`tightfit.search.run_candidates`, so the leaderboard speaks every search's vocabulary). Each is scored
+by rolling-origin cross-validation: ``n_windows`` cut-offs, each forecasting the next ``horizon`` points from
+the history before it. The time budget covers the whole fit. On Linux each model validates in a guarded child
+forked from a warm server that imported statsforecast once (about 0.1 s a model), under the time left: a model
+still running at the deadline is stopped, and the models that finished are kept. A model's first window is
+timed; when its other windows and its final fit would not finish in the time left, it is skipped with that
+arithmetic as the reason. The time the best models' final fits need (their last window, scaled to all the
+data) is held back from the models validated after them. Elsewhere models run in this process, where a
+statsforecast fit cannot be interrupted: the budget can then be overrun by one window of one model.
 
 The best by ``metric`` (mean over series and windows) is refitted on all data; ``ensemble="median"`` takes the
 point-wise median of the top ``top_k`` instead. Models without their own intervals get conformal ones from
@@ -33,6 +34,7 @@ from tightfit.timeseries.augment import Augmenter
 from tightfit.timeseries.data import SeriesSet, check_horizon, check_series
 from tightfit.timeseries.metrics import mase, rmse, smape
 from tightfit.timeseries.models import MODELS, STACK, model_stack
+from tightfit.units import format_seconds
 
 __all__ = ["METRICS", "Forecaster"]
 
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 METRICS = ("mase", "smape", "rmse", "mae")
 SEASONAL = ("SeasonalNaive",)
 SHORT_POINTS = 50
+# imported once by the guard's warm server, not by every model's child (statsforecast alone takes 3 s)
+CHILD_IMPORTS = ("statsforecast.models", "lightgbm", "tightfit.train", "tightfit.timeseries.forecaster")
+CHILD_START_S = 0.25  # a forked child's start and result transfer (measured ~0.12 s on elnino, 2 cores): held too
 SHORT_AUGMENT = Augmenter(jitter=0.5, scaling=0.5, magnitude_warp=0.3, time_warp=0.3, window_slice=0.3)
 
 
@@ -119,18 +124,23 @@ class Forecaster:
         """Validate every model that fits the budget, pick the best, forecast with it; returns self."""
         import functools
 
-        from tightfit.measure import Deadline, stopwatch
+        from tightfit import guard
+        from tightfit.measure import Deadline
         from tightfit.search import Entry, run_candidates
 
         deadline = Deadline(self.budget.time)
+        executor = "local" if guard.forks_children() else "inline"
+        guard.warm_up(CHILD_IMPORTS)  # the server's imports overlap the checks below
         self.series_ = series = check_series(df, self.horizon)
         self.notes_: list[str] = []
         season, windows, augment, names = self._adapt(series)
         stack = model_stack(names, augment, self.chronos_path, self.budget.device)
-        evaluate = functools.partial(self._validate, series, season, windows, deadline)
+        reserve = _FinalFitReserve(deadline, self.top_k if self.ensemble == "median" else 1,
+                                   CHILD_START_S if executor == "local" else 0.0)  # fmt: skip
         self.search_ = run_candidates(
-            [Entry(m.name, m) for m in stack], self.budget, evaluate, executor="inline", applies=(),
-            deadline=deadline, techniques=MODELS, entity="model", verbose=self.verbose,
+            [Entry(m.name, m) for m in stack], self.budget, functools.partial(self._validate, series, season, windows),
+            executor=executor, applies=(), deadline=reserve, check_entry=reserve.hold, preload=CHILD_IMPORTS,
+            techniques=MODELS, entity="model", verbose=self.verbose,
         )  # fmt: skip
         ranked = sorted((e for e in self.search_.entries if e.status in ("chosen", "fits")),
                         key=lambda e: e.status != "chosen")  # fmt: skip
@@ -138,21 +148,66 @@ class Forecaster:
             reasons = {e.name: e.reason for e in self.search_.entries}
             raise DataError(f"no model finished validation within the budget: {reasons}")
         ranked = [ranked[0], *sorted(ranked[1:], key=lambda e: e.measured.quality)]
-        members = ranked[: self.top_k] if self.ensemble == "median" and len(ranked) >= 2 else ranked[:1]
         self.cv_ = {e.name: e.artefact for e in ranked}
+        self.season_length_used_ = season
+        members, forecasts = self._final_fits(ranked, season, deadline, executor)
         self.members_ = [e.name for e in members]
         self.chosen_ = "Ensemble" if len(members) > 1 else members[0].name
         if len(members) > 1:
             members[0].verdict.reason += f"; the forecast is the median of {', '.join(self.members_)}"
-        self.season_length_used_ = season
-        forecasts = []
-        for entry in members:  # the final fit on all data, timed like the rest
-            forecast, seconds = stopwatch(self._forecast, entry.spec, series.frame, season, deadline)
-            forecasts.append(self._with_intervals(entry.spec, forecast))
-            entry.measured.extra["final_fit_s"] = seconds
         self.forecast_ = self._combine(forecasts)
         self.fit_seconds_ = deadline.elapsed()
         return self
+
+    def _final_fits(self, ranked: list, season: int, deadline, executor: str) -> tuple[list, list[pd.DataFrame]]:
+        """Fit the forecast's members on all data within the time left (each in a guarded child where the guard
+        forks). A member stopped at the deadline is left out; when none finishes, the validated model with the
+        shortest fit forecasts instead (the cheapest that can finish), and the leaderboard says so."""
+        from tightfit.errors import BudgetExceeded
+        from tightfit.search import Verdict
+
+        wanted = ranked[: self.top_k] if self.ensemble == "median" and len(ranked) >= 2 else ranked[:1]
+        members, forecasts, stopped = [], [], []
+        for entry in wanted:
+            left = deadline.left()
+            try:
+                if left is not None and left <= 0:
+                    raise BudgetExceeded("time", self.budget.time, deadline.elapsed(), detail="no time left")
+                forecast, seconds = self._final_fit(entry.spec, season, left, executor)
+            except BudgetExceeded as exc:
+                if exc.kind != "time":
+                    raise
+                stopped.append(entry)
+                continue
+            members.append(entry)
+            forecasts.append(forecast)
+            entry.measured.extra["final_fit_s"] = seconds
+        for entry in stopped:
+            entry.verdict = Verdict.over_limit("time", None, self.budget.time, (
+                "validated, but its final fit on all data did not finish in the time left"))  # fmt: skip
+        if not members:  # never no forecast: the cheapest model that can finish does, past the deadline
+            fallback = min(ranked, key=lambda e: e.measured.fit_s)
+            forecast, seconds = self._final_fit(fallback.spec, season, None, executor)
+            fallback.measured.extra["final_fit_s"] = seconds
+            fallback.verdict = Verdict.chosen(
+                f"the final fit of {', '.join(e.name for e in stopped)} did not finish in the time left; "
+                f"{fallback.name}, the fastest validated model, was fitted past the deadline in {seconds:.2f} s"
+            )  # fmt: skip
+            self.notes_.append(fallback.verdict.reason)
+            return [fallback], [forecast]
+        if stopped and members[0] is not wanted[0]:  # the best was stopped: the next finished one is chosen
+            members[0].verdict = Verdict.chosen(
+                f"the best whose final fit finished in time ({wanted[0].name}'s did not)"
+            )
+        return members, forecasts
+
+    def _final_fit(self, model, season: int, left: float | None, executor: str) -> tuple[pd.DataFrame, float]:
+        from tightfit.search.executors import EXECUTORS
+
+        run = EXECUTORS[executor]
+        guarded = run(self._forecast, model, self.series_.frame, season, left,
+                      memory=self.budget.memory, time=left, cuda_memory=None, preload=CHILD_IMPORTS)  # fmt: skip
+        return self._with_intervals(model, guarded.value), guarded.wall_s
 
     @property
     def leaderboard_(self) -> pd.DataFrame:
@@ -195,35 +250,40 @@ class Forecaster:
             )
         return season, windows, augment, names
 
-    def _forecast(self, model, frame: pd.DataFrame, season: int, deadline) -> pd.DataFrame:
-        """One fit + forecast with what is left of the budget."""
-        left = deadline.left()
-        time_s = None if left is None else max(left, 1.0)
+    def _forecast(self, model, frame: pd.DataFrame, season: int, left: float | None) -> pd.DataFrame:
+        """One fit + forecast; the neural models stop training in time to forecast before ``left`` seconds pass
+        (a fifth is kept for their set-up and forecast), so they end on their own rather than being stopped."""
+        time_s = None if left is None else max(0.8 * left, 0.05)
         return model.forecast(frame, self.horizon, self.series_.freq, season, self.level, self.random_state, time_s)
 
-    def _validate(self, series: SeriesSet, season: int, windows: int, deadline, model, time_left):
-        """Rolling-origin validation of one model (the search's evaluate): its mean metrics and signed errors."""
+    def _validate(self, series: SeriesSet, season: int, windows: int, model, time_left: float | None):
+        """Rolling-origin validation of one model within ``time_left`` (the search's evaluate, in a guarded child
+        where the guard forks): its mean metrics and signed errors."""
+        import time
+
         from tightfit.measure import stopwatch
         from tightfit.search import Measured, Outcome, SkipEntry
 
         why_not = model.unavailable() if hasattr(model, "unavailable") else None
         if why_not:
             raise SkipEntry(why_not)
+        began = time.perf_counter()
         frame = series.frame
         position = frame.groupby("unique_id").cumcount()
         length = frame["unique_id"].map(series.lengths)
         scores, errors, seconds = [], [], []
         for w in range(windows):
-            left = deadline.left()
-            if w == 1 and left is not None and seconds[0] * (windows + 1) > left:
+            left = None if time_left is None else time_left - (time.perf_counter() - began)
+            if w == 1 and left is not None and seconds[0] * windows > left:
                 raise SkipEntry(
-                    f"the first validation window took {seconds[0]:.1f} s; {windows} windows and the final fit "
-                    f"need ~{seconds[0] * (windows + 1):.0f} s, {left:.0f} s left", "time")  # fmt: skip
+                    f"the first validation window took {format_seconds(seconds[0])}; the other {windows - 1} "
+                    f"window(s) and the final fit need ~{format_seconds(seconds[0] * windows)}, "
+                    f"{format_seconds(left)} left", "time")  # fmt: skip
             if left is not None and left <= 0:
                 raise SkipEntry("the time budget ran out during its validation", "time")
             cutoff = length - (windows - w) * self.horizon
             train, test = frame[position < cutoff], frame[(position >= cutoff) & (position < cutoff + self.horizon)]
-            predicted, window_s = stopwatch(self._forecast, model, train, season, deadline)
+            predicted, window_s = stopwatch(self._forecast, model, train, season, left)
             seconds.append(window_s)
             merged = test.merge(predicted, on=["unique_id", "ds"], how="left")
             if merged["mean"].isna().any():
@@ -241,7 +301,10 @@ class Forecaster:
             quality=means.pop(self.metric), metric=self.metric, higher_is_better=False, fit_s=float(np.median(seconds)),
             extra=means | {"cv_s": float(np.sum(seconds))},
         )  # fmt: skip
-        return Outcome(measured, artefact=np.array(errors))  # (series x windows, horizon): signed errors
+        shortest = min(series.lengths.values())  # the final fit sees the last window's history and its horizon more
+        final_estimate = seconds[-1] * shortest / (shortest - self.horizon)
+        return Outcome(measured, artefact=np.array(errors),  # (series x windows, horizon): signed errors
+                       details={"final_fit_estimate_s": round(final_estimate, 3)})  # fmt: skip
 
     def _with_intervals(self, model, forecast: pd.DataFrame) -> pd.DataFrame:
         """Conformal intervals from the model's validation errors (per horizon step) when it has none."""
@@ -288,3 +351,27 @@ class Forecaster:
         future = self.forecast_[self.forecast_["unique_id"] == uid]
         bands = [(lv, future[f"lo-{lv}"].to_numpy(), future[f"hi-{lv}"].to_numpy()) for lv in self.level]
         return plot_forecast(past["ds"], past["y"], future["ds"], future["mean"], bands, path, f"{uid}: {self.chosen_}")
+
+
+class _FinalFitReserve:
+    """The search's deadline less the time the final fits of the forecast's current members need, so a model
+    validated late cannot leave the best one without the time to fit on all data. ``hold`` (the search's
+    ``check_entry``) adds each validated model's estimate; the ``members`` best by quality are held, each with
+    ``overhead`` seconds for the process it runs in."""
+
+    def __init__(self, deadline, members: int, overhead: float) -> None:
+        self.deadline, self.members, self.overhead, self.seconds = deadline, members, overhead, deadline.seconds
+        self._validated: list[tuple[float, float]] = []  # (quality, final-fit estimate in s)
+
+    def elapsed(self) -> float:
+        return self.deadline.elapsed()
+
+    def held(self) -> float:
+        return sum(seconds for _, seconds in sorted(self._validated)[: self.members])
+
+    def left(self) -> float | None:
+        left = self.deadline.left()
+        return None if left is None else max(0.0, left - self.held())
+
+    def hold(self, entry) -> None:
+        self._validated.append((entry.measured.quality, entry.details["final_fit_estimate_s"] + self.overhead))
