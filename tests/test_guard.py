@@ -114,3 +114,19 @@ def test_function_from_a_module_shadowed_on_sys_path_is_sent_by_value(tmp_path, 
     spec.loader.exec_module(module)
     monkeypatch.setitem(sys.modules, "shadowpkg.helpers", module)
     assert run_limited(module.triple, 14) == 42
+
+
+def _imported(name: str) -> bool:
+    return name in sys.modules
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="children are forked from a warm server on Linux")
+def test_preloaded_modules_are_imported_once_by_the_server_not_by_each_child():
+    from tightfit import guard
+
+    assert not run_limited(_imported, "http.cookiejar")  # the plain server does not import it
+    # a module that cannot be preloaded is reported by the server and fails only in a child that imports it
+    assert run_limited(_imported, "http.cookiejar", preload=("no_such_module_xyz", "http.cookiejar"))
+    server = guard._SERVERS[("http.cookiejar", "no_such_module_xyz")]
+    assert run_limited(_imported, "http.cookiejar", preload=("http.cookiejar", "no_such_module_xyz"))
+    assert guard._SERVERS[("http.cookiejar", "no_such_module_xyz")] is server and server.alive  # one per set
