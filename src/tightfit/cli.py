@@ -146,21 +146,23 @@ def _split_target(frame, target: str | None, path: str):
 
 def _fit(args: argparse.Namespace) -> int:
     from tightfit.budget import Budget
-    from tightfit.tabular.autofit import AutoFit, default_table
+    from tightfit.tabular.autofit import CHILD_IMPORTS, AutoFit, default_table
     from tightfit.tabular.candidates import select_candidates
     from tightfit.tabular.target import clean_target
 
+    budget = Budget.parse(args.budget) if args.budget else Budget()
+    deadline = _command_deadline(budget, CHILD_IMPORTS, args)
     if args.data is None:
         frame, target, source = default_table(), "diagnosis", "embedded breast_cancer (569 rows, 30 features)"
     else:
         frame, target, source = _read_table(args.data, args.quiet), args.target, args.data
     X, y = _split_target(frame, target, source)
-    budget = Budget.parse(args.budget) if args.budget else Budget()
     if not args.quiet:
         print(f"tightfit fit: {source}, target {target!r}, budget {budget}")
     candidates = select_candidates(args.models, clean_target(X, y)[2]) if args.models else None
     metric = None if args.decision_metric.lower() == "none" else args.decision_metric
-    auto = AutoFit(budget, candidates=candidates, cv=args.cv, decision_metric=metric, verbose=not args.quiet).fit(X, y)
+    auto = AutoFit(budget, candidates=candidates, cv=args.cv, decision_metric=metric, verbose=not args.quiet)
+    auto.fit(X, y, deadline=deadline)
     out = Path(args.out)
     auto.best_.save(out / "model")  # write_report below writes run.json (AutoFit.save would write it twice)
     rows, notes = auto.search_.rows()
@@ -203,6 +205,23 @@ def _serve(args: argparse.Namespace) -> int:
 
     serve(args.run_dir, host=args.host, port=args.port, trust=args.trust, verbose=not args.quiet)
     return 0
+
+
+REPORT_S = 2.5  # kept back from a command's search for saving and the report (measured 2.1 s, 2 cores)
+
+
+def _command_deadline(budget, preload: Sequence[str], args: argparse.Namespace):
+    """The command's deadline less the time its report needs, counted from the process's start when run from
+    the command line (the budget covers start-up and reading the data too), else from this call; and the warm
+    server for its children started now, so that its imports overlap the reading."""
+    from tightfit import guard
+    from tightfit.measure import Deadline
+
+    guard.warm_up(preload)
+    keep = REPORT_S if budget.time is not None else 0.0
+    if getattr(args, "since_process_start", False):
+        return Deadline.since_process_start(budget.time, keep=keep)
+    return Deadline(budget.time, keep=keep)
 
 
 def _say_binding(board, page: Path) -> None:
@@ -308,12 +327,15 @@ def _forecast(args: argparse.Namespace) -> int:
     from tightfit.budget import Budget
     from tightfit.files import atomic_write_text
     from tightfit.timeseries import Forecaster
+    from tightfit.timeseries.forecaster import CHILD_IMPORTS
 
+    budget = Budget.parse(f"time={args.time}") if args.time else Budget()
+    deadline = _command_deadline(budget, CHILD_IMPORTS, args)
     frame = _read_table(args.data, args.quiet)
     models = [m.strip() for m in args.models.split(",")] if args.models else "auto"
-    budget = Budget.parse(f"time={args.time}") if args.time else Budget()
     fc = Forecaster(args.horizon, args.season, budget=budget, models=models, metric=args.metric,
-                    n_windows=args.windows, ensemble=args.ensemble, verbose=not args.quiet).fit(frame)  # fmt: skip
+                    n_windows=args.windows, ensemble=args.ensemble, verbose=not args.quiet)  # fmt: skip
+    fc.fit(frame, deadline=deadline)
     for note in fc.notes_:
         print("note:", note)
     columns = [(m, m) for m in ("mase", "smape", "rmse", "mae") if m != args.metric] + [("cv_s", "validation")]
@@ -411,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.since_process_start = argv is None  # the command line's own run: its budget counts from the start
     try:
         return args.run(args)
     except TightfitError as exc:

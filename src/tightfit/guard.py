@@ -287,6 +287,23 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def _wait_for_server(preload: tuple[str, ...], until: float | None, called: float) -> None:
+    """Wait for the warm server's imports no later than ``until``: a deadline that passes while it is still
+    importing is a time overrun like any other, not a silent wait."""
+    server = _warm_server(preload)
+    if server is None or until is None:
+        return
+    if not server.ready.wait(max(0.0, until - _time.perf_counter())):
+        raise BudgetExceeded(
+            "time",
+            until - called,
+            _time.perf_counter() - called,
+            detail="the deadline passed while the guard's warm server was still importing "
+            f"({', '.join(preload) or 'torch'})",
+            hint="raise the time budget: the imports are paid once per process",
+        )
+
+
 def run_limited(
     fn: Callable[..., Any],
     *args: Any,
@@ -294,6 +311,7 @@ def run_limited(
     time: float | str | None = None,
     cuda_memory: int | str | None = None,
     preload: Sequence[str] = (),
+    until: float | None = None,
     **kwargs: Any,
 ) -> Any:
     """Run ``fn(*args, **kwargs)`` in a child process and return its result (see :func:`run_measured` for the
@@ -312,6 +330,9 @@ def run_limited(
     preload : sequence of str, default=()
         Modules to have imported before ``fn`` starts: where children are forked, the warm server for this set
         imports them once per process (statsforecast's 3 s of imports, not paid by every child).
+    until : float, default=None
+        A deadline as a ``time.perf_counter()`` moment: the child is stopped then, whether ``fn`` has started or
+        is still importing (``time`` counts from fn's start only). A search's deadline is one.
 
     Raises
     ------
@@ -329,7 +350,9 @@ def run_limited(
     >>> run_limited(lambda a, b: a + b, 2, 3, memory="512MB", time="30s")
     5
     """
-    return run_measured(fn, *args, memory=memory, time=time, cuda_memory=cuda_memory, preload=preload, **kwargs).value
+    return run_measured(
+        fn, *args, memory=memory, time=time, cuda_memory=cuda_memory, preload=preload, until=until, **kwargs
+    ).value
 
 
 def run_measured(
@@ -339,6 +362,7 @@ def run_measured(
     time: float | str | None = None,
     cuda_memory: int | str | None = None,
     preload: Sequence[str] = (),
+    until: float | None = None,
     **kwargs: Any,
 ) -> Guarded:
     """:func:`run_limited`, returning a :class:`Guarded`: the result with the child's peak RSS (its whole
@@ -355,6 +379,8 @@ def run_measured(
     cuda_limit = _parse(cuda_memory, parse_bytes, "cuda_memory", BYTE_FORMS)
     payload = _dumps((fn, args, kwargs, cuda_limit))
 
+    called = _time.perf_counter()
+    _wait_for_server(tuple(preload), until, called)
     read_fd, write_fd = os.pipe()
     proc, payload_pipe = _launch(write_fd, int(memory_limit or 0), tuple(preload))
     os.close(write_fd)
@@ -385,6 +411,15 @@ def run_measured(
     try:
         while proc.poll() is None:
             now = _time.perf_counter()
+            if until is not None and now > until:
+                _kill(proc)
+                raise BudgetExceeded(
+                    "time",
+                    until - called,
+                    now - called,
+                    detail="the child was stopped at the deadline",
+                    hint="raise the time budget or make the work smaller",
+                )
             if time_limit is not None and started.is_set() and now - start_time[0] > time_limit:
                 _kill(proc)
                 raise BudgetExceeded(

@@ -3,6 +3,7 @@ measured reason, the best that fits is chosen and saved with its run record and 
 
 import json
 import re
+import time
 
 import numpy as np
 import pytest
@@ -41,10 +42,28 @@ def test_a_size_limit_drops_the_big_model_with_its_measured_size_and_the_best_th
     assert set(auto.predict(X.head(5))) <= set(y)
 
 
-def test_a_time_budget_too_short_for_any_candidate_says_so():
+def test_a_time_budget_too_short_for_any_candidate_says_so_at_once():
     X, y = load_wine(return_X_y=True)
-    with pytest.raises(BudgetExceeded, match="no candidate fits"):
-        AutoFit(Budget(time="2.5s"), candidates=FAST, verbose=False).fit(X, y)
+    began = time.perf_counter()
+    with pytest.raises(BudgetExceeded, match=r"the cheapest candidate, TinyTFM zero-shot, is not started with less"):
+        AutoFit(Budget(time="1s"), candidates=FAST, verbose=False).fit(X, y)
+    assert time.perf_counter() - began < 1.0  # before the second is spent, not after
+
+
+def test_a_deadline_passed_mid_search_keeps_the_finished_candidates():
+    """A candidate still running at the deadline is stopped (start-up included) and the finished ones kept."""
+    X, y = load_wine(return_X_y=True)
+    slow = Candidate("RandomForest 3000", "RandomForest", model_params={"n_estimators": 3000})
+    quick = Candidate("LogisticRegression", "LogisticRegression")
+    AutoFit(Budget(time="30s"), candidates=[quick], verbose=False).fit(X, y)  # the warm server's imports, once
+    began = time.perf_counter()
+    auto = AutoFit(Budget(time="6s"), candidates=[quick, slow], verbose=False).fit(X, y)
+    elapsed = time.perf_counter() - began
+    rows = {e.name: e for e in auto.search_.entries}
+    assert auto.best_name_ == "LogisticRegression" and rows["LogisticRegression"].status == "chosen"
+    forest = rows["RandomForest 3000"]
+    assert forest.status in ("over_limit", "skipped") and forest.verdict.limit == "time"
+    assert elapsed < 1.02 * 6 + 2  # issue #20's promise
 
 
 def test_task_inference_and_bad_arguments():

@@ -53,3 +53,17 @@ def test_rules_and_bad_values():
         TabularPipeline("LogisticRegression", decision=0.3).fit(np.eye(6), ["a", "b", "c"] * 2)
     with pytest.raises(ConfigError, match="'decision_metric' parameter of AutoFit"):
         AutoFit(decision_metric="auc")
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "balanced_accuracy", "f1_score", "mcc"])
+def test_threshold_scores_from_one_sort_equal_scikit_learns(metric):
+    from tightfit.tabular.decision import _binary_scores, _score
+
+    rng = np.random.default_rng(0)
+    classes = np.array(["no", "yes"])
+    y = np.where(rng.random(300) < 0.15, "yes", "no")  # imbalanced, with tied probabilities
+    positive = np.round(np.clip(rng.normal(0.3 + 0.3 * (y == "yes"), 0.2), 0, 1), 2)
+    thresholds = np.r_[0.0, np.unique(positive), 0.5, 1.0, 1.01]
+    fast = _binary_scores(metric, y, positive, classes, thresholds)
+    slow = [_score(metric, y, np.where(positive >= t, "yes", "no"), classes) for t in thresholds]
+    np.testing.assert_allclose(fast, slow, atol=1e-12)

@@ -129,20 +129,29 @@ def stopwatch(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, f
 
 class Deadline:
     """A wall-clock deadline ``seconds`` from now (``None``: none). ``left()`` is the time left (None when
-    unbounded, never below zero); ``elapsed()`` the time since it was set.
+    unbounded, never below zero) less ``keep``, seconds kept back for work after the search (saving, a report);
+    ``elapsed()`` the time since it was set, ``spent`` seconds earlier than now.
 
     Examples
     --------
-    >>> Deadline(None).left() is None, Deadline(60).left() > 59
-    (True, True)
+    >>> Deadline(None).left() is None, Deadline(60).left() > 59, Deadline(60, keep=10).left() < 50
+    (True, True, True)
     """
 
-    def __init__(self, seconds: float | None) -> None:
-        self.started = time.perf_counter()
-        self.seconds = seconds
+    def __init__(self, seconds: float | None, keep: float = 0.0, spent: float = 0.0) -> None:
+        self.started = time.perf_counter() - spent
+        self.seconds, self.keep = seconds, keep
+
+    @classmethod
+    def since_process_start(cls, seconds: float | None, keep: float = 0.0) -> Deadline:
+        """A deadline counted from the moment this process started (a command's budget covers its start-up:
+        the interpreter, the imports, reading the data)."""
+        import psutil
+
+        return cls(seconds, keep, spent=max(0.0, time.time() - psutil.Process().create_time()))
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
     def left(self) -> float | None:
-        return None if self.seconds is None else max(0.0, self.seconds - self.elapsed())
+        return None if self.seconds is None else max(0.0, self.seconds - self.keep - self.elapsed())

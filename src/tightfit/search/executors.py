@@ -19,14 +19,15 @@ __all__ = ["EXECUTORS", "run_inline", "run_local"]
 
 
 def run_local(fn: Callable, *args: Any, memory: int | None, time: float | None, cuda_memory: int | None,
-              preload: Sequence[str] = ()) -> Guarded:  # fmt: skip
-    """In a child process under ``memory``/``cuda_memory`` caps and a ``time`` limit, forked from a warm server
-    that imported ``preload`` where the guard forks (:func:`tightfit.guard.forks_children`)."""
-    return run_measured(fn, *args, memory=memory, time=time, cuda_memory=cuda_memory, preload=preload)
+              preload: Sequence[str] = (), until: float | None = None) -> Guarded:  # fmt: skip
+    """In a child process under ``memory``/``cuda_memory`` caps, a ``time`` limit from fn's start and a
+    deadline ``until`` (a ``perf_counter`` moment, start-up included), forked from a warm server that imported
+    ``preload`` where the guard forks (:func:`tightfit.guard.forks_children`)."""
+    return run_measured(fn, *args, memory=memory, time=time, cuda_memory=cuda_memory, preload=preload, until=until)
 
 
 def run_inline(fn: Callable, *args: Any, memory: int | None, time: float | None, cuda_memory: int | None,
-               preload: Sequence[str] = ()) -> Guarded:  # fmt: skip
+               preload: Sequence[str] = (), until: float | None = None) -> Guarded:  # fmt: skip
     """In this process: the sampled RSS it added at its peak and its wall time (no caps can be enforced)."""
     from tightfit.measure import MemoryMonitor, stopwatch
 

@@ -14,6 +14,7 @@ finished one, so the caller can still choose among them.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,9 +232,10 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
         return []
     left = None if deadline is None else deadline.left()
     if left is not None and left < max(min_seconds, 1e-3):
+        floor = f" (none is started with less than {format_seconds(min_seconds)})" if left > 1e-3 else ""
         entry.verdict = Verdict.skipped(
             f"the time budget ran out before it started: {format_seconds(left)} left of "
-            f"{format_seconds(deadline.seconds)}", "time"
+            f"{format_seconds(deadline.seconds)}{floor}", "time"
         )
         return []
     if screen is not None:
@@ -247,9 +249,10 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
             return []
     cap = _time_cap(left, entry_time_cap)
     cuda = device.startswith("cuda")
+    until = None if left is None else time.perf_counter() + left  # the child's start-up counts against it too
     try:
         guarded = run(evaluate, entry.spec, left, memory=None if cuda else budget.memory, time=cap,
-                      cuda_memory=budget.memory if cuda else None, preload=preload)  # fmt: skip
+                      cuda_memory=budget.memory if cuda else None, preload=preload, until=until)  # fmt: skip
     except BudgetExceeded as exc:
         entry.verdict = _exceeded(exc, budget)
         return []

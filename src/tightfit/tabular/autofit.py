@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,16 @@ from tightfit.errors import BudgetExceeded, ConfigError, DataError, SearchFailed
 from tightfit.params import Interval, Options, check
 from tightfit.tabular.candidates import CANDIDATES, Candidate, default_candidates
 from tightfit.tabular.target import clean_target, infer_task
+from tightfit.units import format_seconds
 
 __all__ = ["AutoFit", "Candidate", "default_candidates", "default_table", "infer_task"]
 
 _SCORES = {"classification": ("roc_auc_score", "log_loss"), "regression": ("r2", "rmse")}
 _MIN_SECONDS = 2.0  # a candidate is not started with less time than this left
+# imported once by the guard's warm server instead of by every candidate's child (~4.5 s each, 2 cores)
+CHILD_IMPORTS = ("tightfit.tabular.autofit", "tightfit.tabular.pipeline", "tightfit.tabular.classifier",
+                 "tightfit.tabular.metrics", "tightfit.tabular.saved", "sklearn.model_selection",
+                 "sklearn.linear_model", "sklearn.ensemble", "lightgbm", "skops.io", "safetensors.torch")  # fmt: skip
 
 
 def default_table():
@@ -77,16 +83,24 @@ def _evaluate_candidate(
     from sklearn.model_selection import KFold, StratifiedKFold
 
     from tightfit.measure import latency, stopwatch
-    from tightfit.search import Measured, Outcome
+    from tightfit.search import Measured, Outcome, SkipEntry
+    from tightfit.tabular.decision import decide
+    from tightfit.tabular.metrics import classification_metrics
     from tightfit.tabular.pipeline import TabularPipeline
+
+    began, fine_tunes = time.perf_counter(), [cv + 1]
+    if candidate.tuning_strategy == "peft":
+        import peft  # noqa: F401  (seconds of imports, before the clock shares the time out: not fold 1's share)
 
     def build(decision: Any = "argmax") -> TabularPipeline:
         tuning = dict(candidate.tuning_params)
         budget = Budget()
         if candidate.tuning_strategy != "inference":
             tuning |= {"show_progress": False, "seed": seed}
-            if time_left is not None:  # every fine-tune (cv folds + the refit) gets its share of the time
-                budget = Budget(time=max(1.0, 0.6 * time_left / (cv + 1)))
+            if time_left is not None:  # each fine-tune left (cv folds + the refit) gets its share of what is left
+                left = time_left - (time.perf_counter() - began)
+                budget = Budget(time=max(1.0, 0.6 * left / fine_tunes[0]))
+                fine_tunes[0] -= 1
         return TabularPipeline(
             candidate.model_name, task_type=task, tuning_strategy=candidate.tuning_strategy, tuning_params=tuning,
             model_params=candidate.model_params, budget=budget, decision=decision,
@@ -96,14 +110,25 @@ def _evaluate_candidate(
     take = (lambda d, i: d.iloc[i]) if hasattr(X, "iloc") else (lambda d, i: d[i])
     primary, secondary = _SCORES[task]
     scores, seconds, folds = {primary: [], secondary: []}, [], []
-    for train, test in splitter.split(np.zeros(len(y)), y):
+    for fold, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y)):
+        if fold == 1 and time_left is not None:  # fold 1 measured the cost: skip now rather than be stopped late
+            first = time.perf_counter() - began
+            left = time_left - first
+            if first * cv > left:
+                raise SkipEntry(
+                    f"the first fold took {format_seconds(first)}; the other {cv - 1} fold(s) and the refit need "
+                    f"~{format_seconds(first * cv)}, {format_seconds(left)} left", "time")  # fmt: skip
         pipe, fold_s = stopwatch(build().fit, take(X, train), y[train])
         seconds.append(fold_s)
-        metrics = pipe.evaluate(take(X, test), y[test])
+        if task == "classification":  # one forward pass per fold: the metrics and the decision tuning share it
+            proba = pipe.predict_proba(take(X, test))
+            labels = decide(proba, pipe.classes_, pipe.decision, pipe.priors_)
+            metrics = classification_metrics(y[test], proba, pipe.classes_, labels)
+            folds.append((test, pipe.classes_, proba))
+        else:
+            metrics = pipe.evaluate(take(X, test), y[test])
         for name in scores:
             scores[name].append(metrics[name])
-        if task == "classification":
-            folds.append((test, pipe.classes_, pipe.predict_proba(take(X, test))))
     decision, details, extra = "argmax", {}, {}
     if task == "classification" and decision_metric is not None:
         decision, extra[decision_metric], confusion = _oof_decision(y, folds, decision_metric)
@@ -175,14 +200,18 @@ class AutoFit:
         self.decision_metric = decision_metric
         self.verbose = verbose
 
-    def fit(self, X: Any, y: Any) -> AutoFit:
+    def fit(self, X: Any, y: Any, deadline: Any = None) -> AutoFit:
         """Run the search; ``best_`` is the chosen pipeline (refitted on all rows), ``search_`` the
         :class:`~tightfit.search.Leaderboard` (``leaderboard_`` as a DataFrame), ``binding_`` the limit that
-        dropped the most candidates (None when none did)."""
+        dropped the most candidates (None when none did). ``deadline``: a :class:`~tightfit.measure.Deadline`
+        already running (the CLI's, counted from the command's start); default: ``budget.time`` from now."""
+        from tightfit import guard
         from tightfit.measure import Deadline
         from tightfit.search import Entry, run_candidates
         from tightfit.tabular.pipeline import TabularPipeline
 
+        deadline = deadline or Deadline(self.budget.time)
+        guard.warm_up(CHILD_IMPORTS)  # the server's imports overlap the checks below
         X, y, self.task_, self.notes_ = clean_target(X, y, self.task_type)
         if self.task_ == "classification":
             classes, counts = np.unique(y.astype(str) if y.dtype.kind == "O" else y, return_counts=True)
@@ -198,11 +227,19 @@ class AutoFit:
         for c in candidates:  # every option checked before anything runs
             TabularPipeline(c.model_name, task_type=self.task_, tuning_strategy=c.tuning_strategy,
                             tuning_params=c.tuning_params or None, model_params=c.model_params)  # fmt: skip
+        left = deadline.left()
+        if left is not None and left < _MIN_SECONDS:  # said now, not after the time is spent
+            raise BudgetExceeded(
+                "time", self.budget.time, deadline.elapsed() + _MIN_SECONDS,
+                detail=f"{format_seconds(left)} left after the checks; the cheapest candidate, {candidates[0].label}, "
+                f"is not started with less than {format_seconds(_MIN_SECONDS)} (cross-validation, refit, latency and "
+                "size)", hint="raise the time budget",
+            )  # fmt: skip
         evaluate = functools.partial(_evaluate_candidate, self.task_, X, y, self.cv, self.random_state,
                                      self.decision_metric)  # fmt: skip
         self.search_ = run_candidates(
             [Entry(c.label, c) for c in candidates], self.budget, evaluate,
-            applies=("memory", "latency", "size"), deadline=Deadline(self.budget.time), min_seconds=_MIN_SECONDS,
+            applies=("memory", "latency", "size"), deadline=deadline, min_seconds=_MIN_SECONDS, preload=CHILD_IMPORTS,
             techniques=CANDIDATES, entity="model", device=self.budget.resolve_device(), verbose=self.verbose,
         )  # fmt: skip
         self.search_seconds_ = self.search_.search_s

@@ -120,15 +120,17 @@ class Forecaster:
         self.verbose = verbose
 
     # -- fit -----------------------------------------------------------------------------------------------
-    def fit(self, df: Any) -> Forecaster:
-        """Validate every model that fits the budget, pick the best, forecast with it; returns self."""
+    def fit(self, df: Any, deadline: Any = None) -> Forecaster:
+        """Validate every model that fits the budget, pick the best, forecast with it; returns self.
+        ``deadline``: a :class:`~tightfit.measure.Deadline` already running (the CLI's, counted from the
+        command's start); default: ``budget.time`` from now."""
         import functools
 
         from tightfit import guard
         from tightfit.measure import Deadline
         from tightfit.search import Entry, run_candidates
 
-        deadline = Deadline(self.budget.time)
+        deadline = deadline or Deadline(self.budget.time)
         executor = "local" if guard.forks_children() else "inline"
         guard.warm_up(CHILD_IMPORTS)  # the server's imports overlap the checks below
         self.series_ = series = check_series(df, self.horizon)
@@ -202,11 +204,14 @@ class Forecaster:
         return members, forecasts
 
     def _final_fit(self, model, season: int, left: float | None, executor: str) -> tuple[pd.DataFrame, float]:
+        import time
+
         from tightfit.search.executors import EXECUTORS
 
         run = EXECUTORS[executor]
-        guarded = run(self._forecast, model, self.series_.frame, season, left,
-                      memory=self.budget.memory, time=left, cuda_memory=None, preload=CHILD_IMPORTS)  # fmt: skip
+        until = None if left is None else time.perf_counter() + left
+        guarded = run(self._forecast, model, self.series_.frame, season, left, memory=self.budget.memory,
+                      time=left, cuda_memory=None, preload=CHILD_IMPORTS, until=until)  # fmt: skip
         return self._with_intervals(model, guarded.value), guarded.wall_s
 
     @property
