@@ -27,6 +27,7 @@ from tightfit.budget import Budget
 from tightfit.errors import BudgetExceeded, ConfigError, DataError, SearchFailed
 from tightfit.params import Interval, Options, check
 from tightfit.tabular.candidates import CANDIDATES, Candidate, default_candidates
+from tightfit.tabular.cost_probe import PROBE_ROWS, order_by_probe
 from tightfit.tabular.target import clean_target, infer_task
 from tightfit.units import format_seconds
 
@@ -237,8 +238,22 @@ class AutoFit:
             )  # fmt: skip
         evaluate = functools.partial(_evaluate_candidate, self.task_, X, y, self.cv, self.random_state,
                                      self.decision_metric)  # fmt: skip
+        predicted: dict[str, float] = {}
+        if self.budget.time is not None:  # under a time budget the order decides which candidates run at all
+            candidates, predicted = order_by_probe(candidates, X, y, self.task_, self.cv, self.random_state)
+        if predicted:
+            ranked = sorted(predicted.items(), key=lambda item: item[1])
+            listed = ", ".join(f"{name} ~{format_seconds(s) if np.isfinite(s) else '? (probe failed)'}"
+                               for name, s in ranked)  # fmt: skip
+            self.notes_.append(f"{len(y):,} rows: candidates ordered by a probe on {PROBE_ROWS} rows "
+                               f"(predicted search cost: {listed})")  # fmt: skip
+        entries = [
+            Entry(c.label, c, details={"predicted_s": round(predicted[c.label], 2)}
+                  if c.label in predicted and np.isfinite(predicted[c.label]) else {})
+            for c in candidates
+        ]
         self.search_ = run_candidates(
-            [Entry(c.label, c) for c in candidates], self.budget, evaluate,
+            entries, self.budget, evaluate,
             applies=("memory", "latency", "size"), deadline=deadline, min_seconds=_MIN_SECONDS, preload=CHILD_IMPORTS,
             techniques=CANDIDATES, entity="model", device=self.budget.resolve_device(), verbose=self.verbose,
         )  # fmt: skip
