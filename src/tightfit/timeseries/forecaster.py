@@ -45,6 +45,7 @@ SEASONAL = ("SeasonalNaive",)
 SHORT_POINTS = 50
 # imported once by the guard's warm server, not by every model's child (statsforecast alone takes 3 s)
 CHILD_IMPORTS = ("statsforecast.models", "lightgbm", "tightfit.train", "tightfit.timeseries.forecaster")
+SERIES_PER_JOB = 25
 CHILD_START_S = 0.25  # a forked child's start and result transfer (measured ~0.12 s on elnino, 2 cores): held too
 SHORT_AUGMENT = Augmenter(jitter=0.5, scaling=0.5, magnitude_warp=0.3, time_warp=0.3, window_slice=0.3)
 
@@ -136,7 +137,7 @@ class Forecaster:
         self.series_ = series = check_series(df, self.horizon)
         self.notes_: list[str] = []
         season, windows, augment, names = self._adapt(series)
-        stack = model_stack(names, augment, self.chronos_path, self.budget.device)
+        stack = model_stack(names, augment, self.chronos_path, self.budget.device, self._statistical_jobs(series))
         reserve = _FinalFitReserve(deadline, self.top_k if self.ensemble == "median" else 1,
                                    CHILD_START_S if executor == "local" else 0.0)  # fmt: skip
         self.search_ = run_candidates(
@@ -254,6 +255,16 @@ class Forecaster:
                 f"n_windows {self.n_windows} -> {windows}: series {short_id!r} has only {shortest} points"
             )
         return season, windows, augment, names
+
+    def _statistical_jobs(self, series: SeriesSet) -> int:
+        """statsforecast's processes: one per usable core once there are enough series to share (a worker
+        process costs about as much to start as fitting ``SERIES_PER_JOB`` series with AutoETS)."""
+        from tightfit.hardware import Hardware
+
+        jobs = max(1, min(Hardware.probe().cores_usable, len(series.ids) // SERIES_PER_JOB))
+        if jobs > 1:
+            self.notes_.append(f"{len(series.ids)} series: the statistical models run on {jobs} processes")
+        return jobs
 
     def _forecast(self, model, frame: pd.DataFrame, season: int, left: float | None) -> pd.DataFrame:
         """One fit + forecast; the neural models stop training in time to forecast before ``left`` seconds pass

@@ -40,13 +40,15 @@ class StatsModel:
     name: str
     seasonal: bool = True  # uses season_length (False: the naive forecast)
     kind: str = "statistical"
+    n_jobs: int = 1  # statsforecast's worker processes: the series are split among them
 
     def forecast(self, frame, h, freq, season_length, level, seed, time_s) -> pd.DataFrame:
         from statsforecast import StatsForecast, models
 
         cls = getattr(models, self.name)
         model = cls(season_length=season_length) if self.seasonal else cls()
-        result = StatsForecast(models=[model], freq=freq, n_jobs=1).forecast(
+        n_jobs = min(self.n_jobs, frame["unique_id"].nunique())
+        result = StatsForecast(models=[model], freq=freq, n_jobs=n_jobs).forecast(
             df=frame[["unique_id", "ds", "y"]], h=h, level=list(level)
         )
         result = result.reset_index() if "unique_id" not in result.columns else result
@@ -239,7 +241,12 @@ STACK = tuple(MODELS)
 
 
 def model_stack(
-    names: Sequence[str], augment: Augmenter | None, chronos_path: str | None, device: str = "cpu"
+    names: Sequence[str], augment: Augmenter | None, chronos_path: str | None, device: str = "cpu", n_jobs: int = 1
 ) -> list[Any]:
-    """Model objects for ``names`` (ids of ``MODELS``), in the order given; neural ones train on ``device``."""
-    return [MODELS[name](augment, chronos_path, device) for name in names]
+    """Model objects for ``names`` (ids of ``MODELS``), in the order given; neural ones train on ``device``,
+    statistical ones split the series among ``n_jobs`` processes."""
+    models = [MODELS[name](augment, chronos_path, device) for name in names]
+    for model in models:
+        if isinstance(model, StatsModel):
+            model.n_jobs = n_jobs
+    return models
