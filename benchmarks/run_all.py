@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 SCRIPTS = [
-    "engine.py", "estimate.py", "plan.py", "tabular_tfm.py", "tabular.py", "lora_memory.py",
+    "engine.py", "estimate.py", "plan.py", "tabular_tfm.py", "tabular.py", "lora_memory.py", "deadlines.py",
     "compress.py", "forecast.py", "serve.py",
 ]  # fmt: skip
 

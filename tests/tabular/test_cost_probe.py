@@ -12,7 +12,7 @@ FINE_TUNE = Candidate("TinyTFM LoRA", "TinyTFM", tuning_strategy="peft")
 
 
 def test_a_large_table_puts_the_measured_cheapest_first_and_fine_tunes_last(monkeypatch):
-    monkeypatch.setattr(cost_probe, "PROBE_ROWS", 200)  # digits' 1,797 rows count as large: > 4 x 200
+    monkeypatch.setattr(cost_probe, "PROBE_ROWS", 200)  # digits' 1,797 rows count as large: > 2 x 200
     X, y = load_digits(return_X_y=True)
     order, predicted = cost_probe.order_by_probe([FINE_TUNE, ZERO_SHOT, LOGISTIC], X, y, "classification", 3, 0)
     assert [c.label for c in order] == ["LogisticRegression", "TinyTFM zero-shot", "TinyTFM LoRA"]

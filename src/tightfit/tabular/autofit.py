@@ -34,7 +34,7 @@ from tightfit.units import format_seconds
 __all__ = ["AutoFit", "Candidate", "default_candidates", "default_table", "infer_task"]
 
 _SCORES = {"classification": ("roc_auc_score", "log_loss"), "regression": ("r2", "rmse")}
-_MIN_SECONDS = 2.0  # a candidate is not started with less time than this left
+_MIN_SECONDS = 1.0  # a candidate is not started with less time than this left (logistic regression: ~1.3 s)
 # imported once by the guard's warm server instead of by every candidate's child (~4.5 s each, 2 cores)
 CHILD_IMPORTS = ("tightfit.tabular.autofit", "tightfit.tabular.pipeline", "tightfit.tabular.classifier",
                  "tightfit.tabular.metrics", "tightfit.tabular.saved", "sklearn.model_selection",
@@ -266,7 +266,8 @@ class AutoFit:
             if self.binding_ not in ("memory", "time", "latency", "size"):
                 raise SearchFailed(f"no candidate fits: every one failed: {reasons}")
             kind = self.binding_
-            raise BudgetExceeded(kind, getattr(self.budget, kind), None, detail=f"no candidate fits: {reasons}")
+            observed = deadline.elapsed() if kind == "time" else None
+            raise BudgetExceeded(kind, getattr(self.budget, kind), observed, detail=f"no candidate fits: {reasons}")
         self.best_ = chosen.artefact
         self.best_name_ = chosen.name
         return self

@@ -304,8 +304,9 @@ class Forecaster:
             merged = test.merge(predicted, on=["unique_id", "ds"], how="left")
             if merged["mean"].isna().any():
                 raise DataError("forecast dates do not line up with the series")
+            histories = {uid: g["y"].to_numpy() for uid, g in train.groupby("unique_id", sort=False)}
             for uid, group in merged.groupby("unique_id", sort=False):
-                history = train.loc[train["unique_id"] == uid, "y"].to_numpy()
+                history = histories[uid]
                 truth, guess = group["y"].to_numpy(), group["mean"].to_numpy()
                 scores.append({
                     "mase": mase(truth, guess, history, season), "smape": smape(truth, guess),

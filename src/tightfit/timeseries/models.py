@@ -41,13 +41,14 @@ class StatsModel:
     seasonal: bool = True  # uses season_length (False: the naive forecast)
     kind: str = "statistical"
     n_jobs: int = 1  # statsforecast's worker processes: the series are split among them
+    per_series_search: bool = True  # a model search per series, worth a pool (False: the naive ones, ~1 ms)
 
     def forecast(self, frame, h, freq, season_length, level, seed, time_s) -> pd.DataFrame:
         from statsforecast import StatsForecast, models
 
         cls = getattr(models, self.name)
         model = cls(season_length=season_length) if self.seasonal else cls()
-        n_jobs = min(self.n_jobs, frame["unique_id"].nunique())
+        n_jobs = min(self.n_jobs, frame["unique_id"].nunique()) if self.per_series_search else 1
         result = StatsForecast(models=[model], freq=freq, n_jobs=n_jobs).forecast(
             df=frame[["unique_id", "ds", "y"]], h=h, level=list(level)
         )
@@ -215,17 +216,18 @@ ModelFactory = Callable[[Augmenter | None, str | None, str], Any]  # (augment, c
 MODELS: Registry[ModelFactory] = Registry("forecasting model")  # registration order: cheapest first
 
 
-def _stats(name: str, seasonal: bool = True) -> ModelFactory:
-    return lambda augment, chronos, device: StatsModel(name, seasonal=seasonal)
+def _stats(name: str, seasonal: bool = True, search: bool = True) -> ModelFactory:
+    return lambda augment, chronos, device: StatsModel(name, seasonal=seasonal, per_series_search=search)
 
 
 def _neural(name: str) -> ModelFactory:
     return lambda augment, chronos, device: NeuralForecaster(name, augment=augment, device=device)
 
 
-MODELS.register("SeasonalNaive", _stats("SeasonalNaive"), relaxes=("time",), rank=1,
+MODELS.register("SeasonalNaive", _stats("SeasonalNaive", search=False), relaxes=("time",), rank=1,
                 summary="last season repeated (statsforecast)")
-MODELS.register("Naive", _stats("Naive", seasonal=False), relaxes=("time",), rank=2, summary="last value repeated")
+MODELS.register("Naive", _stats("Naive", seasonal=False, search=False), relaxes=("time",), rank=2,
+                summary="last value repeated")
 MODELS.register("AutoETS", _stats("AutoETS"), relaxes=("time", "data"), rank=3,
                 summary="exponential smoothing, automatic (statsforecast)")
 MODELS.register("AutoTheta", _stats("AutoTheta"), relaxes=("time", "data"), rank=4,
