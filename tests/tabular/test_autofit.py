@@ -99,3 +99,22 @@ def test_cli_fit_saves_the_model_run_record_and_report(tmp_path, wine_frame, cap
     assert main(["fit", str(tmp_path / "train.csv"), "--target", "nope", "--out", str(out), "--quiet"]) == 2
     assert "Columns:" in capsys.readouterr().err
     assert main(["fit", str(tmp_path / "train.csv"), "--target", "cultivar", "--models", "xgb", "--quiet"]) == 2
+
+
+def test_cli_fit_ends_within_its_time_budget_and_saves_the_best_finished_model(tmp_path, wine_frame):
+    wine_frame.to_csv(tmp_path / "wine.csv", index=False)
+    AutoFit(Budget(time="30s"), candidates=FAST[1:2], verbose=False).fit(  # the warm server, once per process
+        wine_frame.drop(columns="cultivar"), wine_frame["cultivar"]
+    )
+    out = tmp_path / "run"
+    began = time.perf_counter()
+    code = main(["fit", str(tmp_path / "wine.csv"), "--target", "cultivar", "--budget", "time=8s",
+                 "--out", str(out), "--quiet"])  # fmt: skip  (all six candidates: the fine-tunes cannot finish)
+    elapsed = time.perf_counter() - began
+    assert code == 0 and elapsed < 1.02 * 8 + 2  # issue #20: the report and the saved model included
+    run = json.loads((out / "run.json").read_text())
+    dropped = [e for e in run["entries"] if e["verdict"]["status"] in ("skipped", "over_limit")]
+    assert dropped and all(e["verdict"]["limit"] == "time" for e in dropped)
+    assert run["chosen"] not in {e["name"] for e in dropped}
+    pipe = TabularPipeline.load(out / "model")
+    assert pipe.evaluate(wine_frame.drop(columns="cultivar"), wine_frame["cultivar"])["accuracy"] > 0.9
