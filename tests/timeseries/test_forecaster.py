@@ -125,3 +125,11 @@ def test_a_polars_frame_gives_the_same_forecasts_as_pandas(macro_df):
     assert from_polars.chosen_ == from_pandas.chosen_
     pd.testing.assert_frame_equal(from_polars.predict(), from_pandas.predict())
     assert from_polars.predict()["ds"].iloc[0] == pd.Timestamp("2009-10-01")  # the quarter after the last
+
+
+def test_a_budget_no_model_can_validate_in_is_a_budget_error_not_a_data_error(nile_df, warm_children):
+    from tightfit import BudgetExceeded
+
+    with pytest.raises(BudgetExceeded, match="no model finished validation") as caught:
+        Forecaster(horizon=5, models=["Naive", "AutoETS"], budget=Budget(time="0.05s"), verbose=False).fit(nile_df)
+    assert caught.value.kind == "time"

@@ -149,7 +149,12 @@ class Forecaster:
                         key=lambda e: e.status != "chosen")  # fmt: skip
         if not ranked:
             reasons = {e.name: e.reason for e in self.search_.entries}
-            raise DataError(f"no model finished validation within the budget: {reasons}")
+            if any(e.verdict.limit == "time" for e in self.search_.entries):  # the budget, not the data
+                from tightfit.errors import BudgetExceeded
+
+                raise BudgetExceeded("time", self.budget.time, deadline.elapsed(),
+                                     detail=f"no model finished validation: {reasons}")  # fmt: skip
+            raise DataError(f"no model finished validation: {reasons}")
         ranked = [ranked[0], *sorted(ranked[1:], key=lambda e: e.measured.quality)]
         self.cv_ = {e.name: e.artefact for e in ranked}
         self.season_length_used_ = season
