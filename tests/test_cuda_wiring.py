@@ -18,7 +18,7 @@ from tightfit.timeseries.models import model_stack
 def fake_cuda(monkeypatch):
     calls = []
 
-    def fake_local(fn, *args, memory, time, cuda_memory):
+    def fake_local(fn, *args, memory, time, cuda_memory, preload=(), until=None):
         calls.append({"memory": memory, "cuda_memory": cuda_memory})
         peak = {"LogisticRegression": 1_500_000_000, "RandomForest": 3_000_000_000}[args[0].label]
         return Guarded(Measured(quality=0.9, metric="roc_auc_score"), 400_000_000, peak, 1.0)

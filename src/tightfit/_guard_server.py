@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import socket
 import sys
 
@@ -41,15 +42,25 @@ def main() -> None:
     channel.send(b'{"ready": true}')
     me = os.getpid()
     children: set[int] = set()
+    woken, wake = os.pipe()  # a child's exit wakes the loop (SIGCHLD): no polling while idle
+    os.set_blocking(wake, False)
+    signal.set_wakeup_fd(wake)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     while True:
-        readable, _, _ = select.select([channel], [], [], 0.05)
-        if readable:
+        readable, _, _ = select.select([channel, woken], [], [], 1.0)
+        if woken in readable:
+            os.read(woken, 4096)
+        if channel in readable:
             header, fds, _, _ = socket.recv_fds(channel, _HEADER_BYTES, 4)
             if not header:  # the caller closed the socket: it is done
                 return
             pid = os.fork()
             if pid == 0:
                 channel.close()
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.close(woken)
+                os.close(wake)
                 _child(json.loads(header), fds, me)
             for fd in fds:
                 os.close(fd)

@@ -210,14 +210,16 @@ def _serve(args: argparse.Namespace) -> int:
 REPORT_S = 2.5  # kept back from a command's search for saving and the report (measured 2.1 s, 2 cores)
 
 
-def _command_deadline(budget, preload: Sequence[str], args: argparse.Namespace):
+def _command_deadline(budget, preload: Sequence[str] | None, args: argparse.Namespace):
     """The command's deadline less the time its report needs, counted from the process's start when run from
     the command line (the budget covers start-up and reading the data too), else from this call; and the warm
-    server for its children started now, so that its imports overlap the reading."""
+    server for its children (``preload``; None: it starts none) started now, so that its imports overlap the
+    reading."""
     from tightfit import guard
     from tightfit.measure import Deadline
 
-    guard.warm_up(preload)
+    if preload is not None:
+        guard.warm_up(preload)
     keep = REPORT_S if budget.time is not None else 0.0
     if getattr(args, "since_process_start", False):
         return Deadline.since_process_start(budget.time, keep=keep)
@@ -285,10 +287,12 @@ def _compress(args: argparse.Namespace) -> int:
     from tightfit.compress import compress
     from tightfit.files import atomic_write_text
 
+    named = (("latency", args.latency), ("size", args.size), ("time", args.time))
+    limits = ",".join(f"{k}={v}" for k, v in named if v)
+    budget = Budget.parse(limits) if limits else Budget()
+    deadline = _command_deadline(budget, None, args)
     model = _load_module(args.model_path, args.trust)
     inputs = _load_inputs(args.inputs)
-    limits = ",".join(f"{k}={v}" for k, v in (("latency", args.latency), ("size", args.size)) if v)
-    budget = Budget.parse(limits) if limits else Budget()
     report = compress(
         model,
         inputs,
@@ -298,6 +302,7 @@ def _compress(args: argparse.Namespace) -> int:
         batch_sizes=tuple(int(b) for b in args.batch_sizes.split(",")),
         sparsity=_fraction(args.sparsity, "--sparsity"),
         verbose=not args.quiet,
+        deadline=deadline,
     )
     big = report.batch_sizes[-1]
     columns = [(f"p50_at_{b}_s", f"p50 @{b}") for b in report.batch_sizes] + [("quality_drop", "quality drop")]
@@ -395,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--inputs", required=True, help=".npy (one input) or .npz (one array per input), rows first")
     comp.add_argument("--latency", help="p95 limit at the smallest batch size, e.g. 15ms")
     comp.add_argument("--size", help="size limit, e.g. 30MB")
+    comp.add_argument("--time", help="time budget for the whole command, e.g. 2min (a variant is not started after it)")
     comp.add_argument("--max-drop", default="1%", help="largest accepted drop of output fidelity (default 1%%)")
     comp.add_argument("--techniques", default="dynamic_int8,onnx,onnx_int8,onnx_static_int8,prune,prune+onnx_int8")
     comp.add_argument("--batch-sizes", default="1,32", help="batch sizes to time (default 1,32)")

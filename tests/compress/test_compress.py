@@ -87,6 +87,32 @@ def test_default_quality_is_fidelity_and_latency_limit_binds(trained):
     assert report.leaderboard.binding.binding == "latency" and "dynamic_int8" in report.leaderboard.binding.techniques
 
 
+class _DeadlineAfterOneEntry:
+    """A deadline that passes once the first entry (the original) has started: deterministic, unlike a clock."""
+
+    seconds = 5.0
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def left(self) -> float:
+        self.asked += 1
+        return 5.0 if self.asked == 1 else 0.0
+
+    def elapsed(self) -> float:
+        return 5.0
+
+
+def test_a_passed_deadline_starts_no_more_variants_and_keeps_the_measured_original(trained):
+    model, X, *_ = trained
+    report = compress(model, X[:32], budget=Budget(time="5s"), techniques=("dynamic_int8", "onnx"),
+                      batch_sizes=(1,), verbose=False, deadline=_DeadlineAfterOneEntry())  # fmt: skip
+    assert report.original.verdict == "chosen" and report.best is not None
+    assert [v.verdict for v in report.variants] == ["skipped", "skipped"]
+    assert all("ran out before it started" in v.reason for v in report.variants)
+    assert report.leaderboard.binding.binding == "time" and report.leaderboard.ignored == []
+
+
 def test_exported_variants_load_back_identical_and_tampering_is_refused(trained, tmp_path):
     model, X, *_ = trained
     report = compress(model, X[:16], techniques=("onnx_int8", "prune"), batch_sizes=(4,), verbose=False)

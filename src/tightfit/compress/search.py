@@ -301,6 +301,7 @@ def compress(
     distill_loss: str = "mse",
     calibration_rows: int = 64,
     verbose: bool = True,
+    deadline: Any = None,
 ) -> CompressReport:
     """Try ``techniques`` on ``model``, measure every variant against the original, and choose.
 
@@ -314,7 +315,9 @@ def compress(
         ``eval_fn(variant) -> float``, higher is better, on held-out data. ``None``: output fidelity, the mean
         cosine similarity of the variant's outputs to the original's on ``example_inputs``.
     budget : Budget, default=None
-        ``latency`` (p95 at the smallest batch size) and ``size`` are the limits a variant must meet.
+        ``latency`` (p95 at the smallest batch size) and ``size`` are the limits a variant must meet; ``time``
+        bounds the search: a variant is not started once it has passed (one already running finishes: the
+        variants run in this process, to be timed beside the original).
     max_quality_drop : float, default=0.01
         Largest accepted ``eval_fn(original) - eval_fn(variant)``.
     techniques : tuple of str
@@ -324,6 +327,9 @@ def compress(
     student, train_data, train_config, distill_loss
         ``distill`` trains ``student`` on ``train_data`` (input tensors) to match the original
         (``distill_loss`` "mse"/"cosine"/"kl"); with ``train_data``, ``prune`` also recovers by distillation.
+    deadline : measure.Deadline, default=None
+        A deadline already running (the CLI's, counted from the command's start); default: ``budget.time``
+        from now.
     """
     if not isinstance(model, nn.Module):
         raise bad_param("model", "compress", "a torch.nn.Module", type(model).__name__)
@@ -363,8 +369,11 @@ def compress(
 
     evaluator = _Evaluator(ctx, sizes, eval_fn, float(max_quality_drop))
     entries = [Entry(ORIGINAL, _Spec(()))] + [Entry("+".join(chain), _Spec(tuple(chain))) for chain in chains]
+    from tightfit.measure import Deadline
+
     board = run_candidates(
         entries, budget, evaluator, executor="inline", applies=("latency", "size"),
+        deadline=deadline or Deadline(budget.time),
         check_entry=evaluator.quality_kept, choose=functools.partial(_choose, big=sizes[-1]), techniques=TECHNIQUES,
         entity="variant", verbose=verbose,
     )  # fmt: skip
