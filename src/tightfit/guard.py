@@ -131,11 +131,10 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def _launch(write_fd: int, limit: int, preload: tuple[str, ...]) -> tuple[Any, Any]:
-    """Start a guarded child that reports to ``write_fd``: forked by the warm server that imported ``preload``
-    where there is one (Linux, unless ``TIGHTFIT_GUARD_FORK=0``), else a fresh interpreter. Returns the process
-    and the payload's pipe."""
-    server = _warm_server(preload)
+def _launch(write_fd: int, limit: int, server: _ForkServer | None) -> tuple[Any, Any]:
+    """Start a guarded child that reports to ``write_fd``: forked by the warm ``server`` where there is one
+    (Linux, unless ``TIGHTFIT_GUARD_FORK=0``), else a fresh interpreter. Returns the process and the payload's
+    pipe."""
     if server is not None:
         with contextlib.suppress(_ServerGone):
             return server.launch(write_fd, limit)
@@ -287,10 +286,9 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _wait_for_server(preload: tuple[str, ...], until: float | None, called: float) -> None:
+def _wait_for_server(server: _ForkServer | None, preload: tuple[str, ...], until: float | None, called: float) -> None:
     """Wait for the warm server's imports no later than ``until``: a deadline that passes while it is still
     importing is a time overrun like any other, not a silent wait."""
-    server = _warm_server(preload)
     if server is None or until is None:
         return
     if not server.ready.wait(max(0.0, until - _time.perf_counter())):
@@ -380,9 +378,10 @@ def run_measured(
     payload = _dumps((fn, args, kwargs, cuda_limit))
 
     called = _time.perf_counter()
-    _wait_for_server(tuple(preload), until, called)
+    server = _warm_server(tuple(preload))
+    _wait_for_server(server, tuple(preload), until, called)
     read_fd, write_fd = os.pipe()
-    proc, payload_pipe = _launch(write_fd, int(memory_limit or 0), tuple(preload))
+    proc, payload_pipe = _launch(write_fd, int(memory_limit or 0), server)
     os.close(write_fd)
     received = bytearray()
     started = threading.Event()

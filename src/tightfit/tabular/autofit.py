@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from tightfit.errors import BudgetExceeded, ConfigError, DataError, SearchFailed
 from tightfit.params import Interval, Options, check
 from tightfit.tabular.candidates import CANDIDATES, Candidate, default_candidates
 from tightfit.tabular.cost_probe import PROBE_ROWS, order_by_probe
-from tightfit.tabular.target import clean_target, infer_task
+from tightfit.tabular.target import clean_target, infer_task, take_rows
 from tightfit.units import format_seconds
 
 __all__ = ["AutoFit", "Candidate", "default_candidates", "default_table", "infer_task"]
@@ -83,13 +82,14 @@ def _evaluate_candidate(
     time single-row predictions, measure size."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    from tightfit.measure import latency, stopwatch
+    from tightfit.measure import Deadline, latency, stopwatch
     from tightfit.search import Measured, Outcome, SkipEntry
     from tightfit.tabular.decision import decide
     from tightfit.tabular.metrics import classification_metrics
     from tightfit.tabular.pipeline import TabularPipeline
 
-    began, fine_tunes = time.perf_counter(), [cv + 1]
+    clock = Deadline(time_left)  # this evaluation's time, from its start
+    seconds: list[float] = []  # each fold's fit time
     if candidate.tuning_strategy == "peft":
         import peft  # noqa: F401  (seconds of imports, before the clock shares the time out: not fold 1's share)
 
@@ -99,35 +99,31 @@ def _evaluate_candidate(
         if candidate.tuning_strategy != "inference":
             tuning |= {"show_progress": False, "seed": seed}
             if time_left is not None:  # each fine-tune left (cv folds + the refit) gets its share of what is left
-                left = time_left - (time.perf_counter() - began)
-                budget = Budget(time=max(1.0, 0.6 * left / fine_tunes[0]))
-                fine_tunes[0] -= 1
+                budget = Budget(time=max(1.0, 0.6 * clock.left() / (cv + 1 - len(seconds))))
         return TabularPipeline(
             candidate.model_name, task_type=task, tuning_strategy=candidate.tuning_strategy, tuning_params=tuning,
             model_params=candidate.model_params, budget=budget, decision=decision,
         )  # fmt: skip
 
     splitter = (StratifiedKFold if task == "classification" else KFold)(cv, shuffle=True, random_state=seed)
-    take = (lambda d, i: d.iloc[i]) if hasattr(X, "iloc") else (lambda d, i: d[i])
     primary, secondary = _SCORES[task]
-    scores, seconds, folds = {primary: [], secondary: []}, [], []
+    scores, folds = {primary: [], secondary: []}, []
     for fold, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y)):
         if fold == 1 and time_left is not None:  # fold 1 measured the cost: skip now rather than be stopped late
-            first = time.perf_counter() - began
-            left = time_left - first
+            first, left = clock.elapsed(), clock.left()
             if first * cv > left:
                 raise SkipEntry(
                     f"the first fold took {format_seconds(first)}; the other {cv - 1} fold(s) and the refit need "
                     f"~{format_seconds(first * cv)}, {format_seconds(left)} left", "time")  # fmt: skip
-        pipe, fold_s = stopwatch(build().fit, take(X, train), y[train])
+        pipe, fold_s = stopwatch(build().fit, take_rows(X, train), y[train])
         seconds.append(fold_s)
         if task == "classification":  # one forward pass per fold: the metrics and the decision tuning share it
-            proba = pipe.predict_proba(take(X, test))
+            proba = pipe.predict_proba(take_rows(X, test))
             labels = decide(proba, pipe.classes_, pipe.decision, pipe.priors_)
             metrics = classification_metrics(y[test], proba, pipe.classes_, labels)
             folds.append((test, pipe.classes_, proba))
         else:
-            metrics = pipe.evaluate(take(X, test), y[test])
+            metrics = pipe.evaluate(take_rows(X, test), y[test])
         for name in scores:
             scores[name].append(metrics[name])
     decision, details, extra = "argmax", {}, {}
@@ -135,7 +131,7 @@ def _evaluate_candidate(
         decision, extra[decision_metric], confusion = _oof_decision(y, folds, decision_metric)
         details = {"decision": decision, "decision_metric": decision_metric, "confusion": confusion}
     final, refit_s = stopwatch(build(decision).fit, X, y)
-    one_row = take(X, np.arange(1))
+    one_row = take_rows(X, np.arange(1))
     timing = latency(final.predict, one_row, warmup=2, min_repeats=10, max_repeats=200, min_time_s=0.3)
     measured = Measured(
         quality=float(np.mean(scores[primary])), metric=primary, fit_s=float(np.median(seconds)),

@@ -36,12 +36,12 @@ def order_by_probe(
     (a candidate whose probe fails is placed last among the probed: its own run reports why)."""
     from tightfit.measure import stopwatch
     from tightfit.tabular.pipeline import TabularPipeline
+    from tightfit.tabular.target import take_rows
 
     if len(y) <= 2 * PROBE_ROWS:
         return list(candidates), {}
     rows = np.random.default_rng(seed).choice(len(y), PROBE_ROWS, replace=False)
-    take = (lambda d, i: d.iloc[i]) if hasattr(X, "iloc") else (lambda d, i: d[i])
-    sample_X = take(X, rows)
+    sample_X = take_rows(X, rows)
     sample_y = y[rows]
     predicted: dict[str, float] = {}
     for candidate in candidates:
@@ -51,7 +51,7 @@ def order_by_probe(
             return TabularPipeline(c.model_name, task_type=task, model_params=c.model_params)
 
         try:
-            _fit_and_predict(build(), take(sample_X, slice(WARMUP_ROWS)), sample_y[:WARMUP_ROWS], task)
+            _fit_and_predict(build(), take_rows(sample_X, slice(WARMUP_ROWS)), sample_y[:WARMUP_ROWS], task)
             _, seconds = stopwatch(_fit_and_predict, build(), sample_X, sample_y, task)
         except Exception as exc:  # the search runs it for real and reports the failure
             log.info("cost probe of %s failed: %s", candidate.label, exc)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from torch import nn
 
 from tightfit.budget import Budget
 from tightfit.errors import BudgetExceeded
-from tightfit.measure import stopwatch
+from tightfit.measure import Deadline, stopwatch
 from tightfit.tabular.episodes import EpisodeBatches
 from tightfit.tabular.models.tiny import TinyTFM, save_tiny_tfm
 from tightfit.tabular.tuning import TuningParams
@@ -127,8 +126,8 @@ def fine_tune_tfm(
     """Fine-tune ``model`` in place on ``X`` (float32, NaN allowed) and class codes ``y``; see the module
     docstring. ``model`` is a TinyTFM or a TabICL network: in training mode both map ``(x, y_context)`` to
     the query rows' logits. ``merge=False`` leaves LoRA adapters in place."""
-    started = time.perf_counter()
     budget = dataclasses.replace(budget or Budget(), device=params.device)
+    clock = Deadline(budget.time)
     max_classes = model.config.max_classes if isinstance(model, TinyTFM) else model.max_classes  # TabICL's
     train, val = episode_data(X, y, params, max_classes)
     config = params.train_config(lora=lora)
@@ -159,7 +158,7 @@ def fine_tune_tfm(
     model.to(device)
     before, before_s = stopwatch(_val_loss, trainer, val)
     if budget.time is not None:  # the budget covers the whole fine-tune: the set-up, both validation passes
-        left = budget.time - (time.perf_counter() - started) - before_s
+        left = clock.left() - before_s
         budget = dataclasses.replace(budget, time=max(0.1 * budget.time, left))
     data = train
     if params.num_workers or params.pin_memory:

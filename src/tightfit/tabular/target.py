@@ -14,7 +14,7 @@ import numpy as np
 
 from tightfit.errors import DataError
 
-__all__ = ["clean_target", "infer_task"]
+__all__ = ["clean_target", "infer_task", "take_rows"]
 
 
 def _name(y: Any) -> str:
@@ -41,6 +41,11 @@ def infer_task(y: Any) -> str:
     return "classification" if integral and distinct <= 20 else "regression"
 
 
+def take_rows(X: Any, rows: Any) -> Any:
+    """The ``rows`` (positions or a slice) of a table: a DataFrame by position, an array, or a list of rows."""
+    return X.iloc[rows] if hasattr(X, "iloc") else X[rows] if hasattr(X, "shape") else np.asarray(X, object)[rows]
+
+
 def clean_target(X: Any, y: Any, task: str = "auto") -> tuple[Any, np.ndarray, str, list[str]]:
     """``(X, y, task, notes)``: rows with a missing target dropped (noted), the task inferred when ``"auto"``.
 
@@ -62,7 +67,7 @@ def clean_target(X: Any, y: Any, task: str = "auto") -> tuple[Any, np.ndarray, s
         raise DataError(f"the target {name!r} is missing in all {len(values)} rows; nothing to learn from.")
     if missing.any():
         rows = np.flatnonzero(~missing)
-        X = X.iloc[rows] if hasattr(X, "iloc") else X[rows] if hasattr(X, "shape") else np.asarray(X, object)[rows]
+        X = take_rows(X, rows)
         keep = ~missing
         values = values[keep]
         notes.append(f"dropped {int(missing.sum())} of {len(missing)} rows whose target {name!r} is missing")

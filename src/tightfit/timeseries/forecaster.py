@@ -280,21 +280,19 @@ class Forecaster:
     def _validate(self, series: SeriesSet, season: int, windows: int, model, time_left: float | None):
         """Rolling-origin validation of one model within ``time_left`` (the search's evaluate, in a guarded child
         where the guard forks): its mean metrics and signed errors."""
-        import time
-
-        from tightfit.measure import stopwatch
+        from tightfit.measure import Deadline, stopwatch
         from tightfit.search import Measured, Outcome, SkipEntry
 
         why_not = model.unavailable() if hasattr(model, "unavailable") else None
         if why_not:
             raise SkipEntry(why_not)
-        began = time.perf_counter()
+        clock = Deadline(time_left)  # this validation's time, from its start
         frame = series.frame
         position = frame.groupby("unique_id").cumcount()
         length = frame["unique_id"].map(series.lengths)
         scores, errors, seconds = [], [], []
         for w in range(windows):
-            left = None if time_left is None else time_left - (time.perf_counter() - began)
+            left = clock.left()
             if w == 1 and left is not None and seconds[0] * windows > left:
                 raise SkipEntry(
                     f"the first validation window took {format_seconds(seconds[0])}; the other {windows - 1} "
