@@ -188,9 +188,10 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from tightfit.serve import load, predict_file
+    from tightfit.serve import predict_file
+    from tightfit.serve.loading import load_table_model
 
-    pipe = load(args.run_dir, trust=args.trust)
+    pipe = load_table_model(args.run_dir, trust=args.trust)
     summary = predict_file(pipe, args.data, args.out, proba=args.proba, chunk_rows=args.chunk_rows,
                            verbose=not args.quiet)  # fmt: skip
     for note in summary.notes:
@@ -329,12 +330,18 @@ def _compress(args: argparse.Namespace) -> int:
 
 
 def _forecast(args: argparse.Namespace) -> int:
+    if args.from_run:
+        return _forecast_from_run(args)
     from tightfit.budget import Budget
+    from tightfit.errors import ConfigError
     from tightfit.files import atomic_write_text
     from tightfit.timeseries import Forecaster
     from tightfit.timeseries.forecaster import CHILD_IMPORTS
 
-    budget = Budget.parse(f"time={args.time}") if args.time else Budget()
+    if args.horizon is None:
+        raise ConfigError("tightfit forecast needs --horizon (steps to forecast), or --from RUN_DIR to reuse a fit.")
+    limits = [f"{name}={value}" for name, value in (("time", args.time), ("latency", args.latency)) if value]
+    budget = Budget.parse(",".join(limits))
     deadline = _command_deadline(budget, CHILD_IMPORTS, args)
     frame = _read_table(args.data, args.quiet)
     models = [m.strip() for m in args.models.split(",")] if args.models else "auto"
@@ -344,19 +351,50 @@ def _forecast(args: argparse.Namespace) -> int:
     for note in fc.notes_:
         print("note:", note)
     columns = [(m, m) for m in ("mase", "smape", "rmse", "mae") if m != args.metric] + [("cv_s", "validation")]
+    columns += [("latency_p95_s", "p95 per series")] if budget.latency is not None else []
     rows, notes = fc.search_.rows(columns)
     print_table(f"tightfit forecast: {fc.series_.freq}, horizon {args.horizon}, {args.metric} over validation "
                 "windows", rows, notes)  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "forecasts.csv", fc.predict().to_csv(index=False))
+    fc.save(out / "model")
     plot = fc.plot(out / "forecast.png")
-    usage = ["import pandas as pd", f"forecasts = pd.read_csv({str(out / 'forecasts.csv')!r})  # unique_id, ds, "
-             f"{fc.chosen_} and its intervals"]  # fmt: skip
+    usage = [
+        "import pandas as pd, tightfit",
+        f"forecasts = pd.read_csv({str(out / 'forecasts.csv')!r})  # unique_id, ds, {fc.chosen_} and its intervals",
+        f"fc = tightfit.load({str(out)!r})  # the fitted forecaster",
+        "fc.predict(new_history)  # newer data, no refit; CLI: tightfit forecast --from RUN_DIR new.csv",
+    ]
     page = write_report(out, "forecast", fc.search_, charts=[plot], usage=usage, columns=columns, notes=fc.notes_,
                         extra={"members": fc.members_, "horizon": args.horizon})  # fmt: skip
-    print(f"chosen: {fc.chosen_}; wrote {out}/forecasts.csv, {out}/leaderboard.csv, {plot}")
+    print(f"chosen: {fc.chosen_}; wrote {out}/forecasts.csv, {out}/model/, {out}/leaderboard.csv, {plot}")
     _say_binding(fc.search_, page)
+    return 0
+
+
+def _forecast_from_run(args: argparse.Namespace) -> int:
+    """Forecast newer history with a saved forecaster, without refitting it."""
+    from tightfit.errors import ConfigError
+    from tightfit.files import atomic_write_text
+    from tightfit.measure import stopwatch
+    from tightfit.serve import load
+
+    fc = load(args.from_run)
+    if not hasattr(fc, "fitted_"):
+        raise ConfigError(f"--from {args.from_run!r} holds a table model; `tightfit predict` predicts with it.")
+    fitted_horizon = fc.horizon
+    if args.horizon is not None and args.horizon != fitted_horizon:
+        raise ConfigError(f"--horizon {args.horizon}: the run at {args.from_run!r} forecasts {fitted_horizon} steps; "
+                          "fit again for another horizon.")  # fmt: skip
+    forecast, seconds = stopwatch(fc.predict, _read_table(args.data, args.quiet))
+    for note in fc.predict_notes_:
+        print("note:", note)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "forecasts.csv", forecast.to_csv(index=False))
+    print(f"forecast {forecast['unique_id'].nunique():,} series x {fitted_horizon} steps with {fc.chosen_} "
+          f"(fitted, not refitted) in {seconds:.2f} s; wrote {out}/forecasts.csv")  # fmt: skip
     return 0
 
 
@@ -411,14 +449,18 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(run=_compress)
     fc = commands.add_parser("forecast", help="the best forecaster validated within a time budget")
     fc.add_argument("data", help="CSV/Parquet in long format: unique_id, ds, y")
-    fc.add_argument("--horizon", type=int, required=True, help="steps to forecast")
+    fc.add_argument("--horizon", type=int, help="steps to forecast (required unless --from)")
+    fc.add_argument("--from", dest="from_run", metavar="RUN_DIR",
+                    help="forecast DATA (newer history) with the forecaster saved in RUN_DIR, without refitting")
     fc.add_argument("--season", type=int, default=1, help="points per season (1: none)")
     fc.add_argument("--time", help="time budget for the whole run, e.g. 2min")
+    fc.add_argument("--latency", help="p95 limit on forecasting one series with a fitted model, e.g. 20ms")
     fc.add_argument("--models", help="comma-separated subset of the stack, e.g. AutoETS,LightGBM")
     fc.add_argument("--metric", default="mase", help="mase | smape | rmse | mae")
     fc.add_argument("--windows", type=int, default=3, help="rolling-origin validation windows")
     fc.add_argument("--ensemble", choices=["median"], help="median of the top 3 instead of the best one")
-    fc.add_argument("--out", default="tightfit-forecast", help="where forecasts.csv, leaderboard.csv, forecast.png go")
+    fc.add_argument("--out", default="tightfit-forecast",
+                    help="where forecasts.csv, model/, leaderboard.csv and forecast.png go")
     fc.add_argument("--quiet", action="store_true", help="no progress bar")
     fc.set_defaults(run=_forecast)
     for name, run, text in (

@@ -71,10 +71,10 @@ def model_card(run_dir: str | Path, pipe: Any) -> dict[str, Any]:
 def make_app(run_dir: str | Path, trust: bool = False, device: str = "auto"):
     """The FastAPI application serving the run at ``run_dir`` (loaded once, here)."""
     from tightfit import __version__
-    from tightfit.serve.loading import load
+    from tightfit.serve.loading import load_table_model
     from tightfit.serve.predict import predict_frame
 
-    pipe = load(run_dir, trust=trust, device=device)
+    pipe = load_table_model(run_dir, trust=trust, device=device)
     card = model_card(run_dir, pipe)
     lock = threading.Lock()
     app = FastAPI(title=f"tightfit: {pipe.model_name}", version=__version__)

@@ -14,7 +14,11 @@ statsforecast fit cannot be interrupted: the budget can then be overrun by one w
 
 The best by ``metric`` (mean over series and windows) is refitted on all data; ``ensemble="median"`` takes the
 point-wise median of the top ``top_k`` instead. Models without their own intervals get conformal ones from
-their validation errors.
+their validation errors. A ``latency`` budget is held per series: each model's fitted form from its last window
+forecasts single series ``LATENCY_CALLS`` times, and a model whose p95 is over the limit is not chosen.
+
+The fitted members forecast newer data without a refit (``predict(new_history)``), and ``save``/``load`` keep
+them in a folder that loads without running code (:mod:`tightfit.timeseries.saved`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from tightfit.budget import Budget
 from tightfit.errors import ConfigError, DataError, bad_param
 from tightfit.params import Interval, Options, check
 from tightfit.timeseries.augment import Augmenter
-from tightfit.timeseries.data import SeriesSet, check_horizon, check_series
+from tightfit.timeseries.data import SeriesSet, check_horizon, check_series, next_dates
 from tightfit.timeseries.metrics import mase, rmse, smape
 from tightfit.timeseries.models import MODELS, STACK, model_stack
 from tightfit.units import format_seconds
@@ -46,6 +50,7 @@ SHORT_POINTS = 50
 # imported once by the guard's warm server, not by every model's child (statsforecast alone takes 3 s)
 CHILD_IMPORTS = ("statsforecast.models", "lightgbm", "tightfit.train", "tightfit.timeseries.forecaster")
 SERIES_PER_JOB = 25
+LATENCY_CALLS = 20  # single-series forecasts timed per model when a latency budget is set
 CHILD_START_S = 0.25  # a forked child's start and result transfer (measured ~0.12 s on elnino, 2 cores): held too
 SHORT_AUGMENT = Augmenter(jitter=0.5, scaling=0.5, magnitude_warp=0.3, time_warp=0.3, window_slice=0.3)
 
@@ -60,7 +65,8 @@ class Forecaster:
     season_length : int, default=1
         Points per season (12 for monthly data with a yearly cycle); 1 means no seasonality.
     budget : Budget, default=None
-        ``time`` bounds the whole fit (validation of every model and the final fit).
+        ``time`` bounds the whole fit (validation of every model and the final fit); ``latency`` bounds the p95
+        of forecasting one series with a fitted model (``predict(new_history)``).
     models : "auto" or sequence of str, default="auto"
         ``"auto"``: the whole stack (``STACK``) cheapest first; else the named models in that order.
     metric : {"mase", "smape", "rmse", "mae"}, default="mase"
@@ -140,26 +146,25 @@ class Forecaster:
         stack = model_stack(names, augment, self.chronos_path, self.budget.device, self._statistical_jobs(series))
         reserve = _FinalFitReserve(deadline, self.top_k if self.ensemble == "median" else 1,
                                    CHILD_START_S if executor == "local" else 0.0)  # fmt: skip
+        self.freq_ = series.freq
+        applies = ("latency",) if self.budget.latency is not None else ()
         self.search_ = run_candidates(
             [Entry(m.name, m) for m in stack], self.budget, functools.partial(self._validate, series, season, windows),
-            executor=executor, applies=(), deadline=reserve, check_entry=reserve.hold, preload=CHILD_IMPORTS,
+            executor=executor, applies=applies, deadline=reserve, check_entry=reserve.hold, preload=CHILD_IMPORTS,
             techniques=MODELS, entity="model", verbose=self.verbose,
         )  # fmt: skip
         ranked = sorted((e for e in self.search_.entries if e.status in ("chosen", "fits")),
                         key=lambda e: e.status != "chosen")  # fmt: skip
         if not ranked:
-            reasons = {e.name: e.reason for e in self.search_.entries}
-            if any(e.verdict.limit == "time" for e in self.search_.entries):  # the budget, not the data
-                from tightfit.errors import BudgetExceeded
-
-                raise BudgetExceeded("time", self.budget.time, deadline.elapsed(),
-                                     detail=f"no model finished validation: {reasons}")  # fmt: skip
-            raise DataError(f"no model finished validation: {reasons}")
+            self._raise_none_validated(deadline)
         ranked = [ranked[0], *sorted(ranked[1:], key=lambda e: e.measured.quality)]
         self.cv_ = {e.name: e.artefact for e in ranked}
         self.season_length_used_ = season
-        members, forecasts = self._final_fits(ranked, season, deadline, executor)
+        members, fits = self._final_fits(ranked, season, deadline, executor)
         self.members_ = [e.name for e in members]
+        self.fitted_ = {e.name: fitted for e, (fitted, _) in zip(members, fits, strict=True)}
+        self.widths_ = {name: self._conformal_widths(name) for name in self.fitted_}
+        forecasts = [self._with_intervals(name, f) for name, (_, f) in zip(self.members_, fits, strict=True)]
         self.chosen_ = "Ensemble" if len(members) > 1 else members[0].name
         if len(members) > 1:
             members[0].verdict.reason += f"; the forecast is the median of {', '.join(self.members_)}"
@@ -167,7 +172,23 @@ class Forecaster:
         self.fit_seconds_ = deadline.elapsed()
         return self
 
-    def _final_fits(self, ranked: list, season: int, deadline, executor: str) -> tuple[list, list[pd.DataFrame]]:
+    def _raise_none_validated(self, deadline) -> None:
+        """No model fits: a ``BudgetExceeded`` when a limit stopped them (time first; latency with the fastest
+        model's p95), a ``DataError`` when the data did."""
+        from tightfit.errors import BudgetExceeded
+
+        entries = self.search_.entries
+        reasons = {e.name: e.reason for e in entries}
+        detail = f"no model finished validation: {reasons}"
+        if any(e.verdict.limit == "time" for e in entries):  # the budget, not the data
+            raise BudgetExceeded("time", self.budget.time, deadline.elapsed(), detail=detail)
+        latencies = [e.measured.latency_p95_s for e in entries if e.verdict.limit == "latency"]
+        if latencies:
+            raise BudgetExceeded("latency", self.budget.latency, min(latencies), detail=detail,
+                                 hint="the fastest model's p95 is the observed figure")  # fmt: skip
+        raise DataError(detail)
+
+    def _final_fits(self, ranked: list, season: int, deadline, executor: str) -> tuple[list, list[tuple]]:
         """Fit the forecast's members on all data within the time left (each in a guarded child where the guard
         forks). A member stopped at the deadline is left out; when none finishes, the validated model with the
         shortest fit forecasts instead (the cheapest that can finish), and the leaderboard says so."""
@@ -181,49 +202,52 @@ class Forecaster:
             try:
                 if left is not None and left <= 0:
                     raise BudgetExceeded("time", self.budget.time, deadline.elapsed(), detail="no time left")
-                forecast, seconds = self._final_fit(entry.spec, season, left, executor)
+                fit, seconds = self._final_fit(entry.spec, season, left, executor)
             except BudgetExceeded as exc:
                 if exc.kind != "time":
                     raise
                 stopped.append(entry)
                 continue
             members.append(entry)
-            forecasts.append(forecast)
+            forecasts.append(fit)
             entry.measured.extra["final_fit_s"] = seconds
         for entry in stopped:
             entry.verdict = Verdict.over_limit("time", None, self.budget.time, (
                 "validated, but its final fit on all data did not finish in the time left"))  # fmt: skip
         if not members:  # never no forecast: the cheapest model that can finish does, past the deadline
             fallback = min(ranked, key=lambda e: e.measured.fit_s)
-            forecast, seconds = self._final_fit(fallback.spec, season, None, executor)
+            fit, seconds = self._final_fit(fallback.spec, season, None, executor)
             fallback.measured.extra["final_fit_s"] = seconds
             fallback.verdict = Verdict.chosen(
                 f"the final fit of {', '.join(e.name for e in stopped)} did not finish in the time left; "
                 f"{fallback.name}, the fastest validated model, was fitted past the deadline in {seconds:.2f} s"
             )  # fmt: skip
             self.notes_.append(fallback.verdict.reason)
-            return [fallback], [forecast]
+            return [fallback], [fit]
         if stopped and members[0] is not wanted[0]:  # the best was stopped: the next finished one is chosen
             members[0].verdict = Verdict.chosen(
                 f"the best whose final fit finished in time ({wanted[0].name}'s did not)"
             )
         return members, forecasts
 
-    def _final_fit(self, model, season: int, left: float | None, executor: str) -> tuple[pd.DataFrame, float]:
+    def _final_fit(self, model, season: int, left: float | None, executor: str) -> tuple[tuple, float]:
+        """(fitted model, its forecast) on all data, and the seconds it took."""
         import time
 
         from tightfit.search.executors import EXECUTORS
 
         run = EXECUTORS[executor]
         until = None if left is None else time.perf_counter() + left
-        guarded = run(self._forecast, model, self.series_.frame, season, left, memory=self.budget.memory,
+        guarded = run(self._fit, model, self.series_.frame, season, left, memory=self.budget.memory,
                       time=left, cuda_memory=None, preload=CHILD_IMPORTS, until=until)  # fmt: skip
-        return self._with_intervals(model, guarded.value), guarded.wall_s
+        return guarded.value, guarded.wall_s
 
     @property
     def leaderboard_(self) -> pd.DataFrame:
         """One row per model: verdict, reason, validation metrics, fit times, peak memory, ``member`` (in the
         forecast)."""
+        if hasattr(self, "saved_leaderboard_"):  # loaded from a folder: the board it was saved with
+            return self.saved_leaderboard_.copy()
         if not hasattr(self, "search_"):
             raise ConfigError("this Forecaster is not fitted yet; call fit(df) first.")
         board = self.search_.to_frame()
@@ -271,11 +295,23 @@ class Forecaster:
             self.notes_.append(f"{len(series.ids)} series: the statistical models run on {jobs} processes")
         return jobs
 
-    def _forecast(self, model, frame: pd.DataFrame, season: int, left: float | None) -> pd.DataFrame:
-        """One fit + forecast; the neural models stop training in time to forecast before ``left`` seconds pass
-        (a fifth is kept for their set-up and forecast), so they end on their own rather than being stopped."""
+    def _fit(self, model, frame: pd.DataFrame, season: int, left: float | None) -> tuple[Any, pd.DataFrame]:
+        """One fit and its forecast; the neural models stop training in time to forecast before ``left`` seconds
+        pass (a fifth is kept for their set-up and forecast), so they end on their own rather than being stopped."""
         time_s = None if left is None else max(0.8 * left, 0.05)
-        return model.forecast(frame, self.horizon, self.series_.freq, season, self.level, self.random_state, time_s)
+        fitted = model.fit(frame, self.horizon, self.freq_, season, self.level, self.random_state, time_s)
+        return fitted, fitted.predict(frame, self.freq_, self.level)
+
+    def _series_latency(self, fitted, frame: pd.DataFrame) -> list[float]:
+        """Seconds of ``LATENCY_CALLS`` single-series forecasts (over up to that many series, after one warm-up
+        call that builds any cached network or pipeline)."""
+        from tightfit.measure import stopwatch
+
+        ids = frame["unique_id"].unique()[:LATENCY_CALLS]
+        groups = [g for _, g in frame[frame["unique_id"].isin(ids)].groupby("unique_id", sort=False)]
+        fitted.predict(groups[0], self.freq_, self.level)
+        return [stopwatch(fitted.predict, groups[i % len(groups)], self.freq_, self.level)[1]
+                for i in range(LATENCY_CALLS)]  # fmt: skip
 
     def _validate(self, series: SeriesSet, season: int, windows: int, model, time_left: float | None):
         """Rolling-origin validation of one model within ``time_left`` (the search's evaluate, in a guarded child
@@ -302,7 +338,7 @@ class Forecaster:
                 raise SkipEntry("the time budget ran out during its validation", "time")
             cutoff = length - (windows - w) * self.horizon
             train, test = frame[position < cutoff], frame[(position >= cutoff) & (position < cutoff + self.horizon)]
-            predicted, window_s = stopwatch(self._forecast, model, train, season, left)
+            (fitted, predicted), window_s = stopwatch(self._fit, model, train, season, left)
             seconds.append(window_s)
             merged = test.merge(predicted, on=["unique_id", "ds"], how="left")
             if merged["mean"].isna().any():
@@ -321,19 +357,27 @@ class Forecaster:
             quality=means.pop(self.metric), metric=self.metric, higher_is_better=False, fit_s=float(np.median(seconds)),
             extra=means | {"cv_s": float(np.sum(seconds))},
         )  # fmt: skip
+        if self.budget.latency is not None:  # the fitted form of the last window, one series at a time
+            latency = self._series_latency(fitted, train)
+            measured.latency_p50_s, measured.latency_p95_s = np.percentile(latency, [50, 95]).tolist()
         shortest = min(series.lengths.values())  # the final fit sees the last window's history and its horizon more
         final_estimate = seconds[-1] * shortest / (shortest - self.horizon)
         return Outcome(measured, artefact=np.array(errors),  # (series x windows, horizon): signed errors
                        details={"final_fit_estimate_s": round(final_estimate, 3)})  # fmt: skip
 
-    def _with_intervals(self, model, forecast: pd.DataFrame) -> pd.DataFrame:
-        """Conformal intervals from the model's validation errors (per horizon step) when it has none."""
+    def _conformal_widths(self, name: str) -> dict[str, list[float]]:
+        """Per level, the half-width of a conformal interval at each horizon step, from the model's absolute
+        validation errors."""
+        errors = np.abs(self.cv_[name])
+        return {str(lv): np.quantile(errors, lv / 100, axis=0, method="higher").tolist() for lv in self.level}
+
+    def _with_intervals(self, name: str, forecast: pd.DataFrame) -> pd.DataFrame:
+        """The model's own intervals, or conformal ones from its validation errors when it has none."""
         if all(f"lo-{lv}" in forecast for lv in self.level):
             return forecast
-        errors = np.abs(self.cv_[model.name])
         steps = np.tile(np.arange(self.horizon), len(forecast) // self.horizon)
         for lv in self.level:
-            width = np.quantile(errors, lv / 100, axis=0, method="higher")[steps]
+            width = np.asarray(self.widths_[name][str(lv)])[steps]
             forecast[f"lo-{lv}"] = forecast["mean"] - width
             forecast[f"hi-{lv}"] = forecast["mean"] + width
         return forecast
@@ -350,17 +394,64 @@ class Forecaster:
         if not hasattr(self, "forecast_"):
             raise ConfigError("this Forecaster is not fitted yet; call fit(df) first.")
 
-    def predict(self) -> pd.DataFrame:
-        """unique_id, ds, <chosen name>, and <name>-lo-80 ... <name>-hi-95."""
+    def predict(self, new_history: Any = None) -> pd.DataFrame:
+        """unique_id, ds, <chosen name>, and <name>-lo-80 ... <name>-hi-95: the forecast made at fit, or, given
+        ``new_history`` (long format, the same frequency), the ``horizon`` steps after each of its series from the
+        fitted members without refitting them. What could not be done so (a series a per-series statistical model
+        never saw is fitted on its own; a series shorter than a network's lookback is padded) is said in
+        ``predict_notes_``."""
         self._check_fitted()
-        rename = {"mean": self.chosen_} | {
-            c: f"{self.chosen_}-{c}" for c in self.forecast_.columns if c[:3] in ("lo-", "hi-")
-        }
-        return self.forecast_.rename(columns=rename).reset_index(drop=True)
+        forecast = self.forecast_ if new_history is None else self._forecast_new(new_history)
+        bounds = [c for c in forecast.columns if c[:3] in ("lo-", "hi-")]
+        rename = {"mean": self.chosen_} | {c: f"{self.chosen_}-{c}" for c in bounds}
+        return forecast.rename(columns=rename).reset_index(drop=True)
+
+    def _forecast_new(self, new_history: Any) -> pd.DataFrame:
+        history = check_series(new_history, self.horizon)
+        if not _same_steps(history, self.freq_):
+            raise DataError(
+                f"new_history has frequency {history.freq!r}; this Forecaster was fitted on {self.freq_!r} series."
+            )
+        self.predict_notes_ = []
+        forecasts = []
+        for name in self.members_:
+            fitted = self.fitted_[name]
+            unseen = fitted.unseen(history.frame) if hasattr(fitted, "unseen") else []
+            if unseen:
+                self.predict_notes_.append(f"{name}: {len(unseen)} series the fit never saw (first {unseen[0]!r}) "
+                                           "were fitted on their own history")  # fmt: skip
+            short = fitted.short(history.frame) if hasattr(fitted, "short") else []
+            if short:
+                self.predict_notes_.append(f"{name}: {len(short)} series shorter than its lookback of "
+                                           f"{fitted.lookback} (first {short[0]!r}) were padded with their first "
+                                           "value")  # fmt: skip
+            forecast = fitted.predict(history.frame, self.freq_, self.level)
+            forecasts.append(self._with_intervals(name, forecast))
+        for note in self.predict_notes_:
+            log.info(note)
+        return self._combine(forecasts)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted forecaster into the folder ``path`` (replaced atomically) in a format that loads without
+        running code; returns ``path``."""
+        from tightfit.timeseries.saved import save_forecaster
+
+        self._check_fitted()
+        return save_forecaster(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Forecaster:
+        """A forecaster saved by :meth:`save`: ``predict()`` gives the saved forecast, ``predict(new_history)``
+        forecasts newer data; a damaged or foreign folder is a ``DataError`` naming the file."""
+        from tightfit.timeseries.saved import load_forecaster
+
+        return load_forecaster(path)
 
     def plot(self, path: str | Path, unique_id: str | None = None, history: int | None = None) -> Path:
         """History, forecast and intervals of one series (default: the first) as a PNG."""
         self._check_fitted()
+        if not hasattr(self, "series_"):
+            raise ConfigError("a loaded Forecaster keeps no history to plot; fit it, or plot predict(new_history).")
         from tightfit.viz import plot_forecast
 
         uid = str(unique_id) if unique_id is not None else self.series_.ids[0]
@@ -371,6 +462,15 @@ class Forecaster:
         future = self.forecast_[self.forecast_["unique_id"] == uid]
         bands = [(lv, future[f"lo-{lv}"].to_numpy(), future[f"hi-{lv}"].to_numpy()) for lv in self.level]
         return plot_forecast(past["ds"], past["y"], future["ds"], future["mean"], bands, path, f"{uid}: {self.chosen_}")
+
+
+def _same_steps(history: SeriesSet, freq: str | int) -> bool:
+    """Whether ``history`` steps by ``freq``: equal integer steps, or the same next dates after its end (pandas
+    may name one quarterly grid 'QS-OCT' or 'QS-JAN')."""
+    if isinstance(freq, int) or isinstance(history.freq, int):
+        return history.freq == freq
+    last = history.frame["ds"].iloc[-1]
+    return bool((next_dates(last, freq, 3) == next_dates(last, history.freq, 3)).all())
 
 
 class _FinalFitReserve:

@@ -1,27 +1,49 @@
 """The forecasting model stack, cheapest first. Every model has one call shape:
 
-``model.forecast(frame, h, freq, season_length, level, seed, time_s) -> DataFrame`` with columns
-``unique_id, ds, mean`` and, when the model makes its own intervals, ``lo-80, hi-80, ...``. ``frame`` is the
-checked long-format history. Statistical models come from statsforecast; LightGBM forecasts recursively from
-lag, rolling and calendar features built here; DLinear and a small N-HiTS are torch modules trained through
-tightfit's engine (so its precision, early stopping and time budget apply); Chronos-Bolt runs zero-shot from a
-local checkpoint through the ``chronos-forecasting`` package.
+``model.fit(frame, h, freq, season_length, level, seed, time_s)`` returns a fitted model whose
+``predict(history, freq, level)`` forecasts the ``h`` steps after each series of ``history`` as a DataFrame with
+columns ``unique_id, ds, mean`` and, when the model makes its own intervals, ``lo-80, hi-80, ...``;
+``model.forecast(...)`` does both on one frame. ``history`` may be newer than the fit: statistical models
+apply their fitted parameters to it (statsforecast's ``forward``; a series the fit never saw is fitted on its
+own), LightGBM and the neural models read its last points, Chronos-Bolt is zero-shot. Statistical models come
+from statsforecast; LightGBM forecasts recursively from lag, rolling and calendar features built here; DLinear
+and a small N-HiTS are torch modules trained through tightfit's engine (so its precision, early stopping and
+time budget apply); Chronos-Bolt runs from a local checkpoint through the ``chronos-forecasting`` package.
+
+Fitted models save into a folder without pickle (:meth:`to_files` / ``FITTED[kind].from_files``):
+statsforecast's fitted models through skops (only their own types trusted), LightGBM's booster as its text
+model, network weights as safetensors, the rest as JSON.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tightfit.errors import DataError
 from tightfit.registry import Registry
 from tightfit.timeseries.augment import Augmenter
 from tightfit.timeseries.data import next_dates
 
-__all__ = ["MODELS", "STACK", "ChronosBolt", "LightGBMLags", "NeuralForecaster", "StatsModel", "model_stack"]
+__all__ = [
+    "FITTED",
+    "MODELS",
+    "STACK",
+    "ChronosBolt",
+    "FittedChronos",
+    "FittedLightGBM",
+    "FittedNeural",
+    "FittedStats",
+    "LightGBMLags",
+    "NeuralForecaster",
+    "StatsModel",
+    "model_stack",
+]
 
 
 def _future(frame: pd.DataFrame, h: int, freq: str | int) -> pd.DataFrame:
@@ -33,8 +55,23 @@ def _future(frame: pd.DataFrame, h: int, freq: str | int) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+class _FitThenPredict:
+    """``forecast``: fit on ``frame`` and forecast the steps after it (one validation window, one final fit)."""
+
+    def forecast(self, frame, h, freq, season_length, level, seed, time_s) -> pd.DataFrame:
+        return self.fit(frame, h, freq, season_length, level, seed, time_s).predict(frame, freq, level)
+
+
+def _histories(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {uid: g["y"].to_numpy(dtype=float) for uid, g in frame.groupby("unique_id", sort=False)}
+
+
+# statsforecast types a saved statistical model holds: the models and their optimiser's result record
+STATS_TYPES = ["statsforecast.utils.results"]
+
+
 @dataclasses.dataclass
-class StatsModel:
+class StatsModel(_FitThenPredict):
     """A statsforecast model (``SeasonalNaive``, ``Naive``, ``AutoETS``, ``AutoTheta``, ``AutoARIMA``)."""
 
     name: str
@@ -43,20 +80,62 @@ class StatsModel:
     n_jobs: int = 1  # statsforecast's worker processes: the series are split among them
     per_series_search: bool = True  # a model search per series, worth a pool (False: the naive ones, ~1 ms)
 
-    def forecast(self, frame, h, freq, season_length, level, seed, time_s) -> pd.DataFrame:
-        from statsforecast import StatsForecast, models
+    def fit(self, frame, h, freq, season_length, level, seed, time_s) -> FittedStats:
+        from statsforecast import StatsForecast
 
-        cls = getattr(models, self.name)
-        model = cls(season_length=season_length) if self.seasonal else cls()
+        model = FittedStats.blank(self.name, self.seasonal, season_length)
         n_jobs = min(self.n_jobs, frame["unique_id"].nunique()) if self.per_series_search else 1
-        result = StatsForecast(models=[model], freq=freq, n_jobs=n_jobs).forecast(
-            df=frame[["unique_id", "ds", "y"]], h=h, level=list(level)
-        )
-        result = result.reset_index() if "unique_id" not in result.columns else result
-        rename = {self.name: "mean"} | {
-            c: c.removeprefix(f"{self.name}-") for c in result.columns if c.startswith(f"{self.name}-")
-        }
-        return result.rename(columns=rename)[["unique_id", "ds", "mean", *[c for c in rename.values() if c != "mean"]]]
+        fitted = StatsForecast(models=[model], freq=freq, n_jobs=n_jobs).fit(df=frame[["unique_id", "ds", "y"]])
+        per_series = dict(zip(map(str, fitted.uids), fitted.fitted_[:, 0], strict=True))
+        return FittedStats(self.name, self.seasonal, season_length, h, per_series)
+
+
+@dataclasses.dataclass
+class FittedStats:
+    """One fitted statsforecast model per series; a series the fit never saw is fitted on its own history
+    (``unseen`` names them)."""
+
+    name: str
+    seasonal: bool
+    season_length: int
+    h: int
+    per_series: dict[str, Any]
+    kind: str = "statistical"
+
+    @staticmethod
+    def blank(name: str, seasonal: bool, season_length: int) -> Any:
+        from statsforecast import models
+
+        cls = getattr(models, name)
+        return cls(season_length=season_length) if seasonal else cls()
+
+    def unseen(self, history: pd.DataFrame) -> list[str]:
+        return [uid for uid in history["unique_id"].unique() if uid not in self.per_series]
+
+    def predict(self, history, freq, level) -> pd.DataFrame:
+        future = _future(history, self.h, freq)
+        columns: dict[str, list[np.ndarray]] = {}
+        for uid, y in _histories(history).items():
+            model = self.per_series.get(uid)
+            if model is None:
+                model = self.blank(self.name, self.seasonal, self.season_length).fit(y)
+            for key, values in model.forward(y=y, h=self.h, level=list(level)).items():
+                columns.setdefault(key, []).append(values)
+        return future.assign(**{key: np.concatenate(parts) for key, parts in columns.items()})
+
+    def to_files(self, folder: Path, stem: str) -> dict[str, Any]:
+        from tightfit.artefacts import save_skops
+
+        save_skops(folder / f"{stem}.skops", self.per_series)
+        return {"seasonal": self.seasonal, "season_length": self.season_length, "file": f"{stem}.skops"}
+
+    @classmethod
+    def from_files(cls, folder: Path, entry: dict[str, Any]) -> FittedStats:
+        from tightfit.artefacts import load_skops
+
+        trusted = [*STATS_TYPES, f"statsforecast.models.{entry['name']}"]
+        per_series = load_skops(folder / entry["file"], trusted=trusted)
+        return cls(entry["name"], entry["seasonal"], entry["season_length"], entry["h"], per_series)
 
 
 def _calendar(ds: pd.Series) -> np.ndarray:
@@ -66,8 +145,16 @@ def _calendar(ds: pd.Series) -> np.ndarray:
     return np.column_stack([ds.month, ds.quarter, ds.dayofweek, ds.hour, ds.dayofyear])
 
 
+def _lag_features(values: np.ndarray, lags: list[int], season_length: int) -> np.ndarray:
+    """Features of the next point after ``values`` (1-D, scaled)."""
+    n = len(values)
+    lagged = [values[n - lag] if lag <= n else np.nan for lag in lags]
+    rolling = [values[-w:].mean() for w in (3, max(season_length, 2))]
+    return np.array([*lagged, *rolling])
+
+
 @dataclasses.dataclass
-class LightGBMLags:
+class LightGBMLags(_FitThenPredict):
     """Gradient boosting on lags, rolling means and calendar features, one model across series, each series
     scaled by the mean absolute value of its history; forecasts step by step (recursive)."""
 
@@ -78,47 +165,75 @@ class LightGBMLags:
         wanted = sorted({*range(1, 8), season_length, 2 * season_length})
         return [lag for lag in wanted if lag <= max(1, shortest - h - 4)]
 
-    @staticmethod
-    def _features(values: np.ndarray, lags: list[int], season_length: int) -> np.ndarray:
-        """Features of the next point after ``values`` (1-D, scaled)."""
-        n = len(values)
-        lagged = [values[n - lag] if lag <= n else np.nan for lag in lags]
-        rolling = [values[-w:].mean() for w in (3, max(season_length, 2))]
-        return np.array([*lagged, *rolling])
-
-    def forecast(self, frame, h, freq, season_length, level, seed, time_s) -> pd.DataFrame:
+    def fit(self, frame, h, freq, season_length, level, seed, time_s) -> FittedLightGBM:
         from lightgbm import LGBMRegressor
 
         shortest = frame.groupby("unique_id").size().min()
         lags = self._lags(season_length, shortest, h)
-        X, y, histories = [], [], {}
-        for uid, group in frame.groupby("unique_id", sort=False):
+        X, y = [], []
+        for _, group in frame.groupby("unique_id", sort=False):
             values = group["y"].to_numpy(dtype=float)
-            scale = np.mean(np.abs(values)) or 1.0
-            scaled = values / scale
+            scaled = values / (np.mean(np.abs(values)) or 1.0)
             calendar = _calendar(group["ds"])
-            histories[uid] = (scaled, scale, group["ds"])
             for t in range(max(lags[-1], 3), len(values)):
-                X.append(np.concatenate([self._features(scaled[:t], lags, season_length), calendar[t]]))
+                X.append(np.concatenate([_lag_features(scaled[:t], lags, season_length), calendar[t]]))
                 y.append(scaled[t])
         model = LGBMRegressor(n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=5,
                               random_state=seed, verbose=-1, n_jobs=1)  # fmt: skip
         model.fit(np.array(X), np.array(y))
-        future = _future(frame, h, freq)
-        means = []
-        for uid, group in future.groupby("unique_id", sort=False):
-            scaled, scale, _ = histories[uid]
-            calendar = _calendar(group["ds"])
-            path = list(scaled)
-            for step in range(h):
-                features = np.concatenate([self._features(np.array(path), lags, season_length), calendar[step]])
-                path.append(float(model.predict(features[None, :])[0]))
-            means.extend(np.array(path[-h:]) * scale)
-        return future.assign(mean=means)
+        return FittedLightGBM(model.booster_, lags, season_length, h)
 
 
 @dataclasses.dataclass
-class NeuralForecaster:
+class FittedLightGBM:
+    """The booster of :class:`LightGBMLags`; every series steps forward together (one booster call a step)."""
+
+    booster: Any
+    lags: list[int]
+    season_length: int
+    h: int
+    name: str = "LightGBM"
+    kind: str = "ml"
+
+    def predict(self, history, freq, level) -> pd.DataFrame:
+        future = _future(history, self.h, freq)
+        values = _histories(history)
+        scales = np.array([np.mean(np.abs(v)) or 1.0 for v in values.values()])
+        paths = [list(v / s) for v, s in zip(values.values(), scales, strict=True)]
+        calendar = _calendar(future["ds"])
+        calendar = calendar.reshape(len(paths), self.h, calendar.shape[1])
+        for step in range(self.h):
+            features = np.stack([
+                np.concatenate([_lag_features(np.asarray(path), self.lags, self.season_length), calendar[i, step]])
+                for i, path in enumerate(paths)
+            ])  # fmt: skip
+            for path, guess in zip(paths, self.booster.predict(features), strict=True):
+                path.append(float(guess))
+        means = np.array([path[-self.h :] for path in paths]) * scales[:, None]
+        return future.assign(mean=means.reshape(-1))
+
+    def to_files(self, folder: Path, stem: str) -> dict[str, Any]:
+        from tightfit.files import atomic_write_text
+
+        atomic_write_text(folder / f"{stem}.txt", self.booster.model_to_string())
+        return {"lags": self.lags, "season_length": self.season_length, "file": f"{stem}.txt"}
+
+    @classmethod
+    def from_files(cls, folder: Path, entry: dict[str, Any]) -> FittedLightGBM:
+        import lightgbm
+
+        path = folder / entry["file"]
+        try:
+            booster = lightgbm.Booster(model_str=path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError(f"{path} does not exist; was the forecaster saved completely?") from None
+        except (lightgbm.basic.LightGBMError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path} is not a readable LightGBM model ({exc}); it is truncated or corrupted.") from None
+        return cls(booster, list(entry["lags"]), entry["season_length"], entry["h"])
+
+
+@dataclasses.dataclass
+class NeuralForecaster(_FitThenPredict):
     """DLinear or a small N-HiTS trained through tightfit's engine on windows from every series (global),
     each window normalised by its own mean and std; augmented copies of the windows when asked."""
 
@@ -128,14 +243,13 @@ class NeuralForecaster:
     augment: Augmenter | None = None
     device: str = "cpu"  # the Forecaster's Budget.device ("auto" takes CUDA when torch sees it)
 
-    def forecast(self, frame, h, freq, season_length, level, seed, time_s) -> pd.DataFrame:
+    def fit(self, frame, h, freq, season_length, level, seed, time_s) -> FittedNeural:
         import torch
 
         from tightfit.budget import Budget
-        from tightfit.timeseries.networks import DLinear, NHiTS
         from tightfit.train import EarlyStop, TrainConfig, Trainer
 
-        series = [g["y"].to_numpy(dtype=float) for _, g in frame.groupby("unique_id", sort=False)]
+        series = list(_histories(frame).values())
         shortest = min(len(s) for s in series)
         lookback = int(min(max(2 * h, 2 * season_length, 16), max(shortest - h, 4)))
         windows = np.concatenate([
@@ -152,7 +266,7 @@ class NeuralForecaster:
         n_val = max(1, len(normed) // 10) if len(normed) >= 20 else 0
         x, y = normed[:, :lookback], normed[:, lookback:]
         torch.manual_seed(seed)
-        net = DLinear(lookback, h) if self.name == "DLinear" else NHiTS(lookback, h)
+        net = FittedNeural.network(self.name, lookback, h)
         config = TrainConfig(
             epochs=self.epochs, micro_batch=min(64, max(8, len(x) // 8)), lr=3e-3 if self.name == "DLinear" else 1e-3,
             early_stopping=EarlyStop(patience=4) if n_val else None, verbose=False, seed=seed,
@@ -161,18 +275,74 @@ class NeuralForecaster:
         Trainer(net, torch.nn.functional.l1_loss, config).fit(
             (x[n_val:], y[n_val:]), val, budget=Budget(time=time_s, device=self.device)
         )
-        net.eval()
-        contexts = np.stack([s[-lookback:] for s in series])
-        c_mean, c_std = contexts.mean(axis=1, keepdims=True), contexts.std(axis=1, keepdims=True) + 1e-5
-        where = next(net.parameters()).device  # the engine put the network on the budget's device
-        with torch.no_grad():
-            out = net(torch.tensor((contexts - c_mean) / c_std, dtype=torch.float32, device=where)).cpu().numpy()
-        future = _future(frame, h, freq)
-        return future.assign(mean=(out * c_std + c_mean).reshape(-1))
+        where = str(next(net.parameters()).device)  # the engine put the network on the budget's device
+        return FittedNeural(self.name, lookback, h, {k: v.detach().cpu() for k, v in net.state_dict().items()}, where)
 
 
 @dataclasses.dataclass
-class ChronosBolt:
+class FittedNeural:
+    """A trained DLinear or N-HiTS: it forecasts from the last ``lookback`` points of each series (a shorter
+    series is padded with its first value: ``short`` names them)."""
+
+    name: str
+    lookback: int
+    h: int
+    weights: dict[str, Any]  # torch tensors on the CPU
+    device: str = "cpu"
+    kind: str = "neural"
+
+    @staticmethod
+    def network(name: str, lookback: int, h: int) -> Any:
+        from tightfit.timeseries.networks import DLinear, NHiTS
+
+        return DLinear(lookback, h) if name == "DLinear" else NHiTS(lookback, h)
+
+    def short(self, history: pd.DataFrame) -> list[str]:
+        sizes = history.groupby("unique_id", sort=False).size()
+        return [str(uid) for uid in sizes.index[sizes < self.lookback]]
+
+    def predict(self, history, freq, level) -> pd.DataFrame:
+        import torch
+
+        if not hasattr(self, "_net"):
+            self._net = self.network(self.name, self.lookback, self.h)
+            self._net.load_state_dict(self.weights)
+            self._net.to(self.device).eval()
+        contexts = np.stack([
+            np.pad(s[-self.lookback :], (max(0, self.lookback - len(s)), 0), mode="edge")
+            for s in _histories(history).values()
+        ])  # fmt: skip
+        mean, std = contexts.mean(axis=1, keepdims=True), contexts.std(axis=1, keepdims=True) + 1e-5
+        with torch.no_grad():
+            normed = torch.tensor((contexts - mean) / std, dtype=torch.float32, device=self.device)
+            out = self._net(normed).cpu().numpy()
+        return _future(history, self.h, freq).assign(mean=(out * std + mean).reshape(-1))
+
+    def __getstate__(self) -> dict[str, Any]:  # the built network is a cache: the weights travel
+        return {k: v for k, v in self.__dict__.items() if k != "_net"}
+
+    def to_files(self, folder: Path, stem: str) -> dict[str, Any]:
+        from tightfit.artefacts import save_arrays
+
+        save_arrays(folder / f"{stem}.safetensors", self.weights)
+        return {"lookback": self.lookback, "file": f"{stem}.safetensors"}
+
+    @classmethod
+    def from_files(cls, folder: Path, entry: dict[str, Any]) -> FittedNeural:
+        from tightfit.artefacts import load_arrays
+
+        path = folder / entry["file"]
+        fitted = cls(entry["name"], entry["lookback"], entry["h"], load_arrays(path))
+        try:
+            net = cls.network(fitted.name, fitted.lookback, fitted.h)
+            net.load_state_dict(fitted.weights)
+        except RuntimeError as exc:
+            raise DataError(f"{path} does not hold {fitted.name}'s weights ({exc}).") from None
+        return fitted
+
+
+@dataclasses.dataclass
+class ChronosBolt(_FitThenPredict):
     """Zero-shot Chronos-Bolt from a local checkpoint (``chronos-forecasting``); quantiles give the intervals."""
 
     path: str | None = None
@@ -183,7 +353,6 @@ class ChronosBolt:
     def unavailable(self) -> str | None:
         """Why this model cannot run here, or None."""
         import importlib.util
-        from pathlib import Path
 
         if importlib.util.find_spec("chronos") is None:
             return "the chronos-forecasting package is not installed (pip install chronos-forecasting)"
@@ -193,23 +362,52 @@ class ChronosBolt:
             return f"chronos_path={self.path!r} does not exist"
         return None
 
-    def forecast(self, frame, h, freq, season_length, level, seed, time_s) -> pd.DataFrame:
+    def fit(self, frame, h, freq, season_length, level, seed, time_s) -> FittedChronos:
+        return FittedChronos(self.path, h, self.device)
+
+
+@dataclasses.dataclass
+class FittedChronos:
+    """Chronos-Bolt has nothing to fit: it forecasts any history from its checkpoint."""
+
+    path: str
+    h: int
+    device: str = "cpu"
+    name: str = "ChronosBolt"
+    kind: str = "foundation"
+
+    def predict(self, history, freq, level) -> pd.DataFrame:
         import torch
         from chronos import BaseChronosPipeline
 
         from tightfit.budget import Budget
 
-        device = Budget(device=self.device).resolve_device()
-        pipeline = BaseChronosPipeline.from_pretrained(self.path, device_map=device, torch_dtype=torch.float32)
-        context = [torch.tensor(g["y"].to_numpy(dtype=float)) for _, g in frame.groupby("unique_id", sort=False)]
+        if not hasattr(self, "_pipeline"):
+            device = Budget(device=self.device).resolve_device()
+            self._pipeline = BaseChronosPipeline.from_pretrained(self.path, device_map=device,
+                                                                 torch_dtype=torch.float32)  # fmt: skip
+        context = [torch.tensor(y) for y in _histories(history).values()]
         bounds = sorted({q for lv in level for q in (0.5 - lv / 200, 0.5 + lv / 200)} | {0.5})
-        quantiles, _ = pipeline.predict_quantiles(context, prediction_length=h, quantile_levels=bounds)
+        quantiles, _ = self._pipeline.predict_quantiles(context, prediction_length=self.h, quantile_levels=bounds)
         quantiles = quantiles.cpu().numpy().reshape(-1, len(bounds))
-        future = _future(frame, h, freq).assign(mean=quantiles[:, bounds.index(0.5)])
+        future = _future(history, self.h, freq).assign(mean=quantiles[:, bounds.index(0.5)])
         for lv in level:
             future[f"lo-{lv}"] = quantiles[:, bounds.index(0.5 - lv / 200)]
             future[f"hi-{lv}"] = quantiles[:, bounds.index(0.5 + lv / 200)]
         return future
+
+    def __getstate__(self) -> dict[str, Any]:  # the loaded pipeline is a cache: the path travels
+        return {k: v for k, v in self.__dict__.items() if k != "_pipeline"}
+
+    def to_files(self, folder: Path, stem: str) -> dict[str, Any]:
+        return {"path": str(self.path)}
+
+    @classmethod
+    def from_files(cls, folder: Path, entry: dict[str, Any]) -> FittedChronos:
+        return cls(entry["path"], entry["h"])
+
+
+FITTED = {f.kind: f for f in (FittedStats, FittedLightGBM, FittedNeural, FittedChronos)}  # kind -> loader
 
 
 ModelFactory = Callable[[Augmenter | None, str | None, str], Any]  # (augment, chronos_path, device) -> a model
