@@ -286,12 +286,17 @@ def _load_inputs(path: str):
 def _compress(args: argparse.Namespace) -> int:
     from tightfit.budget import Budget
     from tightfit.compress import compress
+    from tightfit.errors import ConfigError
     from tightfit.files import atomic_write_text
 
     named = (("latency", args.latency), ("size", args.size), ("time", args.time))
     limits = ",".join(f"{k}={v}" for k, v in named if v)
     budget = Budget.parse(limits) if limits else Budget()
     deadline = _command_deadline(budget, None, args)
+    if Path(args.model_path).is_dir():
+        return _compress_run(args, budget, deadline)
+    if args.inputs is None:
+        raise ConfigError("tightfit compress MODEL.pt needs --inputs (a .npy or .npz of example inputs).")
     model = _load_module(args.model_path, args.trust)
     inputs = _load_inputs(args.inputs)
     report = compress(
@@ -326,6 +331,39 @@ def _compress(args: argparse.Namespace) -> int:
         print(f"no variant keeps quality within {args.max_drop} and meets {budget}; see {out}/report.json")
         return 1
     print(f"chosen: {report.best.name}; wrote {artefact} (+ .json sidecar), {out}/report.json, {out}/pareto.png")
+    return 0
+
+
+def _compress_run(args: argparse.Namespace, budget, deadline) -> int:
+    """A saved table model: the original beside its distilled students; the chosen one saved as a run."""
+    from tightfit.compress.tabular import BATCH_ROWS, compress_pipeline
+    from tightfit.errors import ConfigError
+    from tightfit.serve.loading import load_table_model
+
+    if args.data is None:
+        raise ConfigError(f"tightfit compress {args.model_path} needs --data: rows of its table to distil on "
+                          "(the training file; with --target its labels score every variant)")  # fmt: skip
+    pipe = load_table_model(args.model_path, trust=args.trust)
+    frame = _read_table(args.data, args.quiet)
+    X, y = (frame, None) if args.target is None else _split_target(frame, args.target, args.data)
+    report = compress_pipeline(pipe, X, y, budget=budget, max_quality_drop=_fraction(args.max_drop, "--max-drop"),
+                               deadline=deadline, verbose=not args.quiet)  # fmt: skip
+    columns = [("latency_p50_s", "p50 1 row"), (f"p50_at_{BATCH_ROWS}_s", f"p50 {BATCH_ROWS:,} rows"),
+               ("quality_drop", "quality drop"), ("fit_s", "distil")]  # fmt: skip
+    rows, notes = report.leaderboard.rows(columns)
+    print_table(f"tightfit compress {args.model_path} (quality: held-out {report.metric})", rows, notes)
+    out = Path(args.out)
+    if report.best is not None:
+        report.best.save(out / "model")
+    usage = ["import tightfit", f"model = tightfit.load({str(out)!r})", "model.predict(rows)  # a DataFrame with the "
+             "training columns; CLI: tightfit predict / tightfit serve " + str(out)]  # fmt: skip
+    page = write_report(out, "compress", report.leaderboard, usage=usage, columns=columns,
+                        extra={"max_quality_drop": report.max_quality_drop, "metric": report.metric})  # fmt: skip
+    _say_binding(report.leaderboard, page)
+    if report.best is None:
+        print(f"no variant keeps {report.metric} within {args.max_drop} and meets {budget}; see {out}/run.json")
+        return 1
+    print(f"chosen: {report.best_name}; wrote {out}/model/ (tightfit predict|serve {out}), {out}/report.html")
     return 0
 
 
@@ -434,8 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--quiet", action="store_true", help="no access log")
     srv.set_defaults(run=_serve)
     comp = commands.add_parser("compress", help="the fastest compressed variant that keeps quality")
-    comp.add_argument("model_path", help="a torch.save'd nn.Module (or TorchScript file)")
-    comp.add_argument("--inputs", required=True, help=".npy (one input) or .npz (one array per input), rows first")
+    comp.add_argument("model_path", help="a torch.save'd nn.Module (or TorchScript file), or a tightfit fit run folder")
+    comp.add_argument("--inputs", help=".npy (one input) or .npz (one array per input), rows first (for a module)")
+    comp.add_argument("--data", help="a run folder's table rows to distil on: the training CSV/Parquet")
+    comp.add_argument("--target", help="the label column of --data (scores every variant's held-out ROC AUC)")
     comp.add_argument("--latency", help="p95 limit at the smallest batch size, e.g. 15ms")
     comp.add_argument("--size", help="size limit, e.g. 30MB")
     comp.add_argument("--time", help="time budget for the whole command, e.g. 2min (a variant is not started after it)")

@@ -6,8 +6,11 @@ Ridge) go through the search core (:func:`tightfit.search.run_candidates`): each
 child capped at the memory budget and the time left, where it is cross-validated (quality), refitted on all
 rows, timed on single-row predictions (latency p50/p95) and saved (size on disk); the guard measures its
 peak memory. A candidate that breaks a limit is ``over_limit`` with the measured reason; among the rest the
-best cross-validated score wins (ties: the faster fit). ``save(out)`` writes the pipeline folder ``model/`` and
-``run.json``; ``tightfit fit`` adds the report.
+best cross-validated score wins (ties: the faster fit). A classifier over the ``latency`` or ``size`` limit is
+followed at once by its distilled student (``"<label> -> LightGBM student"``: each fold's fitted pipeline
+distilled on that fold's training rows, so its score is as honest as the teacher's), which keeps most of a
+foundation model's quality at a fraction of its latency and size. ``save(out)`` writes the pipeline folder
+``model/`` and ``run.json``; ``tightfit fit`` adds the report.
 
     auto = AutoFit(Budget(memory="2GB", time="5min", latency="10ms")).fit(X, y)
     auto.leaderboard_; auto.best_.predict(X_new); auto.save("tightfit-run")
@@ -37,7 +40,8 @@ _MIN_SECONDS = 1.0  # a candidate is not started with less time than this left (
 # imported once by the guard's warm server instead of by every candidate's child (~4.5 s each, 2 cores)
 CHILD_IMPORTS = ("tightfit.tabular.autofit", "tightfit.tabular.pipeline", "tightfit.tabular.classifier",
                  "tightfit.tabular.metrics", "tightfit.tabular.saved", "sklearn.model_selection",
-                 "sklearn.linear_model", "sklearn.ensemble", "lightgbm", "skops.io", "safetensors.torch")  # fmt: skip
+                 "sklearn.linear_model", "sklearn.ensemble", "lightgbm", "skops.io", "safetensors.torch",
+                 "tightfit.tabular.distillation")  # fmt: skip
 
 
 def default_table():
@@ -76,10 +80,12 @@ def _oof_decision(y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray, np.nd
 
 
 def _evaluate_candidate(
-    task: str, X, y, cv: int, seed: int, decision_metric: str | None, candidate: Candidate, time_left: float | None
+    task: str, X, y, cv: int, seed: int, decision_metric: str | None, budget: Budget, candidate: Candidate,
+    time_left: float | None,
 ):
     """In the child: cross-validate (tuning the decision rule on out-of-fold probabilities), refit on everything,
-    time single-row predictions, measure size."""
+    time single-row predictions, measure size; a classifier over ``budget``'s latency or size limit is followed by
+    its distilled student."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     from tightfit.measure import Deadline, latency, stopwatch
@@ -92,6 +98,16 @@ def _evaluate_candidate(
     seconds: list[float] = []  # each fold's fit time
     if candidate.tuning_strategy == "peft":
         import peft  # noqa: F401  (seconds of imports, before the clock shares the time out: not fold 1's share)
+
+    def fit(rows: Any, decision: Any = "argmax") -> TabularPipeline:
+        """The candidate's pipeline fitted on ``rows`` (positions, or a slice), distilled when it is a student."""
+        X_rows = take_rows(X, rows)
+        pipe = build(decision).fit(X_rows, y[rows])
+        if candidate.student is None:
+            return pipe
+        from tightfit.tabular.distillation import distil
+
+        return distil(pipe, X_rows, student=candidate.student, random_state=seed)
 
     def build(decision: Any = "argmax") -> TabularPipeline:
         tuning = dict(candidate.tuning_params)
@@ -115,7 +131,7 @@ def _evaluate_candidate(
                 raise SkipEntry(
                     f"the first fold took {format_seconds(first)}; the other {cv - 1} fold(s) and the refit need "
                     f"~{format_seconds(first * cv)}, {format_seconds(left)} left", "time")  # fmt: skip
-        pipe, fold_s = stopwatch(build().fit, take_rows(X, train), y[train])
+        pipe, fold_s = stopwatch(fit, train)
         seconds.append(fold_s)
         if task == "classification":  # one forward pass per fold: the metrics and the decision tuning share it
             proba = pipe.predict_proba(take_rows(X, test))
@@ -130,7 +146,7 @@ def _evaluate_candidate(
     if task == "classification" and decision_metric is not None:
         decision, extra[decision_metric], confusion = _oof_decision(y, folds, decision_metric)
         details = {"decision": decision, "decision_metric": decision_metric, "confusion": confusion}
-    final, refit_s = stopwatch(build(decision).fit, X, y)
+    final, refit_s = stopwatch(fit, slice(None), decision)
     one_row = take_rows(X, np.arange(1))
     timing = latency(final.predict, one_row, warmup=2, min_repeats=10, max_repeats=200, min_time_s=0.3)
     measured = Measured(
@@ -139,7 +155,20 @@ def _evaluate_candidate(
         extra={f"{primary}_std": float(np.std(scores[primary])), secondary: float(np.mean(scores[secondary])),
                "refit_s": refit_s} | extra,
     )  # fmt: skip
-    return Outcome(measured, artefact=final, details=details)
+    return Outcome(measured, artefact=final, details=details, follow_ups=_student_after(task, candidate, measured,
+                                                                                         budget))  # fmt: skip
+
+
+def _student_after(task: str, candidate: Candidate, measured: Any, budget: Budget) -> list:
+    """The distilled student of a classifier that broke the latency or size limit (none for a student)."""
+    from tightfit.search import Entry
+
+    slow = budget.latency is not None and measured.latency_p95_s > budget.latency
+    big = budget.size is not None and measured.size_bytes > budget.size
+    if task != "classification" or candidate.student is not None or not (slow or big):
+        return []
+    student = candidate.distilled("LightGBM")
+    return [Entry(student.label, student, details={"teacher": candidate.label})]
 
 
 class AutoFit:
@@ -233,7 +262,7 @@ class AutoFit:
                 "size)", hint="raise the time budget",
             )  # fmt: skip
         evaluate = functools.partial(_evaluate_candidate, self.task_, X, y, self.cv, self.random_state,
-                                     self.decision_metric)  # fmt: skip
+                                     self.decision_metric, self.budget)  # fmt: skip
         predicted: dict[str, float] = {}
         if self.budget.time is not None:  # under a time budget the order decides which candidates run at all
             candidates, predicted = order_by_probe(candidates, X, y, self.task_, self.cv, self.random_state)

@@ -21,13 +21,19 @@ _FINE_TUNE = {"support_size": 128, "query_size": 64, "batch_size": 4, "steps_per
 
 @dataclasses.dataclass(frozen=True)
 class Candidate:
-    """One entry of the search: a label and the :class:`TabularPipeline` arguments."""
+    """One entry of the search: a label and the :class:`TabularPipeline` arguments; ``student`` ("LightGBM" or
+    "MLP") distils each fitted pipeline into that student (:func:`tightfit.tabular.distil`)."""
 
     label: str
     model_name: str
     tuning_strategy: str = "inference"
     tuning_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    student: str | None = None
+
+    def distilled(self, student: str = "LightGBM") -> Candidate:
+        """This candidate's fitted pipelines, each distilled into ``student``."""
+        return dataclasses.replace(self, label=f"{self.label} -> {student} student", student=student)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
