@@ -123,10 +123,13 @@ def load_arrays(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def save_skops(path: str | os.PathLike, obj: Any) -> Path:
-    """A scikit-learn-style object in skops' format (no pickle), atomically."""
+    """A scikit-learn-style object in skops' format (no pickle), atomically; deflated, since skops writes every
+    fitted list of floats (an MLP's loss curve) as JSON nodes, several times the size of the arrays."""
+    import zipfile
+
     import skops.io as sio
 
-    return atomic_save(path, lambda tmp: sio.dump(obj, tmp))
+    return atomic_save(path, lambda tmp: sio.dump(obj, tmp, compression=zipfile.ZIP_DEFLATED))
 
 
 def load_skops(path: str | os.PathLike, trusted: Iterable[str] = TRUSTED_TYPES) -> Any:

@@ -7,10 +7,10 @@ child capped at the memory budget and the time left, where it is cross-validated
 rows, timed on single-row predictions (latency p50/p95) and saved (size on disk); the guard measures its
 peak memory. A candidate that breaks a limit is ``over_limit`` with the measured reason; among the rest the
 best cross-validated score wins (ties: the faster fit). A classifier over the ``latency`` or ``size`` limit is
-followed at once by its distilled student (``"<label> -> LightGBM student"``: each fold's fitted pipeline
-distilled on that fold's training rows, so its score is as honest as the teacher's), which keeps most of a
-foundation model's quality at a fraction of its latency and size. ``save(out)`` writes the pipeline folder
-``model/`` and ``run.json``; ``tightfit fit`` adds the report.
+followed at once by its distilled student (``"<label> -> LightGBM student"`` for latency, the smaller MLP for
+size: each fold's fitted pipeline distilled on that fold's training rows, so its score is as honest as the
+teacher's), which keeps most of a foundation model's quality at a fraction of its latency and size.
+``save(out)`` writes the pipeline folder ``model/`` and ``run.json``; ``tightfit fit`` adds the report.
 
     auto = AutoFit(Budget(memory="2GB", time="5min", latency="10ms")).fit(X, y)
     auto.leaderboard_; auto.best_.predict(X_new); auto.save("tightfit-run")
@@ -167,7 +167,7 @@ def _student_after(task: str, candidate: Candidate, measured: Any, budget: Budge
     big = budget.size is not None and measured.size_bytes > budget.size
     if task != "classification" or candidate.student is not None or not (slow or big):
         return []
-    student = candidate.distilled("LightGBM")
+    student = candidate.distilled("MLP" if big else "LightGBM")  # the smallest student, else the fastest one-row
     return [Entry(student.label, student, details={"teacher": candidate.label})]
 
 

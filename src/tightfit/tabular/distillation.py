@@ -47,7 +47,7 @@ class DistilledStudent(ClassifierMixin, BaseEstimator):
         else:
             logs = np.log(proba)
             targets = list((logs - logs.mean(axis=1, keepdims=True)).T)
-        self.regressors_ = [self._regressor().fit(X, t) for t in targets]
+        self.regressors_ = [_trimmed(self._regressor().fit(X, t)) for t in targets]
         return self
 
     def _regressor(self):
@@ -83,6 +83,16 @@ class DistilledStudent(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _trimmed(regressor: Any) -> Any:
+    """An MLP without its training-only state (the optimizer's moments, early stopping's copy of the best
+    weights, which ``coefs_`` already holds): a third of its size, and nothing predict reads."""
+    network = regressor[-1] if hasattr(regressor, "steps") else regressor
+    for name in ("_optimizer", "_best_coefs", "_best_intercepts"):
+        if hasattr(network, name):
+            delattr(network, name)
+    return regressor
 
 
 def distil(
