@@ -1,11 +1,12 @@
-"""Does every command end within its time budget? Wall time / budget for `tightfit fit` and `tightfit forecast`.
+"""Does every command end within its time budget? Wall time / budget for `fit`, `forecast`, `plan`, `compress`.
 
-Each cell runs the command as a user does, in a fresh process (`python -m tightfit.cli ...`), and times it
-from outside, start-up and report included. Workloads: `fit` on 2,000 and 50,000 rows x 25 features
-(scikit-learn's make_classification: only the size matters here), `forecast` on 20, 200 and 2,000 monthly
-series of 120 points (trend, a yearly season with a random phase, noise). Target (issue #20): every cell
-<= 1.02 x budget + 2 s. One run per cell (a cell of the 5 min column takes 5 min); the worst cell is printed
-with its command.
+Each cell runs the command as a user does, in a fresh process (`python -m tightfit.cli ...`), and times it from
+outside, start-up and report included. Workloads: `fit` on 2,000 and 50,000 rows x 25 features (scikit-learn's
+make_classification: only the size matters here), `forecast` on 20, 200 and 2,000 monthly series of 120 points
+(trend, a yearly season with a random phase, noise), `plan --time` on the bundled digits MLP
+(`examples/plan_workload.py`), and `compress RUN_DIR --time` of a TinyTFM fitted on the 2,000-row table. Target
+(issue #20): every cell <= 1.02 x budget + 2 s. One run per cell (a cell of the 5 min column takes 5 min); the
+worst cell is printed with its command.
 
     python benchmarks/deadlines.py                      # budgets 15s,1min,5min (about 40 min)
     python benchmarks/deadlines.py --budgets 15s,1min   # a shorter sweep
@@ -27,7 +28,8 @@ from sklearn.datasets import make_classification
 
 from tightfit.units import parse_seconds
 
-WORKLOADS = ("fit-2000", "fit-50000", "forecast-20", "forecast-200", "forecast-2000")
+WORKLOADS = ("fit-2000", "fit-50000", "forecast-20", "forecast-200", "forecast-2000", "plan-digits", "compress-2000")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _table(rows: int, folder: Path) -> Path:
@@ -52,12 +54,31 @@ def _series(count: int, folder: Path) -> Path:
     return path
 
 
+def _fitted_run(data: Path, folder: Path) -> Path:
+    """A run folder holding TinyTFM fitted on ``data`` (made once, outside the timed command)."""
+    from tightfit.tabular import TabularPipeline
+
+    run = folder / f"fitted-{data.stem}"
+    if not (run / "model").exists():
+        frame = pd.read_csv(data)
+        TabularPipeline().fit(frame.drop(columns="target"), frame["target"]).save(run / "model")
+    return run
+
+
 def _command(workload: str, budget: str, folder: Path) -> list[str]:
     kind, size = workload.split("-")
     out = str(folder / f"run-{workload}-{budget}")
     if kind == "fit":
         data = _table(int(size), folder)
         return ["fit", str(data), "--target", "target", "--budget", f"time={budget}", "--out", out, "--quiet"]
+    if kind == "plan":
+        return ["plan", "--model", "examples.plan_workload:make", "--budget", "time=1h,device=cpu", "--config",
+                "micro_batch=64,epochs=1", "--time", budget, "--out", out, "--quiet"]  # fmt: skip
+    if kind == "compress":
+        data = _table(int(size), folder)
+        run = _fitted_run(data, folder)
+        return ["compress", str(run), "--data", str(data), "--target", "target", "--time", budget, "--out", out,
+                "--quiet"]  # fmt: skip
     data = _series(int(size), folder)
     return ["forecast", str(data), "--horizon", "12", "--season", "12", "--time", budget, "--out", out, "--quiet"]
 
@@ -75,7 +96,7 @@ def main() -> None:
             for budget in budgets:
                 command = [sys.executable, "-m", "tightfit.cli", *_command(workload, budget, folder)]
                 began = time.perf_counter()
-                done = subprocess.run(command, capture_output=True, text=True)
+                done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
                 wall = time.perf_counter() - began
                 seconds = parse_seconds(budget)
                 chosen = next((line for line in done.stdout.splitlines() if line.startswith("chosen:")), "")

@@ -49,3 +49,52 @@ def test_plan_prints_the_table_and_the_choice(tmp_path):
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["command"] == "plan" and record["budget_text"] == "time=10min,device=cpu" and record["ignored"] == []
     assert record["chosen_config"]["micro_batch"] >= 1 and (tmp_path / "run" / "leaderboard.csv").exists()
+
+
+SLOW_WORKLOAD = '''
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class Slow(nn.Module):
+    """An MLP whose every forward pass takes 0.25 s: a trial of a few steps takes seconds."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 4))
+
+    def forward(self, x):
+        time.sleep(0.25)
+        return self.net(x)
+
+
+def make():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    return Slow(), (rng.normal(size=(512, 16)).astype(np.float32), rng.integers(0, 4, 512))
+'''
+
+
+def test_plan_time_bounds_the_planning_and_keeps_the_configs_measured_by_then(tmp_path, monkeypatch, capsys):
+    import time
+
+    from tightfit import guard
+    from tightfit.cli import main
+
+    (tmp_path / "slow_workload.py").write_text(SLOW_WORKLOAD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    guard.run_measured(int)  # the warm server is up: its start-up belongs to the process, not to this budget
+    began = time.perf_counter()
+    code = main(["plan", "--model", "slow_workload:make", "--budget", "time=1h,device=cpu", "--config",
+                 "micro_batch=32,epochs=1", "--time", "8s", "--out", str(tmp_path / "run"), "--quiet"])  # fmt: skip
+    elapsed = time.perf_counter() - began
+    assert elapsed <= 1.02 * 8 + 2, f"{elapsed:.1f} s for an 8 s planning budget"
+    assert code == 0 and "chosen: TrainConfig(" in capsys.readouterr().out  # a trial finished in time: kept
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    verdicts = [e["verdict"] for e in record["entries"]]
+    assert [v["status"] for v in verdicts].count("chosen") == 1
+    cut = [v for v in verdicts if v["limit"] == "time" and v["status"] in ("skipped", "over_limit")]
+    assert cut and all("left of 8s" in v["reason"] or "it was given" in v["reason"] for v in cut)

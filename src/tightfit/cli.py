@@ -83,9 +83,12 @@ def _plan(args: argparse.Namespace) -> int:
     from tightfit.budget import Budget
     from tightfit.plan import plan
 
+    command = Budget.parse(f"time={args.time}") if args.time else Budget()
+    deadline = _command_deadline(command, None, args) if args.time else None
     model, data = _load_workload(args.model)
     budget = Budget.parse(args.budget)
-    result = plan(model, data, budget, base_config=_base_config(args.config), verbose=not args.quiet)
+    result = plan(model, data, budget, base_config=_base_config(args.config), deadline=deadline,
+                  verbose=not args.quiet)  # fmt: skip
     rows, notes = result.rows()
     print_table(f"tightfit plan under {budget}", rows, notes)
     print("chosen:", "none fits" if result.chosen is None else result.chosen)
@@ -513,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", default="", help="base recipe, e.g. micro_batch=64,epochs=3")
         if name == "plan":
             sub.add_argument("--plot", help="write the Pareto chart here too (PNG; it is always in --out)")
+            sub.add_argument("--time", help="time for planning itself, e.g. 1min (--budget time= bounds the planned "
+                             "training run); trials stop at it and the configs measured so far are kept")
             sub.add_argument("--out", default="tightfit-plan", help="where report.html, run.json, leaderboard.csv go")
             sub.add_argument("--quiet", action="store_true", help="no progress bar")
         sub.set_defaults(run=run)

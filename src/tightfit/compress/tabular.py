@@ -2,13 +2,14 @@
 
 The variants are the fitted classification pipeline itself and its distilled students (``distil-LightGBM``,
 ``distil-MLP``: :func:`tightfit.tabular.distil`, trained on the teacher's probabilities over the distillation rows
-plus synthetic rows it labels). They are entries of the search core, run inline so that every one is timed in
-this process beside the original, each end to end as it will serve: ``predict_proba`` on table rows, the
-preprocessing included. Measured per variant: quality on held-out rows (ROC AUC when labels are given, else
-agreement with the original's labels), p50/p95 latency of one row and of 1,000 rows, size on disk in the safe
-format, and the time to distil. The budget's ``latency`` (one-row p95) and ``size`` are judged like every search's
-limits; a quality drop above ``max_quality_drop`` is ``over_limit`` on ``quality``. Among the rest the fastest
-one-row p50 wins; p50s within 2% are a tie and the smaller wins.
+plus synthetic rows it labels). They are entries of the search core, each built and timed in a guarded child
+(Linux: forked from a warm server that imported the tabular stack once; elsewhere in this process) so that a
+time budget stops the one still running at the deadline; each is timed end to end as it will serve:
+``predict_proba`` on table rows, the preprocessing included. Measured per variant: quality on held-out rows (ROC
+AUC when labels are given, else agreement with the original's labels), p50/p95 latency of one row and of 1,000
+rows, size on disk in the safe format, and the time to distil. The budget's ``latency`` (one-row p95) and ``size``
+are judged like every search's limits; a quality drop above ``max_quality_drop`` is ``over_limit`` on ``quality``.
+Among the rest the fastest one-row p50 wins; p50s within 2% are a tie and the smaller wins.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def compress_pipeline(
     """Distil the fitted classification ``pipe`` into each of ``students`` on rows of ``X`` (its training rows or
     unlabelled rows of the same table; ``holdout`` of them are kept back to score every variant), measure them
     beside the original and choose (see the module docstring). ``y``: labels of ``X`` for a held-out ROC AUC."""
+    from tightfit import guard
     from tightfit.measure import Deadline
+    from tightfit.tabular.autofit import CHILD_IMPORTS
     from tightfit.tabular.distillation import STUDENTS
 
     check("compress_pipeline", budget=(budget, None, Budget), synthetic=(synthetic, Interval(float, 0)),
@@ -82,9 +85,9 @@ def compress_pipeline(
     evaluator = _Evaluator(pipe, X, y, fit_rows, held_rows, synthetic, random_state, float(max_quality_drop))
     entries = [Entry(ORIGINAL, None)] + [Entry(f"distil-{s}", s) for s in students]
     board = run_candidates(
-        entries, budget, evaluator, executor="inline", applies=("latency", "size"),
-        deadline=deadline or Deadline(budget.time), check_entry=evaluator.quality_kept, choose=_fastest_one_row,
-        entity="variant", verbose=verbose,
+        entries, budget, evaluator, executor="local" if guard.forks_children() else "inline",
+        applies=("latency", "size"), deadline=deadline or Deadline(budget.time), check_entry=evaluator.quality_kept,
+        choose=_fastest_one_row, entity="variant", preload=CHILD_IMPORTS, verbose=verbose,
     )  # fmt: skip
     chosen = board.chosen
     return TableCompressReport(board, None if chosen is None else chosen.artefact,
@@ -116,7 +119,7 @@ class _Evaluator:
         self.one_row = take_rows(X, held_rows[:1])
         self.batch = take_rows(X, np.resize(held_rows, BATCH_ROWS))  # held-out rows repeated to 1,000
         self.reference = pipe.predict(self.X_held)
-        self.base_quality: float | None = None
+        self.base_quality: float | None = None  # the original's, set in this process by ``quality_kept``
 
     def __call__(self, student: str | None, time_left: float | None) -> Outcome:
         from tightfit.measure import latency, stopwatch
@@ -128,14 +131,12 @@ class _Evaluator:
             model, distil_s = stopwatch(distil, self.pipe, self.X_fit, student=student, synthetic=self.synthetic,
                                         random_state=self.seed)  # fmt: skip
         quality = self._quality(model)
-        self.base_quality = quality if self.base_quality is None else self.base_quality
         one = latency(model.predict_proba, self.one_row, warmup=3, min_repeats=20, min_time_s=0.5)
         many = latency(model.predict_proba, self.batch, warmup=1, min_repeats=3, min_time_s=0.5)
         measured = Measured(
             quality=quality, metric=self.metric, size_bytes=_saved_size(model), latency_batch=1,
             latency_p50_s=one.p50_s, latency_p95_s=one.p95_s, fit_s=distil_s,
-            extra={"quality_drop": self.base_quality - quality, f"p50_at_{BATCH_ROWS}_s": many.p50_s,
-                   f"p95_at_{BATCH_ROWS}_s": many.p95_s},
+            extra={f"p50_at_{BATCH_ROWS}_s": many.p50_s, f"p95_at_{BATCH_ROWS}_s": many.p95_s},
         )  # fmt: skip
         return Outcome(measured, artefact=model, details={"distilled_from": self.pipe.model_name} if student else {})
 
@@ -145,7 +146,13 @@ class _Evaluator:
         return float(model.evaluate(self.X_held, self.y_held)["roc_auc_score"])
 
     def quality_kept(self, entry: Entry) -> Verdict | None:
-        drop = entry.measured.extra["quality_drop"]
+        """The search's ``check_entry``, in this process: the original's quality is the reference; a variant
+        measured when the original was not (stopped at the deadline) has no drop to judge."""
+        if entry.name == ORIGINAL:
+            self.base_quality = entry.measured.quality
+        if self.base_quality is None:
+            return None
+        drop = entry.measured.extra["quality_drop"] = self.base_quality - entry.measured.quality
         if drop > self.max_drop + 1e-12:  # float noise in an equal score is no drop
             return Verdict.over_limit("quality", drop, self.max_drop,
                                       f"{self.metric} drop {drop:.4f} > {self.max_drop}")  # fmt: skip

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 SAFETY_MARGIN = 0.10  # a candidate is predicted to fit only below 90% of the memory budget (RSS model error)
 TRIAL_TIME_CAP_S = 600.0  # one trial's own time limit
+MIN_TRIAL_S = 0.5  # under a planning deadline, no trial starts with less left (a forked trial: 0.3-2 s, 2 cores)
 _PLAN_COLUMNS = [("estimated_peak_bytes", "estimated peak"), ("seconds_per_sample_s", "time/sample"),
                  ("val_loss", "val loss")]  # fmt: skip
 
@@ -222,6 +223,7 @@ def plan(
     loss_fn: Callable | None = None,
     max_measured: int = 4,
     trial_steps: int = 3,
+    deadline: Any = None,
     verbose: bool = False,
 ) -> Plan:
     """Find the fastest training config for ``model`` that fits ``budget``; see the module docstring.
@@ -241,6 +243,10 @@ def plan(
         The recipe the user wants (effective batch, lr, epochs, optimizer); ``TrainConfig()`` if None.
     max_measured : int, default=4
         Candidates predicted to fit that are measured for real; cheaper ones first.
+    deadline : measure.Deadline, default=None
+        When the planning itself must end (``tightfit plan --time``), distinct from ``budget.time``, which
+        bounds the planned training run: no trial starts after it, a running one is stopped at it, and the
+        configs measured so far are kept and chosen from.
     """
     check(
         "plan",
@@ -267,6 +273,7 @@ def plan(
     board = run_candidates(
         entries, budget, evaluate,
         applies=("memory", "time"), entry_time_cap=TRIAL_TIME_CAP_S, margin=SAFETY_MARGIN, stop_after=max_measured,
+        deadline=deadline, min_seconds=MIN_TRIAL_S if deadline is not None else 0.0,
         screen=_Screen(model, sample, loss_fn, device, budget), check_entry=_no_backoff,
         choose=functools.partial(_choose, probe=quality_probe), techniques=TECHNIQUES, entity="config",
         device=device, verbose=verbose,
