@@ -388,7 +388,7 @@ def _forecast(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",")] if args.models else "auto"
     fc = Forecaster(args.horizon, args.season, budget=budget, models=models, metric=args.metric,
                     n_windows=args.windows, ensemble=args.ensemble, verbose=not args.quiet)  # fmt: skip
-    fc.fit(frame, deadline=deadline)
+    fc.fit(frame, deadline=deadline, then_save=True)
     for note in fc.notes_:
         print("note:", note)
     columns = [(m, m) for m in ("mase", "smape", "rmse", "mae") if m != args.metric] + [("cv_s", "validation")]

@@ -2,6 +2,7 @@
 structure, intervals nest around the forecast, the time budget skips models with the measured reason, short
 series adapt, and season_length=1 works."""
 
+import re
 import time
 
 import numpy as np
@@ -133,3 +134,47 @@ def test_a_budget_no_model_can_validate_in_is_a_budget_error_not_a_data_error(ni
     with pytest.raises(BudgetExceeded, match="no model finished validation") as caught:
         Forecaster(horizon=5, models=["Naive", "AutoETS"], budget=Budget(time="0.05s"), verbose=False).fit(nile_df)
     assert caught.value.kind == "time"
+
+
+class _SlowNaive:
+    """A model whose every fit takes 0.4 s and forecasts the last value: the validation's timing is known."""
+
+    name, kind = "SlowNaive", "statistical"
+
+    def fit(self, frame, h, freq, season_length, level, seed, time_s):
+        time.sleep(0.4)
+        return self
+
+    def predict(self, history, freq, level):
+        from tightfit.timeseries.models import _future
+
+        self.h = 5
+        last = history.groupby("unique_id", sort=False)["y"].last()
+        future = _future(history, 5, freq)
+        return future.assign(mean=future["unique_id"].map(last).to_numpy())
+
+
+@pytest.mark.parametrize(("time_left", "expected"), [(1.0, 1), (1.5, 2), (4.0, 3)])
+def test_a_slow_model_validates_on_the_most_recent_windows_its_time_allows(nile_df, time_left, expected):
+    from tightfit.timeseries.data import check_series
+
+    fc = Forecaster(horizon=5, n_windows=3, verbose=False)
+    series = check_series(nile_df, 5)
+    fc.freq_ = series.freq
+    outcome = fc._validate(series, 1, 3, _SlowNaive(), time_left)
+    assert outcome.measured.extra["windows"] == expected
+    assert outcome.artefact.shape == (expected, 5)  # one row of errors per window used
+    said = outcome.details.get("fewer_windows", "")  # with the measured first window, when windows were cut
+    pattern = rf"validated on its {expected} most recent of 3 windows: the first took 4\d\dms" if expected < 3 else ""
+    assert re.fullmatch(pattern + (r", and the time left held no more beside its final fit" if pattern else ""), said)
+
+
+def test_a_model_whose_final_fit_cannot_fit_is_skipped_with_the_arithmetic(nile_df):
+    from tightfit.search import SkipEntry
+    from tightfit.timeseries.data import check_series
+
+    fc = Forecaster(horizon=5, n_windows=3, verbose=False)
+    series = check_series(nile_df, 5)
+    fc.freq_ = series.freq
+    with pytest.raises(SkipEntry, match=r"the first validation window took 4\d\dms; its final fit needs about as much"):
+        fc._validate(series, 1, 3, _SlowNaive(), 0.6)

@@ -6,11 +6,13 @@ for the neural ones), then runs the models cheapest first through the search cor
 by rolling-origin cross-validation: ``n_windows`` cut-offs, each forecasting the next ``horizon`` points from
 the history before it. The time budget covers the whole fit. On Linux each model validates in a guarded child
 forked from a warm server that imported statsforecast once (about 0.1 s a model), under the time left: a model
-still running at the deadline is stopped, and the models that finished are kept. A model's first window is
-timed; when its other windows and its final fit would not finish in the time left, it is skipped with that
-arithmetic as the reason. The time the best models' final fits need (their last window, scaled to all the
-data) is held back from the models validated after them. Elsewhere models run in this process, where a
-statsforecast fit cannot be interrupted: the budget can then be overrun by one window of one model.
+still running at the deadline is stopped, and the models that finished are kept. Windows run newest first, so
+a model's first window is its costliest; when the others and its final fit would not finish in the time left,
+it validates on as many of the most recent windows as fit beside its final fit (said in ``notes_``), and is
+skipped, with that arithmetic as the reason, only when not even its final fit would. The time the best models'
+final fits need (their newest window, scaled to all the data) is held back from the models validated after them.
+Elsewhere models run in this process, where a statsforecast fit cannot be interrupted: the budget can then be
+overrun by one window of one model.
 
 The best by ``metric`` (mean over series and windows) is refitted on all data; ``ensemble="median"`` takes the
 point-wise median of the top ``top_k`` instead. Models without their own intervals get conformal ones from
@@ -127,10 +129,12 @@ class Forecaster:
         self.verbose = verbose
 
     # -- fit -----------------------------------------------------------------------------------------------
-    def fit(self, df: Any, deadline: Any = None) -> Forecaster:
+    def fit(self, df: Any, deadline: Any = None, then_save: bool = False) -> Forecaster:
         """Validate every model that fits the budget, pick the best, forecast with it; returns self.
         ``deadline``: a :class:`~tightfit.measure.Deadline` already running (the CLI's, counted from the
-        command's start); default: ``budget.time`` from now."""
+        command's start); default: ``budget.time`` from now. ``then_save``: the caller saves the forecaster within
+        the same deadline, so the time each member takes to save (measured on a sample of its series after its
+        newest window) is held back with its final fit."""
         import functools
 
         from tightfit import guard
@@ -147,6 +151,7 @@ class Forecaster:
         reserve = _FinalFitReserve(deadline, self.top_k if self.ensemble == "median" else 1,
                                    CHILD_START_S if executor == "local" else 0.0)  # fmt: skip
         self.freq_ = series.freq
+        self._then_save = then_save
         applies = ("latency",) if self.budget.latency is not None else ()
         self.search_ = run_candidates(
             [Entry(m.name, m) for m in stack], self.budget, functools.partial(self._validate, series, season, windows),
@@ -157,6 +162,9 @@ class Forecaster:
                         key=lambda e: e.status != "chosen")  # fmt: skip
         if not ranked:
             self._raise_none_validated(deadline)
+        for entry in ranked:
+            if "fewer_windows" in entry.details:
+                self.notes_.append(f"{entry.name} {entry.details['fewer_windows']}")
         ranked = [ranked[0], *sorted(ranked[1:], key=lambda e: e.measured.quality)]
         self.cv_ = {e.name: e.artefact for e in ranked}
         self.season_length_used_ = season
@@ -327,19 +335,23 @@ class Forecaster:
         position = frame.groupby("unique_id").cumcount()
         length = frame["unique_id"].map(series.lengths)
         scores, errors, seconds = [], [], []
-        for w in range(windows):
+        planned = windows
+        for done, w in enumerate(reversed(range(windows))):  # newest first: the costliest window is timed first
+            if done == planned:
+                break
             left = clock.left()
-            if w == 1 and left is not None and seconds[0] * windows > left:
-                raise SkipEntry(
-                    f"the first validation window took {format_seconds(seconds[0])}; the other {windows - 1} "
-                    f"window(s) and the final fit need ~{format_seconds(seconds[0] * windows)}, "
-                    f"{format_seconds(left)} left", "time")  # fmt: skip
+            if done == 1 and left is not None:  # the first window measured the cost: fewer windows, or none
+                planned = self._affordable_windows(seconds[0], left, windows)
+                if planned == 1:
+                    break
             if left is not None and left <= 0:
                 raise SkipEntry("the time budget ran out during its validation", "time")
             cutoff = length - (windows - w) * self.horizon
             train, test = frame[position < cutoff], frame[(position >= cutoff) & (position < cutoff + self.horizon)]
             (fitted, predicted), window_s = stopwatch(self._fit, model, train, season, left)
             seconds.append(window_s)
+            if done == 0:
+                newest = (fitted, train)  # the fitted form whose latency is measured below
             merged = test.merge(predicted, on=["unique_id", "ds"], how="left")
             if merged["mean"].isna().any():
                 raise DataError("forecast dates do not line up with the series")
@@ -355,15 +367,35 @@ class Forecaster:
         means = pd.DataFrame(scores).mean().to_dict()
         measured = Measured(
             quality=means.pop(self.metric), metric=self.metric, higher_is_better=False, fit_s=float(np.median(seconds)),
-            extra=means | {"cv_s": float(np.sum(seconds))},
+            extra=means | {"cv_s": float(np.sum(seconds)), "windows": len(seconds)},
         )  # fmt: skip
-        if self.budget.latency is not None:  # the fitted form of the last window, one series at a time
-            latency = self._series_latency(fitted, train)
+        if self.budget.latency is not None:  # the fitted form of the newest window, one series at a time
+            latency = self._series_latency(*newest)
             measured.latency_p50_s, measured.latency_p95_s = np.percentile(latency, [50, 95]).tolist()
-        shortest = min(series.lengths.values())  # the final fit sees the last window's history and its horizon more
-        final_estimate = seconds[-1] * shortest / (shortest - self.horizon)
+        shortest = min(series.lengths.values())  # the final fit sees the newest window's history and a horizon more
+        final_estimate = seconds[0] * shortest / (shortest - self.horizon)
+        details = {"final_fit_estimate_s": round(final_estimate, 3)}
+        if getattr(self, "_then_save", False):
+            details["save_estimate_s"] = round(_save_seconds(newest[0], len(series.ids)), 3)
+        if len(seconds) < windows:
+            details["fewer_windows"] = (
+                f"validated on its {len(seconds)} most recent of {windows} windows: the first took "
+                f"{format_seconds(seconds[0])}, and the time left held no more beside its final fit"
+            )
         return Outcome(measured, artefact=np.array(errors),  # (series x windows, horizon): signed errors
-                       details={"final_fit_estimate_s": round(final_estimate, 3)})  # fmt: skip
+                       details=details)  # fmt: skip
+
+    def _affordable_windows(self, first_s: float, left: float, windows: int) -> int:
+        """How many windows (the one done included) fit in ``left`` seconds beside the final fit, each costing
+        about ``first_s``; a model that cannot fit even its final fit is skipped with the arithmetic."""
+        from tightfit.search import SkipEntry
+
+        units = int(left // first_s) if first_s > 0 else windows
+        if units < 1:
+            raise SkipEntry(
+                f"the first validation window took {format_seconds(first_s)}; its final fit needs about as much, "
+                f"{format_seconds(left)} left", "time")  # fmt: skip
+        return min(windows, units)
 
     def _conformal_widths(self, name: str) -> dict[str, list[float]]:
         """Per level, the half-width of a conformal interval at each horizon step, from the model's absolute
@@ -464,6 +496,27 @@ class Forecaster:
         return plot_forecast(past["ds"], past["y"], future["ds"], future["mean"], bands, path, f"{uid}: {self.chosen_}")
 
 
+SAVE_SAMPLE = 20  # per-series fitted models saved to time the whole save
+
+
+def _save_seconds(fitted: Any, n_series: int) -> float:
+    """Seconds to save ``fitted`` (a member of ``n_series`` series), measured: per-series statistical models on a
+    sample of ``SAVE_SAMPLE`` series, scaled (skops walks every fitted object: 4-13 ms a series here)."""
+    import dataclasses
+    import tempfile
+    import time
+
+    sample = fitted
+    per_series = getattr(fitted, "per_series", {})
+    if len(per_series) > SAVE_SAMPLE:
+        sample = dataclasses.replace(fitted, per_series=dict(list(per_series.items())[:SAVE_SAMPLE]))
+    with tempfile.TemporaryDirectory() as folder:
+        began = time.perf_counter()
+        sample.to_files(Path(folder), "probe")
+        seconds = time.perf_counter() - began
+    return seconds * (len(per_series) / SAVE_SAMPLE if len(per_series) > SAVE_SAMPLE else 1.0)
+
+
 def _same_steps(history: SeriesSet, freq: str | int) -> bool:
     """Whether ``history`` steps by ``freq``: equal integer steps, or the same next dates after its end (pandas
     may name one quarterly grid 'QS-OCT' or 'QS-JAN')."""
@@ -494,4 +547,5 @@ class _FinalFitReserve:
         return None if left is None else max(0.0, left - self.held())
 
     def hold(self, entry) -> None:
-        self._validated.append((entry.measured.quality, entry.details["final_fit_estimate_s"] + self.overhead))
+        seconds = entry.details["final_fit_estimate_s"] + entry.details.get("save_estimate_s", 0.0) + self.overhead
+        self._validated.append((entry.measured.quality, seconds))

@@ -83,8 +83,10 @@ class StatsModel(_FitThenPredict):
     def fit(self, frame, h, freq, season_length, level, seed, time_s) -> FittedStats:
         from statsforecast import StatsForecast
 
+        if not self.per_series_search:  # the naive models hold no parameters: the history is all they need
+            return FittedStats(self.name, self.seasonal, season_length, h, {}, stateless=True)
         model = FittedStats.blank(self.name, self.seasonal, season_length)
-        n_jobs = min(self.n_jobs, frame["unique_id"].nunique()) if self.per_series_search else 1
+        n_jobs = min(self.n_jobs, frame["unique_id"].nunique())
         fitted = StatsForecast(models=[model], freq=freq, n_jobs=n_jobs).fit(df=frame[["unique_id", "ds", "y"]])
         per_series = dict(zip(map(str, fitted.uids), fitted.fitted_[:, 0], strict=True))
         return FittedStats(self.name, self.seasonal, season_length, h, per_series)
@@ -93,13 +95,14 @@ class StatsModel(_FitThenPredict):
 @dataclasses.dataclass
 class FittedStats:
     """One fitted statsforecast model per series; a series the fit never saw is fitted on its own history
-    (``unseen`` names them)."""
+    (``unseen`` names them). ``stateless`` (the naive models): nothing is kept, every history is its own fit."""
 
     name: str
     seasonal: bool
     season_length: int
     h: int
     per_series: dict[str, Any]
+    stateless: bool = False
     kind: str = "statistical"
 
     @staticmethod
@@ -110,7 +113,7 @@ class FittedStats:
         return cls(season_length=season_length) if seasonal else cls()
 
     def unseen(self, history: pd.DataFrame) -> list[str]:
-        return [uid for uid in history["unique_id"].unique() if uid not in self.per_series]
+        return [] if self.stateless else [u for u in history["unique_id"].unique() if u not in self.per_series]
 
     def predict(self, history, freq, level) -> pd.DataFrame:
         future = _future(history, self.h, freq)
@@ -126,13 +129,18 @@ class FittedStats:
     def to_files(self, folder: Path, stem: str) -> dict[str, Any]:
         from tightfit.artefacts import save_skops
 
+        entry = {"seasonal": self.seasonal, "season_length": self.season_length, "stateless": self.stateless}
+        if self.stateless:
+            return entry
         save_skops(folder / f"{stem}.skops", self.per_series)
-        return {"seasonal": self.seasonal, "season_length": self.season_length, "file": f"{stem}.skops"}
+        return entry | {"file": f"{stem}.skops"}
 
     @classmethod
     def from_files(cls, folder: Path, entry: dict[str, Any]) -> FittedStats:
         from tightfit.artefacts import load_skops
 
+        if entry["stateless"]:
+            return cls(entry["name"], entry["seasonal"], entry["season_length"], entry["h"], {}, stateless=True)
         trusted = [*STATS_TYPES, f"statsforecast.models.{entry['name']}"]
         per_series = load_skops(folder / entry["file"], trusted=trusted)
         return cls(entry["name"], entry["seasonal"], entry["season_length"], entry["h"], per_series)
