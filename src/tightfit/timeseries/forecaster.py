@@ -198,44 +198,51 @@ class Forecaster:
 
     def _final_fits(self, ranked: list, season: int, deadline, executor: str) -> tuple[list, list[tuple]]:
         """Fit the forecast's members on all data within the time left (each in a guarded child where the guard
-        forks). A member stopped at the deadline is left out; when none finishes, the validated model with the
-        shortest fit forecasts instead (the cheapest that can finish), and the leaderboard says so."""
+        forks), best first. A model whose predicted final fit (and save, with ``then_save``) does not fit the
+        time left is passed over with that arithmetic, one stopped at the deadline is left out, and the next
+        best takes its place; when none finishes, the validated model with the shortest fit forecasts instead
+        (the cheapest that can finish), and the leaderboard says so."""
         from tightfit.errors import BudgetExceeded
         from tightfit.search import Verdict
 
-        wanted = ranked[: self.top_k] if self.ensemble == "median" and len(ranked) >= 2 else ranked[:1]
-        members, forecasts, stopped = [], [], []
-        for entry in wanted:
+        wanted = self.top_k if self.ensemble == "median" and len(ranked) >= 2 else 1
+        members, forecasts, passed = [], [], []
+        for entry in ranked:
+            if len(members) == wanted:
+                break
             left = deadline.left()
+            need = entry.details["final_fit_estimate_s"] + entry.details.get("save_estimate_s", 0.0)
+            what = "final fit and save" if "save_estimate_s" in entry.details else "final fit"
+            if left is not None and need > left:
+                entry.verdict = Verdict.over_limit("time", need, left, (
+                    f"validated, but its {what} need ~{format_seconds(need)}, {format_seconds(max(left, 0))} left"))
+                passed.append(entry)
+                continue
             try:
-                if left is not None and left <= 0:
-                    raise BudgetExceeded("time", self.budget.time, deadline.elapsed(), detail="no time left")
                 fit, seconds = self._final_fit(entry.spec, season, left, executor)
             except BudgetExceeded as exc:
                 if exc.kind != "time":
                     raise
-                stopped.append(entry)
+                entry.verdict = Verdict.over_limit("time", None, self.budget.time, (
+                    "validated, but its final fit on all data did not finish in the time left"))  # fmt: skip
+                passed.append(entry)
                 continue
             members.append(entry)
             forecasts.append(fit)
             entry.measured.extra["final_fit_s"] = seconds
-        for entry in stopped:
-            entry.verdict = Verdict.over_limit("time", None, self.budget.time, (
-                "validated, but its final fit on all data did not finish in the time left"))  # fmt: skip
         if not members:  # never no forecast: the cheapest model that can finish does, past the deadline
             fallback = min(ranked, key=lambda e: e.measured.fit_s)
             fit, seconds = self._final_fit(fallback.spec, season, None, executor)
             fallback.measured.extra["final_fit_s"] = seconds
             fallback.verdict = Verdict.chosen(
-                f"the final fit of {', '.join(e.name for e in stopped)} did not finish in the time left; "
+                f"the final fit of {', '.join(e.name for e in passed)} could not finish in the time left; "
                 f"{fallback.name}, the fastest validated model, was fitted past the deadline in {seconds:.2f} s"
             )  # fmt: skip
             self.notes_.append(fallback.verdict.reason)
             return [fallback], [fit]
-        if stopped and members[0] is not wanted[0]:  # the best was stopped: the next finished one is chosen
-            members[0].verdict = Verdict.chosen(
-                f"the best whose final fit finished in time ({wanted[0].name}'s did not)"
-            )
+        if members[0] is not ranked[0]:  # the best could not finish: the best that did is chosen
+            members[0].verdict = Verdict.chosen(f"the best whose final fit finished in time ({ranked[0].name}'s could "
+                                                "not)")  # fmt: skip
         return members, forecasts
 
     def _final_fit(self, model, season: int, left: float | None, executor: str) -> tuple[tuple, float]:
@@ -335,13 +342,13 @@ class Forecaster:
         position = frame.groupby("unique_id").cumcount()
         length = frame["unique_id"].map(series.lengths)
         scores, errors, seconds = [], [], []
-        planned = windows
+        planned, save_s = windows, 0.0
         for done, w in enumerate(reversed(range(windows))):  # newest first: the costliest window is timed first
             if done == planned:
                 break
             left = clock.left()
             if done == 1 and left is not None:  # the first window measured the cost: fewer windows, or none
-                planned = self._affordable_windows(seconds[0], left, windows)
+                planned = self._affordable_windows(seconds[0], left, windows, save_s)
                 if planned == 1:
                     break
             if left is not None and left <= 0:
@@ -352,6 +359,8 @@ class Forecaster:
             seconds.append(window_s)
             if done == 0:
                 newest = (fitted, train)  # the fitted form whose latency is measured below
+                if getattr(self, "_then_save", False):
+                    save_s = _save_seconds(fitted, len(series.ids))
             merged = test.merge(predicted, on=["unique_id", "ds"], how="left")
             if merged["mean"].isna().any():
                 raise DataError("forecast dates do not line up with the series")
@@ -376,7 +385,7 @@ class Forecaster:
         final_estimate = seconds[0] * shortest / (shortest - self.horizon)
         details = {"final_fit_estimate_s": round(final_estimate, 3)}
         if getattr(self, "_then_save", False):
-            details["save_estimate_s"] = round(_save_seconds(newest[0], len(series.ids)), 3)
+            details["save_estimate_s"] = round(save_s, 3)
         if len(seconds) < windows:
             details["fewer_windows"] = (
                 f"validated on its {len(seconds)} most recent of {windows} windows: the first took "
@@ -385,16 +394,18 @@ class Forecaster:
         return Outcome(measured, artefact=np.array(errors),  # (series x windows, horizon): signed errors
                        details=details)  # fmt: skip
 
-    def _affordable_windows(self, first_s: float, left: float, windows: int) -> int:
-        """How many windows (the one done included) fit in ``left`` seconds beside the final fit, each costing
-        about ``first_s``; a model that cannot fit even its final fit is skipped with the arithmetic."""
+    def _affordable_windows(self, first_s: float, left: float, windows: int, save_s: float = 0.0) -> int:
+        """How many windows (the one done included) fit in ``left`` seconds beside the final fit (and its save,
+        ``save_s``), each costing about ``first_s``; a model that cannot fit even its final fit is skipped with the
+        arithmetic."""
         from tightfit.search import SkipEntry
 
-        units = int(left // first_s) if first_s > 0 else windows
+        units = int((left - save_s) // first_s) if first_s > 0 else windows
         if units < 1:
+            saving = f" and saving it ~{format_seconds(save_s)}" if save_s else ""
             raise SkipEntry(
-                f"the first validation window took {format_seconds(first_s)}; its final fit needs about as much, "
-                f"{format_seconds(left)} left", "time")  # fmt: skip
+                f"the first validation window took {format_seconds(first_s)}; its final fit needs about as much"
+                f"{saving}, {format_seconds(max(left, 0))} left", "time")  # fmt: skip
         return min(windows, units)
 
     def _conformal_widths(self, name: str) -> dict[str, list[float]]:
@@ -511,6 +522,8 @@ def _save_seconds(fitted: Any, n_series: int) -> float:
     if len(per_series) > SAVE_SAMPLE:
         sample = dataclasses.replace(fitted, per_series=dict(list(per_series.items())[:SAVE_SAMPLE]))
     with tempfile.TemporaryDirectory() as folder:
+        if per_series:  # untimed: the first save imports and registers skops' machinery (~2.5 s here)
+            dataclasses.replace(fitted, per_series=dict(list(per_series.items())[:1])).to_files(Path(folder), "warm")
         began = time.perf_counter()
         sample.to_files(Path(folder), "probe")
         seconds = time.perf_counter() - began
