@@ -349,8 +349,9 @@ def _compress_run(args: argparse.Namespace, budget, deadline) -> int:
     pipe = load_table_model(args.model_path, trust=args.trust)
     frame = _read_table(args.data, args.quiet)
     X, y = (frame, None) if args.target is None else _split_target(frame, args.target, args.data)
+    students = tuple(s.strip() for s in args.students.split(",") if s.strip())
     report = compress_pipeline(pipe, X, y, budget=budget, max_quality_drop=_fraction(args.max_drop, "--max-drop"),
-                               deadline=deadline, verbose=not args.quiet)  # fmt: skip
+                               students=students, deadline=deadline, verbose=not args.quiet)  # fmt: skip
     columns = [("latency_p50_s", "p50 1 row"), (f"p50_at_{BATCH_ROWS}_s", f"p50 {BATCH_ROWS:,} rows"),
                ("quality_drop", "quality drop"), ("fit_s", "distil")]  # fmt: skip
     rows, notes = report.leaderboard.rows(columns)
@@ -479,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--inputs", help=".npy (one input) or .npz (one array per input), rows first (for a module)")
     comp.add_argument("--data", help="a run folder's table rows to distil on: the training CSV/Parquet")
     comp.add_argument("--target", help="the label column of --data (scores every variant's held-out ROC AUC)")
+    comp.add_argument("--students", default="LightGBM,MLP", help="a run folder's students to distil (LightGBM,MLP)")
     comp.add_argument("--latency", help="p95 limit at the smallest batch size, e.g. 15ms")
     comp.add_argument("--size", help="size limit, e.g. 30MB")
     comp.add_argument("--time", help="time budget for the whole command, e.g. 2min (a variant is not started after it)")

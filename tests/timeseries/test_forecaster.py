@@ -178,3 +178,24 @@ def test_a_model_whose_final_fit_cannot_fit_is_skipped_with_the_arithmetic(nile_
     fc.freq_ = series.freq
     with pytest.raises(SkipEntry, match=r"the first validation window took 4\d\dms; its final fit needs about as much"):
         fc._validate(series, 1, 3, _SlowNaive(), 0.6)
+
+
+def test_a_best_model_whose_final_fit_and_save_cannot_finish_is_passed_over(nile_df):
+    from tightfit.measure import Deadline
+    from tightfit.search import Entry, Measured, Verdict
+    from tightfit.timeseries.data import check_series
+    from tightfit.timeseries.models import model_stack
+
+    fc = Forecaster(horizon=5, verbose=False)
+    fc.series_ = check_series(nile_df, 5)
+    fc.freq_, fc.notes_ = fc.series_.freq, []
+    slow = Entry("Slow", None, measured=Measured(quality=0.5, fit_s=20.0),
+                 details={"final_fit_estimate_s": 40.0, "save_estimate_s": 20.0})  # fmt: skip
+    naive = Entry("Naive", model_stack(["Naive"], None, None)[0], measured=Measured(quality=0.9, fit_s=0.01),
+                  details={"final_fit_estimate_s": 0.01, "save_estimate_s": 0.0})  # fmt: skip
+    slow.verdict, naive.verdict = Verdict.chosen("best"), Verdict.fits()
+    members, fits = fc._final_fits([slow, naive], 1, Deadline(5), "inline")
+    assert members == [naive] and len(fits[0][1]) == 5  # never started the slow one: the next best forecasts
+    assert slow.verdict.status == "over_limit" and slow.verdict.limit == "time"
+    assert re.fullmatch(r"validated, but its final fit and save need ~1min, (5|4\.\d+)s left", slow.verdict.reason)
+    assert naive.verdict.status == "chosen" and "(Slow's could not)" in naive.verdict.reason
