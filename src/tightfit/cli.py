@@ -339,9 +339,9 @@ def _compress(args: argparse.Namespace) -> int:
 
 def _compress_run(args: argparse.Namespace, budget, deadline) -> int:
     """A saved table model: the original beside its distilled students; the chosen one saved as a run."""
-    from tightfit.compress.tabular import BATCH_ROWS, compress_pipeline
     from tightfit.errors import ConfigError
     from tightfit.serve.loading import load_table_model
+    from tightfit.tabular.shrink import BATCH_ROWS, compress_pipeline
 
     if args.data is None:
         raise ConfigError(f"tightfit compress {args.model_path} needs --data: rows of its table to distil on "

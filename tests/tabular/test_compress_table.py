@@ -11,9 +11,8 @@ from sklearn.model_selection import train_test_split
 import tightfit
 from tightfit import Budget
 from tightfit.cli import main
-from tightfit.compress.tabular import compress_pipeline
 from tightfit.errors import ConfigError
-from tightfit.tabular import TabularPipeline
+from tightfit.tabular import TabularPipeline, compress_pipeline
 
 
 @pytest.fixture(scope="module")

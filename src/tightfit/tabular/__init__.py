@@ -16,6 +16,7 @@ _LAZY = {
     "TabularPipeline": "pipeline",
     "TinyTFMClassifier": "classifier",
     "TuningParams": "tuning",
+    "compress_pipeline": "shrink",
     "distil": "distillation",
 }
 

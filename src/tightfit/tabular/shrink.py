@@ -1,4 +1,5 @@
-"""`compress_pipeline(pipe, X, y)`: shrink a fitted table model for serving, measured side by side.
+"""`compress_pipeline(pipe, X, y)`: shrink a fitted table model for serving, measured side by side (the table
+side of `tightfit.compress`, a layer above it).
 
 The variants are the fitted classification pipeline itself and its distilled students (``distil-LightGBM``,
 ``distil-MLP``: :func:`tightfit.tabular.distil`, trained on the teacher's probabilities over the distillation rows
