@@ -327,14 +327,22 @@ def _compress(args: argparse.Namespace) -> int:
         f"model, sidecar = load_exported({str(artefact or out / 'best.onnx')!r})",
         f"outputs = model(*inputs)  # the same positional inputs as --inputs, any batch size (timed at {big})",
     ]
-    page = write_report(out, "compress", report.leaderboard, charts=[chart], usage=usage, columns=columns,
-                        extra={"batch_sizes": list(report.batch_sizes), "max_quality_drop": report.max_quality_drop})
-    _say_binding(report.leaderboard, page)
-    if report.best is None:
-        print(f"no variant keeps quality within {args.max_drop} and meets {budget}; see {out}/report.json")
-        return 1
-    print(f"chosen: {report.best.name}; wrote {artefact} (+ .json sidecar), {out}/report.json, {out}/pareto.png")
-    return 0
+    extra = {"batch_sizes": list(report.batch_sizes), "max_quality_drop": report.max_quality_drop}
+    return _compress_outcome(
+        out, report.leaderboard, usage, columns, extra, [chart],
+        f"chosen: {report.best and report.best.name}; wrote {artefact} (+ .json sidecar), {out}/report.json, "
+        f"{out}/pareto.png", f"no variant keeps quality within {args.max_drop} and meets {budget}; see "
+        f"{out}/report.json",
+    )  # fmt: skip
+
+
+def _compress_outcome(out: Path, board, usage, columns, extra, charts, chosen_says: str, none_says: str) -> int:
+    """The common report of both compress paths, the binding limit, and the line saying what was chosen (exit 0)
+    or that nothing qualified (exit 1)."""
+    page = write_report(out, "compress", board, charts=charts, usage=usage, columns=columns, extra=extra)
+    _say_binding(board, page)
+    print(chosen_says if board.chosen is not None else none_says)
+    return 0 if board.chosen is not None else 1
 
 
 def _compress_run(args: argparse.Namespace, budget, deadline) -> int:
@@ -361,14 +369,12 @@ def _compress_run(args: argparse.Namespace, budget, deadline) -> int:
         report.best.save(out / "model")
     usage = ["import tightfit", f"model = tightfit.load({str(out)!r})", "model.predict(rows)  # a DataFrame with the "
              "training columns; CLI: tightfit predict / tightfit serve " + str(out)]  # fmt: skip
-    page = write_report(out, "compress", report.leaderboard, usage=usage, columns=columns,
-                        extra={"max_quality_drop": report.max_quality_drop, "metric": report.metric})  # fmt: skip
-    _say_binding(report.leaderboard, page)
-    if report.best is None:
-        print(f"no variant keeps {report.metric} within {args.max_drop} and meets {budget}; see {out}/run.json")
-        return 1
-    print(f"chosen: {report.best_name}; wrote {out}/model/ (tightfit predict|serve {out}), {out}/report.html")
-    return 0
+    extra = {"max_quality_drop": report.max_quality_drop, "metric": report.metric}
+    return _compress_outcome(
+        out, report.leaderboard, usage, columns, extra, [],
+        f"chosen: {report.best_name}; wrote {out}/model/ (tightfit predict|serve {out}), {out}/report.html",
+        f"no variant keeps {report.metric} within {args.max_drop} and meets {budget}; see {out}/run.json",
+    )  # fmt: skip
 
 
 def _forecast(args: argparse.Namespace) -> int:
