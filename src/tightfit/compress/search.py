@@ -36,7 +36,7 @@ from tightfit.compress.variant import Variant
 from tightfit.errors import ConfigError, TechniqueNotApplicable, bad_param, unknown_key
 from tightfit.params import Interval, Options, check
 from tightfit.registry import Registry
-from tightfit.search import Entry, Leaderboard, Measured, Outcome, Verdict, run_candidates
+from tightfit.search import Entry, Leaderboard, Measured, Outcome, Verdict, fastest_within_tie, run_candidates
 
 __all__ = ["SERVING_STAGES", "TECHNIQUES", "TORCH_STAGES", "CompressReport", "compress", "output_fidelity"]
 
@@ -58,7 +58,6 @@ for _id, _kind, _relaxes, _rank, _summary in (
 TORCH_STAGES = tuple(t for t in TECHNIQUES if TECHNIQUES[t] == "torch")
 SERVING_STAGES = tuple(t for t in TECHNIQUES if TECHNIQUES[t] == "serving")
 DEFAULT_TECHNIQUES = ("dynamic_int8", "onnx", "onnx_int8", "onnx_static_int8", "prune")
-TIE_BAND = 0.02  # p50s within 2% are a tie: timing noise on a shared CPU is larger than that
 PARITY_COSINE = 0.999  # an exported graph must reproduce PyTorch's outputs this closely (row cosine)
 
 
@@ -456,9 +455,6 @@ def _measure(variant: Variant, inputs: tuple, sizes: tuple[int, ...], eval_fn: C
 
 
 def _choose(fits: list[Entry], big: int) -> tuple[Entry, str]:
-    """The fastest at the largest batch size; p50s within ``TIE_BAND`` are a tie and the smaller wins."""
-    p50 = {id(e): e.measured.extra[f"p50_at_{big}_s"] for e in fits}
-    fastest = min(p50.values())
-    tied = [e for e in fits if p50[id(e)] <= fastest * (1 + TIE_BAND)]
-    best = min(tied, key=lambda e: (e.measured.size_bytes, p50[id(e)]))
+    """The fastest at the largest batch size (:func:`tightfit.search.fastest_within_tie`)."""
+    best = fastest_within_tie(fits, lambda e: e.measured.extra[f"p50_at_{big}_s"])
     return best, f"fastest at batch {big} among {len(fits)} that keep quality and fit the limits"

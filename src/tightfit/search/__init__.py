@@ -23,6 +23,7 @@ _LAZY = {
     "judge": "loop",
     "run_candidates": "loop",
     "best_quality": "loop",
+    "fastest_within_tie": "loop",
     "Triage": "binding",
     "WorkloadFacts": "binding",
     "triage": "binding",

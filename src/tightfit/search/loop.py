@@ -33,6 +33,7 @@ from tightfit.units import format_bytes, format_seconds
 __all__ = ["LIMITS_JUDGED", "Outcome", "SkipEntry", "judge", "run_candidates"]
 
 log = logging.getLogger(__name__)
+TIE_BAND = 0.02  # p50s within 2% are a tie: timing noise on a shared CPU is larger than that
 
 LIMITS_JUDGED = ("memory", "ram", "time", "latency", "size")
 
@@ -112,6 +113,14 @@ def best_quality(fits: list[Entry]) -> tuple[Entry, str]:
     winner = max(fits, key=key)
     metric = winner.measured.metric or "quality"
     return winner, f"best {metric} among the {len(fits)} that fit"
+
+
+def fastest_within_tie(fits: list[Entry], p50: Callable[[Entry], float]) -> Entry:
+    """A serving choice: the entry with the smallest ``p50``, where p50s within ``TIE_BAND`` of it are a tie that
+    the smallest ``size_bytes`` wins."""
+    fastest = min(p50(e) for e in fits)
+    tied = [e for e in fits if p50(e) <= fastest * (1 + TIE_BAND)]
+    return min(tied, key=lambda e: (e.measured.size_bytes, p50(e)))
 
 
 def _time_cap(left: float | None, cap: float | None) -> float | None:

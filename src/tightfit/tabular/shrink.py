@@ -16,9 +16,7 @@ Among the rest the fastest one-row p50 wins; p50s within 2% are a tie and the sm
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,12 +24,11 @@ import numpy as np
 from tightfit.budget import Budget
 from tightfit.errors import ConfigError, bad_param
 from tightfit.params import Interval, Options, check
-from tightfit.search import Entry, Leaderboard, Measured, Outcome, Verdict, run_candidates
+from tightfit.search import Entry, Leaderboard, Measured, Outcome, Verdict, fastest_within_tie, run_candidates
 
 __all__ = ["TableCompressReport", "compress_pipeline"]
 
 ORIGINAL = "original"
-TIE_BAND = 0.02
 BATCH_ROWS = 1000
 
 
@@ -125,6 +122,7 @@ class _Evaluator:
     def __call__(self, student: str | None, time_left: float | None) -> Outcome:
         from tightfit.measure import latency, stopwatch
         from tightfit.tabular import distil
+        from tightfit.tabular.autofit import saved_size
 
         if student is None:
             model, distil_s = self.pipe, 0.0
@@ -135,7 +133,7 @@ class _Evaluator:
         one = latency(model.predict_proba, self.one_row, warmup=3, min_repeats=20, min_time_s=0.5)
         many = latency(model.predict_proba, self.batch, warmup=1, min_repeats=3, min_time_s=0.5)
         measured = Measured(
-            quality=quality, metric=self.metric, size_bytes=_saved_size(model), latency_batch=1,
+            quality=quality, metric=self.metric, size_bytes=saved_size(model), latency_batch=1,
             latency_p50_s=one.p50_s, latency_p95_s=one.p95_s, fit_s=distil_s,
             extra={f"p50_at_{BATCH_ROWS}_s": many.p50_s, f"p95_at_{BATCH_ROWS}_s": many.p95_s},
         )  # fmt: skip
@@ -160,17 +158,7 @@ class _Evaluator:
         return None
 
 
-def _saved_size(model: Any) -> int:
-    """Bytes of the pipeline saved in the safe format (the folder ``tightfit serve`` would load)."""
-    with tempfile.TemporaryDirectory() as folder:
-        saved = model.save(Path(folder) / "model")
-        return sum(p.stat().st_size for p in saved.rglob("*") if p.is_file())
-
-
 def _fastest_one_row(fits: list[Entry]) -> tuple[Entry, str]:
-    """The fastest one-row p50; p50s within ``TIE_BAND`` are a tie and the smaller wins."""
-    fastest = min(e.measured.latency_p50_s for e in fits)
-    tied = [e for e in fits if e.measured.latency_p50_s <= fastest * (1 + TIE_BAND)]
-    best = min(tied, key=lambda e: (e.measured.size_bytes, e.measured.latency_p50_s))
+    """The fastest one-row p50 (:func:`tightfit.search.fastest_within_tie`)."""
+    best = fastest_within_tie(fits, lambda e: e.measured.latency_p50_s)
     return best, f"fastest one-row p50 among {len(fits)} that keep quality and fit the limits"
-
