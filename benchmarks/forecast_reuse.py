@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, write
 
+from tightfit.measure import stopwatch
 from tightfit.timeseries import Forecaster, mase
 
 THREADS = 2
@@ -56,6 +56,14 @@ def test_mase(forecast: pd.DataFrame, column: str, truth: pd.DataFrame, history:
     return float(np.mean(scores))
 
 
+def refit_and_forecast(options: dict, history: pd.DataFrame) -> pd.DataFrame:
+    return Forecaster(**options).fit(history).predict()
+
+
+def load_and_forecast(folder: Path, history: pd.DataFrame) -> pd.DataFrame:
+    return Forecaster.load(folder).predict(history)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=100)
@@ -73,12 +81,10 @@ def main() -> None:
         Forecaster(**options).fit(old).save(folder)
         refit_s, reuse_s = [], []
         for _ in range(args.repeats):  # interleaved: both ways see the same machine state
-            began = time.perf_counter()
-            refit = Forecaster(**options).fit(newer).predict()
-            refit_s.append(time.perf_counter() - began)
-            began = time.perf_counter()
-            reused = Forecaster.load(folder).predict(newer)
-            reuse_s.append(time.perf_counter() - began)
+            refit, seconds = stopwatch(refit_and_forecast, options, newer)
+            refit_s.append(seconds)
+            reused, seconds = stopwatch(load_and_forecast, folder, newer)
+            reuse_s.append(seconds)
         row = {"model": name, "refit_s": float(np.median(refit_s)), "reuse_s": float(np.median(reuse_s)),
                "refit_mase": test_mase(refit, name, truth, newer),
                "reuse_mase": test_mase(reused, name, truth, newer)}  # fmt: skip

@@ -39,7 +39,7 @@ from tightfit.params import Interval, Options, check
 from tightfit.timeseries.augment import Augmenter
 from tightfit.timeseries.data import SeriesSet, check_horizon, check_series, next_dates
 from tightfit.timeseries.metrics import mase, rmse, smape
-from tightfit.timeseries.models import MODELS, STACK, model_stack
+from tightfit.timeseries.models import MODELS, STACK, model_stack, series_values
 from tightfit.units import format_seconds
 
 __all__ = ["METRICS", "Forecaster"]
@@ -151,10 +151,10 @@ class Forecaster:
         reserve = _FinalFitReserve(deadline, self.top_k if self.ensemble == "median" else 1,
                                    CHILD_START_S if executor == "local" else 0.0)  # fmt: skip
         self.freq_ = series.freq
-        self._then_save = then_save
         applies = ("latency",) if self.budget.latency is not None else ()
+        evaluate = functools.partial(self._validate, series, season, windows, then_save=then_save)
         self.search_ = run_candidates(
-            [Entry(m.name, m) for m in stack], self.budget, functools.partial(self._validate, series, season, windows),
+            [Entry(m.name, m) for m in stack], self.budget, evaluate,
             executor=executor, applies=applies, deadline=reserve, check_entry=reserve.hold, preload=CHILD_IMPORTS,
             techniques=MODELS, entity="model", verbose=self.verbose,
         )  # fmt: skip
@@ -210,8 +210,7 @@ class Forecaster:
         for entry in ranked:
             if len(members) == wanted:
                 break
-            left = deadline.left()
-            need = entry.details["final_fit_estimate_s"] + entry.details.get("save_estimate_s", 0.0)
+            left, need = deadline.left(), _final_cost(entry)
             what = "final fit and save" if "save_estimate_s" in entry.details else "final fit"
             if left is not None and need > left:
                 entry.verdict = Verdict.over_limit("time", need, left, (
@@ -328,9 +327,10 @@ class Forecaster:
         return [stopwatch(fitted.predict, groups[i % len(groups)], self.freq_, self.level)[1]
                 for i in range(LATENCY_CALLS)]  # fmt: skip
 
-    def _validate(self, series: SeriesSet, season: int, windows: int, model, time_left: float | None):
+    def _validate(self, series: SeriesSet, season: int, windows: int, model, time_left: float | None,
+                  then_save: bool = False):  # fmt: skip
         """Rolling-origin validation of one model within ``time_left`` (the search's evaluate, in a guarded child
-        where the guard forks): its mean metrics and signed errors."""
+        where the guard forks): its mean metrics and signed errors; with ``then_save``, its measured save time."""
         from tightfit.measure import Deadline, stopwatch
         from tightfit.search import Measured, Outcome, SkipEntry
 
@@ -359,12 +359,12 @@ class Forecaster:
             seconds.append(window_s)
             if done == 0:
                 newest = (fitted, train)  # the fitted form whose latency is measured below
-                if getattr(self, "_then_save", False):
+                if then_save:
                     save_s = _save_seconds(fitted, len(series.ids))
             merged = test.merge(predicted, on=["unique_id", "ds"], how="left")
             if merged["mean"].isna().any():
                 raise DataError("forecast dates do not line up with the series")
-            histories = {uid: g["y"].to_numpy() for uid, g in train.groupby("unique_id", sort=False)}
+            histories = series_values(train)
             for uid, group in merged.groupby("unique_id", sort=False):
                 history = histories[uid]
                 truth, guess = group["y"].to_numpy(), group["mean"].to_numpy()
@@ -384,7 +384,7 @@ class Forecaster:
         shortest = min(series.lengths.values())  # the final fit sees the newest window's history and a horizon more
         final_estimate = seconds[0] * shortest / (shortest - self.horizon)
         details = {"final_fit_estimate_s": round(final_estimate, 3)}
-        if getattr(self, "_then_save", False):
+        if then_save:
             details["save_estimate_s"] = round(save_s, 3)
         if len(seconds) < windows:
             details["fewer_windows"] = (
@@ -510,12 +510,18 @@ class Forecaster:
 SAVE_SAMPLE = 20  # per-series fitted models saved to time the whole save
 
 
+def _final_cost(entry: Any) -> float:
+    """Seconds a validated model's final fit is predicted to take, with its save when that was measured."""
+    return entry.details["final_fit_estimate_s"] + entry.details.get("save_estimate_s", 0.0)
+
+
 def _save_seconds(fitted: Any, n_series: int) -> float:
     """Seconds to save ``fitted`` (a member of ``n_series`` series), measured: per-series statistical models on a
     sample of ``SAVE_SAMPLE`` series, scaled (skops walks every fitted object: 4-13 ms a series here)."""
     import dataclasses
     import tempfile
-    import time
+
+    from tightfit.measure import stopwatch
 
     sample = fitted
     per_series = getattr(fitted, "per_series", {})
@@ -524,9 +530,7 @@ def _save_seconds(fitted: Any, n_series: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
         if per_series:  # untimed: the first save imports and registers skops' machinery (~2.5 s here)
             dataclasses.replace(fitted, per_series=dict(list(per_series.items())[:1])).to_files(Path(folder), "warm")
-        began = time.perf_counter()
-        sample.to_files(Path(folder), "probe")
-        seconds = time.perf_counter() - began
+        _, seconds = stopwatch(sample.to_files, Path(folder), "probe")
     return seconds * (len(per_series) / SAVE_SAMPLE if len(per_series) > SAVE_SAMPLE else 1.0)
 
 
@@ -560,5 +564,4 @@ class _FinalFitReserve:
         return None if left is None else max(0.0, left - self.held())
 
     def hold(self, entry) -> None:
-        seconds = entry.details["final_fit_estimate_s"] + entry.details.get("save_estimate_s", 0.0) + self.overhead
-        self._validated.append((entry.measured.quality, seconds))
+        self._validated.append((entry.measured.quality, _final_cost(entry) + self.overhead))

@@ -43,6 +43,7 @@ __all__ = [
     "NeuralForecaster",
     "StatsModel",
     "model_stack",
+    "series_values",
 ]
 
 
@@ -62,7 +63,8 @@ class _FitThenPredict:
         return self.fit(frame, h, freq, season_length, level, seed, time_s).predict(frame, freq, level)
 
 
-def _histories(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def series_values(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each series' ``y`` as floats, by ``unique_id``, in the frame's order."""
     return {uid: g["y"].to_numpy(dtype=float) for uid, g in frame.groupby("unique_id", sort=False)}
 
 
@@ -118,7 +120,7 @@ class FittedStats:
     def predict(self, history, freq, level) -> pd.DataFrame:
         future = _future(history, self.h, freq)
         columns: dict[str, list[np.ndarray]] = {}
-        for uid, y in _histories(history).items():
+        for uid, y in series_values(history).items():
             model = self.per_series.get(uid)
             if model is None:
                 model = self.blank(self.name, self.seasonal, self.season_length).fit(y)
@@ -205,7 +207,7 @@ class FittedLightGBM:
 
     def predict(self, history, freq, level) -> pd.DataFrame:
         future = _future(history, self.h, freq)
-        values = _histories(history)
+        values = series_values(history)
         scales = np.array([np.mean(np.abs(v)) or 1.0 for v in values.values()])
         paths = [list(v / s) for v, s in zip(values.values(), scales, strict=True)]
         calendar = _calendar(future["ds"])
@@ -257,7 +259,7 @@ class NeuralForecaster(_FitThenPredict):
         from tightfit.budget import Budget
         from tightfit.train import EarlyStop, TrainConfig, Trainer
 
-        series = list(_histories(frame).values())
+        series = list(series_values(frame).values())
         shortest = min(len(s) for s in series)
         lookback = int(min(max(2 * h, 2 * season_length, 16), max(shortest - h, 4)))
         windows = np.concatenate([
@@ -318,7 +320,7 @@ class FittedNeural:
             self._net.to(self.device).eval()
         contexts = np.stack([
             np.pad(s[-self.lookback :], (max(0, self.lookback - len(s)), 0), mode="edge")
-            for s in _histories(history).values()
+            for s in series_values(history).values()
         ])  # fmt: skip
         mean, std = contexts.mean(axis=1, keepdims=True), contexts.std(axis=1, keepdims=True) + 1e-5
         with torch.no_grad():
@@ -394,7 +396,7 @@ class FittedChronos:
             device = Budget(device=self.device).resolve_device()
             self._pipeline = BaseChronosPipeline.from_pretrained(self.path, device_map=device,
                                                                  torch_dtype=torch.float32)  # fmt: skip
-        context = [torch.tensor(y) for y in _histories(history).values()]
+        context = [torch.tensor(y) for y in series_values(history).values()]
         bounds = sorted({q for lv in level for q in (0.5 - lv / 200, 0.5 + lv / 200)} | {0.5})
         quantiles, _ = self._pipeline.predict_quantiles(context, prediction_length=self.h, quantile_levels=bounds)
         quantiles = quantiles.cpu().numpy().reshape(-1, len(bounds))

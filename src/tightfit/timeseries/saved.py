@@ -30,7 +30,7 @@ def save_forecaster(fc: Any, path: str | Path) -> Path:
     """Write the fitted ``fc`` into the folder ``path`` (replaced atomically); returns ``path``."""
     from tightfit import __version__
 
-    members = []
+    members, board = [], fc.leaderboard_
     with atomic_dir(path) as folder:
         for i, name in enumerate(fc.members_):
             fitted = fc.fitted_[name]
@@ -43,7 +43,7 @@ def save_forecaster(fc: Any, path: str | Path) -> Path:
             "freq": fc.freq_, "level": list(fc.level), "metric": fc.metric, "ensemble": fc.ensemble,
             "top_k": fc.top_k, "budget": fc.budget.to_dict(), "chosen": fc.chosen_, "members": members,
             "widths": fc.widths_, "notes": fc.notes_, "fit_seconds": fc.fit_seconds_,
-            "leaderboard": fc.leaderboard_.astype(object).where(fc.leaderboard_.notna(), None).to_dict("records"),
+            "leaderboard": board.astype(object).where(board.notna(), None).to_dict("records"),
         })  # fmt: skip
     return Path(path)
 
