@@ -314,10 +314,6 @@ class FittedNeural:
     def predict(self, history, freq, level) -> pd.DataFrame:
         import torch
 
-        if not hasattr(self, "_net"):
-            self._net = self.network(self.name, self.lookback, self.h)
-            self._net.load_state_dict(self.weights)
-            self._net.to(self.device).eval()
         contexts = np.stack([
             np.pad(s[-self.lookback :], (max(0, self.lookback - len(s)), 0), mode="edge")
             for s in series_values(history).values()
@@ -325,8 +321,16 @@ class FittedNeural:
         mean, std = contexts.mean(axis=1, keepdims=True), contexts.std(axis=1, keepdims=True) + 1e-5
         with torch.no_grad():
             normed = torch.tensor((contexts - mean) / std, dtype=torch.float32, device=self.device)
-            out = self._net(normed).cpu().numpy()
+            out = self._built()(normed).cpu().numpy()
         return _future(history, self.h, freq).assign(mean=(out * std + mean).reshape(-1))
+
+    def _built(self) -> Any:
+        """The network with its weights, built on first use and kept (a cache: ``__getstate__`` leaves it out)."""
+        if not hasattr(self, "_net"):
+            net = self.network(self.name, self.lookback, self.h)
+            net.load_state_dict(self.weights)
+            self._net = net.to(self.device).eval()
+        return self._net
 
     def __getstate__(self) -> dict[str, Any]:  # the built network is a cache: the weights travel
         return {k: v for k, v in self.__dict__.items() if k != "_net"}
@@ -344,8 +348,7 @@ class FittedNeural:
         path = folder / entry["file"]
         fitted = cls(entry["name"], entry["lookback"], entry["h"], load_arrays(path))
         try:
-            net = cls.network(fitted.name, fitted.lookback, fitted.h)
-            net.load_state_dict(fitted.weights)
+            fitted._built()  # checks the weights against the architecture now, and keeps the network for predict
         except RuntimeError as exc:
             raise DataError(f"{path} does not hold {fitted.name}'s weights ({exc}).") from None
         return fitted
