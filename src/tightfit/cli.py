@@ -446,6 +446,31 @@ def _forecast_from_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe(args: argparse.Namespace) -> int:
+    from tightfit.budget import Budget
+    from tightfit.tabular.backends import model_spec
+    from tightfit.tabular.recipe import recipe
+
+    memories = [Budget.parse(f"memory={size}").memory for size in args.memory.split(",") if size.strip()]
+    name = model_spec(args.model).name
+    result = recipe(name, args.rows, args.features, memories, device=args.device, n_classes=args.classes,
+                    measure=args.measure)  # fmt: skip
+    notes = [result.note] if result.note else []
+    notes.append(f"{result.estimates} fake-tensor estimates of the real architecture (random weights); the peak is "
+                 "the step's tensors plus " + ("the CUDA context and cuBLAS workspace" if args.device.startswith("cuda")
+                                               else "this training process (measured in a child)"))  # fmt: skip
+    if args.measure:
+        notes.append("measured step: the chosen step's tensors, two real steps in a fresh child on this CPU")
+    print_table(f"tightfit recipe {name}: {args.rows:,} rows x {args.features} features on {args.device}",
+                result.table(), notes)  # fmt: skip
+    if args.json:
+        from tightfit.artefacts import write_json
+
+        write_json(args.json, result.to_dict())
+        print("wrote", args.json)
+    return 0 if all(r.shape is not None for r in result.rows_by_memory) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tightfit", description="Fit machine learning to the machine you have.")
     parser.add_argument("--version", action="version", version=f"tightfit {__version__}")
@@ -514,6 +539,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where forecasts.csv, model/, leaderboard.csv and forecast.png go")
     fc.add_argument("--quiet", action="store_true", help="no progress bar")
     fc.set_defaults(run=_forecast)
+    rec = commands.add_parser("recipe", help="fine-tuning recipes per memory size for a tabular foundation model")
+    rec.add_argument("model", help="TinyTFM or TabICL (its real architecture, random weights: no download)")
+    rec.add_argument("--rows", type=int, required=True, help="rows of the table to fine-tune on")
+    rec.add_argument("--features", type=int, required=True, help="features of the table")
+    rec.add_argument("--classes", type=int, default=10, help="classes of the target (default 10)")
+    rec.add_argument("--memory", default="2GB,4GB,8GB,16GB", help="memory sizes, comma-separated")
+    rec.add_argument("--device", default="cuda", help="device planned for: cuda (default; modelled here) or cpu")
+    rec.add_argument("--measure", action="store_true", help="run each chosen step for real on this CPU too")
+    rec.add_argument("--json", help="write the table as JSON here too")
+    rec.set_defaults(run=_recipe)
     for name, run, text in (
         ("plan", _plan, "search the fastest config that fits"),
         ("triage", _triage, "name the binding constraint"),

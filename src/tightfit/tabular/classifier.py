@@ -31,7 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tightfit.errors import DataError
-from tightfit.params import Interval, check, check_device
+from tightfit.params import Interval, Options, check, check_device
 
 __all__ = ["CONTEXT_CACHE_BYTES", "SHIPPED_WEIGHTS", "TinyTFMClassifier"]
 
@@ -41,7 +41,8 @@ _MIN_QUERY_ROWS = 16  # fewer query rows are padded (zeros, outputs dropped): se
 SHIPPED_WEIGHTS = "tiny_tfm.pt"  # in tightfit/tabular/weights/, with its card tiny_tfm.json
 CONTEXT_CACHE_BYTES = 256 * 2**20  # encoded contexts are kept when all members' together fit in this
 # Built members per fitted classifier, outside its __dict__ (predict must not change an estimator's state, and
-# a pickle must not carry them); rebuilt when ``model_`` is replaced, e.g. by fine-tuned weights.
+# a pickle must not carry them); rebuilt when ``model_`` is replaced (fine-tuned weights) or the member settings
+# change (a memory plan lowers them after fit).
 _MEMBERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -57,6 +58,18 @@ class _Member:
     quantiles: QuantileTransformer | None
     shift: int
     caches: list = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)  # coding -> (context, labels) tensors, wrapped once
+
+    def context_inputs(self, coding: int, device):
+        """The context rows and labels as tensors (the rows share this member's array), for uncached forwards."""
+        import torch
+
+        if coding not in self.inputs:
+            self.inputs[coding] = (
+                torch.as_tensor(self.X_context, device=device),
+                torch.as_tensor(self.codings[coding], dtype=torch.long, device=device).unsqueeze(0),
+            )
+        return self.inputs[coding]
 
     def cache_bytes(self, config) -> int:
         """Keys and values of every block for every context token, float32."""
@@ -106,7 +119,12 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
     max_context : int, default=1000
         Labelled rows used as context per member; more are subsampled, stratified by class.
     batch_size : int, default=512
-        Query rows per forward pass: bounds inference memory.
+        Query rows per forward pass: bounds inference memory (the rows are also transformed in blocks of this
+        size, so a large table's copies stay bounded too). Predictions do not depend on it.
+    context_cache : {"auto", True, False}, default="auto"
+        Encode each member's context once and keep its keys and values (a one-row prediction then costs that
+        row's own work), or recompute the context with every query block (less memory, slower). ``"auto"``
+        caches when all members' caches together fit in 256 MiB. Predictions do not depend on it.
     device : str, default="auto"
         ``"auto"`` (CUDA when torch sees it), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     weights : str or Path, default=None
@@ -122,10 +140,12 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
         device: str = "auto",
         weights: str | Path | None = None,
         random_state: int = 0,
+        context_cache: str | bool = "auto",
     ) -> None:
         self.n_estimators = n_estimators
         self.max_context = max_context
         self.batch_size = batch_size
+        self.context_cache = context_cache
         self.device = device
         self.weights = weights
         self.random_state = random_state
@@ -164,7 +184,8 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         check("TinyTFMClassifier", n_estimators=(self.n_estimators, Interval(int, 1)),
-              max_context=(self.max_context, Interval(int, 2)), batch_size=(self.batch_size, Interval(int, 1)))
+              max_context=(self.max_context, Interval(int, 2)), batch_size=(self.batch_size, Interval(int, 1)),
+              context_cache=(self.context_cache, Options("auto", True, False)))
         check_device(self.device, "TinyTFMClassifier")
 
     def _device(self) -> str:
@@ -196,8 +217,11 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
             X = self._with_encoded(X, self.categorical_, fit=False)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float32)
         total = np.zeros((len(X), len(self.classes_)))
-        for member in self._members():
-            total += self._member_proba(X, member)
+        members = self._members()
+        for start in range(0, len(X), self.batch_size):  # row blocks: each member's copies stay block-sized
+            block = X[start : start + self.batch_size]
+            for member in members:
+                total[start : start + len(block)] += self._member_proba(block, member)
         return total / self.n_estimators
 
     def predict(self, X: Any) -> np.ndarray:
@@ -207,16 +231,17 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
     def _members(self) -> list[_Member]:
         """Each member's context, feature order, transform and label codings, with the encoded contexts
         (built on first use and kept while ``model_`` stays the same object; see :class:`_Member`)."""
+        settings = (self.n_estimators, self.max_context, self.random_state, getattr(self, "context_cache", "auto"))
         built = _MEMBERS.get(self)
-        if built is None or built[0] is not self.model_:
+        if built is None or built[0] is not self.model_ or built[1] != settings:
             rng = np.random.default_rng(self.random_state)
             members = [self._member(m, rng) for m in range(self.n_estimators)]
             cache_bytes = sum(m.cache_bytes(self.model_.config) for m in members)
-            if cache_bytes <= CONTEXT_CACHE_BYTES:
+            if settings[-1] is True or (settings[-1] == "auto" and cache_bytes <= CONTEXT_CACHE_BYTES):
                 for m in members:
                     m.encode(self.model_)
-            built = _MEMBERS[self] = (self.model_, members)
-        return built[1]
+            built = _MEMBERS[self] = (self.model_, settings, members)
+        return built[2]
 
     def _member(self, member: int, rng: np.random.Generator) -> _Member:
         context_idx = self._context_rows(rng)
@@ -270,8 +295,7 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
         with torch.inference_mode():
             cache = member.caches[coding] if member.caches else None
             if cache is None:
-                context = torch.as_tensor(member.X_context, device=device)
-                labels = torch.as_tensor(member.codings[coding], dtype=torch.long, device=device).unsqueeze(0)
+                context, labels = member.context_inputs(coding, device)
             for start in range(0, len(X_qry), self.batch_size):
                 query = torch.as_tensor(X_qry[start : start + self.batch_size], dtype=torch.float32, device=device)
                 n = len(query)

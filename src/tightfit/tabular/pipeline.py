@@ -32,8 +32,20 @@ __all__ = ["TASKS", "TabularPipeline", "as_array"]
 
 TABICL_REPO = "jingang/TabICL"  # where the tabicl package's checkpoints live on the Hugging Face Hub
 TASKS = ("classification", "regression")
+PREDICT_MARGIN = 0.10  # the prediction plan keeps this share of the memory budget free (allocator, Python objects)
 _INFERENCE_KEYS = {"device", "seed", "show_progress"}  # the tuning_params that act without fine-tuning
 _PROCESSOR_KEYS = (*PROCESSOR_OPTIONS, "max_categories", "drop_constant")
+
+
+def _memory_held(device) -> int:
+    """What this process holds now on ``device``: RSS on the CPU, allocated CUDA memory on a GPU."""
+    if device.type == "cuda":
+        import torch
+
+        return torch.cuda.memory_allocated(device)
+    import psutil
+
+    return psutil.Process().memory_info().rss
 
 
 def as_array(values: Any) -> np.ndarray:
@@ -111,6 +123,30 @@ class TabularPipeline:
         if budget is not None and not isinstance(budget, Budget):
             raise bad_param("budget", "TabularPipeline", "None or a Budget", type(budget).__name__)
         self.budget = budget or Budget()
+        self._check_memory_floor()
+
+    def _check_memory_floor(self) -> None:
+        """A memory budget below the model's weights plus one row can never fit: say so now, with the floor."""
+        if self.budget.memory is None or self.spec.name not in ("TinyTFM", "TabICL", "TabPFN"):
+            return
+        from tightfit.units import format_bytes
+
+        if self.spec.name == "TinyTFM":
+            from tightfit.tabular.classifier import _load, shipped_weights
+            from tightfit.tabular.footprint import smallest_predict_bytes
+
+            floor = smallest_predict_bytes(_load(str(self.model_params.get("weights") or shipped_weights()), "cpu"))
+            what = "TinyTFM's weights plus one row (estimated)"
+        else:
+            path = self.model_params.get("model_path")
+            if path is None:
+                return
+            floor, what = Path(path).stat().st_size, f"the {self.spec.name} checkpoint's weights ({path})"
+        if self.budget.memory < floor:
+            raise ConfigError(
+                f"budget memory={format_bytes(self.budget.memory)} is below the smallest that could fit, {what}: "
+                f"{format_bytes(floor)}; raise it to at least that."
+            )
 
     def _check_tuning_keys(self) -> None:
         fine_tuning = self.tuning_strategy != "inference"
@@ -197,8 +233,40 @@ class TabularPipeline:
         self.finetune_ = None
         if self.tuning_strategy != "inference":
             self.finetune_ = self._fine_tune()
+        self.prediction_plan_ = self._plan_prediction(matrix.shape[1])
         self.fit_seconds_ = time.perf_counter() - started
         return self
+
+    def _plan_prediction(self, n_features: int):
+        """Under ``budget.memory``, TinyTFM's prediction settings that fit what this process has left (the
+        budget less a safety margin and what it holds now), estimated before any prediction runs; the
+        estimator is set to them and the notes say what had to give."""
+        if self.budget.memory is None or self.spec.name != "TinyTFM":
+            return None
+        from tightfit.errors import BudgetExceeded
+        from tightfit.tabular.footprint import PredictSettings, plan_prediction
+        from tightfit.units import format_bytes
+
+        model = self.model_
+        device = next(model.model_.parameters()).device
+        held = _memory_held(device)
+        limit = int((1 - PREDICT_MARGIN) * self.budget.memory) - held
+        cached = model.context_cache is not False
+        wanted = PredictSettings(model.max_context, model.batch_size, model.n_estimators, cached)
+        plan = plan_prediction(model.model_, len(model.y_), n_features, len(self.classes_), max(limit, 0), wanted,
+                               fixed=frozenset(self.model_params), device=device.type)  # fmt: skip
+        if plan.settings is None:
+            raise BudgetExceeded(
+                "memory", self.budget.memory, held + plan.peak,
+                detail=f"predicting needs {format_bytes(plan.peak)} on top of the {format_bytes(held)} this process "
+                f"holds ({plan.steps[0]})",
+                hint="raise the memory budget, or leave max_context/n_estimators/batch_size unset so they can shrink",
+            )  # fmt: skip
+        model.set_params(**plan.settings.as_params())
+        if plan.steps:
+            self.notes_.append(f"prediction planned for memory={format_bytes(self.budget.memory)} (estimated peak "
+                               f"{format_bytes(plan.peak)} over {format_bytes(held)} held): " + "; ".join(plan.steps))
+        return plan
 
     def _check_target(self, X: Any, y: Any) -> tuple[Any, np.ndarray]:
         from tightfit.tabular.target import clean_target

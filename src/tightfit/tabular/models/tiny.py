@@ -34,6 +34,7 @@ __all__ = ["FORMAT_VERSION", "ContextCache", "TinyTFM", "TinyTFMConfig", "load_t
 
 FORMAT_VERSION = 1
 CLIP = 10.0  # standardised values beyond this many standard deviations are clipped
+CONSTANT_STD = 1e-5  # a column whose context std is below this (relative to its mean) is constant
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class TFMBlock(nn.Module):
     def context_kv(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The row attention's keys and values of context rows ``h`` (their only input from this block)."""
         _, k, v = self.rows.heads(self._across_features(h)[1])
-        return k, v
+        return k.contiguous(), v.contiguous()  # views would keep the queries' third of the projection alive
 
     def _across_features(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         tables, rows, tokens, width = h.shape
@@ -130,7 +131,10 @@ def column_stats(context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _scaled(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     x = x.float()
     missing = torch.isnan(x)
-    z = torch.where(std > 1e-8, (x - mean) / std.clamp_min(1e-8), 0.0)
+    # A constant column's std is float rounding (~1e-7 of its value), and differs with how the context was
+    # summed (alone when encoded, as a slice in forward): below this floor the column counts as constant.
+    varies = std > CONSTANT_STD * (1 + mean.abs())
+    z = torch.where(varies, (x - mean) / std.clamp_min(1e-8), 0.0)
     return torch.where(missing, 0.0, z).clamp(-CLIP, CLIP), missing.float()
 
 
