@@ -92,6 +92,32 @@ def test_unfakeable_model_falls_back_to_a_measured_step():
     assert est.peak == pytest.approx(real.peak, rel=0.02)
 
 
+def test_a_mask_test_takes_the_branch_ordinary_data_takes():
+    """``if skip.any(): if skip.all(): <skip the work>`` (TabICL's pattern): the estimate must run the work."""
+
+    class SkipsMaskedRows(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wide = torch.nn.Linear(16, 4096)
+            self.head = torch.nn.Linear(4096, 2)
+
+        def forward(self, x):
+            skip = (x == -100.0).all(dim=-1)
+            if skip.any() and skip.all():
+                return torch.zeros(len(x), 2, device=x.device) + 0 * self.head.bias
+            return self.head(torch.relu(self.wide(x)))
+
+    sample = (torch.randn(64, 16), torch.randint(0, 2, (64,)))
+    config = TrainConfig(micro_batch=64, verbose=False)
+    torch.manual_seed(0)
+    est = estimate(SkipsMaskedRows(), sample, config, device="cpu", process=False)
+    torch.manual_seed(0)
+    real = track_peak(lambda: Trainer(SkipsMaskedRows(), None, _step_config(config)).fit(sample))
+    assert est.method == "fake"
+    assert est.breakdown["activations"] > 64 * 4096 * 4  # the wide layer's output was counted
+    assert est.peak == pytest.approx(real.peak, rel=0.01)
+
+
 def test_bad_arguments():
     model, sample, configs = ZOO["mlp"](1)
     with pytest.raises(ConfigError, match="'device' parameter of estimate"):

@@ -163,18 +163,30 @@ def _fake_in_place(model: nn.Module, mode) -> None:
 
 
 class _ScalarOracle(TorchDispatchMode):
-    """Answer ``.item()`` on a fake tensor with 1 (of its dtype) instead of failing.
+    """Answer ``.item()`` on a fake tensor with 1 (of its dtype) instead of failing — False for ``any()``.
 
     Fake tensors have no values, but the training loop reads a few scalars — the loss for the progress bar,
     Adafactor's step count and parameter norm. Those values steer arithmetic, not allocation, so any value
-    gives the same memory; 1 is finite, positive and true, so no guard takes a skip branch.
+    gives the same memory; 1 is finite, positive and true, so no guard takes a skip branch. ``mask.any()`` is
+    the exception: models test it for rows to special-case (TabICL: ``if skip_mask.any(): if skip_mask.all():
+    <skip the attention>``), and True there would skip the work ordinary data does; so a scalar read from an
+    ``any`` reduction is False.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._any_results: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # by id: no tensor __eq__
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func is torch.ops.aten._local_scalar_dense.default and is_fake(args[0]):
+            if self._any_results.get(id(args[0])) is args[0]:
+                return False
             dtype = args[0].dtype
             return True if dtype == torch.bool else 1.0 if dtype.is_floating_point else 1
-        return func(*args, **(kwargs or {}))
+        out = func(*args, **(kwargs or {}))
+        if func.overloadpacket is torch.ops.aten.any and is_fake(out):
+            self._any_results[id(out)] = out
+        return out
 
 
 @contextlib.contextmanager

@@ -33,6 +33,9 @@ __all__ = ["TASKS", "TabularPipeline", "as_array"]
 TABICL_REPO = "jingang/TabICL"  # where the tabicl package's checkpoints live on the Hugging Face Hub
 TASKS = ("classification", "regression")
 PREDICT_MARGIN = 0.10  # the prediction plan keeps this share of the memory budget free (allocator, Python objects)
+# A first prediction on the CPU grows RSS by its tensors plus 83-86 MB (kernels, thread pools, allocator arenas:
+# benchmarks/tfm_memory.py, fresh children); the plan reserves this much for it.
+PREDICT_RUNTIME_BYTES = 100 * 10**6
 _INFERENCE_KEYS = {"device", "seed", "show_progress"}  # the tuning_params that act without fine-tuning
 _PROCESSOR_KEYS = (*PROCESSOR_OPTIONS, "max_categories", "drop_constant")
 
@@ -250,7 +253,8 @@ class TabularPipeline:
         model = self.model_
         device = next(model.model_.parameters()).device
         held = _memory_held(device)
-        limit = int((1 - PREDICT_MARGIN) * self.budget.memory) - held
+        runtime = PREDICT_RUNTIME_BYTES if device.type == "cpu" else 0
+        limit = int((1 - PREDICT_MARGIN) * self.budget.memory) - held - runtime
         cached = model.context_cache is not False
         wanted = PredictSettings(model.max_context, model.batch_size, model.n_estimators, cached)
         plan = plan_prediction(model.model_, len(model.y_), n_features, len(self.classes_), max(limit, 0), wanted,

@@ -170,9 +170,10 @@ class _Costs:
 
         costed = dataclasses.replace(shape, rank=max(RANKS) if shape.rank else None)  # ranks share rank 8's figure
         key = (costed, micro_batch, device)
-        if key not in self.cache:
-            self.cache[key] = estimate(self.model, self.batch(costed, micro_batch), self.config(costed, micro_batch),
-                                       loss_fn=query_loss, device=device, process=False)  # fmt: skip
+        if key in self.cache:
+            return self.cache[key]
+        batch, config = self.batch(costed, micro_batch), self.config(costed, micro_batch)
+        self.cache[key] = estimate(self.model, batch, config, loss_fn=query_loss, device=device, process=False)
         return self.cache[key]
 
     @property
