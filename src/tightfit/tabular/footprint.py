@@ -25,8 +25,14 @@ import torch
 
 from tightfit.units import format_bytes
 
-__all__ = ["PredictSettings", "PredictionPlan", "numpy_bytes", "plan_prediction", "predict_peak"]
+__all__ = ["PredictSettings", "PredictionPlan", "numpy_bytes", "plan_prediction", "predict_peak", "tensor_limit"]
 
+PREDICT_MARGIN = 0.10  # the share of a memory budget a prediction plan keeps free (as the training planner does)
+# On the CPU a first prediction grows RSS by more than its tensors (benchmarks/tfm_memory.py, fresh children):
+# about 85 MB of kernels, thread pools and arenas, and freed activations glibc keeps — up to 0.65x the tensor
+# peak when a large context is encoded. A CPU plan reserves both.
+PREDICT_RUNTIME_BYTES = 100 * 10**6
+PREDICT_ALLOCATOR_SLACK = 0.7
 MIN_CONTEXT = 32  # the planner subsamples the context no further
 QUERY_BLOCKS = (512, 256, 128, 64, 32, 16)  # the classifier pads fewer rows to 16 (its _MIN_QUERY_ROWS)
 _NUMPY_BYTES_PER_CELL = 4 + 8 + 8 + 4  # float32 block, float64 quantile ranks and normal scores, float32 copy
@@ -64,6 +70,15 @@ class PredictionPlan:
     def to_dict(self) -> dict[str, Any]:
         return {"settings": None if self.settings is None else dataclasses.asdict(self.settings),
                 "estimated_peak_bytes": self.peak, "limit_bytes": self.limit, "steps": self.steps}  # fmt: skip
+
+
+def tensor_limit(memory: int, held: int, device_type: str) -> int:
+    """The tensor bytes a prediction may use under ``memory`` when ``held`` is in use already: the margin kept
+    free, and on the CPU the runtime reserve and the allocator's slack (see the constants above)."""
+    free = int((1 - PREDICT_MARGIN) * memory) - held
+    if device_type != "cpu":
+        return max(free, 0)
+    return max(int((free - PREDICT_RUNTIME_BYTES) / (1 + PREDICT_ALLOCATOR_SLACK)), 0)
 
 
 def numpy_bytes(query_block: int, n_features: int) -> int:

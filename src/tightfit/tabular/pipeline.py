@@ -32,10 +32,6 @@ __all__ = ["TASKS", "TabularPipeline", "as_array"]
 
 TABICL_REPO = "jingang/TabICL"  # where the tabicl package's checkpoints live on the Hugging Face Hub
 TASKS = ("classification", "regression")
-PREDICT_MARGIN = 0.10  # the prediction plan keeps this share of the memory budget free (allocator, Python objects)
-# A first prediction on the CPU grows RSS by its tensors plus 83-86 MB (kernels, thread pools, allocator arenas:
-# benchmarks/tfm_memory.py, fresh children); the plan reserves this much for it.
-PREDICT_RUNTIME_BYTES = 100 * 10**6
 _INFERENCE_KEYS = {"device", "seed", "show_progress"}  # the tuning_params that act without fine-tuning
 _PROCESSOR_KEYS = (*PROCESSOR_OPTIONS, "max_categories", "drop_constant")
 
@@ -74,7 +70,10 @@ class TabularPipeline:
     processor_params : dict, default=None
         :class:`~tightfit.tabular.preprocess.TableProcessor`'s parameters; unset ones take the model's default.
     budget : Budget, default=None
-        ``memory``: the fine-tuning config is planned to fit it; ``time``: fine-tuning stops within it.
+        ``memory``: the fine-tuning config is planned to fit it and, for TinyTFM, so are the prediction settings
+        (context rows, query block, members, context cache: estimated before predicting, :mod:`footprint`; the
+        ones set in ``model_params`` stay); a budget below the weights plus one row is refused here.
+        ``time``: fine-tuning stops within it.
     model_path : str, default=None
         A local checkpoint for TabICL/TabPFN (or TinyTFM weights written by ``save_tiny_tfm``).
     decision : {"argmax", "balanced"} or float, default="argmax"
@@ -247,14 +246,13 @@ class TabularPipeline:
         if self.budget.memory is None or self.spec.name != "TinyTFM":
             return None
         from tightfit.errors import BudgetExceeded
-        from tightfit.tabular.footprint import PredictSettings, plan_prediction
+        from tightfit.tabular.footprint import PredictSettings, plan_prediction, tensor_limit
         from tightfit.units import format_bytes
 
         model = self.model_
         device = next(model.model_.parameters()).device
         held = _memory_held(device)
-        runtime = PREDICT_RUNTIME_BYTES if device.type == "cpu" else 0
-        limit = int((1 - PREDICT_MARGIN) * self.budget.memory) - held - runtime
+        limit = tensor_limit(self.budget.memory, held, device.type)
         cached = model.context_cache is not False
         wanted = PredictSettings(model.max_context, model.batch_size, model.n_estimators, cached)
         plan = plan_prediction(model.model_, len(model.y_), n_features, len(self.classes_), max(limit, 0), wanted,

@@ -15,6 +15,9 @@ helps quality first, what only costs time last:
 3. fp32, then bf16 autocast; checkpointing off, then on;
 4. the most episodes per forward pass (micro-batch) up to ``episodes_per_step``, accumulating the rest.
 
+A size fits a step when the step's peak, with what the device or process adds, is within 90% of it (the
+planner's safety margin: allocator fragmentation, estimate error).
+
 A step's peak is affine in the micro-batch (the weights, gradients and optimizer state do not grow with it,
 activations grow linearly), so each configuration costs two estimates, at micro-batch 1 and 2; the chosen one
 is then estimated at its own micro-batch to confirm. On a GPU the budget also pays the CUDA context and the
@@ -260,11 +263,14 @@ def _power_of_two_below(n: int) -> int:
     return 1 << max(0, n.bit_length() - 1)
 
 
-def _fit_one(costs: _Costs, memory: int, largest: int, precisions, episodes_per_step: int, device: str) -> RecipeRow:
+def _fit_one(costs: _Costs, size: int, largest: int, precisions, episodes_per_step: int, device: str) -> RecipeRow:
+    from tightfit.plan.search import SAFETY_MARGIN
+
+    memory = int((1 - SAFETY_MARGIN) * size)  # the planner's margin: allocator fragmentation, estimate error
     weights = sum(p.numel() * p.element_size() for p in costs.model.parameters())
     floor = weights + costs.extra(StepShape(MIN_SUPPORT, "peft", min(RANKS), "bf16", True))
     if floor > memory:  # no step can fit: skip the estimates
-        return RecipeRow(memory, None, reason=f"the weights and {costs.extra_label} alone need {format_bytes(floor)}")
+        return RecipeRow(size, None, reason=f"the weights and {costs.extra_label} alone need {format_bytes(floor)}")
     smallest: tuple[int, StepShape] | None = None
     for shape in _shapes(largest, precisions):
         extra = costs.extra(shape)
@@ -281,9 +287,9 @@ def _fit_one(costs: _Costs, memory: int, largest: int, precisions, episodes_per_
             peak = confirmed.device_peak if device.startswith("cuda") else confirmed.peak
         if peak + extra > memory:
             continue
-        return RecipeRow(memory, shape, micro, episodes_per_step // micro, peak, peak + extra)
+        return RecipeRow(size, shape, micro, episodes_per_step // micro, peak, peak + extra)
     need = "nothing estimated" if smallest is None else f"the smallest step needs {format_bytes(smallest[0])}"
-    return RecipeRow(memory, None, reason=need)
+    return RecipeRow(size, None, reason=need)
 
 
 def measure_row(out_row: RecipeRow, model, features: int, n_classes: int) -> None:
@@ -305,16 +311,17 @@ def _measured_step(model, batch, config) -> int:
 
 def _add_prediction_plans(out: Recipe, model, rows: int, features: int, n_classes: int, device: str) -> None:
     """TinyTFM: the prediction settings each memory size allows for this table (context up to 1,000 rows)."""
-    from tightfit.tabular.footprint import PredictSettings, plan_prediction
+    from tightfit.tabular.footprint import PredictSettings, plan_prediction, tensor_limit
 
     wanted = PredictSettings(1000, 512, 4, True)
     for row in out.rows_by_memory:
         costs = _Costs(model, features, n_classes, device)
         held = costs.extra(StepShape(MIN_SUPPORT, "base-ft", None, "fp32", False))
-        if row.memory <= held:
+        limit = tensor_limit(row.memory, held, "cuda" if device.startswith("cuda") else "cpu")
+        if limit <= 0:
             row.predict = {"label": f"none fits ({costs.extra_label} alone: {format_bytes(held)})",
                            "estimated_peak": None}  # fmt: skip
             continue
-        plan = plan_prediction(model, rows, features, n_classes, row.memory - held, wanted)
+        plan = plan_prediction(model, rows, features, n_classes, limit, wanted)
         label = "none fits" if plan.settings is None else plan.settings.label()
         row.predict = {"label": label, "estimated_peak": plan.peak, "steps": plan.steps}
