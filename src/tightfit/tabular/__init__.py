@@ -12,12 +12,14 @@ _LAZY = {
     "AutoFit": "autofit",
     "CANDIDATES": "candidates",
     "Candidate": "candidates",
+    "PredictSettings": "footprint",
     "TabularLeaderboard": "leaderboard",
     "TabularPipeline": "pipeline",
     "TinyTFMClassifier": "classifier",
     "TuningParams": "tuning",
     "compress_pipeline": "shrink",
     "distil": "distillation",
+    "plan_prediction": "footprint",
 }
 
 __all__ = sorted(_LAZY)
