@@ -24,7 +24,7 @@ def _many_classes():
     [
         (PredictSettings(500, 64, 3, True), "digits"),
         (PredictSettings(300, 32, 2, False), "digits"),
-        (PredictSettings(40, 16, 1, True), "twelve classes"),
+        (PredictSettings(24, 16, 1, True), "twelve classes"),
     ],
 )
 def test_the_estimate_is_the_real_predicts_tensor_peak(settings, table):
@@ -48,10 +48,10 @@ def test_the_estimate_grows_with_each_knob_the_planner_turns():
 
 def test_chunked_and_unchunked_predictions_are_identical():
     X, y = load_digits(return_X_y=True)
-    queries = X[600:640]  # uncached, each block of 7 rows runs the 200-row context again
+    queries = X[600:624]  # uncached, each block of 7 rows runs the 120-row context again
 
     def proba(block: int, cache: bool) -> np.ndarray:
-        clf = TinyTFMClassifier(n_estimators=2, batch_size=block, context_cache=cache).fit(X[:200], y[:200])
+        clf = TinyTFMClassifier(n_estimators=2, batch_size=block, context_cache=cache).fit(X[:120], y[:120])
         return clf.predict_proba(queries)
 
     reference = proba(10_000, True)

@@ -48,13 +48,13 @@ def test_the_cpu_measurement_of_a_chosen_step_matches_its_estimate():
 
 def test_the_cli_prints_and_writes_the_table(tmp_path, capsys):
     path = tmp_path / "recipe.json"
-    code = main(["recipe", "TinyTFM", "--rows", "300", "--features", "8", "--memory", "1MB,2GB", "--json", str(path)])
+    code = main(["recipe", "TinyTFM", "--rows", "100", "--features", "8", "--memory", "1MB,2GB", "--json", str(path)])
     printed = capsys.readouterr().out
     assert code == 1  # one size fits nothing
     assert "none fits" in printed and "base-ft" in printed and "predicted" in printed
     rows = json.loads(path.read_text())["rows_by_memory"]
-    assert rows[0]["shape"] is None and rows[1]["shape"]["support"] == 128 and rows[1]["shape"]["query"] == 64
-    assert rows[1]["predict"]["label"].startswith("context 300")
+    assert rows[0]["shape"] is None and rows[1]["shape"]["support"] == 32 and rows[1]["shape"]["query"] == 16
+    assert rows[1]["predict"]["label"].startswith("context 100")
 
 
 def test_models_without_a_recipe_and_bad_sizes_are_refused():
