@@ -73,8 +73,9 @@ class _Member:
 
     def cache_bytes(self, config) -> int:
         """Keys and values of every block for every context token, float32."""
-        tokens = self.X_context.shape[0] * (self.X_context.shape[1] + 1)
-        return len(self.codings) * config.n_layers * 2 * tokens * config.d_model * 4
+        from tightfit.tabular.footprint import cache_bytes
+
+        return cache_bytes(config, *self.X_context.shape, contexts=len(self.codings))
 
     def encode(self, model) -> None:
         import torch
@@ -288,25 +289,21 @@ class TinyTFMClassifier(ClassifierMixin, BaseEstimator):
         return scores / np.clip(scores.sum(axis=1, keepdims=True), 1e-12, None)
 
     def _forward(self, member: _Member, coding: int, X_qry: np.ndarray) -> np.ndarray:
+        """Probabilities of one block of query rows (``predict_proba`` cuts them to ``batch_size``)."""
         import torch
 
         device = next(self.model_.parameters()).device
-        out = []
         with torch.inference_mode():
-            cache = member.caches[coding] if member.caches else None
-            if cache is None:
+            query = torch.as_tensor(X_qry, dtype=torch.float32, device=device)
+            n = len(query)
+            if n < _MIN_QUERY_ROWS:  # the same matrix kernels for a few rows as for many: subset invariance
+                query = torch.cat([query, query.new_zeros(_MIN_QUERY_ROWS - n, *query.shape[1:])])
+            if member.caches:
+                logits = self.model_.forward_queries(member.caches[coding], query.unsqueeze(0))[0]
+            else:
                 context, labels = member.context_inputs(coding, device)
-            for start in range(0, len(X_qry), self.batch_size):
-                query = torch.as_tensor(X_qry[start : start + self.batch_size], dtype=torch.float32, device=device)
-                n = len(query)
-                if n < _MIN_QUERY_ROWS:  # the same matrix kernels for a few rows as for many: subset invariance
-                    query = torch.cat([query, query.new_zeros(_MIN_QUERY_ROWS - n, *query.shape[1:])])
-                if cache is not None:
-                    logits = self.model_.forward_queries(cache, query.unsqueeze(0))[0]
-                else:
-                    logits = self.model_(torch.cat([context, query]).unsqueeze(0), labels)[0]
-                out.append(torch.softmax(logits[-len(query) :][:n], dim=-1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.model_.config.max_classes))
+                logits = self.model_(torch.cat([context, query]).unsqueeze(0), labels)[0]
+            return torch.softmax(logits[-len(query) :][:n], dim=-1).cpu().numpy()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

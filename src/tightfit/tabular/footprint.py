@@ -67,10 +67,6 @@ class PredictionPlan:
     limit: int | None
     steps: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"settings": None if self.settings is None else dataclasses.asdict(self.settings),
-                "estimated_peak_bytes": self.peak, "limit_bytes": self.limit, "steps": self.steps}  # fmt: skip
-
 
 def tensor_limit(memory: int, held: int, device_type: str) -> int:
     """The tensor bytes a prediction may use under ``memory`` when ``held`` is in use already: the margin kept
@@ -91,10 +87,9 @@ def _codings(n_classes: int, max_classes: int) -> int:
     return 1 if n_classes <= max_classes else n_classes
 
 
-def cache_bytes(model, context_rows: int, n_features: int, contexts: int) -> int:
-    """Keys and values of every block for ``contexts`` encoded contexts, float32 (the classifier's figure)."""
-    c = model.config
-    return contexts * c.n_layers * 2 * context_rows * (n_features + 1) * c.d_model * 4
+def cache_bytes(config, context_rows: int, n_features: int, contexts: int) -> int:
+    """Keys and values of every block for ``contexts`` encoded contexts of a TinyTFM with ``config``, float32."""
+    return contexts * config.n_layers * 2 * context_rows * (n_features + 1) * config.d_model * 4
 
 
 def predict_peak(model, settings: PredictSettings, n_features: int, n_classes: int, device: str = "cpu") -> int:
@@ -128,7 +123,7 @@ def _fake_run(twin: _FakeTwin, s: PredictSettings, n_features: int, n_classes: i
         query = torch.empty(1, max(s.query_block, QUERY_BLOCKS[-1]), n_features, device=device)
         # what the other members hold meanwhile: their context rows and labels, and (cached) their encodings
         held = (s.n_estimators - 1) * rows * (4 * n_features + 8 * codings)
-        held += cache_bytes(twin, rows, n_features, s.n_estimators * codings - 1) if s.cached else 0
+        held += cache_bytes(twin.config, rows, n_features, s.n_estimators * codings - 1) if s.cached else 0
         others = torch.empty(held, dtype=torch.uint8, device=device)
         if s.cached:
             fake.forward_queries(fake.encode_context(context, labels), query)

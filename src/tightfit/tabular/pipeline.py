@@ -255,7 +255,7 @@ class TabularPipeline:
         limit = tensor_limit(self.budget.memory, held, device.type)
         cached = model.context_cache is not False
         wanted = PredictSettings(model.max_context, model.batch_size, model.n_estimators, cached)
-        plan = plan_prediction(model.model_, len(model.y_), n_features, len(self.classes_), max(limit, 0), wanted,
+        plan = plan_prediction(model.model_, len(model.y_), n_features, len(self.classes_), limit, wanted,
                                fixed=frozenset(self.model_params), device=device.type)  # fmt: skip
         if plan.settings is None:
             raise BudgetExceeded(

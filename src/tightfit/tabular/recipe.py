@@ -150,11 +150,11 @@ def _episode(batch: int, support: int, query: int, features: int, n_classes: int
 
 
 class _Costs:
-    """Fake-tensor estimates of a step, cached by (shape, micro-batch)."""
+    """Fake-tensor estimates of a step, cached by (shape, micro-batch, device)."""
 
     def __init__(self, model, features: int, n_classes: int, device: str) -> None:
         self.model, self.features, self.n_classes, self.device = model, features, n_classes, device
-        self.cache: dict[tuple[StepShape, int], Any] = {}
+        self.cache: dict[tuple[StepShape, int, str], Any] = {}  # (shape, micro-batch, device) -> Estimate
 
     def config(self, shape: StepShape, micro_batch: int):
         from tightfit.train import LoraSpec, TrainConfig
@@ -250,7 +250,7 @@ def recipe(
     for memory in sorted(memories):
         out.rows_by_memory.append(_fit_one(costs, memory, largest, precisions, episodes_per_step, device))
     if model_name == "TinyTFM":
-        _add_prediction_plans(out, model, rows, features, n_classes, device)
+        _add_prediction_plans(out, costs, rows)
     out.estimates = len(costs.cache)
     if measure:
         for row in out.rows_by_memory:
@@ -274,17 +274,16 @@ def _fit_one(costs: _Costs, size: int, largest: int, precisions, episodes_per_st
     smallest: tuple[int, StepShape] | None = None
     for shape in _shapes(largest, precisions):
         extra = costs.extra(shape)
-        if costs.peak(shape, 1) + extra > memory:
-            if smallest is None or costs.peak(shape, 1) + extra < smallest[0]:
-                smallest = (costs.peak(shape, 1) + extra, shape)
+        least = costs.peak(shape, 1) + extra
+        if least > memory:
+            if smallest is None or least < smallest[0]:
+                smallest = (least, shape)
             continue
         micro = max(b for b in range(1, episodes_per_step + 1) if costs.peak(shape, b) + extra <= memory)
         micro = max(b for b in range(1, micro + 1) if episodes_per_step % b == 0)  # whole accumulation steps
-        confirmed = costs.estimate(shape, micro, device=device)
-        peak = confirmed.device_peak if device.startswith("cuda") else confirmed.peak
+        peak = costs.estimate(shape, micro, device=device).device_peak  # the tensor peak itself on the CPU
         if peak + extra > memory and micro > 1:  # the affine fit was off: one episode per pass instead
-            micro, confirmed = 1, costs.estimate(shape, 1, device=device)
-            peak = confirmed.device_peak if device.startswith("cuda") else confirmed.peak
+            micro, peak = 1, costs.estimate(shape, 1, device=device).device_peak
         if peak + extra > memory:
             continue
         return RecipeRow(size, shape, micro, episodes_per_step // micro, peak, peak + extra)
@@ -309,19 +308,18 @@ def _measured_step(model, batch, config) -> int:
     return step(model, batch, config, query_loss)[0]
 
 
-def _add_prediction_plans(out: Recipe, model, rows: int, features: int, n_classes: int, device: str) -> None:
+def _add_prediction_plans(out: Recipe, costs: _Costs, rows: int) -> None:
     """TinyTFM: the prediction settings each memory size allows for this table (context up to 1,000 rows)."""
     from tightfit.tabular.footprint import PredictSettings, plan_prediction, tensor_limit
 
     wanted = PredictSettings(1000, 512, 4, True)
+    held = costs.extra(StepShape(MIN_SUPPORT, "base-ft", None, "fp32", False))
     for row in out.rows_by_memory:
-        costs = _Costs(model, features, n_classes, device)
-        held = costs.extra(StepShape(MIN_SUPPORT, "base-ft", None, "fp32", False))
-        limit = tensor_limit(row.memory, held, "cuda" if device.startswith("cuda") else "cpu")
+        limit = tensor_limit(row.memory, held, torch.device(costs.device).type)
         if limit <= 0:
             row.predict = {"label": f"none fits ({costs.extra_label} alone: {format_bytes(held)})",
                            "estimated_peak": None}  # fmt: skip
             continue
-        plan = plan_prediction(model, rows, features, n_classes, limit, wanted)
+        plan = plan_prediction(costs.model, rows, costs.features, costs.n_classes, limit, wanted)
         label = "none fits" if plan.settings is None else plan.settings.label()
         row.predict = {"label": label, "estimated_peak": plan.peak, "steps": plan.steps}
