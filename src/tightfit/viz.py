@@ -13,7 +13,7 @@ from typing import Any
 
 from tightfit.files import atomic_save
 
-__all__ = ["plot_forecast", "plot_memory_timeline", "plot_quality_cost", "plot_size_latency"]
+__all__ = ["plot_forecast", "plot_memory_time", "plot_memory_timeline", "plot_quality_cost", "plot_size_latency"]
 
 _MB = 1e6
 
@@ -93,6 +93,53 @@ def plot_quality_cost(
     ax.set_ylabel(metric)
     ax.set_title(f"{title} (red ring: chosen; grey: broke a limit)")
     ax.grid(alpha=0.3)
+    return _save_png(fig, path)
+
+
+def plot_memory_time(
+    labels: Sequence[str],
+    peaks: Sequence[int],
+    seconds: Sequence[float],
+    quality: Sequence[float | None],
+    verdicts: Sequence[str],
+    path: str | os.PathLike,
+    front: Sequence[str] = (),
+    memory_cap: int | None = None,
+    time_cap: float | None = None,
+    quality_label: str = "quality",
+    title: str = "memory vs time",
+) -> Path:
+    """Peak memory (x, MB) against time (y, s) per setting, colour = ``quality``; the Pareto ``front`` (labels)
+    outlined in black, the chosen one ringed, settings over a limit crossed, the budget's limits as lines."""
+    fig = _figure(8, 5)
+    ax = fig.add_subplot(1, 1, 1)
+    megabytes = [b / _MB for b in peaks]
+    valid = [q for q in quality if q is not None]
+    filled = [q if q is not None else min(valid, default=0.0) for q in quality]
+    colours = {"c": filled, "cmap": "viridis_r"} if valid else {}
+    points = ax.scatter(megabytes, seconds, s=60, zorder=3, **colours)
+    if valid:
+        fig.colorbar(points, ax=ax, label=quality_label)
+    for label, x, y, verdict in zip(labels, megabytes, seconds, verdicts, strict=True):
+        ax.annotate(label, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        if label in front:
+            ax.scatter([x], [y], s=110, facecolors="none", edgecolors="black", linewidths=1.2, zorder=4)
+        if verdict == "chosen":
+            ax.scatter([x], [y], s=240, facecolors="none", edgecolors="red", linewidths=2, zorder=4)
+        elif verdict in ("over_limit", "failed"):
+            ax.scatter([x], [y], s=120, marker="x", color="grey", zorder=4)
+    if front:
+        ax.scatter([], [], s=110, facecolors="none", edgecolors="black", label="Pareto frontier")
+    if memory_cap is not None:
+        ax.axvline(memory_cap / _MB, color="red", linestyle=":", label="memory budget")
+    if time_cap is not None:
+        ax.axhline(time_cap, color="orange", linestyle=":", label="time budget")
+    ax.set_xlabel("measured peak memory (MB)")
+    ax.set_ylabel("projected fit time (s)")
+    ax.set_title(f"{title} (red ring: chosen; x: broke a limit)")
+    ax.grid(alpha=0.3)
+    if front or memory_cap is not None or time_cap is not None:
+        ax.legend(fontsize=8)
     return _save_png(fig, path)
 
 

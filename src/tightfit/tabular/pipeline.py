@@ -15,6 +15,7 @@ training engine (:func:`~tightfit.tabular.finetune.fine_tune_tfm`); the tuned we
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = ["TASKS", "TabularPipeline", "as_array"]
 
 TABICL_REPO = "jingang/TabICL"  # where the tabicl package's checkpoints live on the Hugging Face Hub
 TASKS = ("classification", "regression")
+AUTO_SEARCH_SHARE = 0.5  # of a time budget, what tuning_params="auto" may spend searching
 _INFERENCE_KEYS = {"device", "seed", "show_progress"}  # the tuning_params that act without fine-tuning
 _PROCESSOR_KEYS = (*PROCESSOR_OPTIONS, "max_categories", "drop_constant")
 
@@ -61,10 +63,15 @@ class TabularPipeline:
         ``"TinyTFM"`` (shipped), ``"TabICL"``, ``"TabPFN"`` (their packages), ``"LightGBM"``, ``"RandomForest"``,
         ``"LogisticRegression"``, ``"Ridge"``; case and punctuation do not matter.
     task_type : {"classification", "regression"}, default="classification"
-    tuning_strategy : {"inference", "base-ft", "peft"}, default="inference"
+    tuning_strategy : {"inference", "base-ft", "peft"}, default=None
         ``"finetune"`` is an alias of ``"base-ft"``. Fine-tuning strategies exist for the neural models only.
-    tuning_params : dict, default=None
-        TabTune's keys (:class:`~tightfit.tabular.tuning.TuningParams`); unknown keys raise.
+        None is ``"inference"``, or searched with ``tuning_params="auto"``.
+    tuning_params : dict or "auto", default=None
+        TabTune's keys (:class:`~tightfit.tabular.tuning.TuningParams`); unknown keys raise. ``"auto"`` (or a
+        dict with ``"auto": True`` and the keys to keep fixed) searches strategy, LoRA rank, support/query size,
+        precision, checkpointing and episodes per pass at ``fit`` for the best held-out quality that fits the
+        budget (:func:`~tightfit.tabular.autotune.choose_config`); ``config_choice_`` holds its leaderboard, and
+        ``tuning_strategy``/``tuning_params`` become the chosen ones.
     model_params : dict, default=None
         Keyword arguments of the model's estimator (``n_estimators``, ``max_context``, ...).
     processor_params : dict, default=None
@@ -86,8 +93,8 @@ class TabularPipeline:
         self,
         model_name: str = "TinyTFM",
         task_type: str = "classification",
-        tuning_strategy: str = "inference",
-        tuning_params: dict[str, Any] | None = None,
+        tuning_strategy: str | None = None,
+        tuning_params: dict[str, Any] | str | None = None,
         model_params: dict[str, Any] | None = None,
         processor_params: dict[str, Any] | None = None,
         budget: Budget | None = None,
@@ -103,9 +110,16 @@ class TabularPipeline:
         if task_type not in TASKS:
             raise bad_param("task_type", "TabularPipeline", TASKS, task_type)
         self.task_type = task_type
-        self.tuning_strategy = normalise_strategy(tuning_strategy)
+        self.auto_tuning = tuning_params == "auto" or (isinstance(tuning_params, dict) and "auto" in tuning_params)
+        if self.auto_tuning:
+            if task_type != "classification":
+                raise ConfigError("tuning_params='auto' searches fine-tuning settings, which exist for "
+                                  "classification; with task_type='regression' leave tuning_params unset.")  # fmt: skip
+            tuning_params = self._auto_request(tuning_params, tuning_strategy)
+        self.tuning_strategy = normalise_strategy(tuning_strategy or "inference")
         self.tuning = TuningParams.from_dict(tuning_params)
         self.tuning_params = dict(tuning_params or {})
+        self._engine_planned = False  # set when the search chose the engine knobs: the fine-tune keeps them
         if not isinstance(model_params, (dict, type(None))):
             raise bad_param("model_params", "TabularPipeline", "None or a dict", type(model_params).__name__)
         self.model_params = dict(model_params or {})
@@ -126,6 +140,15 @@ class TabularPipeline:
             raise bad_param("budget", "TabularPipeline", "None or a Budget", type(budget).__name__)
         self.budget = budget or Budget()
         self._check_memory_floor()
+
+    def _auto_request(self, tuning_params: dict[str, Any] | str, tuning_strategy: str | None) -> dict[str, Any]:
+        """``tuning_params="auto"`` (or a dict with ``"auto": True``): the keys given besides stay fixed, and so
+        does ``tuning_strategy`` when given; returns the fixed keys."""
+        fixed = {} if tuning_params == "auto" else dict(tuning_params)
+        if fixed.pop("auto", True) is not True:
+            raise bad_param("tuning_params['auto']", "TabularPipeline", "True (search the rest)", tuning_params["auto"])
+        self.auto_fixed_ = (None if tuning_strategy is None else normalise_strategy(tuning_strategy), dict(fixed))
+        return fixed
 
     def _check_memory_floor(self) -> None:
         """A memory budget below the model's weights plus one row can never fit: say so now, with the floor."""
@@ -151,7 +174,7 @@ class TabularPipeline:
             )
 
     def _check_tuning_keys(self) -> None:
-        fine_tuning = self.tuning_strategy != "inference"
+        fine_tuning = self.tuning_strategy != "inference" or (self.auto_tuning and self.auto_fixed_[0] is None)
         idle = sorted(set(self.tuning_params) - _INFERENCE_KEYS) if not fine_tuning else []
         if idle:
             raise ConfigError(
@@ -211,11 +234,18 @@ class TabularPipeline:
 
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> TabularPipeline:
-        """Preprocess, fit and (for ``base-ft``/``peft``) fine-tune; returns self."""
+        """Preprocess, fit and (for ``base-ft``/``peft``) fine-tune; returns self. With ``tuning_params="auto"``
+        the strategy and settings are searched first (:func:`~tightfit.tabular.autotune.choose_config`)."""
+        from tightfit.measure import Deadline
+
         started = time.perf_counter()
+        self._clock = Deadline(self.budget.time)
         X, y = self._check_target(X, y)
+        self.config_choice_ = self._choose_config(X, y) if self.auto_tuning else None
         self.processor_ = copy.deepcopy(self.processor).fit(X)
         self.notes_ = self.target_notes_ + self.processor_.notes_
+        if self.config_choice_ is not None:
+            self.notes_ += [*self.config_choice_.notes, f"tuning_params='auto' chose {self.config_choice_.label}"]
         matrix = self.processor_.transform(X)
         device = self.tuning.device
         self.model_ = self.spec.factory(self.task_type, self.model_params, self.tuning.seed, device)
@@ -238,6 +268,26 @@ class TabularPipeline:
         self.prediction_plan_ = self._plan_prediction(matrix.shape[1])
         self.fit_seconds_ = time.perf_counter() - started
         return self
+
+    def _choose_config(self, X: Any, y: np.ndarray):
+        """Search the strategy and fine-tuning settings (``tuning_params="auto"``); the chosen ones become this
+        pipeline's ``tuning_strategy`` and ``tuning_params``. Under a time budget the search gets
+        ``AUTO_SEARCH_SHARE`` of it, and a setting fits when its projected fit takes less than the rest."""
+        from tightfit.measure import Deadline
+        from tightfit.tabular.autotune import choose_config
+
+        strategy, fixed = self.auto_fixed_
+        budget, deadline = self.budget, None
+        if budget.time is not None:
+            deadline = Deadline(AUTO_SEARCH_SHARE * self._clock.left())
+            budget = dataclasses.replace(budget, time=(1 - AUTO_SEARCH_SHARE) * self._clock.left())
+        choice = choose_config(self.model_name, X, y, budget, strategy=strategy, fixed=fixed,
+                               model_params=self.model_params, random_state=self.tuning.seed, deadline=deadline,
+                               verbose=self.tuning.show_progress)  # fmt: skip
+        self.tuning_strategy, self.tuning_params = choice.strategy, choice.tuning_params
+        self.tuning = TuningParams.from_dict(choice.tuning_params)
+        self._engine_planned = True
+        return choice
 
     def _plan_prediction(self, n_features: int):
         """Under ``budget.memory``, TinyTFM's prediction settings that fit what this process has left (the
@@ -296,9 +346,14 @@ class TabularPipeline:
         else:
             X_train, y_train = estimator.X_, estimator.y_
         tuned = copy.deepcopy(estimator.model_)  # a loaded checkpoint may be shared; tune a copy
+        budget = self.budget
+        if self._engine_planned:  # the search measured these engine knobs within the memory budget
+            budget = dataclasses.replace(budget, memory=None)
+        if budget.time is not None:  # the fine-tune gets what is left of the pipeline's time
+            budget = dataclasses.replace(budget, time=max(0.05 * budget.time, self._clock.left()))
         result = fine_tune_tfm(
             tuned, X_train, y_train, self.tuning, lora=self.tuning_strategy == "peft", loss_fn=query_loss,
-            budget=self.budget,
+            budget=budget,
         )  # fmt: skip
         estimator.model_ = tuned
         if getattr(estimator, "model_kv_cache_", None) is not None:
@@ -400,6 +455,8 @@ class TabularPipeline:
         }
         if hasattr(self, "fit_seconds_"):
             out["fit_seconds"] = self.fit_seconds_
+        if getattr(self, "config_choice_", None) is not None:
+            out["config_search"] = self.config_choice_.to_dict()
         if getattr(self, "finetune_", None) is not None:
             out["finetune"] = self.finetune_.to_dict()
         elif getattr(self, "saved_finetune_", None) is not None:  # loaded: the record saved with the weights

@@ -37,7 +37,7 @@ from tightfit.errors import ConfigError
 from tightfit.params import Interval, check, check_device
 from tightfit.units import format_bytes
 
-__all__ = ["RECIPE_MODELS", "Recipe", "RecipeRow", "build_architecture", "recipe"]
+__all__ = ["RECIPE_MODELS", "Recipe", "RecipeRow", "StepShape", "build_architecture", "first_fit", "recipe"]
 
 RECIPE_MODELS = ("TinyTFM", "TabICL")
 RANKS = (8, 4, 2)
@@ -54,10 +54,11 @@ class StepShape:
     rank: int | None
     precision: str
     checkpointing: bool
+    query_size: int | None = None  # None: support / 2
 
     @property
     def query(self) -> int:
-        return max(1, self.support // QUERY_SHARE)
+        return self.query_size or max(1, self.support // QUERY_SHARE)
 
 
 @dataclass
@@ -271,22 +272,33 @@ def _fit_one(costs: _Costs, size: int, largest: int, precisions, episodes_per_st
     floor = weights + costs.extra(StepShape(MIN_SUPPORT, "peft", min(RANKS), "bf16", True))
     if floor > memory:  # no step can fit: skip the estimates
         return RecipeRow(size, None, reason=f"the weights and {costs.extra_label} alone need {format_bytes(floor)}")
+    micro_batches = [b for b in range(1, episodes_per_step + 1) if episodes_per_step % b == 0]  # whole accumulation
+    return first_fit(costs, size, _shapes(largest, precisions), micro_batches, device)
+
+
+def first_fit(costs: _Costs, size: int, shapes, micro_batches: list[int], device: str) -> RecipeRow:
+    """The first of ``shapes`` whose step fits 90% of ``size`` with one of ``micro_batches`` (the largest that
+    fits; the episodes per optimizer step are ``max(micro_batches)``), or a row saying what the smallest needs."""
+    from tightfit.plan.search import SAFETY_MARGIN
+
+    memory = int((1 - SAFETY_MARGIN) * size)  # the planner's margin: allocator fragmentation, estimate error
+    per_step = max(micro_batches)
     smallest: tuple[int, StepShape] | None = None
-    for shape in _shapes(largest, precisions):
+    for shape in shapes:
         extra = costs.extra(shape)
-        least = costs.peak(shape, 1) + extra
+        least = costs.peak(shape, min(micro_batches)) + extra
         if least > memory:
             if smallest is None or least < smallest[0]:
                 smallest = (least, shape)
             continue
-        micro = max(b for b in range(1, episodes_per_step + 1) if costs.peak(shape, b) + extra <= memory)
-        micro = max(b for b in range(1, micro + 1) if episodes_per_step % b == 0)  # whole accumulation steps
+        micro = max(b for b in micro_batches if b == min(micro_batches) or costs.peak(shape, b) + extra <= memory)
         peak = costs.estimate(shape, micro, device=device).device_peak  # the tensor peak itself on the CPU
-        if peak + extra > memory and micro > 1:  # the affine fit was off: one episode per pass instead
-            micro, peak = 1, costs.estimate(shape, 1, device=device).device_peak
+        if peak + extra > memory and micro > min(micro_batches):  # the affine fit was off: the smallest instead
+            micro = min(micro_batches)
+            peak = costs.estimate(shape, micro, device=device).device_peak
         if peak + extra > memory:
             continue
-        return RecipeRow(size, shape, micro, episodes_per_step // micro, peak, peak + extra)
+        return RecipeRow(size, shape, micro, per_step // micro, peak, peak + extra)
     need = "nothing estimated" if smallest is None else f"the smallest step needs {format_bytes(smallest[0])}"
     return RecipeRow(size, None, reason=need)
 
