@@ -448,9 +448,15 @@ def _forecast_from_run(args: argparse.Namespace) -> int:
 
 def _recipe(args: argparse.Namespace) -> int:
     from tightfit.budget import Budget
+    from tightfit.errors import ConfigError
     from tightfit.tabular.backends import model_spec
     from tightfit.tabular.recipe import recipe
 
+    if args.data is not None:
+        return _recipe_for_table(args)
+    if args.rows is None or args.features is None:
+        raise ConfigError("tightfit recipe needs --rows and --features (the table's shape), or --data and --target "
+                          "(a table to search the settings on).")  # fmt: skip
     memories = [Budget.parse(f"memory={size}").memory for size in args.memory.split(",") if size.strip()]
     name = model_spec(args.model).name
     result = recipe(name, args.rows, args.features, memories, device=args.device, n_classes=args.classes,
@@ -469,6 +475,37 @@ def _recipe(args: argparse.Namespace) -> int:
         write_json(args.json, result.to_dict())
         print("wrote", args.json)
     return 0 if all(r.shape is not None for r in result.rows_by_memory) else 1
+
+
+def _recipe_for_table(args: argparse.Namespace) -> int:
+    """``tightfit recipe MODEL --data F --target T``: the settings searched and measured on the user's own table
+    (:func:`~tightfit.tabular.autotune.choose_config`), a leaderboard and a memory-vs-time Pareto chart."""
+    from tightfit.budget import Budget
+    from tightfit.tabular.autotune import CHILD_IMPORTS, TABLE_COLUMNS, choose_config
+
+    budget = Budget.parse(args.budget) if args.budget else Budget()
+    deadline = _command_deadline(Budget(time=args.search_time and Budget.parse(f"time={args.search_time}").time),
+                                 CHILD_IMPORTS, args)  # fmt: skip
+    X, y = _split_target(_read_table(args.data, args.quiet), args.target, args.data)
+    choice = choose_config(args.model, X, y, budget, probe_steps=args.probe_steps, deadline=deadline,
+                           verbose=not args.quiet)  # fmt: skip
+    out = Path(args.out)
+    rows, notes = choice.rows()
+    print_table(f"tightfit recipe {choice.model_name} on {args.data}: held-out log loss after a "
+                f"{args.probe_steps}-step probe", rows, [*notes, *choice.notes])  # fmt: skip
+    chart = choice.plot(out / "pareto.png")
+    usage = [
+        "from tightfit.tabular import TabularPipeline",
+        f"pipe = TabularPipeline({choice.model_name!r}, tuning_strategy={choice.strategy!r},",
+        f"                       tuning_params={choice.tuning_params!r})",
+        "pipe.fit(X, y)   # or: TabularPipeline(..., tuning_params='auto') searches at fit",
+    ]
+    page = write_report(out, "recipe", choice.leaderboard, charts=[chart], usage=usage, columns=TABLE_COLUMNS,
+                        extra={"chosen_setting": choice.to_dict() | {"leaderboard": None}},
+                        notes=choice.notes)  # fmt: skip
+    print(f"chosen: {choice.label} -> tuning_strategy={choice.strategy!r}, tuning_params={choice.tuning_params}")
+    _say_binding(choice.leaderboard, page)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -541,13 +578,20 @@ def build_parser() -> argparse.ArgumentParser:
     fc.set_defaults(run=_forecast)
     rec = commands.add_parser("recipe", help="fine-tuning recipes per memory size for a tabular foundation model")
     rec.add_argument("model", help="TinyTFM or TabICL (its real architecture, random weights: no download)")
-    rec.add_argument("--rows", type=int, required=True, help="rows of the table to fine-tune on")
-    rec.add_argument("--features", type=int, required=True, help="features of the table")
+    rec.add_argument("--rows", type=int, help="rows of the table to fine-tune on")
+    rec.add_argument("--features", type=int, help="features of the table")
     rec.add_argument("--classes", type=int, default=10, help="classes of the target (default 10)")
     rec.add_argument("--memory", default="2GB,4GB,8GB,16GB", help="memory sizes, comma-separated")
     rec.add_argument("--device", default="cuda", help="device planned for: cuda (default; modelled here) or cpu")
     rec.add_argument("--measure", action="store_true", help="run each chosen step for real on this CPU too")
     rec.add_argument("--json", help="write the table as JSON here too")
+    rec.add_argument("--data", help="a CSV/Parquet table: search and measure the settings on it instead")
+    rec.add_argument("--target", help="with --data: the column to predict")
+    rec.add_argument("--budget", default="", help="with --data: e.g. memory=2GB,time=5min (time: the full fit)")
+    rec.add_argument("--search-time", help="with --data: when the search itself must end, e.g. 10min")
+    rec.add_argument("--probe-steps", type=int, default=20, help="with --data: optimizer steps of each probe")
+    rec.add_argument("--out", default="tightfit-recipe", help="with --data: where report.html, run.json go")
+    rec.add_argument("--quiet", action="store_true", help="no progress bar")
     rec.set_defaults(run=_recipe)
     for name, run, text in (
         ("plan", _plan, "search the fastest config that fits"),

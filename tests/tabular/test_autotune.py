@@ -110,3 +110,17 @@ def test_bad_auto_requests_are_refused_where_typed():
         TabularPipeline("LightGBM", tuning_strategy="peft", tuning_params="auto")
     with pytest.raises(ConfigError, match="ranks"):
         choose_config("TinyTFM", [[0.0]] * 30, [0, 1] * 15, ranks=())
+
+
+def test_the_recipe_command_searches_a_table_and_writes_the_report(tmp_path, capsys):
+    from tightfit.cli import main
+
+    data = load_wine(as_frame=True).frame
+    data.to_csv(tmp_path / "wine.csv", index=False)
+    code = main(["recipe", "LightGBM", "--data", str(tmp_path / "wine.csv"), "--target", "target",
+                 "--budget", "memory=4GB", "--out", str(tmp_path / "run"), "--quiet"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0 and "chosen: inference -> tuning_strategy='inference'" in printed and "not fine-tuned" in printed
+    assert (tmp_path / "run" / "pareto.png").stat().st_size > 10_000
+    assert "inference" in (tmp_path / "run" / "report.html").read_text()
+    assert main(["recipe", "TinyTFM"]) == 2 and "--rows and --features" in capsys.readouterr().err

@@ -47,7 +47,7 @@ HELD_OUT = 0.2  # the probe's held-out share of the rows
 MIN_SUPPORT = 8
 RANKS = (8, 4)
 _ENGINE_KEYS = ("batch_size", "gradient_accumulation_steps", "mixed_precision", "gradient_checkpoint")
-_COLUMNS = [("accuracy", "accuracy"), ("estimated_peak_bytes", "estimated step"), ("step_time_s", "time/step")]
+TABLE_COLUMNS = [("accuracy", "accuracy"), ("estimated_peak_bytes", "estimated step"), ("step_time_s", "time/step")]
 # imported once by the guard's warm server instead of by every probe's child (fake tensors need torch._dynamo:
 # 3.5 s to import)
 CHILD_IMPORTS = ("tightfit.tabular.pipeline", "tightfit.tabular.classifier", "tightfit.tabular.finetune",
@@ -118,7 +118,7 @@ class ConfigChoice:
     def rows(self) -> tuple[list[dict[str, str]], list[str]]:
         """Printable rows (held-out log loss, accuracy, estimated step peak, step time, projected fit, measured
         peak, verdict) and the footnotes with each verdict's reason."""
-        return self.leaderboard.rows(_COLUMNS)
+        return self.leaderboard.rows(TABLE_COLUMNS)
 
     def plot(self, path: str | Path) -> Path:
         """The memory-vs-time Pareto chart (seed 003 §6.1): measured peak against projected fit time per
