@@ -110,14 +110,28 @@ def _spread(ratios: list[float]) -> dict:
     return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
+def _plan_allowance(estimated: int) -> int:
+    """What a CPU prediction plan reserves for a predict estimated at ``estimated`` tensor bytes (runtime reserve
+    plus the allocator's slack, ``footprint.tensor_limit``): the process grows by more than that only in an OOM."""
+    from tightfit.tabular.footprint import PREDICT_ALLOCATOR_SLACK, PREDICT_RUNTIME_BYTES
+
+    return int(PREDICT_RUNTIME_BYTES + (1 + PREDICT_ALLOCATOR_SLACK) * estimated)
+
+
 def summary(cases: list[dict]) -> dict:
     by_tensors = [c["estimated"] / c["tensors"] for c in cases]
     by_rss = [c["estimated"] / c["rss_growth"] for c in cases if c["rss_growth"] > 0]
-    return {
+    out = {
         "cases": len(cases),
         "estimate_over_tensors": _spread(by_tensors),
         "estimate_over_rss_growth": _spread(by_rss),
     }
+    predicts = [c for c in cases if c["case"].startswith("TinyTFM predict")]
+    if predicts:  # the budget the plan sets from the estimate: would the measured growth have broken it?
+        shares = [c["rss_growth"] / _plan_allowance(c["estimated"]) for c in predicts]
+        out["predict_rss_within_plan_allowance"] = {"cases": len(shares), "within": sum(s <= 1 for s in shares),
+                                                    "largest_share": max(shares)}  # fmt: skip
+    return out
 
 
 def main() -> None:
