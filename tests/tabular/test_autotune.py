@@ -57,6 +57,7 @@ def test_auto_measures_every_setting_keeps_fixed_keys_and_fits_with_the_best_hel
     saved = TabularPipeline.load(pipe.save(tmp_path / "model"))
     assert saved.tuning_strategy == pipe.tuning_strategy
     np.testing.assert_allclose(saved.predict_proba(X[:20]), pipe.predict_proba(X[:20]), atol=1e-6)
+    assert saved.fit(X[:120], y[:120]).config_choice_ is None  # refits with the chosen setting, no new search
 
 
 def test_a_time_budget_drops_the_settings_whose_projected_fit_is_longer(cancer):

@@ -89,6 +89,9 @@ class TabularPipeline:
         threshold on the second class's probability (binary tasks).
     """
 
+    auto_tuning = False  # class defaults: a pipeline read back by load() (built without __init__) refits as saved
+    _engine_planned = False
+
     def __init__(
         self,
         model_name: str = "TinyTFM",
