@@ -1,4 +1,4 @@
-"""`Budget`: the limits a user states — memory, RAM, wall time, latency, artefact size — and the device.
+"""`Budget`: the limits a user states — memory, RAM, wall time, latency, artefact size, labels — and the device.
 
 A budget is immutable and validated where it is typed: ``Budget(memory="4 parsecs")`` raises a
 :class:`~tightfit.errors.ConfigError` at once. Every field is optional; ``Budget()`` states no limit.
@@ -44,6 +44,8 @@ class Budget:
         95th-percentile latency of one inference batch, in seconds.
     size : int or str, default=None
         Size of the saved artefact on disk, in bytes.
+    labels : int or str, default=None
+        Labelled rows the user can afford in all (active learning stops suggesting rows at this many).
     device : str, default="auto"
         ``"auto"`` (CUDA when torch sees it, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
 
@@ -63,6 +65,7 @@ class Budget:
     time: float | None = None  # seconds
     latency: float | None = None  # seconds, p95 of one batch
     size: int | None = None  # bytes on disk
+    labels: int | None = None  # labelled rows in all
     device: str = field(default="auto")
 
     _BYTE_FIELDS: ClassVar[tuple[str, ...]] = ("memory", "ram", "size")
@@ -78,6 +81,13 @@ class Budget:
                 object.__setattr__(self, name, parse(value))
             except UnitError:
                 raise bad_param(name, "Budget", forms, value) from None
+        if self.labels is not None:
+            labels = self.labels
+            if isinstance(labels, str) and labels.strip().isdigit():
+                labels = int(labels.strip())
+            if isinstance(labels, bool) or not isinstance(labels, int) or labels < 1:
+                raise bad_param("labels", "Budget", "a whole number of rows, at least 1 (such as 100)", self.labels)
+            object.__setattr__(self, "labels", labels)
         check_device(self.device, "Budget")
 
     @classmethod
@@ -118,7 +128,7 @@ class Budget:
     @property
     def is_unlimited(self) -> bool:
         """True when no limit is stated (the device may still be pinned)."""
-        return all(getattr(self, n) is None for n in self._BYTE_FIELDS + self._TIME_FIELDS)
+        return all(getattr(self, n) is None for n in (*self._BYTE_FIELDS, *self._TIME_FIELDS, "labels"))
 
     def beyond(self, hardware: Any) -> list[str]:
         """Warnings for limits this machine cannot reach: a memory budget above the RAM (or, on CUDA, above the

@@ -62,7 +62,7 @@ class TrainingDiverged(TightfitError, ArithmeticError):
 
 class BudgetExceeded(TightfitError, RuntimeError):
     """A stated limit was hit: ``kind`` is ``"memory"``, ``"time"``, ``"latency"`` or ``"size"`` (bytes or seconds
-    in ``limit``/``observed``).
+    in ``limit``/``observed``), or ``"labels"`` (labelled rows).
 
     ``observed`` may be ``None`` when the amount could not be measured (for example a process killed
     by the kernel). ``hint`` says what to try next.
@@ -74,6 +74,8 @@ class BudgetExceeded(TightfitError, RuntimeError):
         fmt = format_bytes if kind in ("memory", "ram", "size") else format_seconds
         seen = "an unknown amount" if observed is None else fmt(observed)
         message = f"{kind} budget exceeded: {seen} > limit {fmt(limit)}"
+        if kind == "labels":  # a count of rows, spent rather than exceeded
+            message = f"labels budget spent: {observed} labelled rows of labels={limit}"
         if detail:
             message += f" ({detail})"
         if hint:

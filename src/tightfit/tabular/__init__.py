@@ -9,6 +9,7 @@ from __future__ import annotations
 from tightfit._lazy import lazy_attributes
 
 _LAZY = {
+    "ActiveLearner": "active",
     "AutoFit": "autofit",
     "CANDIDATES": "candidates",
     "ConfigChoice": "autotune",

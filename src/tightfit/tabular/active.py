@@ -1,0 +1,273 @@
+"""`ActiveLearner`: which pool rows to label next, under a label budget.
+
+With an in-context model (TinyTFM, TabICL, TabPFN) a labelled row is one more context row: a query round is a
+``fit`` that stores the context and one pass over the pool, no retraining. Any scikit-learn classifier with
+``predict_proba`` works too (refitted each round).
+
+``suggest`` scores the pool in chunks of ``chunk_rows`` (the peak stays bounded however large the pool; only one
+score per row is kept) with a strategy — ``margin``, ``entropy``, ``least_confident`` (scikit-activeml's
+``uncertainty_scores``) or ``random`` (the control) — and takes the most uncertain rows, skipping near-duplicates
+of rows already in the batch (``diversity``: a row closer than a tenth of the candidates' median distance to a
+chosen row, in the model's standardised feature space, is the same question asked twice). With no labels at
+all (cold start) it returns representative rows: the row nearest each k-means centre of the pool.
+``Budget(labels=N)`` caps the labelled rows in all: suggestions stop at N.
+
+    learner = ActiveLearner("TinyTFM", strategy="margin", batch_size=10, budget=Budget(labels=200))
+    first = learner.suggest(X_pool)                      # cold start: representative rows
+    nxt = learner.suggest(X_pool, X_labelled, y_labelled)  # the most uncertain, without near-duplicates
+    nxt.rows, nxt.uncertainty, nxt.to_frame(X_pool)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tightfit.budget import Budget
+from tightfit.errors import BudgetExceeded, ConfigError, DataError, bad_param
+from tightfit.params import Interval, Options, check
+
+__all__ = ["STRATEGIES", "ActiveLearner", "Suggestion"]
+
+STRATEGIES = ("margin", "entropy", "least_confident", "random")
+_SKACTIVEML = {"margin": "margin_sampling", "entropy": "entropy", "least_confident": "least_confident"}
+CANDIDATE_FACTOR = 5  # the diverse batch is picked among the 5 x n most uncertain rows
+NEAR_DUPLICATE = 0.1  # of the candidates' median pairwise distance
+_KMEANS_SAMPLE = 20_000  # cold start: k-means on at most this many pool rows
+
+
+@dataclass
+class Suggestion:
+    """The pool rows to label next (positions in ``X_pool``, most useful first), the model's current prediction
+    and uncertainty for each (None / NaN at cold start), how they were chosen, and notes (the label budget)."""
+
+    rows: np.ndarray
+    prediction: np.ndarray | None
+    uncertainty: np.ndarray
+    how: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_frame(self, X_pool: Any):
+        """The suggested rows of ``X_pool`` with ``prediction`` and ``uncertainty`` columns, as a DataFrame."""
+        import pandas as pd
+
+        from tightfit.tabular.target import take_rows
+
+        chosen = take_rows(X_pool, self.rows)
+        frame = chosen.reset_index(drop=True).copy() if hasattr(chosen, "columns") else pd.DataFrame(chosen)
+        frame.insert(0, "pool_row", self.rows)
+        frame["prediction"] = None if self.prediction is None else list(self.prediction)
+        frame["uncertainty"] = self.uncertainty
+        return frame
+
+
+class ActiveLearner:
+    """Suggest pool rows to label; see the module docstring.
+
+    Parameters
+    ----------
+    model : str or scikit-learn classifier, default="TinyTFM"
+        A :class:`~tightfit.tabular.TabularPipeline` model name (preprocessing included), or an estimator with
+        ``predict_proba`` (given the tables as they are, cloned and refitted each round).
+    strategy : {"margin", "entropy", "least_confident", "random"}, default="margin"
+    batch_size : int, default=10
+        Rows per suggestion (``suggest``'s ``n`` overrides).
+    diversity : bool, default=True
+        Skip near-duplicates of rows already in the batch.
+    budget : Budget, default=None
+        ``labels``: the labelled rows affordable in all; suggestions stop there.
+    chunk_rows : int, default=4096
+        Pool rows scored per model call (bounds the peak memory of scoring a large pool).
+    model_params : dict, default=None
+        ``model_params`` of the pipeline when ``model`` is a name.
+    random_state : int, default=0
+    """
+
+    def __init__(
+        self,
+        model: Any = "TinyTFM",
+        strategy: str = "margin",
+        batch_size: int = 10,
+        diversity: bool = True,
+        budget: Budget | None = None,
+        chunk_rows: int = 4096,
+        model_params: dict[str, Any] | None = None,
+        random_state: int = 0,
+    ) -> None:
+        check(
+            "ActiveLearner",
+            strategy=(strategy, Options(*STRATEGIES)),
+            batch_size=(batch_size, Interval(int, 1)),
+            diversity=(diversity, bool),
+            budget=(budget, None, Budget),
+            chunk_rows=(chunk_rows, Interval(int, 1)),
+            model_params=(model_params, None, dict),
+            random_state=(random_state, Interval(int, 0)),
+        )
+        if isinstance(model, str):
+            from tightfit.tabular.backends import model_spec
+
+            model_spec(model).check("classification", "inference", model_params or {})
+        elif not hasattr(model, "predict_proba") or not hasattr(model, "fit"):
+            raise bad_param("model", "ActiveLearner", "a TabularPipeline model name or a classifier with "
+                            "fit and predict_proba", type(model).__name__)  # fmt: skip
+        self.model, self.strategy, self.batch_size, self.diversity = model, strategy, batch_size, diversity
+        self.budget, self.chunk_rows, self.model_params = budget or Budget(), chunk_rows, model_params
+        self.random_state = random_state
+
+    def suggest(self, X_pool: Any, X_labelled: Any = None, y_labelled: Any = None, n: int | None = None) -> Suggestion:
+        """The next ``n`` (default ``batch_size``) pool rows to label; see the module docstring."""
+        n = self.batch_size if n is None else n
+        check("suggest", n=(n, Interval(int, 1)))
+        pool_rows = _n_rows(X_pool, "X_pool")
+        labelled = 0 if y_labelled is None else len(y_labelled)
+        if (X_labelled is None) != (y_labelled is None):
+            raise ConfigError("suggest needs X_labelled and y_labelled together (or neither, for a cold start).")
+        if n > pool_rows:
+            raise ConfigError(f"suggest: n={n} is larger than the pool ({pool_rows} rows).")
+        notes = []
+        if self.budget.labels is not None:
+            left = self.budget.labels - labelled
+            if left <= 0:
+                raise BudgetExceeded("labels", self.budget.labels, labelled, detail=f"{labelled} rows are labelled "
+                                     "already", hint="raise Budget(labels=...)")  # fmt: skip
+            if n > left:
+                notes.append(f"label budget: {left} of labels={self.budget.labels} left, so {left} rows instead of {n}")
+                n = left
+        if labelled == 0:
+            return self._cold_start(X_pool, n, notes)
+        _check_same_columns(X_pool, X_labelled)
+        y = np.asarray(y_labelled.to_numpy() if hasattr(y_labelled, "to_numpy") else y_labelled)
+        if len(np.unique(y)) < 2:
+            raise DataError(f"y_labelled has a single class ({np.unique(y)[0]!r}): label rows of another class "
+                            "first (a cold start, suggest(X_pool), picks representative rows).")  # fmt: skip
+        fitted = self._fit(X_labelled, y)
+        if self.strategy == "random":
+            rows = np.random.default_rng(self.random_state + labelled).choice(pool_rows, n, replace=False)
+            proba = _proba(fitted, _take(X_pool, rows))
+            return Suggestion(rows, fitted.classes_[proba.argmax(1)], _uncertainty(proba, "margin"), "random", notes)
+        scores, predicted = self._score(fitted, X_pool, pool_rows)
+        ranked = np.argsort(-scores, kind="stable")
+        if self.diversity and n > 1:
+            rows = _without_near_duplicates(ranked[: CANDIDATE_FACTOR * n], self._space(fitted, X_pool), n)
+            how = f"{self.strategy}, near-duplicates skipped"
+        else:
+            rows, how = ranked[:n], self.strategy
+        return Suggestion(rows, fitted.classes_[predicted[rows]], scores[rows], how, notes)
+
+    # -- internals -------------------------------------------------------------------------------------------
+    def _fit(self, X, y):
+        if isinstance(self.model, str):
+            from tightfit.tabular.pipeline import TabularPipeline
+
+            tuning = {"seed": self.random_state, "show_progress": False}
+            return TabularPipeline(self.model, model_params=self.model_params, tuning_params=tuning).fit(X, y)
+        from sklearn.base import clone
+
+        return clone(self.model).fit(X, y)
+
+    def _score(self, fitted, X_pool, pool_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every pool row's uncertainty and predicted class code, ``chunk_rows`` rows per model call."""
+        scores, predicted = np.empty(pool_rows), np.empty(pool_rows, dtype=np.int64)
+        for start in range(0, pool_rows, self.chunk_rows):
+            block = slice(start, min(start + self.chunk_rows, pool_rows))
+            proba = _proba(fitted, _take(X_pool, block))
+            scores[block], predicted[block] = _uncertainty(proba, self.strategy), proba.argmax(1)
+        return scores, predicted
+
+    def _space(self, fitted, X_pool):
+        """Rows as the model sees them, standardised: the space near-duplicates are judged in."""
+        if hasattr(fitted, "processor_"):
+            return lambda rows: _standardised(fitted.processor_.transform(_take(X_pool, rows)))
+        return lambda rows: _standardised(np.asarray(_take(X_pool, rows), dtype=np.float64))
+
+    def _cold_start(self, X_pool, n: int, notes: list[str]) -> Suggestion:
+        """No labels yet: the pool row nearest each of ``n`` k-means centres (the pool's representative rows)."""
+        from sklearn.cluster import KMeans
+
+        from tightfit.tabular.preprocess import TableProcessor
+
+        rng = np.random.default_rng(self.random_state)
+        pool_rows = _n_rows(X_pool, "X_pool")
+        sample = np.sort(rng.choice(pool_rows, min(pool_rows, _KMEANS_SAMPLE), replace=False))
+        processor = TableProcessor(imputation_strategy="median", categorical_encoding="onehot",
+                                   scaling_strategy="standard").fit(_take(X_pool, sample))  # fmt: skip
+        points = _standardised(processor.transform(_take(X_pool, sample)))
+        centres = KMeans(n_clusters=n, n_init=3, random_state=self.random_state).fit(points).cluster_centers_
+        best, nearest = np.full(n, np.inf), np.zeros(n, dtype=np.int64)
+        for start in range(0, pool_rows, self.chunk_rows):  # the nearest pool row to each centre, chunk by chunk
+            block = np.arange(start, min(start + self.chunk_rows, pool_rows))
+            cells = _standardised(processor.transform(_take(X_pool, block)))
+            distances = ((cells[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+            closest = distances.argmin(0)
+            better = distances[closest, np.arange(n)] < best
+            best[better], nearest[better] = distances[closest, np.arange(n)][better], block[closest][better]
+        rows = np.array(list(dict.fromkeys(nearest.tolist())))  # two centres may share a nearest row
+        notes.append(f"cold start: no labels yet, so the row nearest each of {n} k-means centres of the pool")
+        return Suggestion(rows, None, np.full(len(rows), np.nan), "cold start (k-means representatives)", notes)
+
+
+def _n_rows(X: Any, name: str) -> int:
+    if X is None or not hasattr(X, "__len__"):
+        raise bad_param(name, "suggest", "a table (DataFrame or 2-D array)", type(X).__name__)
+    if len(X) == 0:
+        raise DataError(f"{name} has no rows.")
+    return len(X)
+
+
+def _take(X: Any, rows: Any) -> Any:
+    from tightfit.tabular.target import take_rows
+
+    return take_rows(X, rows)
+
+
+def _check_same_columns(X_pool: Any, X_labelled: Any) -> None:
+    """The pool and the labelled rows must describe the same columns."""
+    if hasattr(X_pool, "columns") and hasattr(X_labelled, "columns"):
+        missing = [c for c in X_labelled.columns if c not in X_pool.columns]
+        extra = [c for c in X_pool.columns if c not in X_labelled.columns]
+        if missing or extra:
+            raise DataError(f"X_pool's columns differ from X_labelled's: missing {missing}, not labelled {extra}.")
+        return
+    width = np.shape(X_pool)[1] if np.ndim(X_pool) == 2 else None
+    if width != (np.shape(X_labelled)[1] if np.ndim(X_labelled) == 2 else None):
+        raise DataError(f"X_pool has shape {np.shape(X_pool)} and X_labelled {np.shape(X_labelled)}: they need the "
+                        "same columns.")  # fmt: skip
+
+
+def _proba(fitted, X) -> np.ndarray:
+    proba = np.asarray(fitted.predict_proba(X), dtype=np.float64)
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def _uncertainty(proba: np.ndarray, strategy: str) -> np.ndarray:
+    from skactiveml.pool import uncertainty_scores
+
+    return uncertainty_scores(proba, method=_SKACTIVEML[strategy])
+
+
+def _standardised(X: np.ndarray) -> np.ndarray:
+    X = np.nan_to_num(np.asarray(X, dtype=np.float64))
+    scale = X.std(axis=0)
+    return (X - X.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+
+
+def _without_near_duplicates(candidates: np.ndarray, space, n: int) -> np.ndarray:
+    """Up to ``n`` of ``candidates`` (most uncertain first), each further than ``NEAR_DUPLICATE`` x the median
+    pairwise distance from every one already taken; if too few are, the farthest of the rest fill the batch."""
+    points = space(candidates)
+    distances = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))
+    pairs = distances[np.triu_indices(len(points), 1)]
+    floor = NEAR_DUPLICATE * float(np.median(pairs)) if len(pairs) else 0.0
+    taken: list[int] = []
+    for i in range(len(candidates)):
+        if all(distances[i, j] > floor for j in taken):
+            taken.append(i)
+        if len(taken) == n:
+            break
+    while len(taken) < min(n, len(candidates)):  # too few distinct ones: the farthest from those taken
+        rest = [i for i in range(len(candidates)) if i not in taken]
+        taken.append(max(rest, key=lambda i: distances[i, taken].min()))
+    return candidates[np.array(taken)]

@@ -1,0 +1,104 @@
+"""`ActiveLearner`: uncertainty sampling beats random on a real table, batches without near-duplicates, a cold start
+that covers the pool, chunked scoring, the label budget, and bad input named where it is typed."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, make_blobs
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from tightfit.budget import Budget
+from tightfit.errors import BudgetExceeded, ConfigError, DataError
+from tightfit.tabular import ActiveLearner, TabularPipeline
+
+
+@pytest.fixture(scope="module")
+def cancer_split():
+    X, y = load_breast_cancer(return_X_y=True)
+    rows = np.random.default_rng(0).permutation(len(y))
+    return X[rows[169:]], y[rows[169:]], X[rows[:169]], y[rows[:169]]  # pool of 400, held-out 169
+
+
+def _curve(strategy: str, seed: int, split, rounds: int = 6) -> list[float]:
+    X_pool, y_pool, X_test, y_test = split
+    learner = ActiveLearner("TinyTFM", strategy=strategy, batch_size=8, random_state=seed)
+    labelled = list(np.random.default_rng(seed).choice(len(y_pool), 8, replace=False))
+    aucs = []
+    for _ in range(rounds):
+        labelled += list(learner.suggest(X_pool, X_pool[labelled], y_pool[labelled]).rows)
+        model = TabularPipeline("TinyTFM").fit(X_pool[labelled], y_pool[labelled])
+        aucs.append(roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]))
+    return aucs
+
+
+def test_margin_sampling_learns_faster_than_random_on_a_real_table(cancer_split):
+    margin = np.mean([_curve("margin", seed, cancer_split) for seed in range(3)], axis=0)
+    random = np.mean([_curve("random", seed, cancer_split) for seed in range(3)], axis=0)
+    assert margin.mean() > random.mean() + 0.002, (margin, random)  # area under the curve, 16 to 56 labels
+    assert margin[-1] > random[-1] + 0.002
+
+
+def test_a_batch_skips_near_duplicates_that_plain_ranking_would_take():
+    X, y = load_breast_cancer(return_X_y=True)
+    base = np.random.default_rng(1).permutation(len(y))
+    pool = np.repeat(X[base[100:160]], 5, axis=0)  # every row five times
+    labelled = base[:30]
+    plain = ActiveLearner(diversity=False, batch_size=10).suggest(pool, X[labelled], y[labelled])
+    diverse = ActiveLearner(diversity=True, batch_size=10).suggest(pool, X[labelled], y[labelled])
+    assert len(np.unique(pool[plain.rows], axis=0)) < 10  # the copies of one uncertain row fill the batch
+    assert len(np.unique(pool[diverse.rows], axis=0)) == 10
+    assert diverse.uncertainty[0] == plain.uncertainty[0] == plain.uncertainty.max()  # the most uncertain comes first
+
+
+def test_a_cold_start_takes_one_representative_row_per_cluster():
+    X, blob = make_blobs(n_samples=300, centers=[[-10, 0], [0, 10], [10, 0]], cluster_std=1.0, random_state=0)
+    suggestion = ActiveLearner(batch_size=3).suggest(pd.DataFrame(X, columns=["a", "b"]))
+    assert sorted(blob[suggestion.rows]) == [0, 1, 2] and suggestion.prediction is None
+    assert "cold start" in suggestion.how and np.isnan(suggestion.uncertainty).all()
+    frame = suggestion.to_frame(pd.DataFrame(X, columns=["a", "b"]))
+    assert list(frame.columns) == ["pool_row", "a", "b", "prediction", "uncertainty"] and len(frame) == 3
+
+
+def test_chunked_scoring_gives_the_same_rows_with_bounded_calls(cancer_split):
+    X_pool, y_pool = cancer_split[0], cancer_split[1]
+    calls = []
+
+    class Spy(LogisticRegression):
+        def predict_proba(self, X):
+            calls.append(len(X))
+            return super().predict_proba(X)
+
+    labelled = np.arange(40)
+    whole = ActiveLearner(Spy(max_iter=5000), chunk_rows=10_000).suggest(X_pool, X_pool[labelled], y_pool[labelled])
+    calls.clear()
+    chunked = ActiveLearner(Spy(max_iter=5000), chunk_rows=64).suggest(X_pool, X_pool[labelled], y_pool[labelled])
+    assert max(calls) <= 64 and sum(calls) >= len(X_pool)
+    np.testing.assert_array_equal(whole.rows, chunked.rows)
+
+
+def test_the_label_budget_caps_the_suggestions_and_then_refuses():
+    X, y = load_breast_cancer(return_X_y=True)
+    learner = ActiveLearner(LogisticRegression(max_iter=5000), budget=Budget(labels=25), batch_size=10)
+    last = learner.suggest(X[30:], X[:20], y[:20])
+    assert len(last.rows) == 5 and "5 of labels=25 left" in last.notes[0]
+    with pytest.raises(BudgetExceeded, match="labels budget spent: 25 labelled rows of labels=25"):
+        learner.suggest(X[30:], X[:25], y[:25])
+    assert Budget.parse("labels=25") == Budget(labels=25) and str(Budget(labels=25)) == "labels=25"
+
+
+def test_bad_input_is_named():
+    X, y = load_breast_cancer(return_X_y=True)
+    frame = pd.DataFrame(X[:, :3], columns=["a", "b", "c"])
+    with pytest.raises(ConfigError, match="strategy"):
+        ActiveLearner(strategy="uncertain")
+    with pytest.raises(ConfigError, match="labels"):
+        Budget(labels=0)
+    with pytest.raises(DataError, match=r"missing \['c'\]"):
+        ActiveLearner().suggest(frame[["a", "b"]], frame.iloc[:10], y[:10])
+    with pytest.raises(DataError, match="single class"):
+        ActiveLearner().suggest(frame, frame.iloc[:5], [1] * 5)
+    with pytest.raises(ConfigError, match="n=600 is larger than the pool"):
+        ActiveLearner().suggest(frame.iloc[:500], n=600)
+    with pytest.raises(ConfigError, match="together"):
+        ActiveLearner().suggest(frame, frame.iloc[:5])
