@@ -102,3 +102,22 @@ def test_bad_input_is_named():
         ActiveLearner().suggest(frame.iloc[:500], n=600)
     with pytest.raises(ConfigError, match="together"):
         ActiveLearner().suggest(frame, frame.iloc[:5])
+
+
+def test_qbc_ranks_rows_by_the_committees_disagreement():
+    X, y = load_breast_cancer(return_X_y=True)
+    learner = ActiveLearner(LogisticRegression(max_iter=5000), strategy="qbc", diversity=False, batch_size=10)
+    suggestion = learner.suggest(X[60:], X[:60], y[:60])
+    scores = suggestion.uncertainty
+    assert (np.diff(scores) <= 0).all() and scores[-1] > 0  # bootstrap members disagree; most disagreement first
+    assert suggestion.how == "qbc" and len(set(suggestion.rows)) == 10
+
+
+def test_pseudo_labels_are_the_confident_rows_and_mostly_right(cancer_split):
+    X_pool, y_pool = cancer_split[0], cancer_split[1]
+    labelled = np.arange(40)
+    sure = ActiveLearner("TinyTFM").pseudo_label(X_pool[40:], X_pool[labelled], y_pool[labelled], threshold=0.95)
+    assert 100 < len(sure.rows) < 360 and (sure.uncertainty <= 0.05).all() and (np.diff(sure.uncertainty) >= 0).all()
+    assert (sure.prediction == y_pool[40:][sure.rows]).mean() >= 0.97  # 95%-sure labels, measured on the truth
+    looser = ActiveLearner("TinyTFM").pseudo_label(X_pool[40:], X_pool[labelled], y_pool[labelled], threshold=0.7)
+    assert len(looser.rows) > len(sure.rows)

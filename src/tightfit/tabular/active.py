@@ -6,11 +6,14 @@ With an in-context model (TinyTFM, TabICL, TabPFN) a labelled row is one more co
 
 ``suggest`` scores the pool in chunks of ``chunk_rows`` (the peak stays bounded however large the pool; only one
 score per row is kept) with a strategy — ``margin``, ``entropy``, ``least_confident`` (scikit-activeml's
-``uncertainty_scores``) or ``random`` (the control) — and takes the most uncertain rows, skipping near-duplicates
+``uncertainty_scores``), ``qbc`` (query by committee: the average KL divergence between ``COMMITTEE`` models
+fitted on bootstrap resamples of the labelled rows, scikit-activeml's ``average_kl_divergence``) or ``random``
+(the control) — and takes the most uncertain rows, skipping near-duplicates
 of rows already in the batch (``diversity``: a row closer than a tenth of the candidates' median distance to a
 chosen row, in the model's standardised feature space, is the same question asked twice). With no labels at
 all (cold start) it returns representative rows: the row nearest each k-means centre of the pool.
-``Budget(labels=N)`` caps the labelled rows in all: suggestions stop at N.
+``Budget(labels=N)`` caps the labelled rows in all: suggestions stop at N. ``pseudo_label`` returns the pool
+rows the model is already sure of, with their predicted labels.
 
     learner = ActiveLearner("TinyTFM", strategy="margin", batch_size=10, budget=Budget(labels=200))
     first = learner.suggest(X_pool)                      # cold start: representative rows
@@ -31,7 +34,8 @@ from tightfit.params import Interval, Options, check
 
 __all__ = ["STRATEGIES", "ActiveLearner", "Suggestion"]
 
-STRATEGIES = ("margin", "entropy", "least_confident", "random")
+STRATEGIES = ("margin", "entropy", "least_confident", "qbc", "random")
+COMMITTEE = 5  # qbc: models fitted on stratified bootstrap resamples of the labelled rows
 _SKACTIVEML = {"margin": "margin_sampling", "entropy": "entropy", "least_confident": "least_confident"}
 CANDIDATE_FACTOR = 5  # the diverse batch is picked among the 5 x n most uncertain rows
 NEAR_DUPLICATE = 0.1  # of the candidates' median pairwise distance
@@ -71,7 +75,7 @@ class ActiveLearner:
     model : str or scikit-learn classifier, default="TinyTFM"
         A :class:`~tightfit.tabular.TabularPipeline` model name (preprocessing included), or an estimator with
         ``predict_proba`` (given the tables as they are, cloned and refitted each round).
-    strategy : {"margin", "entropy", "least_confident", "random"}, default="margin"
+    strategy : {"margin", "entropy", "least_confident", "qbc", "random"}, default="margin"
     batch_size : int, default=10
         Rows per suggestion (``suggest``'s ``n`` overrides).
     diversity : bool, default=True
@@ -148,7 +152,8 @@ class ActiveLearner:
             rows = np.random.default_rng(self.random_state + labelled).choice(pool_rows, n, replace=False)
             proba = _proba(fitted, _take(X_pool, rows))
             return Suggestion(rows, fitted.classes_[proba.argmax(1)], _uncertainty(proba, "margin"), "random", notes)
-        scores, predicted = self._score(fitted, X_pool, pool_rows)
+        committee = self._committee(X_labelled, y) if self.strategy == "qbc" else []
+        scores, predicted = self._score(fitted, committee, X_pool, pool_rows)
         ranked = np.argsort(-scores, kind="stable")
         if self.diversity and n > 1:
             rows = _without_near_duplicates(ranked[: CANDIDATE_FACTOR * n], self._space(fitted, X_pool), n)
@@ -156,6 +161,27 @@ class ActiveLearner:
         else:
             rows, how = ranked[:n], self.strategy
         return Suggestion(rows, fitted.classes_[predicted[rows]], scores[rows], how, notes)
+
+    def pseudo_label(self, X_pool: Any, X_labelled: Any, y_labelled: Any, threshold: float = 0.95) -> Suggestion:
+        """The pool rows the model, fitted on the labelled rows, predicts with probability at least ``threshold``,
+        with those predictions (most confident first): labels for free, as sure as the model is calibrated."""
+        check("pseudo_label", threshold=(threshold, Interval(float, 0, 1, closed="right")))
+        pool_rows = _n_rows(X_pool, "X_pool")
+        _check_same_columns(X_pool, X_labelled)
+        y = np.asarray(y_labelled.to_numpy() if hasattr(y_labelled, "to_numpy") else y_labelled)
+        if len(np.unique(y)) < 2:
+            raise DataError(f"y_labelled has a single class ({np.unique(y)[0]!r}): nothing to tell apart yet.")
+        fitted = self._fit(X_labelled, y)
+        confidence, predicted = np.empty(pool_rows), np.empty(pool_rows, dtype=np.int64)
+        for start in range(0, pool_rows, self.chunk_rows):
+            block = slice(start, min(start + self.chunk_rows, pool_rows))
+            proba = _proba(fitted, _take(X_pool, block))
+            confidence[block], predicted[block] = proba.max(1), proba.argmax(1)
+        rows = np.flatnonzero(confidence >= threshold)
+        rows = rows[np.argsort(-confidence[rows], kind="stable")]
+        note = f"{len(rows)} of {pool_rows} pool rows predicted with probability >= {threshold}"
+        return Suggestion(rows, fitted.classes_[predicted[rows]], 1 - confidence[rows],
+                          f"pseudo-labels: probability >= {threshold}", [note])  # fmt: skip
 
     # -- internals -------------------------------------------------------------------------------------------
     def _fit(self, X, y):
@@ -168,13 +194,31 @@ class ActiveLearner:
 
         return clone(self.model).fit(X, y)
 
-    def _score(self, fitted, X_pool, pool_rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """Every pool row's uncertainty and predicted class code, ``chunk_rows`` rows per model call."""
+    def _committee(self, X_labelled, y: np.ndarray) -> list:
+        """``COMMITTEE`` models, each fitted on a bootstrap resample of every class's labelled rows (so each one
+        knows every class)."""
+        rng = np.random.default_rng(self.random_state + len(y))
+        members = []
+        for _ in range(COMMITTEE):
+            rows = np.concatenate([rng.choice(np.flatnonzero(y == c), (y == c).sum()) for c in np.unique(y)])
+            members.append(self._fit(_take(X_labelled, rows), y[rows]))
+        return members
+
+    def _score(self, fitted, committee: list, X_pool, pool_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every pool row's uncertainty (or the committee's disagreement) and predicted class code, ``chunk_rows``
+        rows per model call."""
+        from skactiveml.pool import average_kl_divergence
+
         scores, predicted = np.empty(pool_rows), np.empty(pool_rows, dtype=np.int64)
         for start in range(0, pool_rows, self.chunk_rows):
             block = slice(start, min(start + self.chunk_rows, pool_rows))
-            proba = _proba(fitted, _take(X_pool, block))
-            scores[block], predicted[block] = _uncertainty(proba, self.strategy), proba.argmax(1)
+            rows = _take(X_pool, block)
+            proba = _proba(fitted, rows)
+            predicted[block] = proba.argmax(1)
+            if committee:
+                scores[block] = average_kl_divergence(np.stack([_proba(m, rows) for m in committee]))
+            else:
+                scores[block] = _uncertainty(proba, self.strategy)
         return scores, predicted
 
     def _space(self, fitted, X_pool):
