@@ -14,6 +14,7 @@ _LAZY = {
     "CANDIDATES": "candidates",
     "ConfigChoice": "autotune",
     "Candidate": "candidates",
+    "LearningCurve": "learning_curve",
     "PredictSettings": "footprint",
     "TabularLeaderboard": "leaderboard",
     "TabularPipeline": "pipeline",
