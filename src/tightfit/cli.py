@@ -508,6 +508,73 @@ def _recipe_for_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label(args: argparse.Namespace) -> int:
+    """``tightfit label``: the pool rows to label next (``--out`` CSV with prediction and uncertainty), or with
+    ``--simulate`` the strategies' learning curves on a fully labelled table, beside random sampling."""
+    from tightfit.budget import Budget
+    from tightfit.errors import DataError
+
+    budget = Budget.parse(args.budget) if args.budget else Budget()
+    frame = _read_table(args.pool, args.quiet)
+    if args.simulate:
+        return _label_simulation(args, frame, budget)
+    if args.labelled is not None:
+        labelled = _read_table(args.labelled, args.quiet)
+        X_labelled, y_labelled = _split_target(labelled, args.target, args.labelled)
+        pool = frame.drop(columns=[args.target]) if args.target in frame.columns else frame
+    elif args.target in frame.columns:  # one file: the rows with a label are labelled, the rest are the pool
+        known = frame[args.target].notna()
+        X_labelled, y_labelled = frame.loc[known].drop(columns=[args.target]), frame.loc[known, args.target]
+        pool = frame.loc[~known].drop(columns=[args.target])
+        if pool.empty:
+            raise DataError(f"every row of {args.pool} has a {args.target!r} label: nothing left to label (use "
+                            "--simulate to compare strategies on it).")  # fmt: skip
+    else:
+        X_labelled = y_labelled = None
+        pool = frame
+    from tightfit.tabular.active import ActiveLearner
+
+    learner = ActiveLearner(args.model, strategy=args.strategy, batch_size=args.n, budget=budget)
+    if X_labelled is not None and len(y_labelled) == 0:
+        X_labelled = y_labelled = None
+    suggestion = learner.suggest(pool.reset_index(drop=True), X_labelled, y_labelled)
+    table = suggestion.to_frame(pool.reset_index(drop=True))
+    table.insert(0, "row", pool.index[suggestion.rows])  # the row's position in the pool file
+    table = table.drop(columns=["pool_row"])
+    from tightfit.files import atomic_save
+
+    atomic_save(Path(args.out), lambda tmp: table.to_csv(tmp, index=False), suffix=".csv")
+    for note in suggestion.notes:
+        print("note:", note)
+    print(f"{len(table)} rows to label next ({suggestion.how}); wrote {args.out}")
+    return 0
+
+
+def _label_simulation(args: argparse.Namespace, frame, budget) -> int:
+    from tightfit.tabular.active_simulation import simulate
+    from tightfit.viz import plot_learning_curves
+
+    X, y = _split_target(frame, args.target, args.pool)
+    strategies = tuple(dict.fromkeys([args.strategy, "random"]))
+    board, curves = simulate(X, y, strategies=strategies, model=args.model, batch_size=args.n, rounds=args.rounds,
+                             budget=budget, verbose=not args.quiet)  # fmt: skip
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from tightfit.files import atomic_save
+
+    atomic_save(out / "learning_curve.csv", lambda tmp: curves.to_csv(tmp, index=False), suffix=".csv")
+    chart = plot_learning_curves(curves, out / "learning_curve.png", title=f"tightfit label --simulate: {args.pool}")
+    rows, notes = board.rows([("final_roc_auc", "final ROC AUC"), ("labels", "labels"), ("round_s", "s/round"),
+                              ("forecast_at_twice", "forecast at 2x labels")])  # fmt: skip
+    print_table(f"tightfit label --simulate: {args.model}, {args.n} rows per round", rows, notes)
+    page = write_report(out, "label", board, charts=[chart], columns=[("final_roc_auc", "final ROC AUC")],
+                        usage=[f"tightfit label POOL.csv --target {args.target} --strategy {board.chosen.name} "
+                               f"--n {args.n} --out to_label.csv"])  # fmt: skip
+    print(f"best: {board.chosen.name}; wrote {out}/learning_curve.csv, {chart}")
+    _say_binding(board, page)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tightfit", description="Fit machine learning to the machine you have.")
     parser.add_argument("--version", action="version", version=f"tightfit {__version__}")
@@ -576,6 +643,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where forecasts.csv, model/, leaderboard.csv and forecast.png go")
     fc.add_argument("--quiet", action="store_true", help="no progress bar")
     fc.set_defaults(run=_forecast)
+    lab = commands.add_parser("label", help="which rows to label next (active learning), or --simulate")
+    lab.add_argument("pool", help="CSV/Parquet: the unlabelled rows (rows with a --target value count as labelled)")
+    lab.add_argument("--target", required=True, help="the label column")
+    lab.add_argument("--labelled", help="a CSV/Parquet file of labelled rows (with --target)")
+    lab.add_argument("--n", type=int, default=10, help="rows to suggest (per round with --simulate)")
+    lab.add_argument("--strategy", default="margin", help="margin | entropy | least_confident | qbc | random")
+    lab.add_argument("--model", default="TinyTFM", help="a TabularPipeline model name")
+    lab.add_argument("--budget", default="", help="e.g. labels=200")
+    lab.add_argument("--out", default="to_label.csv", help="the CSV of rows to label (a folder with --simulate)")
+    lab.add_argument("--simulate", action="store_true",
+                     help="POOL is fully labelled: compare the strategy with random sampling on a held-out quarter")
+    lab.add_argument("--rounds", type=int, default=8, help="with --simulate: query rounds")
+    lab.add_argument("--quiet", action="store_true", help="no progress bar")
+    lab.set_defaults(run=_label)
     rec = commands.add_parser("recipe", help="fine-tuning recipes per memory size for a tabular foundation model")
     rec.add_argument("model", help="TinyTFM or TabICL (its real architecture, random weights: no download)")
     rec.add_argument("--rows", type=int, help="rows of the table to fine-tune on")

@@ -13,7 +13,8 @@ from typing import Any
 
 from tightfit.files import atomic_save
 
-__all__ = ["plot_forecast", "plot_memory_time", "plot_memory_timeline", "plot_quality_cost", "plot_size_latency"]
+__all__ = ["plot_forecast", "plot_learning_curves", "plot_memory_time", "plot_memory_timeline", "plot_quality_cost",
+           "plot_size_latency"]
 
 _MB = 1e6
 
@@ -140,6 +141,22 @@ def plot_memory_time(
     ax.grid(alpha=0.3)
     if front or memory_cap is not None or time_cap is not None:
         ax.legend(fontsize=8)
+    return _save_png(fig, path)
+
+
+def plot_learning_curves(curves: Any, path: str | os.PathLike, metric: str = "roc_auc",
+                         title: str = "learning curves") -> Path:  # fmt: skip
+    """One line per strategy: the held-out ``metric`` (y) against labelled rows (x), from a frame of
+    (strategy, labels, metric) rows."""
+    fig = _figure(8, 5)
+    ax = fig.add_subplot(1, 1, 1)
+    for strategy, rows in curves.groupby("strategy", sort=False):
+        ax.plot(rows["labels"], rows[metric], marker="o", label=strategy)
+    ax.set_xlabel("labelled rows")
+    ax.set_ylabel(f"held-out {metric}")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return _save_png(fig, path)
 
 

@@ -121,3 +121,25 @@ def test_pseudo_labels_are_the_confident_rows_and_mostly_right(cancer_split):
     assert (sure.prediction == y_pool[40:][sure.rows]).mean() >= 0.97  # 95%-sure labels, measured on the truth
     looser = ActiveLearner("TinyTFM").pseudo_label(X_pool[40:], X_pool[labelled], y_pool[labelled], threshold=0.7)
     assert len(looser.rows) > len(sure.rows)
+
+
+def test_the_label_command_writes_the_rows_to_label_and_simulates_against_random(tmp_path, capsys):
+    from tightfit.cli import main
+
+    frame = load_breast_cancer(as_frame=True).frame.sample(300, random_state=0).reset_index(drop=True)
+    partial = frame.copy()
+    partial.loc[40:, "target"] = None  # the first 40 rows are labelled, the rest are the pool
+    partial.to_csv(tmp_path / "pool.csv", index=False)
+    assert main(["label", str(tmp_path / "pool.csv"), "--target", "target", "--n", "6", "--out",
+                 str(tmp_path / "next.csv")]) == 0  # fmt: skip
+    chosen = pd.read_csv(tmp_path / "next.csv")
+    assert len(chosen) == 6 and chosen["row"].between(40, 299).all() and chosen["uncertainty"].gt(0).all()
+    assert set(chosen["prediction"]) <= {0, 1} and "target" not in chosen.columns
+    frame.to_csv(tmp_path / "full.csv", index=False)
+    assert main(["label", str(tmp_path / "full.csv"), "--target", "target", "--simulate", "--n", "8", "--rounds", "4",
+                 "--out", str(tmp_path / "sim"), "--quiet"]) == 0  # fmt: skip
+    curves = pd.read_csv(tmp_path / "sim" / "learning_curve.csv")
+    assert set(curves["strategy"]) == {"margin", "random"} and len(curves) == 8
+    assert curves.groupby("strategy")["labels"].max().eq(curves["labels"].max()).all()  # same labels for each
+    assert (tmp_path / "sim" / "learning_curve.png").stat().st_size > 10_000
+    assert "best:" in capsys.readouterr().out

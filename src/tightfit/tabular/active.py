@@ -147,7 +147,7 @@ class ActiveLearner:
         if len(np.unique(y)) < 2:
             raise DataError(f"y_labelled has a single class ({np.unique(y)[0]!r}): label rows of another class "
                             "first (a cold start, suggest(X_pool), picks representative rows).")  # fmt: skip
-        fitted = self._fit(X_labelled, y)
+        fitted = self.fit_model(X_labelled, y)
         if self.strategy == "random":
             rows = np.random.default_rng(self.random_state + labelled).choice(pool_rows, n, replace=False)
             proba = _proba(fitted, _take(X_pool, rows))
@@ -171,7 +171,7 @@ class ActiveLearner:
         y = np.asarray(y_labelled.to_numpy() if hasattr(y_labelled, "to_numpy") else y_labelled)
         if len(np.unique(y)) < 2:
             raise DataError(f"y_labelled has a single class ({np.unique(y)[0]!r}): nothing to tell apart yet.")
-        fitted = self._fit(X_labelled, y)
+        fitted = self.fit_model(X_labelled, y)
         confidence, predicted = np.empty(pool_rows), np.empty(pool_rows, dtype=np.int64)
         for start in range(0, pool_rows, self.chunk_rows):
             block = slice(start, min(start + self.chunk_rows, pool_rows))
@@ -183,8 +183,8 @@ class ActiveLearner:
         return Suggestion(rows, fitted.classes_[predicted[rows]], 1 - confidence[rows],
                           f"pseudo-labels: probability >= {threshold}", [note])  # fmt: skip
 
-    # -- internals -------------------------------------------------------------------------------------------
-    def _fit(self, X, y):
+    def fit_model(self, X: Any, y: Any):
+        """The learner's model fitted on labelled rows (a pipeline for a model name, else a clone of the estimator)."""
         if isinstance(self.model, str):
             from tightfit.tabular.pipeline import TabularPipeline
 
@@ -194,6 +194,8 @@ class ActiveLearner:
 
         return clone(self.model).fit(X, y)
 
+    # -- internals -------------------------------------------------------------------------------------------
+
     def _committee(self, X_labelled, y: np.ndarray) -> list:
         """``COMMITTEE`` models, each fitted on a bootstrap resample of every class's labelled rows (so each one
         knows every class)."""
@@ -201,7 +203,7 @@ class ActiveLearner:
         members = []
         for _ in range(COMMITTEE):
             rows = np.concatenate([rng.choice(np.flatnonzero(y == c), (y == c).sum()) for c in np.unique(y)])
-            members.append(self._fit(_take(X_labelled, rows), y[rows]))
+            members.append(self.fit_model(_take(X_labelled, rows), y[rows]))
         return members
 
     def _score(self, fitted, committee: list, X_pool, pool_rows: int) -> tuple[np.ndarray, np.ndarray]:
