@@ -227,19 +227,16 @@ class ActiveLearner:
         """Rows as the model sees them, standardised: the space near-duplicates are judged in."""
         if hasattr(fitted, "processor_"):
             return lambda rows: _standardised(fitted.processor_.transform(_take(X_pool, rows)))
-        return lambda rows: _standardised(np.asarray(_take(X_pool, rows), dtype=np.float64))
+        return lambda rows: _encoded(_take(X_pool, rows))
 
     def _cold_start(self, X_pool, n: int, notes: list[str]) -> Suggestion:
         """No labels yet: the pool row nearest each of ``n`` k-means centres (the pool's representative rows)."""
         from sklearn.cluster import KMeans
 
-        from tightfit.tabular.preprocess import TableProcessor
-
         rng = np.random.default_rng(self.random_state)
         pool_rows = _n_rows(X_pool, "X_pool")
         sample = np.sort(rng.choice(pool_rows, min(pool_rows, _KMEANS_SAMPLE), replace=False))
-        processor = TableProcessor(imputation_strategy="median", categorical_encoding="onehot",
-                                   scaling_strategy="standard").fit(_take(X_pool, sample))  # fmt: skip
+        processor = _numeric_view().fit(_take(X_pool, sample))
         points = _standardised(processor.transform(_take(X_pool, sample)))
         centres = KMeans(n_clusters=n, n_init=3, random_state=self.random_state).fit(points).cluster_centers_
         best, nearest = np.full(n, np.inf), np.zeros(n, dtype=np.int64)
@@ -292,6 +289,17 @@ def _uncertainty(proba: np.ndarray, strategy: str) -> np.ndarray:
     from skactiveml.pool import uncertainty_scores
 
     return uncertainty_scores(proba, method=_SKACTIVEML[strategy])
+
+
+def _numeric_view():
+    """Any table as numbers (categories one-hot, gaps imputed, scaled): where distances between rows are taken."""
+    from tightfit.tabular.preprocess import TableProcessor
+
+    return TableProcessor(imputation_strategy="median", categorical_encoding="onehot", scaling_strategy="standard")
+
+
+def _encoded(X: Any) -> np.ndarray:
+    return _standardised(_numeric_view().fit(X).transform(X))
 
 
 def _standardised(X: np.ndarray) -> np.ndarray:
