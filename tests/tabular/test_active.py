@@ -143,3 +143,28 @@ def test_the_label_command_writes_the_rows_to_label_and_simulates_against_random
     assert curves.groupby("strategy")["labels"].max().eq(curves["labels"].max()).all()  # same labels for each
     assert (tmp_path / "sim" / "learning_curve.png").stat().st_size > 10_000
     assert "best:" in capsys.readouterr().out
+
+
+def test_a_pool_file_is_read_in_chunks_and_gives_what_the_table_gives(tmp_path):
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(3040, 8, n_informative=5, random_state=0)
+    pool = pd.DataFrame(X[40:], columns=[f"x{i}" for i in range(8)])
+    pool.to_csv(tmp_path / "pool.csv", index=False)
+    labelled = pd.DataFrame(X[:40], columns=pool.columns)
+    calls = []
+
+    class Spy(LogisticRegression):
+        def predict_proba(self, X):
+            calls.append(len(X))
+            return super().predict_proba(X)
+
+    learner = ActiveLearner(Spy(), chunk_rows=500, batch_size=8)
+    from_file = learner.suggest(tmp_path / "pool.csv", labelled, y[:40])
+    assert max(calls) <= 500
+    from_table = learner.suggest(pool, labelled, y[:40])
+    np.testing.assert_array_equal(from_file.rows, from_table.rows)
+    pd.testing.assert_frame_equal(from_file.to_frame(tmp_path / "pool.csv"), from_table.to_frame(pool),
+                                  check_dtype=False)  # fmt: skip
+    cold_file, cold_table = learner.suggest(str(tmp_path / "pool.csv")), learner.suggest(pool)
+    np.testing.assert_array_equal(cold_file.rows, cold_table.rows)

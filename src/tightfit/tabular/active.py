@@ -5,15 +5,15 @@ With an in-context model (TinyTFM, TabICL, TabPFN) a labelled row is one more co
 ``predict_proba`` works too (refitted each round).
 
 ``suggest`` scores the pool in chunks of ``chunk_rows`` (the peak stays bounded however large the pool; only one
-score per row is kept) with a strategy — ``margin``, ``entropy``, ``least_confident`` (scikit-activeml's
-``uncertainty_scores``), ``qbc`` (query by committee: the average KL divergence between ``COMMITTEE`` models
-fitted on bootstrap resamples of the labelled rows, scikit-activeml's ``average_kl_divergence``) or ``random``
-(the control) — and takes the most uncertain rows, skipping near-duplicates
-of rows already in the batch (``diversity``: a row closer than a tenth of the candidates' median distance to a
-chosen row, in the model's standardised feature space, is the same question asked twice). With no labels at
-all (cold start) it returns representative rows: the row nearest each k-means centre of the pool.
-``Budget(labels=N)`` caps the labelled rows in all: suggestions stop at N. ``pseudo_label`` returns the pool
-rows the model is already sure of, with their predicted labels.
+score per row is kept; a CSV/Parquet path is read a chunk at a time, so the pool may be larger than memory) with
+a strategy — ``margin``, ``entropy``, ``least_confident`` (scikit-activeml's ``uncertainty_scores``), ``qbc``
+(query by committee: the average KL divergence between ``COMMITTEE`` models fitted on bootstrap resamples of the
+labelled rows, scikit-activeml's ``average_kl_divergence``) or ``random`` (the control) — and takes the most
+uncertain rows, skipping near-duplicates of rows already in the batch (``diversity``: a row closer than a tenth
+of the candidates' median distance to a chosen row, in the model's standardised feature space, is the same
+question asked twice). With no labels at all (cold start) it returns representative rows: the row nearest each
+k-means centre of the pool. ``Budget(labels=N)`` caps the labelled rows in all: suggestions stop at N.
+``pseudo_label`` returns the pool rows the model is already sure of, with their predicted labels.
 
     learner = ActiveLearner("TinyTFM", strategy="margin", batch_size=10, budget=Budget(labels=200))
     first = learner.suggest(X_pool)                      # cold start: representative rows
@@ -23,7 +23,9 @@ rows the model is already sure of, with their predicted labels.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,9 +59,7 @@ class Suggestion:
         """The suggested rows of ``X_pool`` with ``prediction`` and ``uncertainty`` columns, as a DataFrame."""
         import pandas as pd
 
-        from tightfit.tabular.target import take_rows
-
-        chosen = take_rows(X_pool, self.rows)
+        chosen = _Pool(X_pool, 50_000).take(self.rows)
         frame = chosen.reset_index(drop=True).copy() if hasattr(chosen, "columns") else pd.DataFrame(chosen)
         frame.insert(0, "pool_row", self.rows)
         frame["prediction"] = None if self.prediction is None else list(self.prediction)
@@ -122,10 +122,12 @@ class ActiveLearner:
         self.random_state = random_state
 
     def suggest(self, X_pool: Any, X_labelled: Any = None, y_labelled: Any = None, n: int | None = None) -> Suggestion:
-        """The next ``n`` (default ``batch_size``) pool rows to label; see the module docstring."""
+        """The next ``n`` (default ``batch_size``) pool rows to label; see the module docstring. ``X_pool`` is a
+        table, or the path of a CSV/Parquet file read ``chunk_rows`` rows at a time (a pool larger than memory)."""
         n = self.batch_size if n is None else n
         check("suggest", n=(n, Interval(int, 1)))
-        pool_rows = _n_rows(X_pool, "X_pool")
+        pool = _Pool(X_pool, self.chunk_rows)
+        pool_rows = pool.n_rows
         labelled = 0 if y_labelled is None else len(y_labelled)
         if (X_labelled is None) != (y_labelled is None):
             raise ConfigError("suggest needs X_labelled and y_labelled together (or neither, for a cold start).")
@@ -141,8 +143,8 @@ class ActiveLearner:
                 notes.append(f"label budget: {left} of labels={self.budget.labels} left, so {left} rows instead of {n}")
                 n = left
         if labelled == 0:
-            return self._cold_start(X_pool, n, notes)
-        _check_same_columns(X_pool, X_labelled)
+            return self._cold_start(pool, n, notes)
+        _check_same_columns(pool.head, X_labelled)
         y = np.asarray(y_labelled.to_numpy() if hasattr(y_labelled, "to_numpy") else y_labelled)
         if len(np.unique(y)) < 2:
             raise DataError(f"y_labelled has a single class ({np.unique(y)[0]!r}): label rows of another class "
@@ -150,13 +152,13 @@ class ActiveLearner:
         fitted = self.fit_model(X_labelled, y)
         if self.strategy == "random":
             rows = np.random.default_rng(self.random_state + labelled).choice(pool_rows, n, replace=False)
-            proba = _proba(fitted, _take(X_pool, rows))
+            proba = _proba(fitted, pool.take(rows))
             return Suggestion(rows, fitted.classes_[proba.argmax(1)], _uncertainty(proba, "margin"), "random", notes)
         committee = self._committee(X_labelled, y) if self.strategy == "qbc" else []
-        scores, predicted = self._score(fitted, committee, X_pool, pool_rows)
+        scores, predicted = self._score(fitted, committee, pool)
         ranked = np.argsort(-scores, kind="stable")
         if self.diversity and n > 1:
-            rows = _without_near_duplicates(ranked[: CANDIDATE_FACTOR * n], self._space(fitted, X_pool), n)
+            rows = _without_near_duplicates(ranked[: CANDIDATE_FACTOR * n], self._space(fitted, pool), n)
             how = f"{self.strategy}, near-duplicates skipped"
         else:
             rows, how = ranked[:n], self.strategy
@@ -166,16 +168,16 @@ class ActiveLearner:
         """The pool rows the model, fitted on the labelled rows, predicts with probability at least ``threshold``,
         with those predictions (most confident first): labels for free, as sure as the model is calibrated."""
         check("pseudo_label", threshold=(threshold, Interval(float, 0, 1, closed="right")))
-        pool_rows = _n_rows(X_pool, "X_pool")
-        _check_same_columns(X_pool, X_labelled)
+        pool = _Pool(X_pool, self.chunk_rows)
+        pool_rows = pool.n_rows
+        _check_same_columns(pool.head, X_labelled)
         y = np.asarray(y_labelled.to_numpy() if hasattr(y_labelled, "to_numpy") else y_labelled)
         if len(np.unique(y)) < 2:
             raise DataError(f"y_labelled has a single class ({np.unique(y)[0]!r}): nothing to tell apart yet.")
         fitted = self.fit_model(X_labelled, y)
         confidence, predicted = np.empty(pool_rows), np.empty(pool_rows, dtype=np.int64)
-        for start in range(0, pool_rows, self.chunk_rows):
-            block = slice(start, min(start + self.chunk_rows, pool_rows))
-            proba = _proba(fitted, _take(X_pool, block))
+        for block, rows in pool.blocks():
+            proba = _proba(fitted, rows)
             confidence[block], predicted[block] = proba.max(1), proba.argmax(1)
         rows = np.flatnonzero(confidence >= threshold)
         rows = rows[np.argsort(-confidence[rows], kind="stable")]
@@ -206,15 +208,13 @@ class ActiveLearner:
             members.append(self.fit_model(_take(X_labelled, rows), y[rows]))
         return members
 
-    def _score(self, fitted, committee: list, X_pool, pool_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    def _score(self, fitted, committee: list, pool: _Pool) -> tuple[np.ndarray, np.ndarray]:
         """Every pool row's uncertainty (or the committee's disagreement) and predicted class code, ``chunk_rows``
         rows per model call."""
         from skactiveml.pool import average_kl_divergence
 
-        scores, predicted = np.empty(pool_rows), np.empty(pool_rows, dtype=np.int64)
-        for start in range(0, pool_rows, self.chunk_rows):
-            block = slice(start, min(start + self.chunk_rows, pool_rows))
-            rows = _take(X_pool, block)
+        scores, predicted = np.empty(pool.n_rows), np.empty(pool.n_rows, dtype=np.int64)
+        for block, rows in pool.blocks():
             proba = _proba(fitted, rows)
             predicted[block] = proba.argmax(1)
             if committee:
@@ -223,26 +223,26 @@ class ActiveLearner:
                 scores[block] = _uncertainty(proba, self.strategy)
         return scores, predicted
 
-    def _space(self, fitted, X_pool):
+    def _space(self, fitted, pool: _Pool):
         """Rows as the model sees them, standardised: the space near-duplicates are judged in."""
         if hasattr(fitted, "processor_"):
-            return lambda rows: _standardised(fitted.processor_.transform(_take(X_pool, rows)))
-        return lambda rows: _encoded(_take(X_pool, rows))
+            return lambda rows: _standardised(fitted.processor_.transform(pool.take(rows)))
+        return lambda rows: _encoded(pool.take(rows))
 
-    def _cold_start(self, X_pool, n: int, notes: list[str]) -> Suggestion:
+    def _cold_start(self, pool: _Pool, n: int, notes: list[str]) -> Suggestion:
         """No labels yet: the pool row nearest each of ``n`` k-means centres (the pool's representative rows)."""
         from sklearn.cluster import KMeans
 
         rng = np.random.default_rng(self.random_state)
-        pool_rows = _n_rows(X_pool, "X_pool")
-        sample = np.sort(rng.choice(pool_rows, min(pool_rows, _KMEANS_SAMPLE), replace=False))
-        processor = _numeric_view().fit(_take(X_pool, sample))
-        points = _standardised(processor.transform(_take(X_pool, sample)))
+        sample = np.sort(rng.choice(pool.n_rows, min(pool.n_rows, _KMEANS_SAMPLE), replace=False))
+        sampled = pool.take(sample)
+        processor = _numeric_view().fit(sampled)
+        points = _standardised(processor.transform(sampled))
         centres = KMeans(n_clusters=n, n_init=3, random_state=self.random_state).fit(points).cluster_centers_
         best, nearest = np.full(n, np.inf), np.zeros(n, dtype=np.int64)
-        for start in range(0, pool_rows, self.chunk_rows):  # the nearest pool row to each centre, chunk by chunk
-            block = np.arange(start, min(start + self.chunk_rows, pool_rows))
-            cells = _standardised(processor.transform(_take(X_pool, block)))
+        for block_slice, rows in pool.blocks():  # the nearest pool row to each centre, chunk by chunk
+            block = np.arange(block_slice.start, block_slice.stop)
+            cells = _standardised(processor.transform(rows))
             distances = ((cells[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
             closest = distances.argmin(0)
             better = distances[closest, np.arange(n)] < best
@@ -250,6 +250,52 @@ class ActiveLearner:
         rows = np.array(list(dict.fromkeys(nearest.tolist())))  # two centres may share a nearest row
         notes.append(f"cold start: no labels yet, so the row nearest each of {n} k-means centres of the pool")
         return Suggestion(rows, None, np.full(len(rows), np.nan), "cold start (k-means representatives)", notes)
+
+
+class _Pool:
+    """The pool as blocks of ``chunk_rows`` rows: a table in memory, or a CSV/Parquet file that is read a block at a
+    time and never held whole (a pool larger than memory)."""
+
+    def __init__(self, X: Any, chunk_rows: int) -> None:
+        self.path = Path(X) if isinstance(X, (str, os.PathLike)) else None
+        self.X, self.chunk_rows = X, chunk_rows
+        if self.path is None:
+            self.n_rows, self.head = _n_rows(X, "X_pool"), X
+            return
+        self.n_rows, self.head = 0, None
+        for frame in self._frames():  # one pass to count the rows and keep the first block's columns
+            self.head = frame if self.head is None else self.head
+            self.n_rows += len(frame)
+
+    def _frames(self):
+        from tightfit.read import read_table_chunks
+
+        return read_table_chunks(self.path, self.chunk_rows)[0]
+
+    def blocks(self):
+        """``(slice of pool positions, rows)`` per block, in order."""
+        if self.path is None:
+            for start in range(0, self.n_rows, self.chunk_rows):
+                block = slice(start, min(start + self.chunk_rows, self.n_rows))
+                yield block, _take(self.X, block)
+            return
+        start = 0
+        for frame in self._frames():
+            yield slice(start, start + len(frame)), frame.reset_index(drop=True)
+            start += len(frame)
+
+    def take(self, rows: Any) -> Any:
+        """The rows at these pool positions, in the order given (a file: one pass, keeping only them)."""
+        if self.path is None:
+            return _take(self.X, rows)
+        import pandas as pd
+
+        rows = np.asarray(rows)
+        kept = []
+        for block, frame in self.blocks():
+            inside = rows[(rows >= block.start) & (rows < block.stop)]
+            kept.append(frame.iloc[np.unique(inside) - block.start].set_axis(np.unique(inside)))
+        return pd.concat(kept).loc[rows].reset_index(drop=True)
 
 
 def _n_rows(X: Any, name: str) -> int:
