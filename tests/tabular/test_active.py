@@ -102,6 +102,8 @@ def test_bad_input_is_named():
         ActiveLearner().suggest(frame.iloc[:500], n=600)
     with pytest.raises(ConfigError, match="together"):
         ActiveLearner().suggest(frame, frame.iloc[:5])
+    with pytest.raises(DataError, match="X_labelled has 6 rows and y_labelled 5"):
+        ActiveLearner().suggest(frame, frame.iloc[:6], [0, 1, 0, 1, 0])
 
 
 def test_qbc_ranks_rows_by_the_committees_disagreement():

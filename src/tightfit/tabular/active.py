@@ -131,6 +131,8 @@ class ActiveLearner:
         labelled = 0 if y_labelled is None else len(y_labelled)
         if (X_labelled is None) != (y_labelled is None):
             raise ConfigError("suggest needs X_labelled and y_labelled together (or neither, for a cold start).")
+        if X_labelled is not None and len(X_labelled) != labelled:
+            raise DataError(f"X_labelled has {len(X_labelled)} rows and y_labelled {labelled}; they must match.")
         if n > pool_rows:
             raise ConfigError(f"suggest: n={n} is larger than the pool ({pool_rows} rows).")
         notes = []
@@ -197,7 +199,6 @@ class ActiveLearner:
         return clone(self.model).fit(X, y)
 
     # -- internals -------------------------------------------------------------------------------------------
-
     def _committee(self, X_labelled, y: np.ndarray) -> list:
         """``COMMITTEE`` models, each fitted on a bootstrap resample of every class's labelled rows (so each one
         knows every class)."""
