@@ -484,8 +484,7 @@ def _recipe_for_table(args: argparse.Namespace) -> int:
     from tightfit.tabular.autotune import CHILD_IMPORTS, TABLE_COLUMNS, choose_config
 
     budget = Budget.parse(args.budget) if args.budget else Budget()
-    deadline = _command_deadline(Budget(time=args.search_time and Budget.parse(f"time={args.search_time}").time),
-                                 CHILD_IMPORTS, args)  # fmt: skip
+    deadline = _command_deadline(Budget(time=args.search_time), CHILD_IMPORTS, args)
     X, y = _split_target(_read_table(args.data, args.quiet), args.target, args.data)
     choice = choose_config(args.model, X, y, budget, probe_steps=args.probe_steps, deadline=deadline,
                            verbose=not args.quiet)  # fmt: skip
@@ -537,10 +536,10 @@ def _label(args: argparse.Namespace) -> int:
     learner = ActiveLearner(args.model, strategy=args.strategy, batch_size=args.n, budget=budget)
     if X_labelled is not None and len(y_labelled) == 0:
         X_labelled = y_labelled = None
-    suggestion = learner.suggest(pool.reset_index(drop=True), X_labelled, y_labelled)
-    table = suggestion.to_frame(pool.reset_index(drop=True))
-    table.insert(0, "row", pool.index[suggestion.rows])  # the row's position in the pool file
-    table = table.drop(columns=["pool_row"])
+    rows = pool.reset_index(drop=True)
+    suggestion = learner.suggest(rows, X_labelled, y_labelled)
+    table = suggestion.to_frame(rows).rename(columns={"pool_row": "row"})
+    table["row"] = pool.index[suggestion.rows]  # the row's position in the pool file
     from tightfit.files import atomic_save
 
     atomic_save(Path(args.out), lambda tmp: table.to_csv(tmp, index=False), suffix=".csv")

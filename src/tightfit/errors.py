@@ -71,11 +71,12 @@ class BudgetExceeded(TightfitError, RuntimeError):
     def __init__(self, kind: str, limit: float, observed: float | None, detail: str = "", hint: str = "") -> None:
         from tightfit.units import format_bytes, format_seconds
 
-        fmt = format_bytes if kind in ("memory", "ram", "size") else format_seconds
-        seen = "an unknown amount" if observed is None else fmt(observed)
-        message = f"{kind} budget exceeded: {seen} > limit {fmt(limit)}"
         if kind == "labels":  # a count of rows, spent rather than exceeded
             message = f"labels budget spent: {observed} labelled rows of labels={limit}"
+        else:
+            fmt = format_bytes if kind in ("memory", "ram", "size") else format_seconds
+            seen = "an unknown amount" if observed is None else fmt(observed)
+            message = f"{kind} budget exceeded: {seen} > limit {fmt(limit)}"
         if detail:
             message += f" ({detail})"
         if hint:

@@ -146,11 +146,7 @@ class ActiveLearner:
                 n = left
         if labelled == 0:
             return self._cold_start(pool, n, notes)
-        _check_same_columns(pool.head, X_labelled)
-        y = np.asarray(y_labelled.to_numpy() if hasattr(y_labelled, "to_numpy") else y_labelled)
-        if len(np.unique(y)) < 2:
-            raise DataError(f"y_labelled has a single class ({np.unique(y)[0]!r}): label rows of another class "
-                            "first (a cold start, suggest(X_pool), picks representative rows).")  # fmt: skip
+        y = _labels(pool, X_labelled, y_labelled)
         fitted = self.fit_model(X_labelled, y)
         if self.strategy == "random":
             rows = np.random.default_rng(self.random_state + labelled).choice(pool_rows, n, replace=False)
@@ -172,10 +168,7 @@ class ActiveLearner:
         check("pseudo_label", threshold=(threshold, Interval(float, 0, 1, closed="right")))
         pool = _Pool(X_pool, self.chunk_rows)
         pool_rows = pool.n_rows
-        _check_same_columns(pool.head, X_labelled)
-        y = np.asarray(y_labelled.to_numpy() if hasattr(y_labelled, "to_numpy") else y_labelled)
-        if len(np.unique(y)) < 2:
-            raise DataError(f"y_labelled has a single class ({np.unique(y)[0]!r}): nothing to tell apart yet.")
+        y = _labels(pool, X_labelled, y_labelled)
         fitted = self.fit_model(X_labelled, y)
         confidence, predicted = np.empty(pool_rows), np.empty(pool_rows, dtype=np.int64)
         for block, rows in pool.blocks():
@@ -311,6 +304,19 @@ def _take(X: Any, rows: Any) -> Any:
     from tightfit.tabular.target import take_rows
 
     return take_rows(X, rows)
+
+
+def _labels(pool: _Pool, X_labelled: Any, y_labelled: Any) -> np.ndarray:
+    """``y_labelled`` as an array, once the labelled rows are known to match the pool's columns and hold two
+    classes at least."""
+    from tightfit.tabular.pipeline import as_array
+
+    _check_same_columns(pool.head, X_labelled)
+    y = as_array(y_labelled)
+    if len(np.unique(y)) < 2:
+        raise DataError(f"y_labelled has a single class ({np.unique(y)[0]!r}): label rows of another class "
+                        "first (a cold start, suggest(X_pool), picks representative rows).")  # fmt: skip
+    return y
 
 
 def _check_same_columns(X_pool: Any, X_labelled: Any) -> None:

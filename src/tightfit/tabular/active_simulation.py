@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import statistics
-import time
 from typing import Any
 
 import numpy as np
@@ -70,6 +69,7 @@ def simulate(
 
 def _run_loop(data, model, batch_size: int, rounds: int, labels_cap: int | None, seed: int, strategy: str, _left):
     """One strategy's loop; its learning curve and the figures the leaderboard shows."""
+    from tightfit.measure import stopwatch
     from tightfit.search import Measured, Outcome
     from tightfit.tabular.active import ActiveLearner
     from tightfit.tabular.learning_curve import LearningCurve
@@ -85,10 +85,9 @@ def _run_loop(data, model, batch_size: int, rounds: int, labels_cap: int | None,
     for _ in range(rounds):
         if labels_cap is not None and len(labelled) >= labels_cap:
             break
-        started = time.perf_counter()
         n = batch_size if labels_cap is None else min(batch_size, labels_cap - len(labelled))
-        suggestion = learner.suggest(X_pool, take_rows(X_pool, labelled), y_pool[labelled], n=n)
-        round_s.append(time.perf_counter() - started)
+        suggestion, seconds = stopwatch(learner.suggest, X_pool, take_rows(X_pool, labelled), y_pool[labelled], n=n)
+        round_s.append(seconds)
         labelled += [int(r) for r in suggestion.rows]
         curve.append((len(labelled), _held_out_auc(learner, take_rows(X_pool, labelled), y_pool[labelled], X_held,
                                                    y_held)))  # fmt: skip

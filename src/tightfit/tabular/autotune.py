@@ -80,7 +80,9 @@ class TuneSetting:
     def tuning_params(self, base: dict[str, Any]) -> dict[str, Any]:
         """``base`` (the fixed keys) with this setting's knobs: the ``tuning_params`` a pipeline runs it with."""
         if self.strategy == "inference":
-            return {k: v for k, v in base.items() if k in ("device", "seed", "show_progress")}
+            from tightfit.tabular.pipeline import INFERENCE_KEYS
+
+            return {k: v for k, v in base.items() if k in INFERENCE_KEYS}
         out = dict(base) | {
             "support_size": self.support, "query_size": self.query, "batch_size": self.micro_batch,
             "gradient_accumulation_steps": self.accumulation, "mixed_precision": self.precision,
@@ -336,8 +338,7 @@ class _EngineScreen:
         from tightfit.tabular.recipe import _Costs
 
         self.budget, self.fixed, self.base = budget, fixed, base
-        max_classes = getattr(getattr(network, "config", None), "max_classes", None) or network.max_classes
-        self.costs = _Costs(network, features, min(n_classes, max_classes), budget.resolve_device())
+        self.costs = _Costs(network, features, n_classes, budget.resolve_device())
 
     def __call__(self, entry) -> Any:
         from tightfit.search import Verdict

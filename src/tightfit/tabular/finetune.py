@@ -31,7 +31,7 @@ from tightfit.tabular.tuning import TuningParams
 from tightfit.train import Trainer, TrainResult
 from tightfit.train.techniques import merge_lora_, remove_checkpointing_
 
-__all__ = ["FineTuneResult", "fine_tune_tfm"]
+__all__ = ["FineTuneResult", "fine_tune_tfm", "output_classes"]
 
 log = logging.getLogger(__name__)
 VALIDATION_FRACTION = 0.2
@@ -67,6 +67,11 @@ class FineTuneResult:
             "kept": self.kept,
             "plan": self.plan,
         }
+
+
+def output_classes(model: nn.Module) -> int:
+    """The classes a TinyTFM or TabICL network can output at once."""
+    return model.config.max_classes if isinstance(model, TinyTFM) else model.max_classes  # TabICL's attribute
 
 
 def _split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,8 +133,7 @@ def fine_tune_tfm(
     the query rows' logits. ``merge=False`` leaves LoRA adapters in place."""
     budget = dataclasses.replace(budget or Budget(), device=params.device)
     clock = Deadline(budget.time)
-    max_classes = model.config.max_classes if isinstance(model, TinyTFM) else model.max_classes  # TabICL's
-    train, val = episode_data(X, y, params, max_classes)
+    train, val = episode_data(X, y, params, output_classes(model))
     config = params.train_config(lora=lora)
     if val is None and config.early_stopping is not None:
         log.info("too few rows for validation episodes: early stopping is off")

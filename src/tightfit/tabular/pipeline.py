@@ -34,7 +34,7 @@ __all__ = ["TASKS", "TabularPipeline", "as_array"]
 TABICL_REPO = "jingang/TabICL"  # where the tabicl package's checkpoints live on the Hugging Face Hub
 TASKS = ("classification", "regression")
 AUTO_SEARCH_SHARE = 0.5  # of a time budget, what tuning_params="auto" may spend searching
-_INFERENCE_KEYS = {"device", "seed", "show_progress"}  # the tuning_params that act without fine-tuning
+INFERENCE_KEYS = {"device", "seed", "show_progress"}  # the tuning_params that act without fine-tuning
 _PROCESSOR_KEYS = (*PROCESSOR_OPTIONS, "max_categories", "drop_constant")
 
 
@@ -90,7 +90,7 @@ class TabularPipeline:
     """
 
     auto_tuning = False  # class defaults: a pipeline read back by load() (built without __init__) refits as saved
-    _engine_planned = False
+    _engine_planned = False  # set by the search when it chose the engine knobs: the fine-tune keeps them
 
     def __init__(
         self,
@@ -122,7 +122,6 @@ class TabularPipeline:
         self.tuning_strategy = normalise_strategy(tuning_strategy or "inference")
         self.tuning = TuningParams.from_dict(tuning_params)
         self.tuning_params = dict(tuning_params or {})
-        self._engine_planned = False  # set when the search chose the engine knobs: the fine-tune keeps them
         if not isinstance(model_params, (dict, type(None))):
             raise bad_param("model_params", "TabularPipeline", "None or a dict", type(model_params).__name__)
         self.model_params = dict(model_params or {})
@@ -178,7 +177,7 @@ class TabularPipeline:
 
     def _check_tuning_keys(self) -> None:
         fine_tuning = self.tuning_strategy != "inference" or (self.auto_tuning and self.auto_fixed_[0] is None)
-        idle = sorted(set(self.tuning_params) - _INFERENCE_KEYS) if not fine_tuning else []
+        idle = sorted(set(self.tuning_params) - INFERENCE_KEYS) if not fine_tuning else []
         if idle:
             raise ConfigError(
                 f"tuning_params {idle} act only when fine-tuning, and tuning_strategy is 'inference'; "
@@ -282,8 +281,9 @@ class TabularPipeline:
         strategy, fixed = self.auto_fixed_
         budget, deadline = self.budget, None
         if budget.time is not None:
-            deadline = Deadline(AUTO_SEARCH_SHARE * self._clock.left())
-            budget = dataclasses.replace(budget, time=(1 - AUTO_SEARCH_SHARE) * self._clock.left())
+            left = self._clock.left()
+            deadline = Deadline(AUTO_SEARCH_SHARE * left)
+            budget = dataclasses.replace(budget, time=(1 - AUTO_SEARCH_SHARE) * left)
         choice = choose_config(self.model_name, X, y, budget, strategy=strategy, fixed=fixed,
                                model_params=self.model_params, random_state=self.tuning.seed, deadline=deadline,
                                verbose=self.tuning.show_progress)  # fmt: skip

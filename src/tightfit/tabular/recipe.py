@@ -154,7 +154,10 @@ class _Costs:
     """Fake-tensor estimates of a step, cached by (shape, micro-batch, device)."""
 
     def __init__(self, model, features: int, n_classes: int, device: str) -> None:
-        self.model, self.features, self.n_classes, self.device = model, features, n_classes, device
+        from tightfit.tabular.finetune import output_classes
+
+        self.model, self.features, self.device = model, features, device
+        self.n_classes = min(n_classes, output_classes(model))  # episodes label at most what the model outputs
         self.cache: dict[tuple[StepShape, int, str], Any] = {}  # (shape, micro-batch, device) -> Estimate
 
     def config(self, shape: StepShape, micro_batch: int):
@@ -239,7 +242,6 @@ def recipe(
     if not memories or any(not isinstance(m, int) or m <= 0 for m in memories):
         raise ConfigError(f"recipe needs memory sizes in bytes, such as [2e9, 4e9]; got {memories!r}.")
     model = build_architecture(model_name, architecture)
-    n_classes = min(n_classes, model.config.max_classes if hasattr(model, "config") else model.max_classes)
     costs = _Costs(model, features, n_classes, device)
     # an episode takes support + query rows from the table's training four fifths
     largest = min(max_support, _power_of_two_below(int(0.8 * rows * QUERY_SHARE / (QUERY_SHARE + 1))))
