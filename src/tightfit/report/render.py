@@ -3,13 +3,13 @@
 The page holds the budget as the user stated it (and the fields this workload could not honour), the binding
 limit with its evidence and the technique ids that relax it, the leaderboard (every entry with its measured
 figures, verdict and reason), the workload's charts embedded as PNGs (so the file can be mailed or archived
-on its own), the machine in human units and the exact lines that load and use the artefact.
+on its own), the machine in human units and the exact lines that load and use the artefact. The page is
+rendered from the ``jinja2`` templates in ``templates/`` (one per section, every value escaped by default).
 """
 
 from __future__ import annotations
 
 import base64
-import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,36 +20,32 @@ from tightfit.units import format_seconds
 
 __all__ = ["write_report"]
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 80em; }
-table { border-collapse: collapse; font-size: 14px; }
-th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }
-th:first-child, td:first-child, td.text { text-align: left; }
-tr.chosen { background: #e8f5e9; font-weight: 600; }
-tr.over_limit, tr.failed, tr.skipped { color: #888; }
-pre { background: #f5f5f5; padding: 1em; }
-"""
+TEMPLATES = "templates"  # package data beside this module: report.html.j2 includes one template per section
 
 
-def _confusion(chosen: Any) -> str:
+def _environment():
+    """The template set, escaping every value by default and refusing a name the page does not pass."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("tightfit.report", TEMPLATES), undefined=StrictUndefined,
+                      autoescape=select_autoescape(["html", "html.j2"], default_for_string=True), trim_blocks=True,
+                      lstrip_blocks=True)  # fmt: skip
+    env.filters["seconds"] = format_seconds
+    env.filters["zip"] = lambda first, second: zip(first, second, strict=True)
+    return env
+
+
+def _confusion(chosen: Any) -> dict[str, Any] | None:
     """The chosen entry's out-of-fold confusion matrix at its decision rule, when the workload measured one."""
     confusion = None if chosen is None else chosen.details.get("confusion")
     if not confusion:
-        return ""
-    labels = [html.escape(label) for label in confusion["labels"]]
-    head = "<tr><th>true \\ predicted</th>" + "".join(f"<th>{label}</th>" for label in labels) + "</tr>"
-    body = "".join(
-        f"<tr><td>{label}</td>" + "".join(f"<td>{n}</td>" for n in row) + "</tr>"
-        for label, row in zip(labels, confusion["counts"], strict=True)
-    )
-    rule = chosen.details.get("decision")
-    return (f"<h2>Confusion matrix (out of fold, decision {html.escape(str(rule))} tuned for "
-            f"{html.escape(str(chosen.details.get('decision_metric')))})</h2><table>{head}{body}</table>")  # fmt: skip
+        return None
+    return {"labels": confusion["labels"], "counts": confusion["counts"], "decision": chosen.details.get("decision"),
+            "metric": chosen.details.get("decision_metric")}  # fmt: skip
 
 
-def _image(path: Path) -> str:
-    encoded = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{encoded}">'
+def _chart(path: Path) -> dict[str, str]:
+    return {"name": path.stem, "base64": base64.b64encode(path.read_bytes()).decode()}
 
 
 def write_report(
@@ -76,37 +72,12 @@ def write_report(
     notes = [*board.budget.beyond(hardware), *notes]
     record = {"command": command, **board.to_dict(), "usage": list(usage), "notes": notes, **(extra or {})}
     atomic_write_text(out / "leaderboard.csv", board.to_frame().to_csv(index=False))
-    chosen = board.chosen
-    binding = board.binding
-    images = "".join(_image(Path(path)) for path in charts if path is not None and Path(path).is_file())
-    ignored = (
-        f"<p>Not honoured by <code>{command}</code>: {html.escape(', '.join(board.ignored))} (stated, but this "
-        "workload has no figure to hold to it).</p>"
-        if board.ignored
-        else ""
-    )
-    advice = (
-        f"<p>Techniques that relax it: {html.escape(', '.join(binding.techniques))}.</p>" if binding.techniques else ""
-    )
-    took = "" if board.search_s is None else f"; the search took {format_seconds(board.search_s)}"
-    machine_text = "; ".join(f"{k}: {v}" for k, v in human_machine(machine).items())
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>tightfit {html.escape(command)} report</title><style>{_STYLE}</style>
-</head><body>
-<h1>tightfit {html.escape(command)}: {html.escape(chosen.name if chosen else "nothing fits")}</h1>
-<p>Budget: <code>{html.escape(str(board.budget))}</code>{html.escape(took)}.</p>
-{ignored}
-{"".join(f"<p>Note: {html.escape(n)}</p>" for n in notes)}
-<p>Binding limit: <b>{html.escape(binding.binding)}</b> — {html.escape(binding.evidence)}</p>
-{advice}
-<h2>Leaderboard</h2>{board.html(columns)}
-{_confusion(chosen)}
-{f"<h2>Charts</h2>{images}" if images else ""}
-<h2>Use it</h2><pre>{html.escape(chr(10).join(usage))}</pre>
-<p>Machine: {html.escape(machine_text)}</p>
-<p>Every figure was measured on this machine; sizes and times are in decimal units.</p>
-</body></html>
-"""
+    page = _environment().get_template("report.html.j2").render(
+        command=command, chosen=board.chosen, budget=str(board.budget), search_s=board.search_s,
+        ignored=board.ignored, notes=notes, binding=board.binding, rows=board.cells(columns), entries=board.entries,
+        confusion=_confusion(board.chosen), usage=list(usage), machine=human_machine(machine),
+        charts=[_chart(Path(p)) for p in charts if p is not None and Path(p).is_file()],
+    )  # fmt: skip
     atomic_write_text(out / "report.html", page)
     write_run_json(out, record, hardware)  # last, atomically: a run.json means the rest of the run is on disk
     return out / "report.html"

@@ -7,7 +7,6 @@ footnotes that carry each verdict's reason, for the terminal), ``html()`` (for t
 
 from __future__ import annotations
 
-import html as html_text
 import json
 import math
 from dataclasses import dataclass, field
@@ -106,7 +105,7 @@ class Leaderboard:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
     # -- presentation ---------------------------------------------------------------------------------------
-    def _cells(self, columns: list[tuple[str, str]] | None) -> list[dict[str, str]]:
+    def cells(self, columns: list[tuple[str, str]] | None) -> list[dict[str, str]]:
         """Printable cells per entry: the name, the quality, ``columns``, the standard figures, the verdict."""
         records = self.records()
         metric = self.metric
@@ -122,26 +121,12 @@ class Leaderboard:
         """Printable rows and footnotes. ``columns``: extra ``(figure key, title)`` pairs shown after the
         quality. Each verdict's reason (but a plain "fits") is a numbered footnote marked in the verdict cell,
         so no cell ever needs cutting."""
-        rows, notes = self._cells(columns), []
+        rows, notes = self.cells(columns), []
         for row, entry in zip(rows, self.entries, strict=True):
             if entry.reason and entry.status != "fits":
                 notes.append(f"[{len(notes) + 1}] {entry.name}: {entry.reason}")
                 row["verdict"] += f" [{len(notes)}]"
         return rows, notes
-
-    def html(self, columns: list[tuple[str, str]] | None = None) -> str:
-        """An HTML table: the same cells as :meth:`rows`, the reason in its own column."""
-        rows = self._cells(columns)
-        if not rows:
-            return "<p>No entries.</p>"
-        head = "".join(f"<th>{html_text.escape(k)}</th>" for k in rows[0]) + "<th>reason</th>"
-        body = "".join(
-            f'<tr class="{html_text.escape(row["verdict"])}">'
-            + "".join(f"<td>{html_text.escape(v)}</td>" for v in row.values())
-            + f'<td class="text">{html_text.escape(entry.reason)}</td></tr>'
-            for row, entry in zip(rows, self.entries, strict=True)
-        )
-        return f"<table><tr>{head}</tr>{body}</table>"
 
     def plot(self, path: str | Path, cost: str = "fit_s", title: str = "quality vs cost") -> Path | None:
         """Quality (y) against a cost figure (x, log scale) for the entries that have both; None when none do."""
