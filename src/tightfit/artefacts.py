@@ -46,6 +46,11 @@ TRUSTED_TYPES = [
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",  # an MLP student's optimizer state: arrays
     "numpy.dtype",  # a dtype argument (OneHotEncoder's float64) travels as the type's name
     "tightfit.tabular.preprocess.TableProcessor",
+    "tightfit.tabular.preprocess._numbers",  # the functions of its FunctionTransformers
+    "tightfit.tabular.preprocess._datetime_parts",
+    "tightfit.tabular.preprocess._datetime_names",
+    "tightfit.tabular.preprocess._as_text",
+    "tightfit.tabular.preprocess._level_name",
     "tightfit.tabular.classifier.TinyTFMClassifier",
     "tightfit.tabular.distillation.DistilledStudent",
 ]

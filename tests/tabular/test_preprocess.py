@@ -73,3 +73,20 @@ def test_arrays_work_and_missing_columns_are_named():
         proc.transform(frame[["a"]])
     with pytest.raises(DataError, match="every column of X is constant"):
         TableProcessor().fit(pd.DataFrame({"a": [1.0, 1.0]}))
+
+
+def test_scikit_learn_output_api_names_every_column_and_a_saved_processor_transforms_the_same(mixed, tmp_path):
+    from tightfit.artefacts import load_skops, save_skops
+
+    proc = TableProcessor(categorical_encoding="onehot", imputation_strategy="median").fit(mixed)
+    assert list(proc.get_feature_names_out()) == proc.feature_names_out_
+    assert {"city=Oslo", "city=Lima", "city=Pune", "city=nan"} <= set(proc.feature_names_out_)
+    frame = TableProcessor(categorical_encoding="onehot", imputation_strategy="median").set_output(
+        transform="pandas").fit(mixed).transform(mixed)  # fmt: skip
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == proc.feature_names_out_
+    assert np.allclose(frame.to_numpy(), proc.transform(mixed))
+    save_skops(tmp_path / "processor.skops", proc)  # only trusted types: the encoders' functions are named there
+    loaded = load_skops(tmp_path / "processor.skops")
+    unseen = mixed.assign(city=["Quito"] * len(mixed))
+    assert np.array_equal(loaded.transform(unseen), proc.transform(unseen))
+    assert loaded.transform(unseen)[:, [n.startswith("city=") for n in proc.feature_names_out_]].sum() == 0

@@ -11,6 +11,13 @@ most frequent levels keep their own code and the rarer ones share one, so an ide
 blow up the width. ``processor_params`` of :class:`~tightfit.tabular.pipeline.TabularPipeline` are this
 class's parameters; ``None`` means the model's own default (in-context models and gradient boosting read
 missing values natively, a linear model needs them imputed and scaled).
+
+The encoding itself is scikit-learn's: a ``ColumnTransformer`` (one transformer per column kind: numbers,
+booleans, datetime parts, ``OrdinalEncoder``/``OneHotEncoder`` with ``max_categories`` and ``handle_unknown``),
+then ``VarianceThreshold`` (constant columns), ``SimpleImputer`` and ``StandardScaler``/``QuantileTransformer`` in
+one ``Pipeline`` (``transformer_``). What this class adds is the data rules above, checked before it and at
+predict time, and the notes. ``get_feature_names_out`` names every output column, so
+``set_output(transform="pandas")`` gives a DataFrame.
 """
 
 from __future__ import annotations
@@ -86,39 +93,60 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         self.notes_: list[str] = []
         self.columns_ = self._useful_columns(frame)
         self.kinds_ = {c: _kind(frame[c]) for c in self.columns_}
-        self.encoders_ = {}
-        for column, kind in self.kinds_.items():
-            if kind == "categorical":
-                self.encoders_[column] = self._encoder().fit(_categories(frame[column]))
-        matrix, names = self._expand(frame)
-        self.keep_ = np.ones(matrix.shape[1], dtype=bool)
+        self.transformer_ = self._transformer(len(frame))
+        try:
+            self.transformer_.fit(self._selected(frame))
+        except ValueError as error:
+            if "variance threshold" not in str(error):
+                raise
+            raise DataError("every column of X is constant (or empty) in the training rows; nothing to learn "
+                            "from.") from None
         if self.drop_constant:
-            with np.errstate(invalid="ignore"):
-                spread = np.nanmax(matrix, axis=0) - np.nanmin(matrix, axis=0) if len(matrix) else np.zeros(0)
-            self.keep_ = np.nan_to_num(spread, nan=0.0) > 0
-            if not self.keep_.any():
-                raise DataError("every column of X is constant (or empty) in the training rows; nothing to learn from.")
-        constant = [n for n, k in zip(names, self.keep_, strict=True) if not k]
-        if constant:
-            self.notes_.append(f"dropped {len(constant)} constant column(s): {_listed(constant)}")
-        matrix = matrix[:, self.keep_]
-        self.feature_names_out_ = [n for n, k in zip(names, self.keep_, strict=True) if k]
-        self.imputer_ = self.scaler_ = None
-        if self.imputation_strategy != "none":
-            from sklearn.impute import SimpleImputer
-
-            self.imputer_ = SimpleImputer(strategy=self.imputation_strategy, keep_empty_features=True).fit(matrix)
-            matrix = self.imputer_.transform(matrix)
-        if self.scaling_strategy == "standard":
-            from sklearn.preprocessing import StandardScaler
-
-            self.scaler_ = StandardScaler().fit(matrix)
-        elif self.scaling_strategy == "quantile":
-            from sklearn.preprocessing import QuantileTransformer
-
-            n_quantiles = max(2, min(1000, len(matrix)))
-            self.scaler_ = QuantileTransformer(n_quantiles=n_quantiles, output_distribution="normal").fit(matrix)
+            encoded = self.transformer_["columns"].get_feature_names_out()
+            constant = list(encoded[~self.transformer_["constant"].get_support()])
+            if constant:
+                self.notes_.append(f"dropped {len(constant)} constant column(s): {_listed(constant)}")
         return self
+
+    def _transformer(self, n_rows: int):
+        """The scikit-learn pipeline for these column kinds and options (unfitted)."""
+        from sklearn.base import clone
+        from sklearn.compose import ColumnTransformer
+        from sklearn.feature_selection import VarianceThreshold
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import Pipeline, make_pipeline
+        from sklearn.preprocessing import FunctionTransformer, QuantileTransformer, StandardScaler
+
+        text = FunctionTransformer(_as_text, feature_names_out="one-to-one")
+        by_kind = {
+            "numeric": FunctionTransformer(_numbers, feature_names_out="one-to-one"),
+            "boolean": FunctionTransformer(_numbers, feature_names_out="one-to-one"),
+            "datetime": FunctionTransformer(_datetime_parts, feature_names_out=_datetime_names),
+            "categorical": make_pipeline(text, self._encoder()),
+        }
+        runs: list[tuple[str, list[int]]] = []  # consecutive columns of one kind: the output keeps the table's order
+        for position, kind in enumerate(self.kinds_.values()):
+            if runs and runs[-1][0] == kind:
+                runs[-1][1].append(position)
+            else:
+                runs.append((kind, [position]))
+        columns = ColumnTransformer([(f"{kind}_{i}", clone(by_kind[kind]), positions)
+                                     for i, (kind, positions) in enumerate(runs)], verbose_feature_names_out=False)
+        steps = [("columns", columns)]
+        if self.drop_constant:
+            steps.append(("constant", VarianceThreshold(0.0)))
+        if self.imputation_strategy != "none":
+            steps.append(("impute", SimpleImputer(strategy=self.imputation_strategy, keep_empty_features=True)))
+        if self.scaling_strategy == "standard":
+            steps.append(("scale", StandardScaler()))
+        elif self.scaling_strategy == "quantile":
+            n_quantiles = max(2, min(1000, n_rows))  # more than the rows would only warn
+            steps.append(("scale", QuantileTransformer(n_quantiles=n_quantiles, output_distribution="normal")))
+        return Pipeline(steps)
+
+    def _selected(self, frame):
+        """The used columns in training order, named as text (scikit-learn's transformers want one name type)."""
+        return frame[self.columns_].set_axis([str(c) for c in self.columns_], axis=1)
 
     def _useful_columns(self, frame) -> list:
         """The columns worth encoding; the others are named in ``notes_``."""
@@ -150,9 +178,8 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
         if self.categorical_encoding == "onehot":
-            return OneHotEncoder(
-                handle_unknown="infrequent_if_exist", max_categories=self.max_categories, sparse_output=False
-            )
+            return OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=self.max_categories,
+                                 sparse_output=False, feature_name_combiner=_level_name)  # fmt: skip
         return OrdinalEncoder(
             handle_unknown="use_encoded_value",
             unknown_value=np.nan,
@@ -166,12 +193,16 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "columns_")
         frame = _frame(X, self.columns_)
         self._check_schema(frame)
-        matrix = self._expand(frame[self.columns_])[0][:, self.keep_]
-        if self.imputer_ is not None:
-            matrix = self.imputer_.transform(matrix)
-        if self.scaler_ is not None:
-            matrix = self.scaler_.transform(matrix)
-        return matrix.astype(np.float32)
+        return np.asarray(self.transformer_.transform(self._selected(frame)), dtype=np.float32)
+
+    @property
+    def feature_names_out_(self) -> list[str]:
+        """The name of every output column (one-hot levels as ``column=level``, datetimes as ``column.part``)."""
+        return [str(n) for n in self.get_feature_names_out()]
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "columns_")
+        return self.transformer_.get_feature_names_out()
 
     @property
     def text_columns_(self) -> list:
@@ -204,36 +235,41 @@ class TableProcessor(TransformerMixin, BaseEstimator):
                     f"{value!r}; fix the value or leave the cell empty (missing)."
                 )
 
-    def _expand(self, frame) -> tuple[np.ndarray, list[str]]:
-        import pandas as pd
+def _numbers(frame) -> np.ndarray:
+    """Numbers (booleans as 0/1) as float64; infinities count as missing, magnitudes past 1e30 are clipped."""
+    import pandas as pd
 
-        parts, names = [], []
-        for column in self.columns_:
-            kind, values = self.kinds_[column], frame[column]
-            if kind == "numeric":
-                numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-                numbers = np.where(np.isinf(numbers), np.nan, numbers)  # infinity counts as missing
-                parts.append(np.clip(numbers, -_LARGEST, _LARGEST)[:, None])
-                names.append(str(column))
-            elif kind == "boolean":
-                parts.append(values.astype("float64").to_numpy(na_value=np.nan)[:, None])
-                names.append(str(column))
-            elif kind == "datetime":
-                stamps = pd.to_datetime(values, errors="coerce")
-                if getattr(stamps.dt, "tz", None) is not None:
-                    stamps = stamps.dt.tz_convert(None)
-                block = [getattr(stamps.dt, part).astype("float64") for part in _DATETIME_PARTS]
-                days = (stamps - pd.Timestamp(0)).dt.total_seconds() / 86400.0
-                parts.append(np.column_stack([b.to_numpy(na_value=np.nan) for b in [*block, days]]))
-                names += [f"{column}.{part}" for part in (*_DATETIME_PARTS, "days")]
-            else:
-                encoder = self.encoders_[column]
-                parts.append(np.asarray(encoder.transform(_categories(values)), dtype=np.float64))
-                if self.categorical_encoding == "onehot":
-                    names += [f"{column}={c}" for c in encoder.get_feature_names_out([""])]
-                else:
-                    names.append(str(column))
-        return np.hstack(parts), names
+    numbers = np.column_stack([pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+                               for c in frame.columns])  # fmt: skip
+    return np.clip(np.where(np.isinf(numbers), np.nan, numbers), -_LARGEST, _LARGEST)
+
+
+def _datetime_parts(frame) -> np.ndarray:
+    """Each datetime column as its year, month, day, weekday, hour and days since 1970."""
+    import pandas as pd
+
+    blocks = []
+    for column in frame.columns:
+        stamps = pd.to_datetime(frame[column], errors="coerce")
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_convert(None)
+        days = (stamps - pd.Timestamp(0)).dt.total_seconds() / 86400.0
+        parts = [getattr(stamps.dt, part).astype("float64") for part in _DATETIME_PARTS] + [days]
+        blocks.append(np.column_stack([p.to_numpy(na_value=np.nan) for p in parts]))
+    return np.hstack(blocks)
+
+
+def _datetime_names(transformer, input_features) -> list[str]:
+    return [f"{column}.{part}" for column in input_features for part in (*_DATETIME_PARTS, "days")]
+
+
+def _level_name(column: str, level: Any) -> str:
+    return f"{column}={level}"
+
+
+def _as_text(frame) -> np.ndarray:
+    """Categorical columns as strings, missing as NaN (so the encoder sees one missing marker)."""
+    return np.column_stack([_categories(frame[c])[:, 0] for c in frame.columns])
 
 
 def _frame(X: Any, columns: list | None = None):
