@@ -110,7 +110,7 @@ def test_damaged_or_untrusted_files_are_named_errors(fitted_ensemble, tmp_path):
     folder = fc.save(tmp_path / "m")
     header = json.loads((folder / "forecaster.json").read_text())
     (folder / "forecaster.json").write_text(json.dumps(header | {"format_version": 99}))
-    with pytest.raises(DataError, match="has format version 99; this tightfit reads version 1"):
+    with pytest.raises(DataError, match="has format version 99; this tightfit reads version 2"):
         Forecaster.load(folder)
 
 

@@ -6,8 +6,8 @@ columns ``unique_id, ds, mean`` and, when the model makes its own intervals, ``l
 ``model.forecast(...)`` does both on one frame. ``history`` may be newer than the fit: statistical models
 apply their fitted parameters to it (statsforecast's ``forward``; a series the fit never saw is fitted on its
 own), LightGBM and the neural models read its last points, Chronos-Bolt is zero-shot. Statistical models come
-from statsforecast; LightGBM forecasts recursively from lag, rolling and calendar features built here; DLinear
-and a small N-HiTS are torch modules trained through tightfit's engine (so its precision, early stopping and
+from statsforecast; LightGBM forecasts recursively through mlforecast (lags, rolling means, calendar features);
+DLinear and a small N-HiTS are torch modules trained through tightfit's engine (so its precision, early stopping and
 time budget apply); Chronos-Bolt runs from a local checkpoint through the ``chronos-forecasting`` package.
 
 Fitted models save into a folder without pickle (:meth:`to_files` / ``FITTED[kind].from_files``):
@@ -148,85 +148,93 @@ class FittedStats:
         return cls(entry["name"], entry["seasonal"], entry["season_length"], entry["h"], per_series)
 
 
-def _calendar(ds: pd.Series) -> np.ndarray:
-    if not pd.api.types.is_datetime64_any_dtype(ds):
-        return np.empty((len(ds), 0))
-    ds = pd.DatetimeIndex(ds)
-    return np.column_stack([ds.month, ds.quarter, ds.dayofweek, ds.hour, ds.dayofyear])
+_CALENDAR = ["month", "quarter", "dayofweek", "hour", "dayofyear"]  # date features of a datetime ds
 
 
-def _lag_features(values: np.ndarray, lags: list[int], season_length: int) -> np.ndarray:
-    """Features of the next point after ``values`` (1-D, scaled)."""
-    n = len(values)
-    lagged = [values[n - lag] if lag <= n else np.nan for lag in lags]
-    rolling = [values[-w:].mean() for w in (3, max(season_length, 2))]
-    return np.array([*lagged, *rolling])
+def _lags(season_length: int, shortest: int, h: int) -> list[int]:
+    """Lags 1-7 and one and two seasons, as many as the shortest series leaves room for."""
+    wanted = sorted({*range(1, 8), season_length, 2 * season_length})
+    return [lag for lag in wanted if lag <= max(1, shortest - h - 4)]
+
+
+def _mlforecast(model: Any, freq: str | int, lags: list[int], season_length: int, calendar: bool) -> Any:
+    """mlforecast's recursive forecaster: the lags, rolling means of the last 3 points and of the last season,
+    calendar features."""
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean
+
+    return MLForecast(models={"mean": model}, freq=freq, lags=lags,
+                      lag_transforms={1: [RollingMean(window_size=3), RollingMean(window_size=max(season_length, 2))]},
+                      date_features=_CALENDAR if calendar else [], num_threads=1)  # fmt: skip
+
+
+def _scales(frame: pd.DataFrame) -> pd.Series:
+    """Each series' mean absolute value (1 for an all-zero one), broadcast to its rows. Scale only, no centring:
+    mlforecast's local scalers centre each series, and then a flat series looks like the flat stretch of an
+    intermittent one (measured: a constant 5 forecast up to 8.9 beside a 0/1 step series)."""
+    scale = frame.groupby("unique_id", sort=False)["y"].transform(lambda y: np.mean(np.abs(y)))
+    return scale.where(scale > 0, 1.0)
+
+
+class _Booster:
+    """A LightGBM booster behind ``predict`` (what mlforecast calls): a saved model needs no refit to forecast."""
+
+    def __init__(self, booster: Any) -> None:
+        self.booster = booster
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.booster.predict(X)
 
 
 @dataclasses.dataclass
 class LightGBMLags(_FitThenPredict):
-    """Gradient boosting on lags, rolling means and calendar features, one model across series, each series
-    scaled by the mean absolute value of its history; forecasts step by step (recursive)."""
+    """Gradient boosting on lags, rolling means and calendar features through ``mlforecast``: one model across
+    series, each series divided by its mean absolute value, forecasting step by step (recursive)."""
 
     name: str = "LightGBM"
     kind: str = "ml"
 
-    def _lags(self, season_length: int, shortest: int, h: int) -> list[int]:
-        wanted = sorted({*range(1, 8), season_length, 2 * season_length})
-        return [lag for lag in wanted if lag <= max(1, shortest - h - 4)]
-
     def fit(self, frame, h, freq, season_length, level, seed, time_s) -> FittedLightGBM:
         from lightgbm import LGBMRegressor
 
-        shortest = frame.groupby("unique_id").size().min()
-        lags = self._lags(season_length, shortest, h)
-        X, y = [], []
-        for _, group in frame.groupby("unique_id", sort=False):
-            values = group["y"].to_numpy(dtype=float)
-            scaled = values / (np.mean(np.abs(values)) or 1.0)
-            calendar = _calendar(group["ds"])
-            for t in range(max(lags[-1], 3), len(values)):
-                X.append(np.concatenate([_lag_features(scaled[:t], lags, season_length), calendar[t]]))
-                y.append(scaled[t])
+        lags = _lags(season_length, int(frame.groupby("unique_id").size().min()), h)
+        calendar = pd.api.types.is_datetime64_any_dtype(frame["ds"])
         model = LGBMRegressor(n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=5,
                               random_state=seed, verbose=-1, n_jobs=1)  # fmt: skip
-        model.fit(np.array(X), np.array(y))
-        return FittedLightGBM(model.booster_, lags, season_length, h)
+        scaled = frame[["unique_id", "ds", "y"]].assign(y=frame["y"] / _scales(frame))
+        forecaster = _mlforecast(model, freq, lags, season_length, calendar).fit(scaled, static_features=[])
+        return FittedLightGBM(forecaster.models_["mean"].booster_, lags, season_length, h, calendar)
 
 
 @dataclasses.dataclass
 class FittedLightGBM:
-    """The booster of :class:`LightGBMLags`; every series steps forward together (one booster call a step)."""
+    """The booster of :class:`LightGBMLags`; ``predict`` rebuilds mlforecast's features from the history given
+    (which may be newer than the fit) and steps every series forward together."""
 
     booster: Any
     lags: list[int]
     season_length: int
     h: int
+    calendar: bool
     name: str = "LightGBM"
     kind: str = "ml"
 
     def predict(self, history, freq, level) -> pd.DataFrame:
-        future = _future(history, self.h, freq)
-        values = series_values(history)
-        scales = np.array([np.mean(np.abs(v)) or 1.0 for v in values.values()])
-        paths = [list(v / s) for v, s in zip(values.values(), scales, strict=True)]
-        calendar = _calendar(future["ds"])
-        calendar = calendar.reshape(len(paths), self.h, calendar.shape[1])
-        for step in range(self.h):
-            features = np.stack([
-                np.concatenate([_lag_features(np.asarray(path), self.lags, self.season_length), calendar[i, step]])
-                for i, path in enumerate(paths)
-            ])  # fmt: skip
-            for path, guess in zip(paths, self.booster.predict(features), strict=True):
-                path.append(float(guess))
-        means = np.array([path[-self.h :] for path in paths]) * scales[:, None]
-        return future.assign(mean=means.reshape(-1))
+        forecaster = _mlforecast(None, freq, self.lags, self.season_length, self.calendar)
+        scales = _scales(history).groupby(history["unique_id"], sort=False).first()
+        forecaster.preprocess(history[["unique_id", "ds", "y"]].assign(y=history["y"] / _scales(history)),
+                              static_features=[])  # the history's own state: its lags and rolling means
+        forecaster.models_ = {"mean": _Booster(self.booster)}
+        predicted = forecaster.predict(self.h)
+        predicted["mean"] *= predicted["unique_id"].map(scales).to_numpy()
+        return _future(history, self.h, freq).merge(predicted, on=["unique_id", "ds"], how="left")
 
     def to_files(self, folder: Path, stem: str) -> dict[str, Any]:
         from tightfit.files import atomic_write_text
 
         atomic_write_text(folder / f"{stem}.txt", self.booster.model_to_string())
-        return {"lags": self.lags, "season_length": self.season_length, "file": f"{stem}.txt"}
+        return {"lags": self.lags, "season_length": self.season_length, "calendar": self.calendar,
+                "file": f"{stem}.txt"}  # fmt: skip
 
     @classmethod
     def from_files(cls, folder: Path, entry: dict[str, Any]) -> FittedLightGBM:
@@ -239,7 +247,7 @@ class FittedLightGBM:
             raise DataError(f"{path} does not exist; was the forecaster saved completely?") from None
         except (lightgbm.basic.LightGBMError, UnicodeDecodeError) as exc:
             raise DataError(f"{path} is not a readable LightGBM model ({exc}); it is truncated or corrupted.") from None
-        return cls(booster, list(entry["lags"]), entry["season_length"], entry["h"])
+        return cls(booster, list(entry["lags"]), entry["season_length"], entry["h"], entry["calendar"])
 
 
 @dataclasses.dataclass

@@ -22,7 +22,7 @@ from tightfit.files import atomic_write_text
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_forecaster", "save_forecaster"]
 
 FORMAT = "tightfit.forecaster"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: LightGBM members through mlforecast (other features and scaling than 1)
 HEADER = "forecaster.json"
 
 
