@@ -26,7 +26,8 @@ def _curve(strategy: str, seed: int, split, rounds: int = 6) -> list[float]:
     labelled = list(np.random.default_rng(seed).choice(len(y_pool), 8, replace=False))
     aucs = []
     for _ in range(rounds):
-        labelled += list(learner.suggest(X_pool, X_pool[labelled], y_pool[labelled]).rows)
+        unlabelled = np.setdiff1d(np.arange(len(y_pool)), labelled)
+        labelled += list(unlabelled[learner.suggest(X_pool[unlabelled], X_pool[labelled], y_pool[labelled]).rows])
         model = TabularPipeline("TinyTFM").fit(X_pool[labelled], y_pool[labelled])
         aucs.append(roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]))
     return aucs
@@ -170,3 +171,39 @@ def test_a_pool_file_is_read_in_chunks_and_gives_what_the_table_gives(tmp_path):
                                   check_dtype=False)  # fmt: skip
     cold_file, cold_table = learner.suggest(str(tmp_path / "pool.csv")), learner.suggest(pool)
     np.testing.assert_array_equal(cold_file.rows, cold_table.rows)
+
+
+def test_max_scored_bounds_the_rows_a_round_scores_on_a_large_pool():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(3040, 8, n_informative=5, random_state=1)
+    calls = []
+
+    class Spy(LogisticRegression):
+        def predict_proba(self, X):
+            calls.append(len(X))
+            return super().predict_proba(X)
+
+    sampled = ActiveLearner(Spy(), max_scored=500, diversity=False).suggest(X[40:], X[:40], y[:40])
+    assert sum(calls) == 500 and "scored a random 500 of the 3000 pool rows" in sampled.notes[0]
+    calls.clear()
+    everything = ActiveLearner(Spy(), max_scored=None, diversity=False).suggest(X[40:], X[:40], y[:40])
+    assert sum(calls) == 3000 and not everything.notes
+    assert everything.uncertainty.max() >= sampled.uncertainty.max()  # the whole pool's top row is the top of all
+    assert len(np.intersect1d(sampled.rows, everything.rows)) < 10  # the sample is not the whole pool
+    with pytest.raises(ConfigError, match="max_scored"):
+        ActiveLearner(max_scored=0)
+
+
+def test_a_simulation_never_asks_for_a_row_it_has_labelled_already():
+    from sklearn.datasets import make_classification
+
+    from tightfit.tabular.active_simulation import simulate
+
+    # a third of the labels flipped: rows stay uncertain after they are labelled, so a loop that passed the whole
+    # pool back would be offered them again
+    X, y = make_classification(400, 6, n_informative=3, flip_y=0.3, random_state=0)
+    board, _ = simulate(X, y, strategies=("margin",), model=LogisticRegression(), batch_size=10, rounds=8,
+                        verbose=False)  # fmt: skip
+    rows = board["margin"].details["labelled_rows"]
+    assert len(rows) == len(set(rows)) and len(rows) >= 80

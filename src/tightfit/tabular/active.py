@@ -5,19 +5,22 @@ With an in-context model (TinyTFM, TabICL, TabPFN) a labelled row is one more co
 ``predict_proba`` works too (refitted each round).
 
 ``suggest`` scores the pool in chunks of ``chunk_rows`` (the peak stays bounded however large the pool; only one
-score per row is kept; a CSV/Parquet path is read a chunk at a time, so the pool may be larger than memory) with
+score per row is kept; a CSV/Parquet path is read a chunk at a time, so the pool may be larger than memory) — at
+most ``max_scored`` rows a round, a fresh random sample of a larger pool, which bounds a round's time — with
 a strategy — ``margin``, ``entropy``, ``least_confident`` (scikit-activeml's ``uncertainty_scores``), ``qbc``
 (query by committee: the average KL divergence between ``COMMITTEE`` models fitted on bootstrap resamples of the
 labelled rows, scikit-activeml's ``average_kl_divergence``) or ``random`` (the control) — and takes the most
-uncertain rows, skipping near-duplicates of rows already in the batch (``diversity``: a row closer than a tenth
-of the candidates' median distance to a chosen row, in the model's standardised feature space, is the same
-question asked twice). With no labels at all (cold start) it returns representative rows: the row nearest each
-k-means centre of the pool. ``Budget(labels=N)`` caps the labelled rows in all: suggestions stop at N.
-``pseudo_label`` returns the pool rows the model is already sure of, with their predicted labels.
+uncertain rows. With ``diversity`` (the default) a batch is spread out by cluster-margin (Citovsky et al., 2021):
+the ``CANDIDATE_FACTOR`` x n most uncertain rows are clustered into n groups in the model's standardised feature
+space and the most uncertain row of each group is taken — no near-duplicates, and the batch covers the uncertain
+region rather than one corner of it (the README has its measured gain over plain ranking). With no labels at all
+(cold start) it returns representative rows: the row nearest each k-means centre of the pool. ``Budget(labels=N)``
+caps the labelled rows in all: suggestions stop at N. ``pseudo_label`` returns the pool rows the model is already
+sure of, with their predicted labels.
 
     learner = ActiveLearner("TinyTFM", strategy="margin", batch_size=10, budget=Budget(labels=200))
     first = learner.suggest(X_pool)                      # cold start: representative rows
-    nxt = learner.suggest(X_pool, X_labelled, y_labelled)  # the most uncertain, without near-duplicates
+    nxt = learner.suggest(X_pool, X_labelled, y_labelled)  # the most uncertain, one per cluster
     nxt.rows, nxt.uncertainty, nxt.to_frame(X_pool)
 """
 
@@ -39,8 +42,7 @@ __all__ = ["STRATEGIES", "ActiveLearner", "Suggestion"]
 STRATEGIES = ("margin", "entropy", "least_confident", "qbc", "random")
 COMMITTEE = 5  # qbc: models fitted on stratified bootstrap resamples of the labelled rows
 _SKACTIVEML = {"margin": "margin_sampling", "entropy": "entropy", "least_confident": "least_confident"}
-CANDIDATE_FACTOR = 5  # the diverse batch is picked among the 5 x n most uncertain rows
-NEAR_DUPLICATE = 0.1  # of the candidates' median pairwise distance
+CANDIDATE_FACTOR = 10  # a diverse batch: the 10 x n most uncertain rows, clustered into n groups
 _KMEANS_SAMPLE = 20_000  # cold start: k-means on at most this many pool rows
 
 
@@ -79,9 +81,12 @@ class ActiveLearner:
     batch_size : int, default=10
         Rows per suggestion (``suggest``'s ``n`` overrides).
     diversity : bool, default=True
-        Skip near-duplicates of rows already in the batch.
+        One row per k-means group of the most uncertain rows (cluster-margin) instead of the top ``n``.
     budget : Budget, default=None
         ``labels``: the labelled rows affordable in all; suggestions stop there.
+    max_scored : int or None, default=2000
+        Pool rows scored per round: a fresh random sample of this many (the rest wait for later rounds); None
+        scores every row. Scoring is the round's cost (a model pass per row): this bounds it on large pools.
     chunk_rows : int, default=4096
         Pool rows scored per model call (bounds the peak memory of scoring a large pool).
     model_params : dict, default=None
@@ -96,6 +101,7 @@ class ActiveLearner:
         batch_size: int = 10,
         diversity: bool = True,
         budget: Budget | None = None,
+        max_scored: int | None = 2000,
         chunk_rows: int = 4096,
         model_params: dict[str, Any] | None = None,
         random_state: int = 0,
@@ -106,6 +112,7 @@ class ActiveLearner:
             batch_size=(batch_size, Interval(int, 1)),
             diversity=(diversity, bool),
             budget=(budget, None, Budget),
+            max_scored=(max_scored, None, Interval(int, 1)),
             chunk_rows=(chunk_rows, Interval(int, 1)),
             model_params=(model_params, None, dict),
             random_state=(random_state, Interval(int, 0)),
@@ -119,11 +126,13 @@ class ActiveLearner:
                             "fit and predict_proba", type(model).__name__)  # fmt: skip
         self.model, self.strategy, self.batch_size, self.diversity = model, strategy, batch_size, diversity
         self.budget, self.chunk_rows, self.model_params = budget or Budget(), chunk_rows, model_params
-        self.random_state = random_state
+        self.random_state, self.max_scored = random_state, max_scored
 
     def suggest(self, X_pool: Any, X_labelled: Any = None, y_labelled: Any = None, n: int | None = None) -> Suggestion:
-        """The next ``n`` (default ``batch_size``) pool rows to label; see the module docstring. ``X_pool`` is a
-        table, or the path of a CSV/Parquet file read ``chunk_rows`` rows at a time (a pool larger than memory)."""
+        """The next ``n`` (default ``batch_size``) pool rows to label; see the module docstring. ``X_pool`` holds
+        the rows without a label (a row already in ``X_labelled`` would be suggested again if the model is still
+        unsure of it): a table, or the path of a CSV/Parquet file read ``chunk_rows`` rows at a time (a pool larger
+        than memory)."""
         n = self.batch_size if n is None else n
         check("suggest", n=(n, Interval(int, 1)))
         pool = _Pool(X_pool, self.chunk_rows)
@@ -153,11 +162,16 @@ class ActiveLearner:
             proba = _proba(fitted, pool.take(rows))
             return Suggestion(rows, fitted.classes_[proba.argmax(1)], _uncertainty(proba, "margin"), "random", notes)
         committee = self._committee(X_labelled, y) if self.strategy == "qbc" else []
-        scores, predicted = self._score(fitted, committee, pool)
-        ranked = np.argsort(-scores, kind="stable")
+        sample = np.arange(pool_rows)
+        if self.max_scored is not None and pool_rows > max(self.max_scored, n):
+            sample = np.sort(np.random.default_rng(self.random_state + labelled).choice(pool_rows, self.max_scored,
+                                                                                         replace=False))  # fmt: skip
+            notes.append(f"scored a random {self.max_scored} of the {pool_rows} pool rows (max_scored)")
+        scores, predicted = self._score(fitted, committee, pool, sample)
+        ranked = sample[np.argsort(-scores[sample], kind="stable")]
         if self.diversity and n > 1:
-            rows = _without_near_duplicates(ranked[: CANDIDATE_FACTOR * n], self._space(fitted, pool), n)
-            how = f"{self.strategy}, near-duplicates skipped"
+            rows = _spread_batch(ranked[: CANDIDATE_FACTOR * n], self._space(fitted, pool), n, self.random_state)
+            how = f"{self.strategy}, one row per cluster of the {CANDIDATE_FACTOR * n} most uncertain"
         else:
             rows, how = ranked[:n], self.strategy
         return Suggestion(rows, fitted.classes_[predicted[rows]], scores[rows], how, notes)
@@ -202,23 +216,27 @@ class ActiveLearner:
             members.append(self.fit_model(_take(X_labelled, rows), y[rows]))
         return members
 
-    def _score(self, fitted, committee: list, pool: _Pool) -> tuple[np.ndarray, np.ndarray]:
-        """Every pool row's uncertainty (or the committee's disagreement) and predicted class code, ``chunk_rows``
-        rows per model call."""
+    def _score(self, fitted, committee: list, pool: _Pool, sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The uncertainty (or the committee's disagreement) and predicted class code of the pool rows in
+        ``sample`` (sorted positions; the others stay NaN / -1), ``chunk_rows`` rows per model call."""
         from skactiveml.pool import average_kl_divergence
 
-        scores, predicted = np.empty(pool.n_rows), np.empty(pool.n_rows, dtype=np.int64)
+        scores, predicted = np.full(pool.n_rows, np.nan), np.full(pool.n_rows, -1, dtype=np.int64)
         for block, rows in pool.blocks():
+            inside = sample[(sample >= block.start) & (sample < block.stop)]
+            if len(inside) == 0:
+                continue
+            rows = _take(rows, inside - block.start)
             proba = _proba(fitted, rows)
-            predicted[block] = proba.argmax(1)
+            predicted[inside] = proba.argmax(1)
             if committee:
-                scores[block] = average_kl_divergence(np.stack([_proba(m, rows) for m in committee]))
+                scores[inside] = average_kl_divergence(np.stack([_proba(m, rows) for m in committee]))
             else:
-                scores[block] = _uncertainty(proba, self.strategy)
+                scores[inside] = _uncertainty(proba, self.strategy)
         return scores, predicted
 
     def _space(self, fitted, pool: _Pool):
-        """Rows as the model sees them, standardised: the space near-duplicates are judged in."""
+        """Rows as the model sees them, standardised: the space a batch is spread in."""
         if hasattr(fitted, "processor_"):
             return lambda rows: _standardised(fitted.processor_.transform(pool.take(rows)))
         return lambda rows: _encoded(pool.take(rows))
@@ -361,20 +379,15 @@ def _standardised(X: np.ndarray) -> np.ndarray:
     return (X - X.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
 
 
-def _without_near_duplicates(candidates: np.ndarray, space, n: int) -> np.ndarray:
-    """Up to ``n`` of ``candidates`` (most uncertain first), each further than ``NEAR_DUPLICATE`` x the median
-    pairwise distance from every one already taken; if too few are, the farthest of the rest fill the batch."""
+def _spread_batch(candidates: np.ndarray, space, n: int, seed: int) -> np.ndarray:
+    """Cluster-margin: ``candidates`` (most uncertain first) fall into ``n`` k-means groups in ``space``; the
+    most uncertain row of each group is taken, so the batch covers the uncertain region instead of asking one
+    question ``n`` times. Fewer distinct rows than ``n``: the next most uncertain fill the batch."""
+    from sklearn.cluster import KMeans
+
     points = space(candidates)
-    distances = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))
-    pairs = distances[np.triu_indices(len(points), 1)]
-    floor = NEAR_DUPLICATE * float(np.median(pairs)) if len(pairs) else 0.0
-    taken: list[int] = []
-    for i in range(len(candidates)):
-        if all(distances[i, j] > floor for j in taken):
-            taken.append(i)
-        if len(taken) == n:
-            break
-    while len(taken) < min(n, len(candidates)):  # too few distinct ones: the farthest from those taken
-        rest = [i for i in range(len(candidates)) if i not in taken]
-        taken.append(max(rest, key=lambda i: distances[i, taken].min()))
-    return candidates[np.array(taken)]
+    distinct = len(np.unique(points, axis=0))
+    groups = KMeans(n_clusters=min(n, distinct), n_init=3, random_state=seed).fit(points).labels_
+    firsts = np.sort(np.unique(groups, return_index=True)[1])  # candidates are in rank order
+    rest = np.setdiff1d(np.arange(len(candidates)), firsts)[: n - len(firsts)]
+    return candidates[np.concatenate([firsts, rest])]

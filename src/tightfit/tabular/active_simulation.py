@@ -86,9 +86,11 @@ def _run_loop(data, model, batch_size: int, rounds: int, labels_cap: int | None,
         if labels_cap is not None and len(labelled) >= labels_cap:
             break
         n = batch_size if labels_cap is None else min(batch_size, labels_cap - len(labelled))
-        suggestion, seconds = stopwatch(learner.suggest, X_pool, take_rows(X_pool, labelled), y_pool[labelled], n=n)
+        unlabelled = np.setdiff1d(np.arange(len(y_pool)), labelled)  # the pool a user would pass: rows without labels
+        suggestion, seconds = stopwatch(learner.suggest, take_rows(X_pool, unlabelled), take_rows(X_pool, labelled),
+                                        y_pool[labelled], n=n)  # fmt: skip
         round_s.append(seconds)
-        labelled += [int(r) for r in suggestion.rows]
+        labelled += [int(r) for r in unlabelled[suggestion.rows]]
         curve.append((len(labelled), _held_out_auc(learner, take_rows(X_pool, labelled), y_pool[labelled], X_held,
                                                    y_held)))  # fmt: skip
     scores = [s for _, s in curve]
@@ -97,7 +99,7 @@ def _run_loop(data, model, batch_size: int, rounds: int, labels_cap: int | None,
         forecast = LearningCurve().fit([n for n, _ in curve], scores).predict(2 * len(labelled))
         extra |= {"forecast_at_twice": forecast.value, "forecast_low": forecast.low, "forecast_high": forecast.high}
     measured = Measured(quality=float(np.mean(scores)), metric="learning_curve_auc", extra=extra)
-    return Outcome(measured, details={"curve": curve})
+    return Outcome(measured, details={"curve": curve, "labelled_rows": labelled})
 
 
 def _held_out_auc(learner, X_labelled, y_labelled, X_held, y_held) -> float:
