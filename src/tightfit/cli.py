@@ -178,7 +178,8 @@ def _fit(args: argparse.Namespace) -> int:
         "pipe.predict(X_new)  # or pipe.predict_proba(X_new)",
     ]
     page = write_report(out, "fit", auto.search_, charts=[chart], usage=usage, extra=auto.run_info(),
-                        notes=auto.notes_ + auto.best_.notes_)  # fmt: skip
+                        notes=auto.notes_ + auto.best_.notes_,
+                        features=auto.best_.processor_.feature_names_out_)  # fmt: skip
     for note in auto.notes_ + auto.best_.notes_:
         print("note:", note)
     print(f"chosen: {auto.best_name_}; saved {out}/model/ (predict with: tightfit predict {out} DATA)")

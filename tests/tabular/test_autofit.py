@@ -93,6 +93,8 @@ def test_cli_fit_saves_the_model_run_record_and_report(tmp_path, wine_frame, cap
     page = (out / "report.html").read_text()
     assert "<table>" in page and "data:image/png;base64," in page and run["chosen"] in page
     pipe = TabularPipeline.load(out / "model")
+    assert run["features"] == pipe.processor_.feature_names_out_ and "proline" in run["features"]
+    assert f"Features the model reads ({len(run['features'])})" in page and "proline" in page
     assert pipe.evaluate(test.drop(columns="cultivar"), test["cultivar"])["accuracy"] > 0.9
     printed = capsys.readouterr().out
     assert "chosen:" in printed and "test: accuracy" in printed

@@ -57,11 +57,13 @@ def write_report(
     extra: dict[str, Any] | None = None,
     columns: list[tuple[str, str]] | None = None,
     notes: Sequence[str] = (),
+    features: Sequence[str] = (),
 ) -> Path:
     """Write ``out/report.html``, ``out/run.json`` and ``out/leaderboard.csv`` for one command; returns the
     page's path. Every file is written atomically and ``run.json`` last. ``extra`` adds workload fields to
     ``run.json`` (the chosen config, the task); ``notes`` are what the workload assumed or dropped (data
-    rules), shown with the budget's own warnings."""
+    rules), shown with the budget's own warnings; ``features`` are the columns the chosen model reads, as its
+    preprocessing names them (``city=Oslo``, ``joined.month``)."""
     from tightfit.hardware import Hardware
     from tightfit.runinfo import human_machine, write_run_json
 
@@ -71,11 +73,13 @@ def write_report(
     machine = hardware.summary()
     notes = [*board.budget.beyond(hardware), *notes]
     record = {"command": command, **board.to_dict(), "usage": list(usage), "notes": notes, **(extra or {})}
+    if features:
+        record["features"] = list(features)
     atomic_write_text(out / "leaderboard.csv", board.to_frame().to_csv(index=False))
     page = _environment().get_template("report.html.j2").render(
         command=command, chosen=board.chosen, budget=str(board.budget), search_s=board.search_s,
         ignored=board.ignored, notes=notes, binding=board.binding, rows=board.cells(columns), entries=board.entries,
-        confusion=_confusion(board.chosen), usage=list(usage), machine=human_machine(machine),
+        confusion=_confusion(board.chosen), features=list(features), usage=list(usage), machine=human_machine(machine),
         charts=[_chart(Path(p)) for p in charts if p is not None and Path(p).is_file()],
     )  # fmt: skip
     atomic_write_text(out / "report.html", page)
