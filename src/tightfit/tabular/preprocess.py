@@ -146,7 +146,10 @@ class TableProcessor(TransformerMixin, BaseEstimator):
 
     def _selected(self, frame):
         """The used columns in training order, named as text (scikit-learn's transformers want one name type)."""
-        return frame[self.columns_].set_axis([str(c) for c in self.columns_], axis=1)
+        names = [str(c) for c in self.columns_]
+        if list(frame.columns) == names:  # already so: no copy
+            return frame
+        return frame[self.columns_].set_axis(names, axis=1)
 
     def _useful_columns(self, frame) -> list:
         """The columns worth encoding; the others are named in ``notes_``."""
@@ -239,8 +242,12 @@ def _numbers(frame) -> np.ndarray:
     """Numbers (booleans as 0/1) as float64; infinities count as missing, magnitudes past 1e30 are clipped."""
     import pandas as pd
 
-    numbers = np.column_stack([pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-                               for c in frame.columns])  # fmt: skip
+    try:  # numeric and boolean columns in one step (one-row predictions are latency-bound)
+        numbers = frame.to_numpy(dtype="float64", na_value=np.nan)
+    except (TypeError, ValueError):  # text among the numbers: column by column, unreadable cells missing
+        numbers = np.column_stack([pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64",
+                                                                                   na_value=np.nan)
+                                   for c in frame.columns])  # fmt: skip
     return np.clip(np.where(np.isinf(numbers), np.nan, numbers), -_LARGEST, _LARGEST)
 
 
