@@ -1,50 +1,41 @@
 """`tightfit triage` and `tightfit plan` on a bundled workload: binding constraint and a chosen config."""
 
 import json
-import subprocess
-import sys
+from pathlib import Path
+
+import pytest
+
+from tightfit.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]  # examples.plan_workload lives here (the entry point's own process is
+# tested in test_cli.py; these run main() in-process, which spares an interpreter and its imports)
 
 
-def run(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "tightfit.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"PYTHONPATH": ".", "PATH": ""},
-    )
+@pytest.fixture
+def run(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(ROOT))
+
+    def call(*args):
+        code = main(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return call
 
 
-def test_triage_names_memory_when_the_budget_is_tiny():
-    out = run(
-        "triage",
-        "--model",
-        "examples.plan_workload:make",
-        "--budget",
-        "memory=100MB,device=cpu",
-        "--config",
-        "micro_batch=64",
-    )
-    assert out.returncode == 0, out.stderr
-    assert "binding constraint: memory" in out.stdout and "> budget 100MB" in out.stdout
+def test_triage_names_memory_when_the_budget_is_tiny(run):
+    code, out, err = run("triage", "--model", "examples.plan_workload:make", "--budget", "memory=100MB,device=cpu",
+                         "--config", "micro_batch=64")  # fmt: skip
+    assert code == 0, err
+    assert "binding constraint: memory" in out and "> budget 100MB" in out
 
 
-def test_plan_prints_the_table_and_the_choice(tmp_path):
-    out = run(
-        "plan",
-        "--model",
-        "examples.plan_workload:make",
-        "--budget",
-        "time=10min,device=cpu",
-        "--config",
-        "micro_batch=64,epochs=1",
-        "--plot",
-        str(tmp_path / "p.png"),
-        "--out",
-        str(tmp_path / "run"),
-    )
-    assert out.returncode == 0, out.stderr
-    assert "chosen: TrainConfig(" in out.stdout and "fits" in out.stdout
+def test_plan_prints_the_table_and_the_choice(tmp_path, run):
+    code, out, err = run("plan", "--model", "examples.plan_workload:make", "--budget", "time=10min,device=cpu",
+                         "--config", "micro_batch=64,epochs=1", "--plot", str(tmp_path / "p.png"), "--out",
+                         str(tmp_path / "run"))  # fmt: skip
+    assert code == 0, err
+    assert "chosen: TrainConfig(" in out and "fits" in out
     assert (tmp_path / "p.png").stat().st_size > 5000
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["command"] == "plan" and record["budget_text"] == "time=10min,device=cpu" and record["ignored"] == []
@@ -82,7 +73,6 @@ def test_plan_time_bounds_the_planning_and_keeps_the_configs_measured_by_then(tm
     import time
 
     from tightfit import guard
-    from tightfit.cli import main
 
     (tmp_path / "slow_workload.py").write_text(SLOW_WORKLOAD)
     monkeypatch.syspath_prepend(str(tmp_path))
