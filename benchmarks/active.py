@@ -135,6 +135,11 @@ def round_seconds(repeats: int = 5) -> dict[str, float]:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def _standard_error(values: list[float]) -> float | None:
+    """Of the mean over seeds: how far a table's margin - random gap can move by chance."""
+    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+
+
 def summary(rows: list[dict]) -> dict:
     tables = sorted({r["dataset"] for r in rows})
     per_table = {}
@@ -148,10 +153,12 @@ def summary(rows: list[dict]) -> dict:
         random_need = statistics.median(r["random + TinyTFM"]["labels_to_95"] for r in mine)
         forecast = np.mean([r["forecast_at_100"]["value"] - r["forecast_at_100"]["measured"] for r in mine])
         headroom = np.mean([r["full_pool_tinytfm"] - r["random + TinyTFM"]["aulc"] for r in mine])
+        gaps = [r["margin + TinyTFM"]["aulc"] - r["random + TinyTFM"]["aulc"] for r in mine]
         per_table[table] = {
             "aulc": {m: mean(m, "aulc") for m in ("margin + TinyTFM", "random + TinyTFM", "margin + LightGBM",
                                                   "random + LogisticRegression")},
             "margin_minus_random_tinytfm": mean("margin + TinyTFM", "aulc") - mean("random + TinyTFM", "aulc"),
+            "margin_minus_random_se": _standard_error(gaps),
             "labels_to_95_margin": margin_need, "labels_to_95_random": random_need,
             "forecast_error_at_100": float(forecast), "headroom": float(headroom),
         }
