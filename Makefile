@@ -13,10 +13,11 @@ UV_OPTIONS := $(foreach d,$(PIP_LINKS),--find-links $(d)) -c constraints.txt
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip uv
-	# pip stays the fallback where uv cannot reach an index
-	$(BIN)/uv pip install -q --python $(BIN)/python $(UV_OPTIONS) "torch==2.13.0" -e ".[dev]" \
-		|| $(BIN)/python -m pip install -q --no-compile -c constraints.txt "torch==2.13.0" -e ".[dev]"
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q uv || echo "uv is not installable here: pip installs the environment"
+	# pip stays the fallback where uv is missing or cannot reach an index
+	if test -x $(BIN)/uv && $(BIN)/uv pip install -q --python $(BIN)/python $(UV_OPTIONS) "torch==2.13.0" -e ".[dev]"; \
+	then :; else $(BIN)/python -m pip install -q --no-compile -c constraints.txt "torch==2.13.0" -e ".[dev]"; fi
 	# byte-compiled on every core at once (pip compiles one file at a time: 100 s of a 3-minute set-up on 2 cores)
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $(STAMP)
