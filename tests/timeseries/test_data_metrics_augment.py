@@ -78,3 +78,20 @@ def test_augmentation_keeps_shapes_and_moves_values_within_bounds(rng):
     assert 0.25 < (np.abs(half - windows).max(axis=1) > 0).mean() < 0.75
     with pytest.raises(ConfigError, match="jitter"):
         Augmenter(jitter=1.5)
+
+
+def test_frequency_mixing_gives_a_window_some_of_another_windows_spectrum_and_keeps_its_level():
+    t = np.arange(96)
+    slow, fast = np.sin(2 * np.pi * t / 24) + 10, np.sin(2 * np.pi * t / 6) - 10  # 4 and 16 cycles per window
+    out = Augmenter(freq_mix=1.0, mix_rate=1.0)(np.stack([slow, fast]), np.random.default_rng(0))
+    spectrum = np.abs(np.fft.rfft(out[0]))
+    assert spectrum[16] > 40 and spectrum[4] < 1e-6  # every component but the level came from the other window
+    assert out[0].mean() == pytest.approx(10) and out[1].mean() == pytest.approx(-10)
+    partial = Augmenter(freq_mix=1.0, mix_rate=0.3)(np.stack([slow, fast] * 200), np.random.default_rng(1))
+    swapped = (np.abs(np.fft.rfft(partial[::2]))[:, 16] > 40).mean()
+    # a slow window takes the fast frequency when its partner is fast (199 of 399) and that bin is drawn (0.3)
+    assert 0.08 < swapped < 0.23, swapped
+    alone = np.stack([slow])
+    assert np.array_equal(Augmenter(freq_mix=1.0)(alone, np.random.default_rng(0)), alone)  # no partner: as is
+    with pytest.raises(ConfigError, match="mix_rate"):
+        Augmenter(freq_mix=0.5, mix_rate=0.0)

@@ -3,7 +3,10 @@
 Each transform maps windows ``(n, length)`` to the same shape and is applied to a window with its own
 probability. ``jitter`` adds Gaussian noise (sigma times the window's std), ``scaling`` multiplies by a
 factor near 1, ``magnitude_warp`` multiplies by a smooth random curve, ``time_warp`` resamples along a smooth
-random time axis, ``window_slice`` stretches a random slice (``ratio`` of the window) back to full length.
+random time axis, ``window_slice`` stretches a random slice (``ratio`` of the window) back to full length,
+``freq_mix`` (FrAug's FreqMix, Chen et al. 2023) replaces a random ``mix_rate`` of a window's frequency components
+(its level, the zero frequency, kept) with another window's of the same batch: new series with the spectra of
+related ones, the augmentation the low-data seed recommends across related short series.
 """
 
 from __future__ import annotations
@@ -35,13 +38,15 @@ class Augmenter:
     magnitude_warp: float = 0.0
     time_warp: float = 0.0
     window_slice: float = 0.0
+    freq_mix: float = 0.0
     jitter_sigma: float = 0.03
     scaling_sigma: float = 0.1
     warp_sigma: float = 0.2
     slice_ratio: float = 0.9
+    mix_rate: float = 0.2
 
     def __post_init__(self) -> None:
-        for name in ("jitter", "scaling", "magnitude_warp", "time_warp", "window_slice"):
+        for name in ("jitter", "scaling", "magnitude_warp", "time_warp", "window_slice", "freq_mix"):
             value = getattr(self, name)
             check("Augmenter", **{name: (value, Interval(float, 0, 1, what="a probability in [0, 1]"))})
         for name in ("jitter_sigma", "scaling_sigma", "warp_sigma"):
@@ -49,10 +54,12 @@ class Augmenter:
                 raise bad_param(name, "Augmenter", "a number >= 0", getattr(self, name))
         if not 0 < self.slice_ratio <= 1:
             raise bad_param("slice_ratio", "Augmenter", "a fraction in (0, 1]", self.slice_ratio)
+        if not 0 < self.mix_rate <= 1:
+            raise bad_param("mix_rate", "Augmenter", "a fraction in (0, 1]", self.mix_rate)
 
     @property
     def active(self) -> bool:
-        return any((self.jitter, self.scaling, self.magnitude_warp, self.time_warp, self.window_slice))
+        return any((self.jitter, self.scaling, self.magnitude_warp, self.time_warp, self.window_slice, self.freq_mix))
 
     def __call__(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Augmented copies of ``windows`` (n, length): each transform hits each window with its probability."""
@@ -79,4 +86,11 @@ class Augmenter:
         for i in np.flatnonzero(chosen(self.window_slice)):
             start = rng.integers(0, length - size + 1)
             out[i] = np.interp(grid, np.linspace(0, length - 1, size), out[i, start : start + size])
+        hit = np.flatnonzero(chosen(self.freq_mix))
+        if len(hit) and n > 1:
+            partners = (hit + rng.integers(1, n, size=len(hit))) % n  # another window of the batch
+            spectra, donors = np.fft.rfft(out[hit], axis=1), np.fft.rfft(out[partners], axis=1)
+            swap = rng.random(spectra.shape) < self.mix_rate
+            swap[:, 0] = False  # the level stays the window's own
+            out[hit] = np.fft.irfft(np.where(swap, donors, spectra), n=length, axis=1)
         return out
