@@ -1,8 +1,9 @@
 """`Leaderboard`: the result of every search — its entries, the binding limit, and one way to show them.
 
 ``to_frame()`` (pandas), ``to_dict()``/``to_json()`` (``run.json``), ``rows()`` (printable cells and the
-footnotes that carry each verdict's reason, for the terminal), ``html()`` (for the report) and ``plot(path)``
-(quality against cost). Every workload's result exposes one, so ``report/`` renders them all the same way.
+footnotes that carry each verdict's reason, for the terminal), ``cells()`` (the same cells, which the report's
+template lays out with the reasons) and ``plot(path)`` (quality against cost). Every workload's result exposes
+one, so ``report/`` renders them all the same way.
 """
 
 from __future__ import annotations

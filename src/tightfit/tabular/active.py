@@ -226,7 +226,8 @@ class ActiveLearner:
             inside = sample[(sample >= block.start) & (sample < block.stop)]
             if len(inside) == 0:
                 continue
-            rows = _take(rows, inside - block.start)
+            if len(inside) < block.stop - block.start:  # a sample of the block (every row: no copy)
+                rows = _take(rows, inside - block.start)
             proba = _proba(fitted, rows)
             predicted[inside] = proba.argmax(1)
             if committee:

@@ -117,21 +117,21 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         from sklearn.pipeline import Pipeline, make_pipeline
         from sklearn.preprocessing import FunctionTransformer, QuantileTransformer, StandardScaler
 
-        text = FunctionTransformer(_as_text, feature_names_out="one-to-one")
-        by_kind = {
-            "numeric": FunctionTransformer(_numbers, feature_names_out="one-to-one"),
-            "boolean": FunctionTransformer(_numbers, feature_names_out="one-to-one"),
+        by_step = {
+            "numbers": FunctionTransformer(_numbers, feature_names_out="one-to-one"),  # numeric and boolean columns
             "datetime": FunctionTransformer(_datetime_parts, feature_names_out=_datetime_names),
-            "categorical": make_pipeline(text, self._encoder()),
+            "categorical": make_pipeline(FunctionTransformer(_as_text, feature_names_out="one-to-one"),
+                                         self._encoder()),
         }
-        runs: list[tuple[str, list[int]]] = []  # consecutive columns of one kind: the output keeps the table's order
+        runs: list[tuple[str, list[int]]] = []  # consecutive columns of one step: the output keeps the table's order
         for position, kind in enumerate(self.kinds_.values()):
-            if runs and runs[-1][0] == kind:
+            step = "numbers" if kind in ("numeric", "boolean") else kind
+            if runs and runs[-1][0] == step:
                 runs[-1][1].append(position)
             else:
-                runs.append((kind, [position]))
-        columns = ColumnTransformer([(f"{kind}_{i}", clone(by_kind[kind]), positions)
-                                     for i, (kind, positions) in enumerate(runs)], verbose_feature_names_out=False)
+                runs.append((step, [position]))
+        columns = ColumnTransformer([(f"{step}_{i}", clone(by_step[step]), positions)
+                                     for i, (step, positions) in enumerate(runs)], verbose_feature_names_out=False)
         steps = [("columns", columns)]
         if self.drop_constant:
             steps.append(("constant", VarianceThreshold(0.0)))
@@ -276,7 +276,7 @@ def _level_name(column: str, level: Any) -> str:
 
 def _as_text(frame) -> np.ndarray:
     """Categorical columns as strings, missing as NaN (so the encoder sees one missing marker)."""
-    return np.column_stack([_categories(frame[c])[:, 0] for c in frame.columns])
+    return np.column_stack([_categories(frame[c]) for c in frame.columns])
 
 
 def _frame(X: Any, columns: list | None = None):
@@ -336,7 +336,7 @@ def _kind(values) -> str:
 
 
 def _categories(values) -> np.ndarray:
-    """A column as a 2-D object array of strings, missing as NaN (so encoders see one missing marker)."""
+    """A column as an object array of strings, missing as NaN (so encoders see one missing marker)."""
     out = values.astype(object).to_numpy().astype(str).astype(object)
     out[values.isna().to_numpy()] = np.nan
-    return out[:, None]
+    return out

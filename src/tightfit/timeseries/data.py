@@ -86,7 +86,7 @@ def check_series(df: Any, horizon: int) -> SeriesSet:
             f"df lacks the column(s) {missing}; long format needs {list(REQUIRED)}, it has {list(frame.columns)}."
         )
     frame["unique_id"] = frame["unique_id"].astype(str)
-    if frame["ds"].dtype == object or pd.api.types.is_string_dtype(frame["ds"].dtype):  # text (pandas 3: str)
+    if pd.api.types.is_string_dtype(frame["ds"].dtype):  # text: object dtype, or str in pandas 3
         try:
             frame["ds"] = pd.to_datetime(frame["ds"])
         except (ValueError, TypeError):

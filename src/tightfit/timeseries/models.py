@@ -168,12 +168,14 @@ def _mlforecast(model: Any, freq: str | int, lags: list[int], season_length: int
                       date_features=_CALENDAR if calendar else [], num_threads=1)  # fmt: skip
 
 
-def _scales(frame: pd.DataFrame) -> pd.Series:
-    """Each series' mean absolute value (1 for an all-zero one), broadcast to its rows. Scale only, no centring:
-    mlforecast's local scalers centre each series, and then a flat series looks like the flat stretch of an
-    intermittent one (measured: a constant 5 forecast up to 8.9 beside a 0/1 step series)."""
-    scale = frame.groupby("unique_id", sort=False)["y"].transform(lambda y: np.mean(np.abs(y)))
-    return scale.where(scale > 0, 1.0)
+def _scaled(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """``unique_id, ds, y`` with each series divided by its mean absolute value (1 for an all-zero one), and that
+    scale per series. Scale only, no centring: mlforecast's local scalers centre each series, and then a flat
+    series looks like the flat stretch of an intermittent one (measured: a constant 5 forecast up to 8.9 beside a
+    0/1 step series)."""
+    scales = frame.groupby("unique_id", sort=False)["y"].agg(lambda y: np.mean(np.abs(y)))
+    scales = scales.where(scales > 0, 1.0)
+    return frame[["unique_id", "ds", "y"]].assign(y=frame["y"] / frame["unique_id"].map(scales)), scales
 
 
 class _Booster:
@@ -201,8 +203,8 @@ class LightGBMLags(_FitThenPredict):
         calendar = pd.api.types.is_datetime64_any_dtype(frame["ds"])
         model = LGBMRegressor(n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=5,
                               random_state=seed, verbose=-1, n_jobs=1)  # fmt: skip
-        scaled = frame[["unique_id", "ds", "y"]].assign(y=frame["y"] / _scales(frame))
-        forecaster = _mlforecast(model, freq, lags, season_length, calendar).fit(scaled, static_features=[])
+        forecaster = _mlforecast(model, freq, lags, season_length, calendar).fit(_scaled(frame)[0],
+                                                                                 static_features=[])
         return FittedLightGBM(forecaster.models_["mean"].booster_, lags, season_length, h, calendar)
 
 
@@ -221,9 +223,8 @@ class FittedLightGBM:
 
     def predict(self, history, freq, level) -> pd.DataFrame:
         forecaster = _mlforecast(None, freq, self.lags, self.season_length, self.calendar)
-        scales = _scales(history).groupby(history["unique_id"], sort=False).first()
-        forecaster.preprocess(history[["unique_id", "ds", "y"]].assign(y=history["y"] / _scales(history)),
-                              static_features=[])  # the history's own state: its lags and rolling means
+        scaled, scales = _scaled(history)
+        forecaster.preprocess(scaled, static_features=[])  # the history's own state: its lags and rolling means
         forecaster.models_ = {"mean": _Booster(self.booster)}
         predicted = forecaster.predict(self.h)
         predicted["mean"] *= predicted["unique_id"].map(scales).to_numpy()
