@@ -10,7 +10,11 @@ Models: TinyTFM with 1 and 8 ensemble members, Random Forest (500 trees), LightG
 regression (standardised). Categorical columns are ordinal-encoded for the baselines; logistic regression
 also gets median imputation. All run in this process with 2 threads (torch, sklearn n_jobs, LightGBM).
 
-    python benchmarks/tabular_tfm.py [--repeats 3] [--datasets breast_cancer,wine]
+    python benchmarks/tabular_tfm.py [--repeats 3] [--datasets breast_cancer,wine] [--weights tiny_tfm_v1]
+        [--models "TinyTFM (8),LightGBM"]
+
+``--weights`` adds TinyTFM (8) rows for other checkpoints (a shipped name or a path), side by side in the same
+folds; ``--models`` keeps only the named models.
 """
 
 from __future__ import annotations
@@ -83,10 +87,12 @@ def _baseline_preprocessor(X: pd.DataFrame, impute: bool):
     return [steps, SimpleImputer(strategy="median"), StandardScaler()] if impute else [steps]
 
 
-def models(X: pd.DataFrame) -> dict:
+def models(X: pd.DataFrame, weights: tuple[str, ...] = ()) -> dict:
     import lightgbm
 
-    return {
+    others = {f"TinyTFM [{Path(w).stem}] (8)": (lambda w=w: TinyTFMClassifier(n_estimators=8, device="cpu", weights=w))
+              for w in weights}  # fmt: skip
+    return others | {
         "TinyTFM (1)": lambda: TinyTFMClassifier(n_estimators=1, device="cpu"),
         "TinyTFM (8)": lambda: TinyTFMClassifier(n_estimators=8, device="cpu"),
         "RandomForest (500)": lambda: make_pipeline(
@@ -110,14 +116,16 @@ def _capped(train_idx: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     return np.sort(kept)
 
 
-def evaluate(name: str, X: pd.DataFrame, y: np.ndarray, repeats: int) -> list[dict]:
+def evaluate(name: str, X: pd.DataFrame, y: np.ndarray, repeats: int, weights=(), keep=None) -> list[dict]:
     labels = np.unique(y)
     folds = RepeatedStratifiedKFold(n_splits=5, n_repeats=repeats, random_state=0)
     rows = []
     for fold, (train_idx, test_idx) in enumerate(folds.split(X, y)):
         train_idx = _capped(train_idx, y, fold)
         X_train, X_test, y_train, y_test = X.iloc[train_idx], X.iloc[test_idx], y[train_idx], y[test_idx]
-        for model_name, make in models(X).items():
+        for model_name, make in models(X, weights).items():
+            if keep is not None and model_name not in keep:
+                continue
             model = make()
             started = time.perf_counter()
             with warnings.catch_warnings():
@@ -153,6 +161,8 @@ def parse_args() -> tuple[argparse.Namespace, dict]:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--datasets", default=None, help="comma-separated subset")
+    parser.add_argument("--weights", default="", help="comma-separated other TinyTFM checkpoints to compare")
+    parser.add_argument("--models", default=None, help="comma-separated model names to keep")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     chosen = datasets()
@@ -167,19 +177,25 @@ def main() -> None:
     for name, load in chosen.items():
         X, y = load()
         print(f"== {name}: {X.shape[0]} rows, {X.shape[1]} columns, {len(np.unique(y))} classes", flush=True)
-        rows += evaluate(name, X, y, args.repeats)
+        weights = tuple(filter(None, args.weights.split(",")))
+        keep = None if args.models is None else set(args.models.split(","))
+        rows += evaluate(name, X, y, args.repeats, weights, keep)
     table = pd.DataFrame(rows).groupby(["dataset", "model"]).mean(numeric_only=True).drop(columns="fold")
     print(table.round(4).to_string())
     means = pd.DataFrame(rows).groupby("model").mean(numeric_only=True).drop(columns="fold")
     print("\nmean over datasets:\n" + means.round(4).to_string())
     per_dataset_auc = table["roc_auc"].unstack()
-    wins = (per_dataset_auc["TinyTFM (8)"] >= per_dataset_auc["RandomForest (500)"]).sum()
-    print(f"TinyTFM (8) >= RandomForest on ROC AUC in {wins}/{len(per_dataset_auc)} datasets; threads {THREADS}")
+    if {"TinyTFM (8)", "RandomForest (500)"} <= set(per_dataset_auc.columns):
+        wins = (per_dataset_auc["TinyTFM (8)"] >= per_dataset_auc["RandomForest (500)"]).sum()
+        print(f"TinyTFM (8) >= RandomForest on ROC AUC in {wins}/{len(per_dataset_auc)} datasets")
+    print(f"threads {THREADS}")
+    partial = args.weights or args.models or args.datasets  # the full run's results are not overwritten
     path = write(
-        "tabular_tfm",
+        "tabular_tfm_compare" if partial else "tabular_tfm",
         {
             "machine": machine(),
             "repeats": args.repeats,
+            "threads": THREADS,
             "train_cap": TRAIN_CAP,
             "per_dataset": table.reset_index().to_dict(orient="records"),
             "mean": means.reset_index().to_dict(orient="records"),

@@ -52,6 +52,7 @@ TRUSTED_TYPES = [
     "tightfit.tabular.preprocess._as_text",
     "tightfit.tabular.preprocess._level_name",
     "tightfit.tabular.classifier.TinyTFMClassifier",
+    "tightfit.tabular.regressor.TinyTFMRegressor",
     "tightfit.tabular.distillation.DistilledStudent",
 ]
 

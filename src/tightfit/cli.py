@@ -3,7 +3,7 @@
 tightfit info [--json]      what this machine offers (cores, RAM, cgroup limit, CUDA, CPU ISA)
 tightfit fit [DATA] --target COLUMN --budget memory=2GB,time=5min,latency=10ms [--test TEST] [--out DIR]
                             the best tabular model that fits the budget (no DATA: embedded breast_cancer)
-tightfit predict RUN_DIR DATA [--out predictions.csv] [--proba]
+tightfit predict RUN_DIR DATA [--out predictions.csv] [--proba] [--interval 0.8]
                             predictions of a saved run for a file of any size (read in chunks)
 tightfit serve RUN_DIR [--port 8000]
                             the saved run as an HTTP endpoint: POST /predict, GET /health, GET /model
@@ -197,7 +197,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     pipe = load_table_model(args.run_dir, trust=args.trust)
     summary = predict_file(pipe, args.data, args.out, proba=args.proba, chunk_rows=args.chunk_rows,
-                           verbose=not args.quiet)  # fmt: skip
+                           verbose=not args.quiet, interval=args.interval)  # fmt: skip
     for note in summary.notes:
         print("note:", note)
     print(f"predicted {summary.rows:,} rows with {pipe.model_name} in {summary.seconds:.2f} s "
@@ -599,6 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("data", help="CSV (any delimiter, maybe compressed) or Parquet with the training columns")
     pred.add_argument("--out", default="predictions.csv", help="where the predictions go (CSV)")
     pred.add_argument("--proba", action="store_true", help="add one probability column per class")
+    pred.add_argument("--interval", type=float, default=None, metavar="COVERAGE",
+                      help="regression (TinyTFM): add the central interval of this coverage, e.g. 0.8, as lower/upper")
     pred.add_argument("--chunk-rows", type=int, default=50_000, help="rows read and predicted at a time")
     pred.add_argument("--trust", action="store_true", help="allow pickle files (old runs, TabICL, TabPFN)")
     pred.add_argument("--quiet", action="store_true", help="no progress bar")

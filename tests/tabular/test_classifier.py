@@ -151,12 +151,12 @@ def test_scikit_learn_conformance(estimator, check):
 
 def test_encoded_context_gives_the_same_probabilities_and_cuts_one_row_latency(cancer, monkeypatch):
     from tightfit.measure import latency
-    from tightfit.tabular import classifier
+    from tightfit.tabular import in_context
 
     X_train, X_test, y_train, _ = cancer
     cached = TinyTFMClassifier(n_estimators=2).fit(X_train, y_train)
     fast = cached.predict_proba(X_test)
-    monkeypatch.setattr(classifier, "CONTEXT_CACHE_BYTES", 0)  # every query batch re-runs the context
+    monkeypatch.setattr(in_context, "CONTEXT_CACHE_BYTES", 0)  # every query batch re-runs the context
     plain = TinyTFMClassifier(n_estimators=2).fit(X_train, y_train)
     np.testing.assert_allclose(fast, plain.predict_proba(X_test), atol=1e-5)
     row = X_test[:1]
@@ -176,3 +176,16 @@ def test_refitting_replaces_the_encoded_context(cancer):
     flipped = clf.fit(X_train, 1 - y_train).predict_proba(X_test)
     np.testing.assert_allclose(flipped, before[:, ::-1], atol=0.2)
     assert np.abs(flipped - before).max() > 0.5
+
+
+def test_a_table_wider_than_max_features_gives_each_member_its_own_columns():
+    X, y = make_classification(n_samples=400, n_features=150, n_informative=6, n_redundant=0, random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, stratify=y, random_state=0)
+    clf = TinyTFMClassifier(n_estimators=4, max_features=100).fit(X_train, y_train)
+    members = clf._members()
+    assert [len(m.order) for m in members] == [100] * 4
+    assert len(set().union(*(m.order.tolist() for m in members))) > 140  # together they read (nearly) every column
+    assert len({tuple(sorted(m.order)) for m in members}) == 4
+    assert roc_auc_score(y_test, clf.predict_proba(X_test)[:, 1]) > 0.8
+    with pytest.raises(ConfigError, match="max_features"):
+        TinyTFMClassifier(max_features=0).fit(X_train, y_train)

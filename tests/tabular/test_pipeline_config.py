@@ -50,7 +50,7 @@ def test_unknown_tuning_key_suggests_the_close_one():
         ({"tuning_strategy": "base-ft", "tuning_params": {"finetune_mode": "maml"}}, "'finetune_mode'"),
         ({"tuning_strategy": "warm"}, "'tuning_strategy' parameter"),
         ({"model_name": "XGBoostt"}, "Unknown key 'XGBoostt' in model_name"),
-        ({"model_name": "TinyTFM", "task_type": "regression"}, "supports task_type 'classification'"),
+        ({"model_name": "LogisticRegression", "task_type": "regression"}, "supports task_type 'classification'"),
         ({"task_type": "ranking"}, "'task_type' parameter"),
         ({"model_params": {"n_estimator": 4}}, "did you mean 'n_estimators'"),
         ({"processor_params": {"scaling": "standard"}}, "did you mean 'scaling_strategy'"),

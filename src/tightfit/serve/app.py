@@ -1,7 +1,8 @@
 """`tightfit serve`: a saved run as an HTTP endpoint (FastAPI on uvicorn).
 
     POST /predict   JSON records (a list, or {"records": [...]}) or a CSV body (Content-Type: text/csv);
-                    ?proba=true adds the class probabilities. Rows are checked against the training columns:
+                    ?proba=true adds the class probabilities; ?interval=0.8 a regression model's (TinyTFM's)
+                    central 80% interval as "lower" and "upper". Rows are checked against the training columns:
                     a missing column or a value of the wrong kind is HTTP 422 naming the column.
     GET  /health    {"status": "ok"}
     GET  /model     the model card: columns, task, classes, the run's budget and measured figures, and the
@@ -88,7 +89,7 @@ def make_app(run_dir: str | Path, trust: bool = False, device: str = "auto"):
         return card
 
     @app.post("/predict")
-    async def predict(request: Request, proba: bool = False):
+    async def predict(request: Request, proba: bool = False, interval: float | None = None):
         size = int(request.headers.get("content-length") or 0)
         if size > MAX_BODY_BYTES:
             return JSONResponse({"detail": f"body of {size} bytes is over {MAX_BODY_BYTES}; use tightfit predict"},
@@ -99,12 +100,14 @@ def make_app(run_dir: str | Path, trust: bool = False, device: str = "auto"):
 
             def work():
                 with lock:
-                    return predict_frame(pipe, frame, proba)
+                    return predict_frame(pipe, frame, proba, interval)
 
             result = await run_in_threadpool(work)
         except (TightfitError, ValueError) as exc:
             return JSONResponse({"detail": str(exc)}, status_code=422)
         answer: dict[str, Any] = {"predictions": [_plain(v) for v in result["prediction"]]}
+        if interval is not None:
+            answer["lower"], answer["upper"] = result["lower"].tolist(), result["upper"].tolist()
         if proba:
             answer["classes"] = card["classes"]
             answer["probabilities"] = result.drop(columns="prediction").to_numpy().tolist()

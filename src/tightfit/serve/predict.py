@@ -33,13 +33,18 @@ class PredictSummary:
         return self.rows / self.seconds if self.seconds > 0 else float("inf")
 
 
-def predict_frame(pipe: Any, frame: Any, proba: bool = False) -> Any:
-    """A DataFrame of predictions, one row per row of ``frame`` (same index): ``prediction``, and with
-    ``proba`` one ``proba_<class>`` column per class."""
+def predict_frame(pipe: Any, frame: Any, proba: bool = False, interval: float | None = None) -> Any:
+    """A DataFrame of predictions, one row per row of ``frame`` (same index): ``prediction``; with ``proba``
+    one ``proba_<class>`` column per class; with ``interval`` (a regression model's coverage, e.g. 0.8) the
+    columns ``lower`` and ``upper`` of that central interval."""
     import pandas as pd
 
     if proba and pipe.task_type != "classification":
         raise ConfigError("proba=True (--proba) needs a classification model; this one does regression.")
+    if interval is not None:
+        bounds = pipe.predict_interval(frame, interval)
+        return pd.DataFrame({"prediction": pipe.predict(frame), "lower": bounds[:, 0], "upper": bounds[:, 1]},
+                            index=frame.index)  # fmt: skip
     if not proba or pipe.task_type != "classification":
         return pd.DataFrame({"prediction": pipe.predict(frame)}, index=frame.index)
     from tightfit.tabular.decision import decide
@@ -59,13 +64,18 @@ def predict_file(
     proba: bool = False,
     chunk_rows: int = 50_000,
     verbose: bool = True,
+    interval: float | None = None,
 ) -> PredictSummary:
-    """Predict every row of ``data`` (CSV, compressed CSV or Parquet) into the CSV ``out``."""
+    """Predict every row of ``data`` (CSV, compressed CSV or Parquet) into the CSV ``out`` (columns as in
+    :func:`predict_frame`)."""
     from tightfit.files import atomic_path
     from tightfit.progress import StepProgress
     from tightfit.read import read_table_chunks
 
-    check("predict_file", chunk_rows=(chunk_rows, Interval(int, 1)), proba=(proba, bool), verbose=(verbose, bool))
+    check("predict_file", chunk_rows=(chunk_rows, Interval(int, 1)), proba=(proba, bool), verbose=(verbose, bool),
+          interval=(interval, None, Interval(float, 0, 1, closed="neither")))  # fmt: skip
+    if interval is not None and not pipe.gives_intervals:  # before any row is read
+        pipe.predict_interval(None, interval)
     processor = pipe.processor_
     chunks, notes = read_table_chunks(data, chunk_rows, text_columns=processor.text_columns_)
     started, rows = time.perf_counter(), 0
@@ -73,7 +83,7 @@ def predict_file(
         for chunk in chunks:
             if rows == 0 and (note := processor.ignored_note(chunk)):
                 notes.append(note)
-            predict_frame(pipe, chunk, proba).to_csv(tmp, mode="a", header=rows == 0, index=False)
+            predict_frame(pipe, chunk, proba, interval).to_csv(tmp, mode="a", header=rows == 0, index=False)
             rows += len(chunk)
             bar.advance(rows / max(time.perf_counter() - started, 1e-9), amount=len(chunk), unit="rows")
     return PredictSummary(rows, Path(out), notes, time.perf_counter() - started)

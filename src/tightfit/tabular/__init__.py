@@ -1,5 +1,6 @@
 """Tabular workloads: :class:`TabularPipeline` (TabTune's API: zero-shot, full fine-tuning or LoRA of a tabular
-foundation model, or a classical baseline) and the embedded in-context model (:class:`TinyTFMClassifier`).
+foundation model, or a classical baseline) and the embedded in-context models (:class:`TinyTFMClassifier`,
+:class:`TinyTFMRegressor`).
 
 Names load on first use, so importing this package does not import torch.
 """
@@ -19,6 +20,7 @@ _LAZY = {
     "TabularLeaderboard": "leaderboard",
     "TabularPipeline": "pipeline",
     "TinyTFMClassifier": "classifier",
+    "TinyTFMRegressor": "regressor",
     "TuningParams": "tuning",
     "choose_config": "autotune",
     "compress_pipeline": "shrink",

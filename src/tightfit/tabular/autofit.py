@@ -1,8 +1,8 @@
 """`AutoFit`: the main job — the best tabular model that fits a budget, every figure measured.
 
 The candidates (``tabular.candidates.CANDIDATES``, cheapest first: TinyTFM zero-shot, logistic regression,
-LightGBM, Random Forest, TinyTFM with LoRA, TinyTFM fully fine-tuned; regression: LightGBM, Random Forest,
-Ridge) go through the search core (:func:`tightfit.search.run_candidates`): each runs in its own guarded
+LightGBM, Random Forest, TinyTFM with LoRA, TinyTFM fully fine-tuned; regression: TinyTFM zero-shot, LightGBM,
+Random Forest, Ridge) go through the search core (:func:`tightfit.search.run_candidates`): each runs in its own guarded
 child capped at the memory budget and the time left, where it is cross-validated (quality), refitted on all
 rows, timed on single-row predictions (latency p50/p95) and saved (size on disk); the guard measures its
 peak memory. A candidate that breaks a limit is ``over_limit`` with the measured reason; among the rest the

@@ -64,9 +64,11 @@ class ModelSpec:
 
 
 def _tinytfm(task: str, params: dict[str, Any], seed: int, device: str):
-    from tightfit.tabular.classifier import TinyTFMClassifier
-
-    return TinyTFMClassifier(**({"random_state": seed, "device": device} | params))
+    if task == "classification":
+        from tightfit.tabular.classifier import TinyTFMClassifier as cls
+    else:
+        from tightfit.tabular.regressor import TinyTFMRegressor as cls
+    return cls(**({"random_state": seed, "device": device} | params))
 
 
 def _tabicl(task: str, params: dict[str, Any], seed: int, device: str):
@@ -110,7 +112,7 @@ def _ridge(task: str, params: dict[str, Any], seed: int, device: str):
 
 
 MODELS: dict[str, ModelSpec] = {
-    "tinytfm": ModelSpec("TinyTFM", ("classification",), STRATEGIES, _tinytfm),
+    "tinytfm": ModelSpec("TinyTFM", ("classification", "regression"), STRATEGIES, _tinytfm),
     "tabicl": ModelSpec("TabICL", ("classification",), STRATEGIES, _tabicl, package="tabicl", install="tabicl"),
     "tabpfn": ModelSpec(
         "TabPFN", ("classification", "regression"), ("inference",), _tabpfn, package="tabpfn", install="tabpfn"

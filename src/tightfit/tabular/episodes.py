@@ -11,6 +11,10 @@ alone, shaped like the pretraining prior's tables so the same loss and engine ap
 - ``"sft"``: each epoch permutes the rows and cuts them into query blocks, so every row is a query once
   per epoch; the support is drawn from the other rows and the labels keep their fixed codes.
 
+With ``task="regression"`` ``y`` is a continuous target: an episode standardises its support's and queries'
+targets with the support's mean and std (as the model reads a context and as its bins lie), and there are
+no labels to permute.
+
 With ``query_X``/``query_y`` the queries come from those rows instead (validation: context from the
 training rows, queries from held-out ones) and the episodes are the same in every epoch.
 """
@@ -27,7 +31,8 @@ __all__ = ["EpisodeBatches"]
 
 
 class EpisodeBatches(Dataset):
-    """``n_episodes`` episodes per epoch over ``(X, y)``; ``y`` holds class codes ``0..n_classes-1``."""
+    """``n_episodes`` episodes per epoch over ``(X, y)``; ``y`` holds class codes ``0..n_classes-1``, or a
+    regression target with ``task="regression"``."""
 
     def __init__(
         self,
@@ -43,17 +48,20 @@ class EpisodeBatches(Dataset):
         query_X: np.ndarray | None = None,
         query_y: np.ndarray | None = None,
         query_view: np.ndarray | None = None,
+        task: str = "classification",
     ) -> None:
-        self.X, self.y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64)
+        self.task = task
+        target_type = np.int64 if task == "classification" else np.float32
+        self.X, self.y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=target_type)
         self.views = [self.X] if X_view is None else [self.X, np.asarray(X_view, dtype=np.float32)]
         self.query_X = None if query_X is None else np.asarray(query_X, dtype=np.float32)
-        self.query_y = None if query_y is None else np.asarray(query_y, dtype=np.int64)
+        self.query_y = None if query_y is None else np.asarray(query_y, dtype=target_type)
         self.query_views = None if query_X is None else [self.query_X] + ([] if query_view is None else [query_view])
         self.mode = mode
         self.max_classes = max_classes
         self.seed = seed
         self.epoch = 0
-        self.n_classes = int(self.y.max()) + 1
+        self.n_classes = int(self.y.max()) + 1 if task == "classification" else 0
         if mode == "sft" and self.n_classes > max_classes:
             raise DataError(
                 f"finetune_mode='sft' keeps the labels fixed, and y has {self.n_classes} classes while the model "
@@ -98,14 +106,16 @@ class EpisodeBatches(Dataset):
             support, query = self._sft_rows(index, rng)
         else:
             support, query = self._random_rows(rng)
+        query_X = self.views[view] if self.query_X is None else self.query_views[min(view, len(self.query_views) - 1)]
+        query_y = self.y if self.query_y is None else self.query_y
+        x = np.concatenate([self.views[view][support], query_X[query]])
+        if self.task == "regression":
+            return (torch.from_numpy(x), *map(torch.from_numpy, _standardised(self.y[support], query_y[query])))
         labels = np.arange(self.n_classes)
         if self.mode == "meta-learning":
             chosen = np.unique(self.y[support])
             labels = np.full(self.n_classes, -100)
             labels[chosen] = rng.permutation(len(chosen))
-        query_X = self.views[view] if self.query_X is None else self.query_views[min(view, len(self.query_views) - 1)]
-        query_y = self.y if self.query_y is None else self.query_y
-        x = np.concatenate([self.views[view][support], query_X[query]])
         y_context = labels[self.y[support]]
         target = labels[query_y[query]]
         present = np.zeros(self.n_classes + 1, dtype=bool)
@@ -136,3 +146,11 @@ class EpisodeBatches(Dataset):
         query = np.take(order, np.arange(start, start + self.query_size), mode="wrap")
         rest = np.setdiff1d(np.arange(len(self.y)), query, assume_unique=True)
         return rng.choice(rest, size=self.support_size, replace=False), query
+
+
+def _standardised(support: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Support and query targets z-scored with the support's mean and std, clipped as the model's bins are."""
+    from tightfit.tabular.models.tiny import CLIP
+
+    mean, std = support.mean(), max(float(support.std()), 1e-8)
+    return tuple(np.clip((part - mean) / std, -CLIP, CLIP).astype(np.float32) for part in (support, query))

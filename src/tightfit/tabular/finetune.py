@@ -75,15 +75,17 @@ def output_classes(model: nn.Module) -> int:
 
 
 def _split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified train/validation row indices; no validation rows when there are too few."""
+    """Train/validation row indices, stratified by class (not for a float target); none when there are too few."""
     from sklearn.model_selection import train_test_split
 
     rows = np.arange(len(y))
     n_val = int(len(y) * VALIDATION_FRACTION)
     if n_val < MIN_VALIDATION_ROWS:
         return rows, rows[:0]
-    counts = np.bincount(y)
-    stratify = y if counts[counts > 0].min() >= 2 else None
+    stratify = None
+    if y.dtype.kind in "iu":
+        counts = np.bincount(y)
+        stratify = y if counts[counts > 0].min() >= 2 else None
     return train_test_split(rows, test_size=n_val, random_state=seed, stratify=stratify)
 
 
@@ -96,7 +98,7 @@ def _quantile_view(X_fit: np.ndarray, *others: np.ndarray, seed: int) -> list[np
 
 
 def episode_data(
-    X: np.ndarray, y: np.ndarray, params: TuningParams, max_classes: int
+    X: np.ndarray, y: np.ndarray, params: TuningParams, max_classes: int, task: str = "classification"
 ) -> tuple[EpisodeBatches, EpisodeBatches | None]:
     """Training episodes and (when there are enough rows) fixed validation episodes."""
     train_rows, val_rows = _split(y, params.seed)
@@ -104,7 +106,7 @@ def episode_data(
     views = _quantile_view(X_train, X[val_rows], seed=params.seed) if len(train_rows) >= 10 else [None, None]
     common = dict(
         support_size=params.support_size, query_size=params.query_size, mode=params.finetune_mode,
-        max_classes=max_classes, seed=params.seed,
+        max_classes=max_classes, seed=params.seed, task=task,
     )  # fmt: skip
     train = EpisodeBatches(X_train, y_train, n_episodes=params.episodes_per_epoch, X_view=views[0], **common)
     if params.finetune_mode == "sft" and params.n_episodes is None and params.steps_per_epoch is None:
@@ -128,12 +130,14 @@ def fine_tune_tfm(
     budget: Budget | None = None,
     merge: bool = True,
 ) -> FineTuneResult:
-    """Fine-tune ``model`` in place on ``X`` (float32, NaN allowed) and class codes ``y``; see the module
+    """Fine-tune ``model`` in place on ``X`` (float32, NaN allowed) and class codes ``y`` (a float target for a
+    regression TinyTFM); see the module
     docstring. ``model`` is a TinyTFM or a TabICL network: in training mode both map ``(x, y_context)`` to
     the query rows' logits. ``merge=False`` leaves LoRA adapters in place."""
     budget = dataclasses.replace(budget or Budget(), device=params.device)
     clock = Deadline(budget.time)
-    train, val = episode_data(X, y, params, output_classes(model))
+    task = model.config.task if isinstance(model, TinyTFM) else "classification"
+    train, val = episode_data(X, y, params, output_classes(model), task)
     config = params.train_config(lora=lora)
     if val is None and config.early_stopping is not None:
         log.info("too few rows for validation episodes: early stopping is off")

@@ -159,10 +159,12 @@ class TabularPipeline:
         from tightfit.units import format_bytes
 
         if self.spec.name == "TinyTFM":
-            from tightfit.tabular.classifier import _load, shipped_weights
             from tightfit.tabular.footprint import smallest_predict_bytes
+            from tightfit.tabular.in_context import _load, shipped_weights
 
-            floor = smallest_predict_bytes(_load(str(self.model_params.get("weights") or shipped_weights()), "cpu"))
+            estimator = self.spec.estimator_class(self.task_type)
+            weights = self.model_params.get("weights") or shipped_weights(estimator.SHIPPED)
+            floor = smallest_predict_bytes(_load(str(weights), "cpu"))
             what = "TinyTFM's weights plus one row (estimated)"
         else:
             path = self.model_params.get("model_path")
@@ -267,7 +269,8 @@ class TabularPipeline:
         self.finetune_ = None
         if self.tuning_strategy != "inference":
             self.finetune_ = self._fine_tune()
-        self.prediction_plan_ = self._plan_prediction(matrix.shape[1])
+        member_width = min(matrix.shape[1], getattr(self.model_, "max_features", None) or matrix.shape[1])
+        self.prediction_plan_ = self._plan_prediction(member_width)
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -308,7 +311,8 @@ class TabularPipeline:
         limit = tensor_limit(self.budget.memory, held, device.type)
         cached = model.context_cache is not False
         wanted = PredictSettings(model.max_context, model.batch_size, model.n_estimators, cached)
-        plan = plan_prediction(model.model_, len(model.y_), n_features, len(self.classes_), limit, wanted,
+        n_classes = len(self.classes_) if self.task_type == "classification" else 1  # a regressor codes one context
+        plan = plan_prediction(model.model_, len(model.y_), n_features, n_classes, limit, wanted,
                                fixed=frozenset(self.model_params), device=device.type)  # fmt: skip
         if plan.settings is None:
             raise BudgetExceeded(
@@ -339,7 +343,7 @@ class TabularPipeline:
 
     def _fine_tune(self):
         from tightfit.tabular.finetune import fine_tune_tfm
-        from tightfit.tabular.models.tiny import query_loss
+        from tightfit.tabular.models.tiny import task_loss
 
         estimator = self.model_
         if self.spec.name == "TabICL":  # tune on the view its first ensemble member predicts from
@@ -355,8 +359,8 @@ class TabularPipeline:
         if budget.time is not None:  # the fine-tune gets what is left of the pipeline's time
             budget = dataclasses.replace(budget, time=max(0.05 * budget.time, self._clock.left()))
         result = fine_tune_tfm(
-            tuned, X_train, y_train, self.tuning, lora=self.tuning_strategy == "peft", loss_fn=query_loss,
-            budget=budget,
+            tuned, X_train, y_train, self.tuning, lora=self.tuning_strategy == "peft",
+            loss_fn=task_loss(self.task_type), budget=budget,
         )  # fmt: skip
         estimator.model_ = tuned
         if getattr(estimator, "model_kv_cache_", None) is not None:
@@ -376,6 +380,21 @@ class TabularPipeline:
         from tightfit.tabular.decision import decide
 
         return decide(self.predict_proba(X), self.classes_, self.decision, self.priors_)
+
+    @property
+    def gives_intervals(self) -> bool:
+        """Whether :meth:`predict_interval` works: a fitted regression model that predicts a distribution."""
+        return self.task_type == "regression" and hasattr(getattr(self, "model_", None), "predict_interval")
+
+    def predict_interval(self, X: Any, coverage: float = 0.8) -> np.ndarray:
+        """The central ``coverage`` interval of each row's predicted distribution, (n_rows, 2): lower, upper.
+        For regression models that predict a distribution (TinyTFM)."""
+        if not self.gives_intervals:
+            raise ConfigError(
+                f"predict_interval needs a regression model that predicts a distribution (TinyTFM); this is "
+                f"{self.model_name} for {self.task_type}."
+            )
+        return np.asarray(self.model_.predict_interval(self._matrix(X), coverage), dtype=np.float64)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""

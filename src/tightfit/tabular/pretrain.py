@@ -1,6 +1,7 @@
 """Pretrain :class:`~tightfit.tabular.models.tiny.TinyTFM` on synthetic tables, with tightfit's own engine.
 
-    python -m tightfit.tabular.pretrain --minutes 30 --out runs/tiny_tfm [--seed 0] [--resume] [--quiet]
+    python -m tightfit.tabular.pretrain --minutes 30 --out runs/tiny_tfm [--task regression] [--seed 0]
+        [--max-features 10] [--max-cells N] [--resume] [--quiet]
 
 Tables come from TabICL's prior (:class:`~tightfit.tabular.prior.PriorBatches`), generated in a DataLoader
 worker while the engine trains (bf16 autocast where the CPU or GPU supports it, AdamW, linear warm-up then
@@ -29,7 +30,7 @@ from tightfit.budget import Budget
 from tightfit.errors import bad_param
 from tightfit.hardware import Hardware
 from tightfit.params import Interval, check
-from tightfit.tabular.models.tiny import TinyTFM, TinyTFMConfig, query_loss, save_tiny_tfm
+from tightfit.tabular.models.tiny import TinyTFM, TinyTFMConfig, save_tiny_tfm, task_loss
 from tightfit.tabular.prior import PRIOR_TYPES, PriorSettings, prior_batches
 from tightfit.train import TrainConfig, Trainer
 
@@ -69,7 +70,7 @@ def _measured_step_seconds(settings: PriorSettings, architecture: TinyTFMConfig,
     """Median seconds per optimizer step of a short run on a throwaway model, with the generator worker
     running beside it as in the real run (the step is compute-bound: generation is overlapped)."""
     probe = dataclasses.replace(config, max_steps=8, epochs=1, verbose=False, checkpoint_dir=None, warmup=0.0)
-    result = Trainer(TinyTFM(architecture), query_loss, probe).fit(
+    result = Trainer(TinyTFM(architecture), task_loss(architecture.task), probe).fit(
         _loader(prior_batches(settings, 8, seed=10**6), workers=_workers(settings))
     )
     return result.step_time_s
@@ -99,7 +100,9 @@ def pretrain(
     out = Path(out)
     architecture = architecture or TinyTFMConfig()
     hardware = Hardware.probe()
-    settings = settings or PriorSettings(max_classes=architecture.max_classes)
+    settings = settings or PriorSettings(max_classes=architecture.max_classes, task=architecture.task)
+    if settings.task != architecture.task:
+        raise bad_param("settings.task", "pretrain", f"the architecture's task {architecture.task!r}", settings.task)
     config = TrainConfig(
         precision=_precision(hardware),
         micro_batch=settings.tables,
@@ -125,13 +128,15 @@ def pretrain(
     train = _loader(prior_batches(settings, STEPS_PER_EPOCH, seed=seed), workers=_workers(settings))
     val = _loader(prior_batches(settings, VAL_BATCHES, seed=seed + 7919), workers=0)
     budget = Budget(time=minutes * 60 - (time.perf_counter() - started)) if minutes is not None else None
-    result = Trainer(model, query_loss, config).fit(train, val_data=val, budget=budget, resume=resume)
+    result = Trainer(model, task_loss(architecture.task), config).fit(train, val_data=val, budget=budget, resume=resume)
     result.save_run(out)
     from tightfit.runinfo import environment_info
 
     card = {
         "name": "tightfit TinyTFM",
-        "task": "in-context classification, up to 10 classes",
+        "task": f"in-context classification, up to {architecture.max_classes} classes"
+        if architecture.task == "classification"
+        else f"in-context regression, a distribution over {architecture.n_bins} bins",
         "seed": seed,
         "steps": result.steps,
         "tables_seen": result.steps * settings.tables,
@@ -161,6 +166,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--prior", choices=PRIOR_TYPES, default="synthetic", help="table generator")
+    parser.add_argument("--task", choices=("classification", "regression"), default="classification")
+    parser.add_argument("--max-features", type=int, default=10, help="widest table the prior draws (default 10)")
+    parser.add_argument("--max-cells", type=int, default=None, help="rows x (features + 1) cap: wide tables get "
+                        "fewer rows, widths drawn log-uniformly")  # fmt: skip
     parser.add_argument("--resume", action="store_true", help="continue from out/checkpoints")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -170,7 +179,10 @@ def main(argv: list[str] | None = None) -> None:
         steps=args.steps,
         seed=args.seed,
         lr=args.lr,
-        settings=PriorSettings(prior_type=args.prior),
+        architecture=TinyTFMConfig(task=args.task),
+        settings=PriorSettings(
+            prior_type=args.prior, task=args.task, max_features=args.max_features, max_cells=args.max_cells
+        ),
         resume=args.resume,
         verbose=not args.quiet,
     )

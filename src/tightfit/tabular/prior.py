@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from tightfit.errors import ConfigError, bad_param
-from tightfit.params import Interval, check
+from tightfit.params import Interval, Options, check
 
 __all__ = ["PRIOR_TYPES", "PriorBatches", "PriorSettings", "TableBatches", "prior_batches"]
 
@@ -29,8 +29,13 @@ PRIOR_TYPES = ("synthetic", "mlp_scm", "tree_scm", "mix_scm")  # ours (tightfit.
 
 @dataclass(frozen=True)
 class PriorSettings:
-    """What the prior draws: tables per batch, rows (context + query), features, classes, and the generator:
-    ``"synthetic"`` (ours, :mod:`tightfit.tabular.synthetic`) or one of TabICL's SCM priors."""
+    """What the prior draws: tables per batch, rows (context + query), features, the task (classes up to
+    ``max_classes``, or a continuous target), and the generator: ``"synthetic"`` (ours,
+    :mod:`tightfit.tabular.synthetic`, both tasks) or one of TabICL's SCM priors (classification).
+
+    ``max_cells`` (ours only) makes wide tables affordable: the width is then drawn log-uniformly (narrow
+    tables stay common) and the rows are cut so that rows x (features + 1) stays within it, never below
+    ``min_rows``: the attention work of a 100-wide, 50-row table is about that of a 10-wide, 250-row one."""
 
     tables: int = 32
     min_rows: int = 80
@@ -39,6 +44,8 @@ class PriorSettings:
     max_features: int = 10
     max_classes: int = 10
     prior_type: str = "synthetic"
+    task: str = "classification"
+    max_cells: int | None = None
 
     def __post_init__(self) -> None:
         names = ("tables", "min_rows", "max_rows", "min_features", "max_features")
@@ -51,6 +58,11 @@ class PriorSettings:
             raise bad_param("max_classes", "PriorSettings", "an int in [2, 10]", self.max_classes)
         if self.prior_type not in PRIOR_TYPES:
             raise bad_param("prior_type", "PriorSettings", " or ".join(map(repr, PRIOR_TYPES)), self.prior_type)
+        check("PriorSettings", task=(self.task, Options("classification", "regression")),
+              max_cells=(self.max_cells, None, Interval(int, 1)))  # fmt: skip
+        if self.task == "regression" and self.prior_type != "synthetic":
+            allowed = f"'classification' with prior_type={self.prior_type!r} (TabICL's priors draw classes)"
+            raise bad_param("task", "PriorSettings", allowed, self.task)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +76,9 @@ class TableBatches(Dataset):
     - ``y_context``: (tables, n_context) int64 labels of the context rows;
     - ``target``: (tables, rows - n_context) int64 labels of the query rows, -100 where the class does not
       occur in that table's context (it cannot be predicted in context, so it is left out of the loss).
+
+    For regression ``y_context`` and ``target`` are float32, standardised with the context's mean and std, as
+    the model reads the context and as its bins lie.
     """
 
     def __init__(self, settings: PriorSettings, n_batches: int, seed: int = 0) -> None:
@@ -83,6 +98,13 @@ class TableBatches(Dataset):
         if not 0 <= index < self.n_batches:
             raise IndexError(index)
         x, y, n_context = self._draw(self.seed * 1_000_003 + self.epoch * 10_007 + index)
+        if self.settings.task == "regression":
+            from tightfit.tabular.models.tiny import CLIP
+
+            context = y[:, :n_context].float()
+            mean, std = context.mean(1, keepdim=True), context.std(1, correction=0, keepdim=True).clamp_min(1e-8)
+            z = ((y.float() - mean) / std).clamp(-CLIP, CLIP)
+            return x, z[:, :n_context], z[:, n_context:]
         y_context, target = y[:, :n_context], y[:, n_context:].clone()
         present = F.one_hot(y_context, self.settings.max_classes).amax(dim=1).bool()
         target[~present.gather(1, target)] = -100

@@ -75,9 +75,9 @@ def save_pipeline(pipe: Any, path: str | Path) -> Path:
 
 
 def _save_estimator(estimator: Any, folder: Path) -> dict[str, Any]:
-    from tightfit.tabular.classifier import TinyTFMClassifier
+    from tightfit.tabular.in_context import InContextEstimator
 
-    if isinstance(estimator, TinyTFMClassifier):
+    if isinstance(estimator, InContextEstimator):
         network = estimator.model_
         tensors = {f"weights.{k}": v for k, v in network.state_dict().items()}
         tensors |= {f"context.{name}": getattr(estimator, name) for name in _CONTEXT}
@@ -163,12 +163,14 @@ def _load_estimator(folder: Path, model: dict[str, Any], trust: bool, device: st
         return load_pickle(folder / "model.pkl", trust, f"estimator ({model.get('why', '')})")
     if kind != "tinytfm":
         raise DataError(f"{folder / 'pipeline.json'} names an unknown model kind {kind!r}.")
-    from tightfit.tabular.classifier import TinyTFMClassifier
+    from tightfit.tabular.in_context import InContextEstimator
     from tightfit.tabular.models.tiny import TinyTFM, TinyTFMConfig
 
     estimator = load_skops(folder / "estimator.skops")
-    if not isinstance(estimator, TinyTFMClassifier):
-        raise DataError(f"{folder / 'estimator.skops'} holds a {type(estimator).__name__}, not a TinyTFMClassifier.")
+    if not isinstance(estimator, InContextEstimator):
+        raise DataError(
+            f"{folder / 'estimator.skops'} holds a {type(estimator).__name__}, not a TinyTFM classifier or regressor."
+        )
     tensors = load_arrays(folder / "model.safetensors")
     network = TinyTFM(TinyTFMConfig(**model["architecture"]))
     weights = {k.removeprefix("weights."): v for k, v in tensors.items() if k.startswith("weights.")}

@@ -1,7 +1,7 @@
-"""`TinyTFM`: a small in-context tabular classifier (a prior-fitted network) in the style of nanoTabPFN.
+"""`TinyTFM`: a small in-context tabular model (a prior-fitted network) in the style of nanoTabPFN.
 
-A table is a grid of tokens: every cell one token, plus one target token per row (the label for context rows,
-a learned "unknown" token for query rows). Each block alternates
+A table is a grid of tokens: every cell one token, plus one target token per row (the label, or the
+standardised target value, for context rows; a learned "unknown" token for query rows). Each block alternates
 
 1. attention across the cells of a row (features and target),
 2. attention across rows within a column, where every row attends to the context rows only, so a query row
@@ -9,7 +9,9 @@ a learned "unknown" token for query rows). Each block alternates
 3. a feed-forward layer,
 
 with pre-norm residuals. No positional or feature-index embedding is used, so the output is invariant to the
-order of context rows and of features. The decoder reads the target token of each query row. Columns are
+order of context rows and of features. The decoder reads the target token of each query row: class logits
+(``task="classification"``) or the logits of a binned "bar" distribution over the standardised target
+(``task="regression"``; see :mod:`tightfit.tabular.models.bars`). Columns, and a regression target, are
 standardised with context rows only (missing cells become 0 plus a missing indicator), inside ``forward``,
 so the module takes raw numbers.
 
@@ -28,31 +30,50 @@ import torch.nn.functional as F
 from torch import nn
 
 from tightfit.errors import ConfigError, bad_param
-from tightfit.params import Interval, check
+from tightfit.params import Interval, Options, check
 
-__all__ = ["FORMAT_VERSION", "ContextCache", "TinyTFM", "TinyTFMConfig", "load_tiny_tfm", "save_tiny_tfm"]
+__all__ = [
+    "FORMAT_VERSION",
+    "TASKS",
+    "ContextCache",
+    "TinyTFM",
+    "TinyTFMConfig",
+    "load_tiny_tfm",
+    "save_tiny_tfm",
+    "task_loss",
+]
 
 FORMAT_VERSION = 1
 CLIP = 10.0  # standardised values beyond this many standard deviations are clipped
 CONSTANT_STD = 1e-5  # a column whose context std is below this (relative to its mean) is constant
+TASKS = ("classification", "regression")
 
 
 @dataclass(frozen=True)
 class TinyTFMConfig:
-    """Architecture: width, heads, depth, feed-forward width and the largest number of classes."""
+    """Architecture: width, heads, depth, feed-forward width, the task, and its outputs (the largest number of
+    classes, or the bins of the regression target's distribution)."""
 
     d_model: int = 96
     n_heads: int = 4
     n_layers: int = 3
     d_ff: int = 192
     max_classes: int = 10
+    task: str = "classification"
+    n_bins: int = 64
 
     def __post_init__(self) -> None:
         check("TinyTFMConfig", **{n: (getattr(self, n), Interval(int, 1)) for n in ("d_model", "n_heads", "n_layers",
                                                                                    "d_ff")})  # fmt: skip
         if self.d_model % self.n_heads:
             raise bad_param("d_model", "TinyTFMConfig", f"a multiple of n_heads={self.n_heads}", self.d_model)
-        check("TinyTFMConfig", max_classes=(self.max_classes, Interval(int, 2)))
+        check("TinyTFMConfig", max_classes=(self.max_classes, Interval(int, 2)), task=(self.task, Options(*TASKS)),
+              n_bins=(self.n_bins, Interval(int, 2)))  # fmt: skip
+
+    @property
+    def n_outputs(self) -> int:
+        """Decoder outputs: one logit per class, or per bin."""
+        return self.max_classes if self.task == "classification" else self.n_bins
 
 
 class _Attention(nn.Module):
@@ -147,26 +168,28 @@ def standardise(x: torch.Tensor, n_context: int) -> tuple[torch.Tensor, torch.Te
 @dataclass
 class ContextCache:
     """What query rows need of a context: its column statistics, the keys and values every block's row
-    attention reads, and which classes it holds. Built by :meth:`TinyTFM.encode_context`."""
+    attention reads, and which classes it holds (None for regression). Built by :meth:`TinyTFM.encode_context`."""
 
     mean: torch.Tensor
     std: torch.Tensor
     kv: list[tuple[torch.Tensor, torch.Tensor]]
-    present: torch.Tensor
+    present: torch.Tensor | None
 
 
 class TinyTFM(nn.Module):
-    """In-context classifier: ``forward(x, y_context) -> logits`` of the query rows.
+    """In-context model: ``forward(x, y_context) -> logits`` of the query rows.
 
     Parameters of ``forward``
     -------------------------
     x : (tables, rows, features) float
         Context rows first, then query rows; NaN marks a missing cell.
-    y_context : (tables, n_context) int
-        Labels of the context rows, in ``0 .. max_classes - 1``.
+    y_context : (tables, n_context)
+        Classification: int labels of the context rows, in ``0 .. max_classes - 1``. Regression: float
+        targets, standardised inside with the context's mean and std (as the loss's targets must be).
 
-    Returns ``(tables, rows - n_context, max_classes)`` logits; classes absent from a table's context get
-    ``-inf``. ``blocks`` is the ``nn.ModuleList`` the engine's checkpointing and LoRA act on.
+    Returns ``(tables, rows - n_context, n_outputs)`` logits: per class, where classes absent from a table's
+    context get ``-inf``; or per bin of the standardised target (:func:`~tightfit.tabular.models.bars.bar_borders`).
+    ``blocks`` is the ``nn.ModuleList`` the engine's checkpointing and LoRA act on.
     """
 
     def __init__(self, config: TinyTFMConfig | None = None) -> None:
@@ -174,10 +197,14 @@ class TinyTFM(nn.Module):
         self.config = config or TinyTFMConfig()
         c = self.config
         self.cell = nn.Linear(2, c.d_model)  # (standardised value, missing indicator)
-        self.label = nn.Embedding(c.max_classes + 1, c.d_model)  # the last index: "unknown" (query rows)
+        if c.task == "classification":
+            self.label = nn.Embedding(c.max_classes + 1, c.d_model)  # the last index: "unknown" (query rows)
+        else:
+            self.target = nn.Linear(1, c.d_model)  # the standardised target of a context row
+            self.unknown = nn.Parameter(torch.randn(c.d_model) * 0.02)  # query rows
         self.blocks = nn.ModuleList(TFMBlock(c.d_model, c.n_heads, c.d_ff) for _ in range(c.n_layers))
         self.norm = nn.LayerNorm(c.d_model)
-        self.decoder = nn.Sequential(nn.Linear(c.d_model, c.d_ff), nn.GELU(), nn.Linear(c.d_ff, c.max_classes))
+        self.decoder = nn.Sequential(nn.Linear(c.d_model, c.d_ff), nn.GELU(), nn.Linear(c.d_ff, c.n_outputs))
 
     def forward(self, x: torch.Tensor, y_context: torch.Tensor) -> torch.Tensor:
         rows = x.shape[1]
@@ -210,26 +237,52 @@ class TinyTFM(nn.Module):
         return self._decode(h[:, :, -1], cache.present)
 
     def _tokens(self, values: torch.Tensor, missing: torch.Tensor, y_context: torch.Tensor | None) -> torch.Tensor:
-        """Cell tokens plus one label token per row; rows past the context get the "unknown" label."""
+        """Cell tokens plus one target token per row; rows past the context get the "unknown" token."""
         tables, rows, _ = values.shape
         cells = self.cell(torch.stack([values, missing], dim=-1))  # (tables, rows, features, d)
         n_known = 0 if y_context is None else y_context.shape[1]
-        unknown = torch.full((tables, rows - n_known), self.config.max_classes, device=values.device)
-        known = [] if y_context is None else [y_context.long()]
-        labels = self.label(torch.cat([*known, unknown], dim=1)).unsqueeze(2)
-        return torch.cat([cells, labels.to(cells.dtype)], dim=2)
+        if self.config.task == "classification":
+            unknown = torch.full((tables, rows - n_known), self.config.max_classes, device=values.device)
+            known = [] if y_context is None else [y_context.long()]
+            targets = self.label(torch.cat([*known, unknown], dim=1))
+        else:
+            unknown = self.unknown.expand(tables, rows - n_known, -1)
+            known = [] if y_context is None else [self.target(standardise_target(y_context).unsqueeze(-1))]
+            targets = torch.cat([*known, unknown.to(cells.dtype)], dim=1)
+        return torch.cat([cells, targets.unsqueeze(2).to(cells.dtype)], dim=2)
 
-    def _present(self, y_context: torch.Tensor) -> torch.Tensor:
-        return F.one_hot(y_context.long(), self.config.max_classes).amax(dim=1).bool()  # (tables, classes)
+    def _present(self, y_context: torch.Tensor) -> torch.Tensor | None:
+        """Which classes each table's context holds (tables, classes); None for regression."""
+        if self.config.task == "regression":
+            return None
+        return F.one_hot(y_context.long(), self.config.max_classes).amax(dim=1).bool()
 
-    def _decode(self, target_tokens: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        logits = self.decoder(self.norm(target_tokens))
-        return logits.float().masked_fill(~present.unsqueeze(1), float("-inf"))
+    def _decode(self, target_tokens: torch.Tensor, present: torch.Tensor | None) -> torch.Tensor:
+        logits = self.decoder(self.norm(target_tokens)).float()
+        return logits if present is None else logits.masked_fill(~present.unsqueeze(1), float("-inf"))
+
+
+def standardise_target(y: torch.Tensor) -> torch.Tensor:
+    """Regression targets z-scored per table with their own mean and std, clipped to ±``CLIP``: a context's
+    targets as the model reads them, and (with the context's statistics) the scale its bins are on."""
+    y = y.float()
+    mean, std = y.mean(1, keepdim=True), y.std(1, correction=0, keepdim=True)
+    return ((y - mean) / std.clamp_min(1e-8)).clamp(-CLIP, CLIP)
 
 
 def query_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over query rows; targets of -100 (classes absent from the context) are ignored."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
+
+
+def task_loss(task: str):
+    """The pretraining and fine-tuning loss of ``task``: class cross-entropy, or the bar distribution's
+    negative log-likelihood of standardised targets."""
+    if task == "classification":
+        return query_loss
+    from tightfit.tabular.models.bars import bar_loss
+
+    return bar_loss
 
 
 def save_tiny_tfm(model: TinyTFM, path: str | Path, card: dict[str, Any] | None = None) -> Path:
