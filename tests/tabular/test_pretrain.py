@@ -42,6 +42,8 @@ def test_pretrain_writes_a_loadable_model_card_history_and_checkpoint_reproducib
     assert json.loads((tmp_path / "a" / "tiny_tfm.json").read_text())["steps"] == 3
     rows = list(csv.DictReader((tmp_path / "a" / "history.csv").open()))
     assert rows and float(rows[-1]["val_loss"]) > 0
+    assert [point["val_loss"] for point in card["loss_curve"]] == [float(row["val_loss"]) for row in rows]
+    assert card["tables_per_second"] > 0
     assert (tmp_path / "a" / "run.json").exists() and (tmp_path / "a" / "checkpoints" / "checkpoint.pt").exists()
     pretrain(tmp_path / "b", minutes=None, steps=3, architecture=TINY, settings=SMALL, verbose=False)
     other = load_tiny_tfm(tmp_path / "b" / "tiny_tfm.pt")

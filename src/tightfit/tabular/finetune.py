@@ -131,9 +131,8 @@ def fine_tune_tfm(
     merge: bool = True,
 ) -> FineTuneResult:
     """Fine-tune ``model`` in place on ``X`` (float32, NaN allowed) and class codes ``y`` (a float target for a
-    regression TinyTFM); see the module
-    docstring. ``model`` is a TinyTFM or a TabICL network: in training mode both map ``(x, y_context)`` to
-    the query rows' logits. ``merge=False`` leaves LoRA adapters in place."""
+    regression TinyTFM); see the module docstring. ``model`` is a TinyTFM or a TabICL network: in training mode
+    both map ``(x, y_context)`` to the query rows' logits. ``merge=False`` leaves LoRA adapters in place."""
     budget = dataclasses.replace(budget or Budget(), device=params.device)
     clock = Deadline(budget.time)
     task = model.config.task if isinstance(model, TinyTFM) else "classification"

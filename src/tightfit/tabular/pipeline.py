@@ -160,10 +160,9 @@ class TabularPipeline:
 
         if self.spec.name == "TinyTFM":
             from tightfit.tabular.footprint import smallest_predict_bytes
-            from tightfit.tabular.in_context import _load, shipped_weights
+            from tightfit.tabular.in_context import _load, weights_path
 
-            estimator = self.spec.estimator_class(self.task_type)
-            weights = self.model_params.get("weights") or shipped_weights(estimator.SHIPPED)
+            weights = weights_path(self.model_params.get("weights"), self.spec.estimator_class(self.task_type).SHIPPED)
             floor = smallest_predict_bytes(_load(str(weights), "cpu"))
             what = "TinyTFM's weights plus one row (estimated)"
         else:

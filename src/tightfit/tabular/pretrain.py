@@ -144,6 +144,8 @@ def pretrain(
         "measured_step_seconds": step_seconds,
         "stopped_by": result.stopped_by,
         "final_val_loss": result.history[-1].get("val_loss") if result.history else None,
+        "loss_curve": [{k: row.get(k) for k in ("step", "train_loss", "val_loss")} for row in result.history],
+        "tables_per_second": result.steps * settings.tables / max(result.wall_time_s, 1e-9),
         "prior": settings.to_dict()
         | {
             "source": "tightfit.tabular.synthetic"
