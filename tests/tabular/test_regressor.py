@@ -118,7 +118,7 @@ def test_pipeline_regression_uses_tinytfm_and_saves_and_loads_identically(tmp_pa
 
 def test_fine_tuning_the_regressor_lowers_its_validation_loss(auto):
     X_train, X_test, y_train, y_test = auto
-    small = {"support_size": 64, "query_size": 64, "batch_size": 4, "steps_per_epoch": 5, "epochs": 3,
+    small = {"support_size": 64, "query_size": 64, "batch_size": 4, "steps_per_epoch": 4, "epochs": 2,
              "show_progress": False}  # fmt: skip
     pipe = TabularPipeline(task_type="regression", tuning_strategy="base-ft", tuning_params=small)
     pipe.fit(X_train, y_train)

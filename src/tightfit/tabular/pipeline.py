@@ -268,8 +268,7 @@ class TabularPipeline:
         self.finetune_ = None
         if self.tuning_strategy != "inference":
             self.finetune_ = self._fine_tune()
-        member_width = min(matrix.shape[1], getattr(self.model_, "max_features", None) or matrix.shape[1])
-        self.prediction_plan_ = self._plan_prediction(member_width)
+        self.prediction_plan_ = self._plan_prediction(matrix.shape[1])
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -305,6 +304,7 @@ class TabularPipeline:
         from tightfit.units import format_bytes
 
         model = self.model_
+        n_features = min(n_features, model.max_features)  # a member of a wider table reads max_features columns
         device = next(model.model_.parameters()).device
         held = _memory_held(device)
         limit = tensor_limit(self.budget.memory, held, device.type)
