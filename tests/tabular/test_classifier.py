@@ -181,13 +181,14 @@ def test_refitting_replaces_the_encoded_context(cancer):
 def test_a_table_wider_than_max_features_gives_each_member_its_own_columns():
     X, y = make_classification(n_samples=400, n_features=150, n_informative=6, n_redundant=0, random_state=0)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, stratify=y, random_state=0)
-    clf = TinyTFMClassifier(n_estimators=4, max_features=100).fit(X_train, y_train)
+    # no kept caches: this test's contexts would otherwise hold ~200 MB for the rest of the test session
+    clf = TinyTFMClassifier(n_estimators=4, max_features=100, context_cache=False).fit(X_train, y_train)
     members = clf._members()
     assert [len(m.order) for m in members] == [100] * 4
     assert len(set().union(*(m.order.tolist() for m in members))) > 140  # together they read (nearly) every column
     assert len({tuple(sorted(m.order)) for m in members}) == 4
-    subsets = roc_auc_score(y_test, clf.predict_proba(X_test)[:, 1])
-    every_column = TinyTFMClassifier(n_estimators=4, max_features=150).fit(X_train, y_train).predict_proba(X_test)
-    assert subsets >= roc_auc_score(y_test, every_column[:, 1]) - 0.02  # measured 0.720 vs 0.715 (LR: 0.691)
+    # subsets bound the cost, not the accuracy: here 0.720 against 0.715 reading every column (logistic
+    # regression 0.691), on a 240-row draw of the same generator 0.612 against 0.747
+    assert roc_auc_score(y_test, clf.predict_proba(X_test)[:, 1]) > 0.65
     with pytest.raises(ConfigError, match="max_features"):
         TinyTFMClassifier(max_features=0).fit(X_train, y_train)
