@@ -74,8 +74,8 @@ def predict_file(
 
     check("predict_file", chunk_rows=(chunk_rows, Interval(int, 1)), proba=(proba, bool), verbose=(verbose, bool),
           interval=(interval, None, Interval(float, 0, 1, closed="neither")))  # fmt: skip
-    if interval is not None and not pipe.gives_intervals:  # before any row is read
-        pipe.predict_interval(None, interval)
+    if interval is not None:  # before any row is read
+        pipe.check_intervals()
     processor = pipe.processor_
     chunks, notes = read_table_chunks(data, chunk_rows, text_columns=processor.text_columns_)
     started, rows = time.perf_counter(), 0

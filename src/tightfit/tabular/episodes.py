@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from tightfit.errors import DataError
+from tightfit.tabular.models.tiny import standardise_target
 
 __all__ = ["EpisodeBatches"]
 
@@ -110,7 +111,9 @@ class EpisodeBatches(Dataset):
         query_y = self.y if self.query_y is None else self.query_y
         x = np.concatenate([self.views[view][support], query_X[query]])
         if self.task == "regression":
-            return (torch.from_numpy(x), *map(torch.from_numpy, _standardised(self.y[support], query_y[query])))
+            both = torch.from_numpy(np.concatenate([self.y[support], query_y[query]]))[None]
+            z = standardise_target(both, len(support))
+            return torch.from_numpy(x), z[0, : len(support)], z[0, len(support) :]
         labels = np.arange(self.n_classes)
         if self.mode == "meta-learning":
             chosen = np.unique(self.y[support])
@@ -147,10 +150,3 @@ class EpisodeBatches(Dataset):
         rest = np.setdiff1d(np.arange(len(self.y)), query, assume_unique=True)
         return rng.choice(rest, size=self.support_size, replace=False), query
 
-
-def _standardised(support: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Support and query targets z-scored with the support's mean and std, clipped as the model's bins are."""
-    from tightfit.tabular.models.tiny import CLIP
-
-    mean, std = support.mean(), max(float(support.std()), 1e-8)
-    return tuple(np.clip((part - mean) / std, -CLIP, CLIP).astype(np.float32) for part in (support, query))

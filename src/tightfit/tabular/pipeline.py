@@ -380,19 +380,19 @@ class TabularPipeline:
 
         return decide(self.predict_proba(X), self.classes_, self.decision, self.priors_)
 
-    @property
-    def gives_intervals(self) -> bool:
-        """Whether :meth:`predict_interval` works: a fitted regression model that predicts a distribution."""
-        return self.task_type == "regression" and hasattr(getattr(self, "model_", None), "predict_interval")
-
-    def predict_interval(self, X: Any, coverage: float = 0.8) -> np.ndarray:
-        """The central ``coverage`` interval of each row's predicted distribution, (n_rows, 2): lower, upper.
-        For regression models that predict a distribution (TinyTFM)."""
-        if not self.gives_intervals:
+    def check_intervals(self) -> None:
+        """Raise ``ConfigError`` unless :meth:`predict_interval` works: a fitted regression model that predicts
+        a distribution (TinyTFM)."""
+        if self.task_type != "regression" or not hasattr(getattr(self, "model_", None), "predict_interval"):
             raise ConfigError(
                 f"predict_interval needs a regression model that predicts a distribution (TinyTFM); this is "
                 f"{self.model_name} for {self.task_type}."
             )
+
+    def predict_interval(self, X: Any, coverage: float = 0.8) -> np.ndarray:
+        """The central ``coverage`` interval of each row's predicted distribution, (n_rows, 2): lower, upper.
+        For regression models that predict a distribution (TinyTFM)."""
+        self.check_intervals()
         return np.asarray(self.model_.predict_interval(self._matrix(X), coverage), dtype=np.float64)
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -30,7 +30,7 @@ from tightfit.budget import Budget
 from tightfit.errors import bad_param
 from tightfit.hardware import Hardware
 from tightfit.params import Interval, check
-from tightfit.tabular.models.tiny import TinyTFM, TinyTFMConfig, save_tiny_tfm, task_loss
+from tightfit.tabular.models.tiny import TASKS, TinyTFM, TinyTFMConfig, save_tiny_tfm, task_loss
 from tightfit.tabular.prior import PRIOR_TYPES, PriorSettings, prior_batches
 from tightfit.train import TrainConfig, Trainer
 
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--prior", choices=PRIOR_TYPES, default="synthetic", help="table generator")
-    parser.add_argument("--task", choices=("classification", "regression"), default="classification")
+    parser.add_argument("--task", choices=TASKS, default="classification")
     parser.add_argument("--max-features", type=int, default=10, help="widest table the prior draws (default 10)")
     parser.add_argument("--max-cells", type=int, default=None, help="rows x (features + 1) cap: wide tables get "
                         "fewer rows, widths drawn log-uniformly")  # fmt: skip

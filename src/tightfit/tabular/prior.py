@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from tightfit.errors import ConfigError, bad_param
 from tightfit.params import Interval, Options, check
+from tightfit.tabular.models.tiny import TASKS, standardise_target
 
 __all__ = ["PRIOR_TYPES", "PriorBatches", "PriorSettings", "TableBatches", "prior_batches"]
 
@@ -58,7 +59,7 @@ class PriorSettings:
             raise bad_param("max_classes", "PriorSettings", "an int in [2, 10]", self.max_classes)
         if self.prior_type not in PRIOR_TYPES:
             raise bad_param("prior_type", "PriorSettings", " or ".join(map(repr, PRIOR_TYPES)), self.prior_type)
-        check("PriorSettings", task=(self.task, Options("classification", "regression")),
+        check("PriorSettings", task=(self.task, Options(*TASKS)),
               max_cells=(self.max_cells, None, Interval(int, 1)))  # fmt: skip
         if self.task == "regression" and self.prior_type != "synthetic":
             allowed = f"'classification' with prior_type={self.prior_type!r} (TabICL's priors draw classes)"
@@ -99,11 +100,7 @@ class TableBatches(Dataset):
             raise IndexError(index)
         x, y, n_context = self._draw(self.seed * 1_000_003 + self.epoch * 10_007 + index)
         if self.settings.task == "regression":
-            from tightfit.tabular.models.tiny import CLIP
-
-            context = y[:, :n_context].float()
-            mean, std = context.mean(1, keepdim=True), context.std(1, correction=0, keepdim=True).clamp_min(1e-8)
-            z = ((y.float() - mean) / std).clamp(-CLIP, CLIP)
+            z = standardise_target(y, n_context)
             return x, z[:, :n_context], z[:, n_context:]
         y_context, target = y[:, :n_context], y[:, n_context:].clone()
         present = F.one_hot(y_context, self.settings.max_classes).amax(dim=1).bool()

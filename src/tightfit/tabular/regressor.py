@@ -24,7 +24,7 @@ from sklearn.base import RegressorMixin
 from sklearn.preprocessing import QuantileTransformer
 
 from tightfit.errors import DataError, bad_param
-from tightfit.params import Options, check
+from tightfit.params import Interval, Options, check
 from tightfit.tabular.in_context import InContextEstimator, _Member
 
 __all__ = ["SHIPPED_REGRESSOR_WEIGHTS", "TinyTFMRegressor"]
@@ -115,7 +115,7 @@ class TinyTFMRegressor(RegressorMixin, InContextEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The mean of each row's predicted distribution, in the target's units."""
-        return self._averaged(X, 1, lambda block, member: self._member_outputs(block, member, ()))[:, 0]
+        return self._averaged(X, 1, self._member_mean)[:, 0]
 
     def predict_quantiles(self, X: Any, quantiles: tuple[float, ...] | list[float] = (0.1, 0.5, 0.9)) -> np.ndarray:
         """Quantiles of each row's predicted distribution, shape (n_rows, len(quantiles))."""
@@ -123,33 +123,25 @@ class TinyTFMRegressor(RegressorMixin, InContextEstimator):
         if not levels or not all(0 < q < 1 for q in levels):
             raise bad_param("quantiles", "TinyTFMRegressor.predict_quantiles", "levels strictly between 0 and 1",
                             quantiles)  # fmt: skip
-        width = 1 + len(levels)
-        return self._averaged(X, width, lambda block, member: self._member_outputs(block, member, levels))[:, 1:]
+        return self._averaged(X, len(levels), lambda block, member: self._member_quantiles(block, member, levels))
 
     def predict_interval(self, X: Any, coverage: float = 0.8) -> np.ndarray:
         """The central ``coverage`` interval of each row's distribution, shape (n_rows, 2): lower, upper;
         with ``calibrate_intervals`` widened or narrowed so that it covers ``coverage`` of the context's own
         rows when they are predicted from the rest (see :meth:`_conformal_shift`)."""
-        if isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0 < coverage < 1:
-            raise bad_param("coverage", "TinyTFMRegressor.predict_interval", "a float in (0, 1)", coverage)
-        return self._averaged(X, 2, lambda block, member: self._member_interval(block, member, float(coverage)))
+        check("TinyTFMRegressor.predict_interval", coverage=(coverage, Interval(float, 0, 1, closed="neither")))
+        tail = (1 - coverage) / 2
+        levels = (tail, 1 - tail)  # as _conformal_shift reads them
+
+        def interval(block: np.ndarray, member: _Member) -> np.ndarray:
+            moved = self._conformal_shift(member, coverage) if self.calibrate_intervals else 0.0
+            return self._member_quantiles(block, member, levels, offsets=moved * np.array([-1.0, 1.0]))
+
+        return self._averaged(X, 2, interval)
 
     def _codings(self, member: int, y_context: np.ndarray) -> dict[str, Any]:
-        target = _TargetMap.fit(y_context, self.target_transform, self.random_state)
-        return {"codings": [target.standardised(y_context)], "target": target}
-
-    def _member_interval(self, X: np.ndarray, member: _Member, coverage: float) -> np.ndarray:
-        """(rows, 2): the member's central interval, shifted by its conformal correction, in the target's units."""
-        import torch
-
-        from tightfit.tabular.models.bars import bar_quantiles
-
-        tail = (1 - coverage) / 2
-        probs = torch.from_numpy(self._forward(member, 0, self._query_rows(X, member))).double()
-        z = bar_quantiles(probs, (tail, 1 - tail)).numpy()
-        if getattr(self, "calibrate_intervals", True):
-            z = z + self._conformal_shift(member, coverage) * np.array([-1.0, 1.0])
-        return member.target.values(z)
+        target, standardised = _TargetMap.fit(y_context, self.target_transform, self.random_state)
+        return {"codings": [standardised], "target": target}
 
     def _conformal_shift(self, member: _Member, coverage: float) -> float:
         """Split-conformal calibration of quantile intervals (CQR; Romano et al., NeurIPS 2019) on the member's
@@ -166,13 +158,12 @@ class TinyTFMRegressor(RegressorMixin, InContextEstimator):
         if len(z) >= MIN_CALIBRATION_ROWS:
             device = next(self.model_.parameters()).device
             order = np.random.default_rng(self.random_state).permutation(len(z))
-            scores = []
+            scores, tail = [], (1 - coverage) / 2
             for fold in np.array_split(order, CALIBRATION_FOLDS):
                 rest = np.setdiff1d(order, fold)
                 rows = torch.as_tensor(member.X_context[np.concatenate([rest, fold])], device=device).unsqueeze(0)
                 with torch.inference_mode():
                     logits = self.model_(rows, torch.as_tensor(z[rest], device=device).unsqueeze(0))[0]
-                tail = (1 - coverage) / 2
                 bounds = bar_quantiles(torch.softmax(logits.double(), -1).cpu(), (tail, 1 - tail)).numpy()
                 lower, upper = (z[rest].mean() + z[rest].std() * bounds).T  # the model scales its context itself
                 scores.append(np.maximum(lower - z[fold], z[fold] - upper))
@@ -181,18 +172,26 @@ class TinyTFMRegressor(RegressorMixin, InContextEstimator):
         member.target.shifts[coverage] = shift
         return shift
 
-    def _member_outputs(self, X: np.ndarray, member: _Member, levels: tuple[float, ...]) -> np.ndarray:
-        """(rows, 1 + len(levels)): the mean, then the quantiles, in the target's units."""
+    def _member_probs(self, X: np.ndarray, member: _Member):
+        """The member's bar distributions over the query rows, float64 from here: a row's mean and quantiles then
+        do not depend on which other rows share its block."""
         import torch
 
+        return torch.from_numpy(self._forward(member, 0, self._query_rows(X, member))).double()
+
+    def _member_mean(self, X: np.ndarray, member: _Member) -> np.ndarray:
+        """(rows, 1): each distribution's mean in the target's units, bin by bin."""
+        probs = self._member_probs(X, member)
+        return (probs.numpy() @ member.target.bin_means(probs.shape[-1]))[:, None]
+
+    def _member_quantiles(
+        self, X: np.ndarray, member: _Member, levels: tuple[float, ...], offsets: np.ndarray | float = 0.0
+    ) -> np.ndarray:
+        """(rows, len(levels)): quantiles in the target's units, moved by ``offsets`` on the standardised scale
+        first (an interval's conformal correction)."""
         from tightfit.tabular.models.bars import bar_quantiles
 
-        # float64 from here: a row's mean and quantiles then do not depend on which other rows share its block
-        probs = torch.from_numpy(self._forward(member, 0, self._query_rows(X, member))).double()
-        mean = probs.numpy() @ member.target.bin_means(probs.shape[-1])
-        if not levels:
-            return mean[:, None]
-        return np.column_stack([mean, member.target.values(bar_quantiles(probs, levels).numpy())])
+        return member.target.values(bar_quantiles(self._member_probs(X, member), levels).numpy() + offsets)
 
 
 @dataclass
@@ -207,19 +206,15 @@ class _TargetMap:
     _bin_means: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def fit(cls, y: np.ndarray, transform: str, seed: int) -> _TargetMap:
+    def fit(cls, y: np.ndarray, transform: str, seed: int) -> tuple[_TargetMap, np.ndarray]:
+        """The map fitted on a context's target ``y``, and ``y`` on the standardised scale (float32)."""
         quantiles = None
         if transform == "quantile":
             quantiles = QuantileTransformer(n_quantiles=min(1000, len(y)), output_distribution="normal",
                                             random_state=seed).fit(y.reshape(-1, 1))  # fmt: skip
             y = quantiles.transform(y.reshape(-1, 1)).ravel()
-        std = float(y.std())
-        return cls(float(y.mean()), std if std > 0 else 1.0, quantiles)  # a nearly constant subsample: std 1
-
-    def standardised(self, y: np.ndarray) -> np.ndarray:
-        if self.quantiles is not None:
-            y = self.quantiles.transform(y.reshape(-1, 1)).ravel()
-        return ((y - self.mean) / self.std).astype(np.float32)
+        mean, std = float(y.mean()), float(y.std()) or 1.0  # a constant subsample: std 1
+        return cls(mean, std, quantiles), ((y - mean) / std).astype(np.float32)
 
     def values(self, z: np.ndarray) -> np.ndarray:
         """Standardised values ``z`` (any shape) in the target's units; exact for quantiles (the map is monotone)."""

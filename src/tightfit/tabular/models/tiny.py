@@ -262,11 +262,13 @@ class TinyTFM(nn.Module):
         return logits if present is None else logits.masked_fill(~present.unsqueeze(1), float("-inf"))
 
 
-def standardise_target(y: torch.Tensor) -> torch.Tensor:
-    """Regression targets z-scored per table with their own mean and std, clipped to ±``CLIP``: a context's
-    targets as the model reads them, and (with the context's statistics) the scale its bins are on."""
+def standardise_target(y: torch.Tensor, n_context: int | None = None) -> torch.Tensor:
+    """Regression targets (tables, rows) z-scored per table with the mean and std of the first ``n_context``
+    rows (all by default), clipped to ±``CLIP``: a context's targets as the model reads them, and the queries'
+    targets on the scale its bins lie (the prior's and fine-tuning episodes' loss targets)."""
     y = y.float()
-    mean, std = y.mean(1, keepdim=True), y.std(1, correction=0, keepdim=True)
+    context = y if n_context is None else y[:, :n_context]
+    mean, std = context.mean(1, keepdim=True), context.std(1, correction=0, keepdim=True)
     return ((y - mean) / std.clamp_min(1e-8)).clamp(-CLIP, CLIP)
 
 
