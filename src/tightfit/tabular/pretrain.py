@@ -1,13 +1,15 @@
 """Pretrain :class:`~tightfit.tabular.models.tiny.TinyTFM` on synthetic tables, with tightfit's own engine.
 
     python -m tightfit.tabular.pretrain --minutes 30 --out runs/tiny_tfm [--task regression] [--seed 0]
-        [--max-features 10] [--max-cells N] [--resume] [--quiet]
+        [--max-features 10] [--max-cells N] [--min-rows 80] [--init tiny_tfm] [--resume] [--quiet]
 
 Tables come from TabICL's prior (:class:`~tightfit.tabular.prior.PriorBatches`), generated in a DataLoader
 worker while the engine trains (bf16 autocast where the CPU or GPU supports it, AdamW, linear warm-up then
 cosine decay, gradient clipping, checkpoints every ``--checkpoint-every`` steps, a time budget). With
 ``--minutes`` the number of steps is set from the measured throughput of a short timing run, so the cosine
 schedule ends when the time does; the steps are recorded, and ``--steps N`` reproduces a run exactly.
+``--init`` starts from another checkpoint's weights (a shipped name or a path) with a fresh schedule — a
+table-size curriculum: narrow tables first, then wide ones; the card adds the earlier run's minutes and steps.
 
 Writes into ``--out``: ``tiny_tfm.pt`` + ``tiny_tfm.json`` (the model card), ``run.json``, ``history.csv``
 (validation loss on fixed held-out prior batches after every epoch) and ``checkpoints/``.
@@ -87,8 +89,10 @@ def pretrain(
     resume: bool = False,
     checkpoint_every: int = 50,
     verbose: bool = True,
+    init: str | Path | None = None,
 ) -> dict[str, Any]:
     """Pretrain a TinyTFM into ``out``; give ``minutes`` (steps from measured throughput) or ``steps``.
+    ``init``: start from that checkpoint's weights (its architecture is used; ``architecture`` must be None).
 
     Returns the model card (also written to ``out/tiny_tfm.json``).
     """
@@ -98,7 +102,8 @@ def pretrain(
         "pretrain", minutes=(minutes, None, Interval(float, 0, closed="right")), steps=(steps, None, Interval(int, 1))
     )
     out = Path(out)
-    architecture = architecture or TinyTFMConfig()
+    start, earlier = _initial_model(init, architecture)
+    architecture = start.config if start is not None else architecture or TinyTFMConfig()
     hardware = Hardware.probe()
     settings = settings or PriorSettings(max_classes=architecture.max_classes, task=architecture.task)
     if settings.task != architecture.task:
@@ -124,7 +129,7 @@ def pretrain(
         steps = max(1, int(0.95 * budget_s / step_seconds))  # 5% for loading, validation and checkpoints
     config = dataclasses.replace(config, max_steps=steps, epochs=math.ceil(steps / STEPS_PER_EPOCH))
     torch.manual_seed(seed)
-    model = TinyTFM(architecture)
+    model = start if start is not None else TinyTFM(architecture)
     train = _loader(prior_batches(settings, STEPS_PER_EPOCH, seed=seed), workers=_workers(settings))
     val = _loader(prior_batches(settings, VAL_BATCHES, seed=seed + 7919), workers=0)
     budget = Budget(time=minutes * 60 - (time.perf_counter() - started)) if minutes is not None else None
@@ -141,6 +146,10 @@ def pretrain(
         "steps": result.steps,
         "tables_seen": result.steps * settings.tables,
         "pretrain_minutes": (time.perf_counter() - started) / 60,
+        "init": earlier,
+        "total_steps": result.steps + (earlier["total_steps"] if earlier else 0),
+        "total_pretrain_minutes": (time.perf_counter() - started) / 60
+        + (earlier["total_pretrain_minutes"] if earlier else 0.0),
         "measured_step_seconds": step_seconds,
         "stopped_by": result.stopped_by,
         "final_val_loss": result.history[-1].get("val_loss") if result.history else None,
@@ -160,6 +169,25 @@ def pretrain(
     return json.loads(path.with_suffix(".json").read_text())  # as written: architecture and parameters added
 
 
+def _initial_model(init: str | Path | None, architecture: TinyTFMConfig | None) -> tuple[TinyTFM | None, dict | None]:
+    """The warm-start model and what its card says of its own pretraining (steps and minutes, summed over
+    any earlier warm starts), or (None, None)."""
+    if init is None:
+        return None, None
+    if architecture is not None:
+        raise bad_param("architecture", "pretrain", "None when init is given (the checkpoint's is used)", architecture)
+    from tightfit.tabular.in_context import weights_path
+    from tightfit.tabular.models.tiny import load_tiny_tfm
+
+    path = weights_path(init, "tiny_tfm.pt")
+    model = load_tiny_tfm(path).train()
+    card_path = path.with_suffix(".json")
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    steps = card.get("total_steps", card.get("steps", 0))
+    minutes = card.get("total_pretrain_minutes", card.get("pretrain_minutes", 0.0))
+    return model, {"weights": str(init), "total_steps": steps, "total_pretrain_minutes": minutes}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tightfit.tabular.pretrain", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="output folder")
@@ -172,6 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-features", type=int, default=10, help="widest table the prior draws (default 10)")
     parser.add_argument("--max-cells", type=int, default=None, help="rows x (features + 1) cap: wide tables get "
                         "fewer rows, widths drawn log-uniformly")  # fmt: skip
+    parser.add_argument("--min-rows", type=int, default=80, help="fewest rows a table has (wide tables with "
+                        "--max-cells are cut to it)")  # fmt: skip
+    parser.add_argument("--init", default=None, help="start from this checkpoint (a shipped name or a path)")
     parser.add_argument("--resume", action="store_true", help="continue from out/checkpoints")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -181,11 +212,16 @@ def main(argv: list[str] | None = None) -> None:
         steps=args.steps,
         seed=args.seed,
         lr=args.lr,
-        architecture=TinyTFMConfig(task=args.task),
+        architecture=None if args.init else TinyTFMConfig(task=args.task),
         settings=PriorSettings(
-            prior_type=args.prior, task=args.task, max_features=args.max_features, max_cells=args.max_cells
+            prior_type=args.prior,
+            task=args.task,
+            max_features=args.max_features,
+            max_cells=args.max_cells,
+            min_rows=args.min_rows,
         ),
         resume=args.resume,
+        init=args.init,
         verbose=not args.quiet,
     )
     print(

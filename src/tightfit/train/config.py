@@ -16,11 +16,12 @@ from tightfit.errors import ConfigError
 from tightfit.params import Interval, Options, check
 from tightfit.train.techniques.lora import LoraSpec
 
-__all__ = ["OPTIMIZERS", "PRECISIONS", "SCHEDULES", "EarlyStop", "TrainConfig"]
+__all__ = ["OPTIMIZERS", "PRECISIONS", "SCHEDULES", "SHARDS", "EarlyStop", "TrainConfig"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 OPTIMIZERS = ("adamw", "sgd", "adafactor", "adamw8bit")
 SCHEDULES = ("constant", "cosine", "linear")
+SHARDS = ("ddp", "fsdp")
 
 
 class _ModuleNames:
@@ -79,6 +80,11 @@ class TrainConfig:
         Activation checkpointing of the repeated blocks (``True``) or of the named modules.
     lora : LoraSpec, dict or None, default=None
         LoRA adapters (PEFT) with the base weights frozen; ``None`` trains every parameter.
+    shard : {None, "ddp", "fsdp"}, default=None
+        Data parallelism over the ranks a launcher started (``torchrun``, ``accelerate launch``). ``None``
+        trains with DDP when launched into more than one rank and alone otherwise; ``"ddp"`` insists on a
+        process group; ``"fsdp"`` shards parameters, gradients and optimizer state (FSDP2, CUDA only).
+        ``micro_batch`` is per rank: a global step holds ``micro_batch * accumulation * world_size`` rows.
     release_memory : bool, default=False
         CPU with glibc: freed tensors go back to the OS at once (a fixed mmap threshold), so the process's
         RSS follows its live tensors instead of drifting up with heap fragmentation: a lower, steady peak
@@ -113,6 +119,7 @@ class TrainConfig:
     accumulation: int = 1  # micro-batches per optimizer step
     checkpointing: bool | tuple[str, ...] = False
     lora: LoraSpec | None = None
+    shard: str | None = None
     release_memory: bool = False
     optimizer: str = "adamw"
     lr: float = 1e-3
@@ -138,6 +145,7 @@ class TrainConfig:
             micro_batch=(self.micro_batch, Interval(int, 1)),
             accumulation=(self.accumulation, Interval(int, 1)),
             checkpointing=(self.checkpointing, bool, _ModuleNames()),
+            shard=(self.shard, None, Options(*SHARDS)),
             release_memory=(self.release_memory, bool),
             optimizer=(self.optimizer, Options(*OPTIMIZERS)),
             lr=(self.lr, Interval(float, 0, closed="right", what="a positive number")),

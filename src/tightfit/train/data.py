@@ -4,6 +4,11 @@ One optimizer step consumes a *step batch*: ``micro_batch * accumulation`` rows 
 sampler (for a ``Dataset`` or arrays), or ``accumulation`` batches of the user's ``DataLoader``. The engine
 then cuts the step batch into chunks of at most ``micro_batch`` rows — which is what lets an OOM back-off
 halve the micro-batch and keep the effective batch unchanged.
+
+Under data parallelism (``rank``/``world_size``) a step batch is *global*: ``world_size`` times the rows,
+drawn from the same seeded permutation as a single process draws them, and each rank keeps its consecutive
+share — so every global batch holds the same rows whatever the number of ranks. A ``DataLoader`` whose
+sampler is a ``DistributedSampler`` is already sharded and is used as it is.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
 from tightfit.errors import DataError
 
@@ -54,14 +59,25 @@ def _collate(samples: list) -> Any:
 
 
 class StepBatches:
-    """Iterate the step batches of one epoch, reproducibly, and resume mid-epoch by skipping."""
+    """Iterate the step batches of one epoch, reproducibly, and resume mid-epoch by skipping; with
+    ``world_size > 1``, this rank's share of each global step batch (``rows_per_step`` rows per rank)."""
 
-    def __init__(self, data: Dataset | DataLoader, rows_per_step: int, accumulation: int, seed: int) -> None:
+    def __init__(
+        self,
+        data: Dataset | DataLoader,
+        rows_per_step: int,
+        accumulation: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         self.data = data
-        self.rows_per_step = rows_per_step
+        self.rows_per_step = rows_per_step * world_size
         self.accumulation = accumulation
         self.seed = seed
+        self.rank, self.world_size = rank, world_size
         self.is_loader = isinstance(data, DataLoader)
+        self.presharded = self.is_loader and isinstance(data.sampler, DistributedSampler)
 
     def __len__(self) -> int:
         if self.is_loader:
@@ -78,23 +94,26 @@ class StepBatches:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         order = torch.randperm(len(self.data), generator=generator)
         for start in range(skip * self.rows_per_step, len(order), self.rows_per_step):
-            index = order[start : start + self.rows_per_step]
-            if isinstance(self.data, TensorDataset):  # one gather per tensor instead of one call per row
-                yield tuple(t[index] for t in self.data.tensors)
-            else:
-                yield _collate([self.data[int(i)] for i in index])
+            yield self._rows(self._share(order[start : start + self.rows_per_step]))
 
     def ordered(self) -> Iterator[Any]:
-        """Step batches in storage order, without shuffling (for evaluation)."""
+        """Step batches in storage order, without shuffling (for evaluation); this rank's share of each."""
         if self.is_loader:
             yield from self._loader_epoch(0)
             return
         for start in range(0, len(self.data), self.rows_per_step):
-            index = torch.arange(start, min(start + self.rows_per_step, len(self.data)))
-            if isinstance(self.data, TensorDataset):
-                yield tuple(t[index] for t in self.data.tensors)
-            else:
-                yield _collate([self.data[int(i)] for i in index])
+            yield self._rows(self._share(torch.arange(start, min(start + self.rows_per_step, len(self.data)))))
+
+    def _share(self, index: torch.Tensor) -> torch.Tensor:
+        """This rank's consecutive share of a global batch's indices (sizes differ by at most one)."""
+        return torch.tensor_split(index, self.world_size)[self.rank] if self.world_size > 1 else index
+
+    def _rows(self, index: torch.Tensor) -> Any:
+        if isinstance(self.data, TensorDataset):  # one gather per tensor instead of one call per row
+            return tuple(t[index] for t in self.data.tensors)
+        if not len(index):
+            return _map(_collate([self.data[0]]), lambda t: t[:0])  # an empty batch of the right structure
+        return _collate([self.data[int(i)] for i in index])
 
     def _loader_epoch(self, skip: int) -> Iterator[Any]:
         group: list = []
@@ -103,10 +122,17 @@ class StepBatches:
                 continue
             group.append(batch)
             if len(group) == self.accumulation:
-                yield concat_batches(group)
+                yield self._loader_share(concat_batches(group))
                 group = []
         if group:
-            yield concat_batches(group)
+            yield self._loader_share(concat_batches(group))
+
+    def _loader_share(self, batch: Any) -> Any:
+        """A loader's batch is global unless its sampler already shards: keep this rank's rows."""
+        if self.world_size == 1 or self.presharded:
+            return batch
+        share = self._share(torch.arange(n_rows(batch)))
+        return _map(batch, lambda t: t[share] if t.dim() else t)
 
 
 def _map(batch: Any, fn) -> Any:

@@ -8,6 +8,12 @@ unscale, clip, step, zero — and techniques are objects or model transforms app
 (``Precision``, ``apply_lora_``, ``apply_checkpointing_``), not flags inside it. Around the step sit the
 guards: out-of-memory back-off (halve ``micro_batch``, double ``accumulation``, retry the same step), the
 non-finite-loss guard, the time budget, early stopping and atomic checkpoints.
+
+Launched by ``torchrun`` or ``accelerate launch`` (or with ``TrainConfig(shard="ddp")``) the same ``fit``
+trains data-parallel: the model is wrapped in ``DistributedDataParallel``, each rank takes its share of every
+global batch (``micro_batch`` rows per rank and micro-step), and every decision — out of memory, out of time,
+a non-finite loss, early stopping — is taken from figures summed over the ranks, so all ranks take it at the
+same step. Only rank 0 writes checkpoints and shows progress. See :mod:`tightfit.train.distributed`.
 """
 
 from __future__ import annotations
@@ -33,6 +39,20 @@ from tightfit.progress import StepProgress
 from tightfit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from tightfit.train.config import TrainConfig
 from tightfit.train.data import StepBatches, as_dataset, chunk_batch, move_batch, n_rows
+from tightfit.train.distributed import (
+    World,
+    agree_any,
+    all_sum,
+    average_buffers,
+    average_gradients,
+    barrier,
+    full_state,
+    gather_objects,
+    join_process_group,
+    load_full_state,
+    sync_context,
+    wrap_model,
+)
 from tightfit.train.optim import build_optimizer, lr_at, optimizer_state_bytes
 from tightfit.train.precision import Precision
 from tightfit.train.result import TrainResult
@@ -75,6 +95,10 @@ def _split(batch: Any) -> tuple[tuple, dict, Any]:
     raise ConfigError("a batch must be (inputs..., target) or a dict with 'labels'; got " + type(batch).__name__)
 
 
+class _StepOutOfMemory(Exception):
+    """A micro-step ran out of memory on this rank or another (the ranks agreed on it)."""
+
+
 @dataclasses.dataclass
 class _LoopState:
     """Where the loop is; saved in checkpoints so a resumed run continues exactly."""
@@ -113,6 +137,8 @@ class Trainer:
         self.device: torch.device | None = None  # set by fit; evaluate before fit uses the model's device
         self.device_override: torch.device | None = None  # the planner's fake runs pick the device themselves
         self.precision: Precision | None = None
+        self.world = World()
+        self.net: nn.Module = model  # what the step calls: the model, or its DistributedDataParallel wrapper
 
     # -- set-up ------------------------------------------------------------------------------------------
     def apply_techniques(self) -> dict[str, Any]:
@@ -131,20 +157,55 @@ class Trainer:
     def _forward_loss(self, chunk: Any) -> torch.Tensor:
         args, kwargs, target = _split(move_batch(chunk, self.device))
         with self.precision.autocast():
-            output = self.model(*args, **kwargs)
+            output = self.net(*args, **kwargs)
             return self.loss_fn(output, target)
 
-    def _step(self, step_batch: Any, micro_batch: int) -> float:
-        """One optimizer step over ``step_batch``, cut into micro-batches; returns the mean loss."""
+    def _accumulate(self, step_batch: Any, micro_batch: int) -> float:
+        """Forward and backward of ``step_batch`` in micro-batches; returns the mean loss of its rows.
+        Under DDP no micro-step synchronises (see :mod:`tightfit.train.distributed`)."""
         total_rows = n_rows(step_batch)
-        self._rows_per_step = max(self._rows_per_step, total_rows)
         loss_sum = torch.zeros((), device=self.device)
-        for chunk in chunk_batch(step_batch, micro_batch):
+        chunks = chunk_batch(step_batch, micro_batch)
+        for i, chunk in enumerate(chunks):
             weight = n_rows(chunk) / total_rows  # each chunk's mean loss, weighted to the whole batch's mean
-            loss = self._forward_loss(chunk) * weight
-            self.precision.scaler.scale(loss).backward()
+            last = i == len(chunks) - 1
+            in_sync = sync_context(self.net, self.config.shard, last) if self.world.distributed else None
+            with in_sync or contextlib.nullcontext():
+                loss = self._forward_loss(chunk) * weight
+                self.precision.scaler.scale(loss).backward()
             loss_sum += loss.detach().float()
-        mean_loss = float(loss_sum)
+        return float(loss_sum)
+
+    def _step(self, step_batch: Any, micro_batch: int) -> float:
+        """One optimizer step over ``step_batch``, cut into micro-batches; returns the mean loss (over every
+        rank's rows). Raises ``_StepOutOfMemory`` when any rank ran out of memory."""
+        rows = n_rows(step_batch)
+        failure = None
+        try:
+            mean_loss = self._accumulate(step_batch, micro_batch) if rows else 0.0
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            failure, mean_loss = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}", 0.0
+            if self.config.shard == "fsdp":  # the other ranks wait in a collective of this step: no agreement
+                raise BudgetExceeded(
+                    "memory",
+                    self.budget.memory or 0,
+                    None,
+                    detail=f"out of memory under FSDP ({failure})",
+                    hint="lower micro_batch, or add checkpointing=True",
+                ) from None
+        if self.world.distributed:  # one all-reduce agrees the outcome and sums the loss over ranks
+            failed, loss_rows, all_rows = all_sum([failure is not None, mean_loss * rows, rows], self.world)
+            if failed:
+                raise _StepOutOfMemory(failure or "out of memory on another rank")
+            mean_loss = loss_rows / all_rows
+            if self.config.shard != "fsdp":  # FSDP reduce-scattered its gradient shards in the last micro-step
+                average_gradients(self.trainable, self.world, weight=rows, total=all_rows)
+            rows = int(all_rows)
+        elif failure is not None:
+            raise _StepOutOfMemory(failure)
+        self._rows_per_step = max(self._rows_per_step, rows)
         if not math.isfinite(mean_loss):
             self.optimizer.zero_grad(set_to_none=True)
             return mean_loss
@@ -154,6 +215,7 @@ class Trainer:
         self.precision.scaler.step(self.optimizer)
         self.precision.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
+        average_buffers(self.model, self.world)
         return mean_loss
 
     def _step_with_backoff(self, step_batch: Any, state: _LoopState) -> float:
@@ -162,10 +224,8 @@ class Trainer:
             failure = None
             try:
                 return self._step(step_batch, self.current.micro_batch)
-            except Exception as exc:
-                if not is_out_of_memory(exc):
-                    raise
-                failure = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            except _StepOutOfMemory as exc:
+                failure = str(exc)
             # out of the except block, so the traceback (and the tensors its frames hold) is gone
             self.optimizer.zero_grad(set_to_none=True)
             gc.collect()
@@ -209,19 +269,18 @@ class Trainer:
             self.precision = Precision(self.config.precision, self.device)
         was_training = self.model.training
         self.model.eval()
-        batches = (
-            dataset
-            if isinstance(dataset, torch.utils.data.DataLoader)
-            else StepBatches(dataset, self.config.micro_batch, 1, seed=0).ordered()
-        )
+        micro_batch = getattr(self, "current", self.config).micro_batch  # after an OOM back-off, the smaller one
+        batches = StepBatches(dataset, micro_batch, 1, 0, self.world.rank, self.world.size).ordered()
         loss_sum, correct, rows, classification = 0.0, 0, 0, True
         try:
             for batch in batches:
                 args, kwargs, target = _split(move_batch(batch, self.device))
+                count = n_rows(target)
+                if not count:  # a rank's share of a last, short batch
+                    continue
                 with self.precision.autocast():
                     output = self.model(*args, **kwargs)
                     loss = self.loss_fn(output, target)
-                count = n_rows(target)
                 loss_sum += float(loss) * count
                 rows += count
                 if not torch.is_tensor(target) or target.is_floating_point() or output.dim() != 2:
@@ -230,6 +289,9 @@ class Trainer:
                     correct += int((output.argmax(dim=1) == target).sum())
         finally:
             self.model.train(was_training)
+        if self.world.distributed:  # every rank evaluated its share: the metric is over all of them
+            loss_sum, correct, rows, regression = all_sum([loss_sum, correct, rows, not classification], self.world)
+            classification = not regression
         metrics = {"val_loss": loss_sum / max(rows, 1)}
         if classification:
             metrics["val_accuracy"] = correct / max(rows, 1)
@@ -261,6 +323,8 @@ class Trainer:
         if cfg.early_stopping is not None and cfg.early_stopping.metric.startswith("val") and val_data is None:
             raise ConfigError(f"early_stopping on {cfg.early_stopping.metric!r} needs val_data.")
         self.device = self.device_override or torch.device(self.budget.resolve_device())
+        self.world = join_process_group(self.device.type, cfg.shard)
+        self.device = self.world.device if self.world.distributed else self.device
         self.precision = Precision(cfg.precision, self.device)
         dataset = as_dataset(train_data)
         val = as_dataset(val_data, "val_data") if val_data is not None else None
@@ -270,6 +334,9 @@ class Trainer:
         if any(t.device != self.device for t in itertools.chain(self.model.parameters(), self.model.buffers())):
             self.model.to(self.device)
         self.apply_techniques()
+        self.net = wrap_model(self.model, self.world, cfg.shard)
+        if self.world.distributed:
+            torch.manual_seed(cfg.seed + self.world.rank)  # same initial weights, different dropout per rank
         if cfg.release_memory and self.device.type == "cpu":
             release_freed_memory()
         self.model.train()
@@ -284,7 +351,8 @@ class Trainer:
         self._val_seconds = 0.0
         self._val_batches = _batch_count(val, cfg.micro_batch) if val is not None else 0
         self._best_weights: dict[str, torch.Tensor] | None = None
-        batches = StepBatches(dataset, cfg.effective_batch, cfg.accumulation, cfg.seed)
+        world = self.world
+        batches = StepBatches(dataset, cfg.effective_batch, cfg.accumulation, cfg.seed, world.rank, world.size)
         self._total_steps = len(batches) * cfg.epochs
         if cfg.max_steps is not None:
             self._total_steps = min(cfg.max_steps, self._total_steps)
@@ -297,7 +365,7 @@ class Trainer:
         with (
             self._memory_cap(),
             MemoryMonitor(interval_ms=50, device=str(self.device)) as monitor,
-            StepProgress(self._total_steps, cfg.verbose) as progress,
+            StepProgress(self._total_steps, cfg.verbose and self.world.is_main) as progress,
         ):
             for _ in range(state.global_step):
                 progress.advance()
@@ -319,6 +387,7 @@ class Trainer:
                 self.model.load_state_dict(self._best_weights)
             if cfg.checkpoint_dir:
                 self._save(state, None)
+            barrier(self.world)
         return self._result(state, stopped_by or "epochs", monitor)
 
     def _resumed_epoch(self, batches: StepBatches, state: _LoopState, epoch_rng: dict, resume_rng: dict):
@@ -407,7 +476,7 @@ class Trainer:
         if self.budget.time is None:
             return False
         elapsed = time.perf_counter() - self._started
-        return elapsed + next_work_s * _TIME_SAFETY > self.budget.time
+        return agree_any(elapsed + next_work_s * _TIME_SAFETY > self.budget.time, self.world)
 
     def _guard_finite(self, loss: float, state: _LoopState) -> None:
         """A non-finite loss skipped its update; halve the LR and give up after ``max_bad_steps`` in a row."""
@@ -442,29 +511,36 @@ class Trainer:
 
     # -- checkpoints and the result ----------------------------------------------------------------------
     def _save(self, state: _LoopState, epoch_rng: dict | None) -> None:
+        """Rank 0 writes the checkpoint (with every rank's RNG state: dropout differs per rank)."""
+        rngs = gather_objects(rng_state(), self.world)
+        model_state, optimizer_state = full_state(self.net, self.optimizer, self.config.shard)
+        if not self.world.is_main:
+            return
         save_checkpoint(
             self.config.checkpoint_dir,
             {
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
+                "model": model_state,
+                "optimizer": optimizer_state,
                 "scaler": self.precision.scaler.state_dict(),
                 "loop": dataclasses.asdict(state),
                 "config": self.current.to_dict(),
                 "oom_events": self.oom_events,
                 "best_weights": self._best_weights,
-                "rng": rng_state(),
+                "rng": rngs[0],
+                "rank_rngs": rngs[1:],
                 "epoch_rng": epoch_rng,
             },
         )
 
     def _restore(self, saved: dict[str, Any]) -> tuple[_LoopState, dict | None, dict]:
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
+        load_full_state(self.net, self.optimizer, self.config.shard, saved["model"], saved["optimizer"])
         self.precision.scaler.load_state_dict(saved["scaler"])
         self.current = TrainConfig.from_dict({**saved["config"], "verbose": self.config.verbose})
         self.oom_events = list(saved["oom_events"])
         self._best_weights = saved["best_weights"]
-        return _LoopState(**saved["loop"]), saved["epoch_rng"], saved["rng"]
+        ranks = [saved["rng"], *saved.get("rank_rngs", [])]
+        own = ranks[self.world.rank] if self.world.rank < len(ranks) else ranks[0]
+        return _LoopState(**saved["loop"]), saved["epoch_rng"], own
 
     def _result(self, state: _LoopState, stopped_by: str, monitor: MemoryMonitor) -> TrainResult:
         return TrainResult(
@@ -487,4 +563,6 @@ class Trainer:
             device=str(self.device),
             budget=self.budget,
             seed=self.config.seed,
+            rank=self.world.rank,
+            world_size=self.world.size,
         )

@@ -44,6 +44,8 @@ class TrainResult:
     device: str = "cpu"
     budget: Any = None
     seed: int = 0
+    rank: int = 0  # this process's rank in a data-parallel run
+    world_size: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +55,7 @@ class TrainResult:
             "budget": None if self.budget is None else self.budget.to_dict(),
             "seed": self.seed,
             "device": self.device,
+            "world_size": self.world_size,
             "history": self.history,
             "best_epoch": self.best_epoch,
             "best_metric": self.best_metric,
@@ -74,11 +77,14 @@ class TrainResult:
 
     def save_run(self, directory: str | Path) -> Path:
         """Write ``run.json`` (config, budget, hardware, library versions, git commit, seed, metrics) and
-        ``history.csv`` into ``directory``, atomically; return the folder."""
+        ``history.csv`` into ``directory``, atomically; return the folder. In a data-parallel run only rank 0
+        writes (every rank holds the same result)."""
         from tightfit.hardware import Hardware
         from tightfit.runinfo import environment_info
 
         folder = Path(directory)
+        if self.rank != 0:
+            return folder
         run = self.to_dict()
         run["hardware"] = Hardware.probe().to_dict()
         run["environment"] = environment_info()
