@@ -8,7 +8,9 @@ Checks (each a row; a failure is a row with its error, never a crash of the scri
 3. the pre-flight estimate against ``torch.cuda.max_memory_allocated`` of the real step;
 4. ``plan`` under ``Budget(memory="2GB", device="cuda")``: the chosen config's measured device peak is under it;
 5. ``AutoFit`` under a device memory cap: the guard reports the child's device peak;
-6. ``compress`` fp16 on CUDA: measured beside the CPU original.
+6. ``compress`` fp16 on CUDA: measured beside the CPU original;
+7. a 1-GPU FSDP step (``TrainConfig(shard="fsdp")`` in a 1-rank NCCL group): the loss falls, and the per-rank
+   estimate stands beside ``torch.cuda.max_memory_allocated``.
 On a machine without CUDA it says so and exits 0.
 """
 
@@ -107,7 +109,32 @@ def compress_fp16() -> str:
     return f"fp16 p50 @32 {fp16.latency[32]['p50_s'] * 1e3:.2f} ms, fidelity {fp16.quality:.4f}"
 
 
-CHECKS = (fp16_finetune, oom_backoff, estimate_vs_real, plan_under_cap, autofit_device_cap, compress_fp16)
+def fsdp_one_gpu() -> str:
+    import os
+
+    import torch.distributed as dist
+
+    from tightfit.plan import estimate
+    from tightfit.train import TrainConfig, Trainer
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29517", RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+    X, y = _data(2048)
+    config = TrainConfig(micro_batch=512, epochs=3, shard="fsdp", verbose=False)
+    est = estimate(_mlp(), (X[:4], y[:4]), config, device="cuda", world_size=1, shard="fsdp")
+    torch.cuda.reset_peak_memory_stats()
+    try:
+        result = Trainer(_mlp(), None, config).fit((X, y), budget=Budget(device="cuda"))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    real = torch.cuda.max_memory_allocated()
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < losses[0], losses
+    return (f"loss {losses[0]:.3f} -> {losses[-1]:.3f}; estimated {est.device_peak / 1e6:.1f} MB vs real "
+            f"{real / 1e6:.1f} MB ({est.device_peak / real:.2f}x)")  # fmt: skip
+
+
+CHECKS = (fp16_finetune, oom_backoff, estimate_vs_real, plan_under_cap, autofit_device_cap, compress_fp16, fsdp_one_gpu)
 
 
 def main() -> int:

@@ -88,7 +88,7 @@ def _plan(args: argparse.Namespace) -> int:
     model, data = _load_workload(args.model)
     budget = Budget.parse(args.budget)
     result = plan(model, data, budget, base_config=_base_config(args.config), deadline=deadline,
-                  verbose=not args.quiet)  # fmt: skip
+                  verbose=not args.quiet, world_size=args.world_size)  # fmt: skip
     rows, notes = result.rows()
     print_table(f"tightfit plan under {budget}", rows, notes)
     print("chosen:", "none fits" if result.chosen is None else result.chosen)
@@ -102,8 +102,16 @@ def _plan(args: argparse.Namespace) -> int:
         f"config = TrainConfig.from_dict(json.load(open({str(out / 'run.json')!r}))['chosen_config'])",
         "Trainer(model, loss_fn, config).fit(train_data)",
     ]
+    if args.world_size > 1 and result.chosen is not None:
+        from tightfit.plan.launch import launch_files
+
+        files = launch_files(result.chosen, args.world_size, args.model, out, nodes=args.nodes, device=result.device)
+        usage = [f"sh {files['torchrun']}", f"accelerate launch --config_file {files['accelerate']} {files['script']}"]
+        print("launch:", files["torchrun"].read_text().splitlines()[-1])
+        print("    or: accelerate launch --config_file", files["accelerate"], files["script"])
     page = write_report(out, "plan", result.leaderboard, charts=[chart], usage=usage,
-                        extra={"chosen_config": None if result.chosen is None else result.chosen.to_dict()})
+                        extra={"chosen_config": None if result.chosen is None else result.chosen.to_dict(),
+                               "world_size": args.world_size})  # fmt: skip
     _say_binding(result.leaderboard, page)
     return 0 if result.chosen is not None else 1
 
@@ -689,6 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--time", help="time for planning itself, e.g. 1min (--budget time= bounds the planned "
                              "training run); trials stop at it and the configs measured so far are kept")
             sub.add_argument("--out", default="tightfit-plan", help="where report.html, run.json, leaderboard.csv go")
+            sub.add_argument("--world-size", type=int, default=1, help="plan per rank for this many devices (DDP, "
+                             "FSDP on CUDA) and write the launch files (torchrun line, Accelerate config, script)")
+            sub.add_argument("--nodes", type=int, default=1, help="with --world-size: machines the ranks span")
             sub.add_argument("--quiet", action="store_true", help="no progress bar")
         sub.set_defaults(run=run)
     return parser

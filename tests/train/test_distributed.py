@@ -129,3 +129,28 @@ def test_sharding_without_a_process_group_names_the_launcher(digits, make_net, m
         Trainer(make_net(), None, TrainConfig(max_steps=1, verbose=False)).fit(data)
     with pytest.raises(ConfigError, match="shard"):
         TrainConfig(shard="zero3")
+
+
+def test_plan_for_two_ranks_writes_launch_files_that_train(tmp_path, monkeypatch, capsys):
+    from tightfit.cli import main
+
+    here = str(Path(__file__).parent)
+    monkeypatch.syspath_prepend(here)
+    out = tmp_path / "plan"
+    code = main(["plan", "--model", "ddp_workload:make", "--budget", "memory=4GB,device=cpu", "--config",
+                 "micro_batch=64,epochs=2", "--world-size", "2", "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    chosen = json.loads((out / "run.json").read_text())["chosen_config"]
+    assert (chosen["shard"], chosen["micro_batch"] * chosen["accumulation"]) == ("ddp", 32)  # 64 rows over 2 ranks
+    launch = (out / "launch.sh").read_text()
+    assert "torchrun --standalone --nproc-per-node 2" in launch
+    accelerate = (out / "accelerate_config.yaml").read_text()
+    assert "num_processes: 2" in accelerate and "distributed_type: MULTI_CPU" in accelerate
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    env["OMP_NUM_THREADS"] = "1"
+    command = launch.splitlines()[-1].replace("torchrun", f"{sys.executable} -m torch.distributed.run", 1)
+    run = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=180, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    trained = json.loads((out / "trained" / "run.json").read_text())
+    assert trained["world_size"] == 2
+    assert trained["steps"] == 2 * 320 // 64  # two epochs of the 64-row global batch

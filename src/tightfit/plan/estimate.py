@@ -33,6 +33,7 @@ import contextlib
 import copy
 import dataclasses
 import logging
+import math
 import time
 import weakref
 from collections.abc import Callable
@@ -44,10 +45,10 @@ from torch import nn
 from torch._subclasses.fake_tensor import is_fake
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from tightfit.errors import TightfitError
+from tightfit.errors import ConfigError, TightfitError
 from tightfit.measure.tracker import TensorTracker
-from tightfit.params import check, check_device
-from tightfit.train.config import TrainConfig
+from tightfit.params import Interval, Options, check, check_device
+from tightfit.train.config import SHARDS, TrainConfig
 from tightfit.train.data import n_rows
 from tightfit.train.engine import Trainer
 
@@ -84,6 +85,8 @@ class Estimate:
     allowances: dict[str, int] = field(default_factory=dict)
     seconds_spent: float = 0.0
     note: str = ""
+    world_size: int = 1
+    shard: str | None = None  # per-rank figures of a data-parallel run: "ddp" or "fsdp"
 
     @property
     def device_peak(self) -> int:
@@ -202,8 +205,8 @@ def _quiet_fake_tensor_log():
 
 
 def _step_config(config: TrainConfig) -> TrainConfig:
-    """Two steps of a one-batch epoch, quietly, without writing checkpoints, and without touching this
-    process's allocator (tensors are counted, not RSS)."""
+    """Two steps of a one-batch epoch, quietly, without writing checkpoints, without touching this
+    process's allocator (tensors are counted, not RSS), and alone (no process group)."""
     return dataclasses.replace(
         config,
         epochs=2,
@@ -212,6 +215,7 @@ def _step_config(config: TrainConfig) -> TrainConfig:
         checkpoint_dir=None,
         early_stopping=None,
         release_memory=False,
+        shard=None,  # one rank's step; the sharding of its model state is arithmetic (_per_rank)
     )
 
 
@@ -293,8 +297,11 @@ def estimate(
     loss_fn: Callable | None = None,
     device: str = "cuda",
     process: bool = True,
+    world_size: int = 1,
+    shard: str | None = None,
 ) -> Estimate:
-    """Predict the peak memory of training ``model`` with ``config`` on ``device``.
+    """Predict the peak memory of training ``model`` with ``config`` on ``device`` — per rank when
+    ``world_size`` > 1 (or ``shard`` is given), with ``config.micro_batch`` rows per rank.
 
     Parameters
     ----------
@@ -309,6 +316,11 @@ def estimate(
         The device to plan for. On a machine whose torch has no CUDA, a CUDA estimate runs the fake step
         on the CPU and says so in ``note`` (kernel-specific buffers such as flash-attention or cuDNN
         workspaces are then not modelled).
+    world_size : int, default=1
+        Ranks of a data-parallel run (no devices needed): the step is modelled once, its model state
+        replaced by a rank's share (:mod:`tightfit.plan.sharding`).
+    shard : {None, "ddp", "fsdp"}, default=None
+        ``None``: ``config.shard``, else DDP when ``world_size`` > 1. FSDP needs a CUDA ``device``.
 
     Examples
     --------
@@ -319,8 +331,14 @@ def estimate(
     >>> est.method, est.peak > 0
     ('fake', True)
     """
-    check("estimate", model=(model, nn.Module), config=(config, TrainConfig))
+    check("estimate", model=(model, nn.Module), config=(config, TrainConfig), world_size=(world_size, Interval(int, 1)),
+          shard=(shard, None, Options(*SHARDS)))  # fmt: skip
     target = torch.device(check_device(device, "estimate", allow_auto=False))
+    shard = shard or config.shard or ("ddp" if world_size > 1 else None)
+    if shard == "fsdp" and target.type != "cuda":
+        from tightfit.train.distributed import FSDP_ON_CPU
+
+        raise ConfigError(f"estimate(shard='fsdp', device={device!r}): {FSDP_ON_CPU}")
     started = time.perf_counter()
     on_cuda = target.type == "cuda"
     run_device, note = target, ""
@@ -330,6 +348,9 @@ def estimate(
             "torch here has no CUDA: the step was modelled on the CPU (same shapes, CPU autocast); "
             "CUDA-only buffers such as flash-attention or cuDNN workspaces are not modelled"
         )
+    if on_cuda and not torch.cuda.is_available() and config.precision == "fp16":
+        config = dataclasses.replace(config, precision="bf16")  # same bytes; fp16 autocast needs CUDA
+        note += "; fp16 modelled as bf16 (same sizes)"
     round_to = CUDA_BLOCK_BYTES if on_cuda else 1
     try:
         peak, breakdown = _fake_peak(model, sample_batch, config, loss_fn, run_device, round_to=1)
@@ -370,4 +391,32 @@ def estimate(
         seconds_spent=time.perf_counter() - started,
         note=note,
     )
-    return result.released() if config.release_memory else result
+    result = result.released() if config.release_memory else result
+    return result if shard is None else _per_rank(result, model, config, world_size, shard)
+
+
+def _per_rank(est: Estimate, model: nn.Module, config: TrainConfig, world_size: int, shard: str) -> Estimate:
+    """``est`` of one rank's step, changed to what a rank of ``shard`` over ``world_size`` holds: DDP adds its
+    gradient-sized buffers; FSDP keeps 1/world_size of the parameters, gradients and optimizer state measured at
+    the peak (the optimizer's temporaries work on the local shard too) and adds the gathered units."""
+    from tightfit.plan.sharding import engine_recipe, largest_unit_params, sharded_states
+
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if config.lora is not None:  # the adapters train, the base is frozen: the step's gradients say how many
+        trainable = min(trainable, est.breakdown.get("grads", 0) // 4)
+    states = sharded_states(total, trainable, largest_unit_params(model), world_size, shard, engine_recipe(config))
+    breakdown = dict(est.breakdown)
+    if shard == "fsdp":
+        for key in ("params", "grads", "optimizer"):
+            breakdown[key] = math.ceil(breakdown.get(key, 0) / world_size)
+    breakdown |= {"gathered": states.gathered, "comm_buffers": states.buffers}
+    note = f"per rank of {world_size} ({shard}): the step's model state {'split' if shard == 'fsdp' else 'kept'}"
+    return dataclasses.replace(
+        est,
+        peak=est.peak + sum(breakdown.values()) - sum(est.breakdown.values()),
+        breakdown=breakdown,
+        note="; ".join(filter(None, [est.note, note])),
+        world_size=world_size,
+        shard=shard,
+    )

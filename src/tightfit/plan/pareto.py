@@ -35,7 +35,9 @@ def plot_plan(plan: Any, path: str | os.PathLike) -> Path:
 
     fig = _figure(8, 5)
     ax = fig.add_subplot(1, 1, 1)
-    measured = [(i, c) for i, c in enumerate(plan.candidates) if c.measured]
+    # a plan for several ranks has estimates only (no time per sample): its candidates are drawn as estimated
+    timed = [c.measured is not None and "seconds_per_sample_s" in c.measured.extra for c in plan.candidates]
+    measured = [(i, c) for i, c in enumerate(plan.candidates) if timed[i]]
     xs = [c.measured.memory_peak_bytes / 1e6 for _, c in measured]
     ys = [c.measured.extra["seconds_per_sample_s"] * 1e3 for _, c in measured]
     losses = [c.measured.extra.get("val_loss") for _, c in measured]

@@ -15,6 +15,12 @@ The planner is one client of the search core (:func:`tightfit.search.run_candida
    search stops once ``max_measured`` candidates were measured to fit.
 4. With a quality probe, the fastest config whose validation loss is within ``tolerance`` of the best is
    chosen; otherwise simply the fastest that fits.
+
+With ``world_size`` > 1 the devices are not here: "more devices" is one more technique. The user's effective
+batch is the global one, each rank taking its share; every config is tried replicated (``shard="ddp"``) and,
+on CUDA, sharded (``"fsdp"``), screened by the per-rank estimate (:mod:`tightfit.plan.sharding`), and the
+cheapest that fits is chosen without trials (the rows say "estimated"). :func:`launch_files` then writes the
+``torchrun`` line, an Accelerate config and the script they launch.
 """
 
 from __future__ import annotations
@@ -89,6 +95,7 @@ class Plan:
     leaderboard: Leaderboard
     frontier: list[int] = field(default_factory=list)
     device: str = "cpu"
+    world_size: int = 1
     _model: Any = field(default=None, repr=False)
     _train_data: Any = field(default=None, repr=False)
     _loss_fn: Any = field(default=None, repr=False)
@@ -105,6 +112,7 @@ class Plan:
         return {
             "chosen": None if self.chosen is None else self.chosen.to_dict(),
             "device": self.device,
+            "world_size": self.world_size,
             "frontier": self.frontier,
             "leaderboard": self.leaderboard.to_dict(),
         }
@@ -124,6 +132,9 @@ class Plan:
 
         if self.chosen is None:
             raise ConfigError("no candidate fits the budget; see plan.rows() for each rejection's reason.")
+        if self.world_size > 1:
+            raise ConfigError(f"a plan for world_size={self.world_size} runs on its ranks: write its launch files with "
+                              "launch_files(plan, ...) and start them with torchrun or accelerate launch.")  # fmt: skip
         config = dataclasses.replace(self.chosen, verbose=verbose)
         return Trainer(self._model, self._loss_fn, config).fit(
             self._train_data, val_data=val_data, budget=self.budget, **fit_kwargs
@@ -225,6 +236,7 @@ def plan(
     trial_steps: int = 3,
     deadline: Any = None,
     verbose: bool = False,
+    world_size: int = 1,
 ) -> Plan:
     """Find the fastest training config for ``model`` that fits ``budget``; see the module docstring.
 
@@ -247,6 +259,9 @@ def plan(
         When the planning itself must end (``tightfit plan --time``), distinct from ``budget.time``, which
         bounds the planned training run: no trial starts after it, a running one is stopped at it, and the
         configs measured so far are kept and chosen from.
+    world_size : int, default=1
+        Plan for this many ranks (devices) of a data-parallel run, per rank and without the devices; see the
+        module docstring.
     """
     check(
         "plan",
@@ -256,8 +271,12 @@ def plan(
         base_config=(base_config, None, TrainConfig),
         max_measured=(max_measured, Interval(int, 1)),
         trial_steps=(trial_steps, Interval(int, 1)),
+        world_size=(world_size, Interval(int, 1)),
     )
     base = base_config or TrainConfig()
+    if world_size > 1:  # planning for devices that need not be here: a CUDA budget is planned for from any box
+        device = budget.device if str(budget.device).startswith("cuda") else budget.resolve_device()
+        return _plan_ranks(model, train_data, budget, base, candidates, loss_fn, device, world_size, verbose)
     device = budget.resolve_device()
     dataset = as_dataset(train_data)
     n_samples = len(dataset.dataset) if isinstance(dataset, torch.utils.data.DataLoader) else len(dataset)
@@ -293,11 +312,57 @@ def plan(
     )
 
 
+def _rank_configs(model, base: TrainConfig, device: str, world_size: int, candidates) -> list[TrainConfig]:
+    """Per-rank configs of a ``world_size``-rank run with the base's global effective batch, each replicated
+    and then (on CUDA) sharded."""
+    if candidates is None:
+        if base.micro_batch % world_size:
+            raise ConfigError(
+                f"base_config.micro_batch={base.micro_batch} is the global batch of one micro-step and must split "
+                f"evenly over world_size={world_size} ranks."
+            )
+        per_rank = dataclasses.replace(base, micro_batch=base.micro_batch // world_size)
+        candidates = enumerate_candidates(model, per_rank, device, keep=("release_memory",))
+    shards = ("ddp", "fsdp") if device.startswith("cuda") else ("ddp",)
+    # each recipe replicated, then sharded: more devices relieve memory without touching the recipe (no lower
+    # precision, no recomputation), at the cost of a gather per block per step
+    return [dataclasses.replace(c, shard=s) for c in candidates for s in ([c.shard] if c.shard else shards)]
+
+
+def _plan_ranks(model, train_data, budget, base, candidates, loss_fn, device, world_size, verbose) -> Plan:
+    """The ``world_size`` > 1 plan: every candidate screened by its per-rank estimate, the cheapest that fits
+    chosen (the ranks are not here to run trials)."""
+    configs = _rank_configs(model, base, device, world_size, candidates)
+    sample = _sample_batch(as_dataset(train_data), train_data)
+    entries = [Entry(f"{config_label(c)}, {c.shard} x{world_size}", c) for c in configs]
+    screen = _Screen(model, sample, loss_fn, device, budget, world_size)
+    board = run_candidates(
+        entries, budget, functools.partial(_estimated_rank, screen), executor="inline", applies=("memory",),
+        margin=SAFETY_MARGIN, stop_after=1, screen=screen,
+        choose=_cheapest, techniques=TECHNIQUES, entity="config", device=device, verbose=verbose,
+    )  # fmt: skip
+    chosen = board.chosen
+    return Plan(chosen=None if chosen is None else chosen.spec, leaderboard=board, device=device, _model=model,
+                _train_data=train_data, _loss_fn=loss_fn, world_size=world_size)  # fmt: skip
+
+
+def _estimated_rank(screen: _Screen, config: TrainConfig, time_left) -> Measured:
+    """No trial: a rank's figures are the screen's estimate."""
+    peak = _budgeted_peak(screen.estimates[config])
+    return Measured(device_peak_bytes=peak, extra={"estimated_peak_bytes": peak})
+
+
+def _cheapest(fits: list[Entry]) -> tuple[Entry, str]:
+    return fits[0], "the cheapest per-rank configuration estimated to fit (no trial: the ranks are not here)"
+
+
 class _Screen:
     """Before a trial: reject by the fake-tensor estimate, or by the process floor measured so far."""
 
-    def __init__(self, model, sample, loss_fn, device: str, budget: Budget) -> None:
+    def __init__(self, model, sample, loss_fn, device: str, budget: Budget, world_size: int = 1) -> None:
         self.model, self.sample, self.loss_fn, self.device, self.budget = model, sample, loss_fn, device, budget
+        self.world_size = world_size
+        self.estimates: dict[TrainConfig, Estimate] = {}
         self.process_floor: int | None = None  # the smallest measured non-tensor RSS of a training process (CPU)
 
     def __call__(self, entry: Entry) -> Verdict | None:
@@ -306,12 +371,13 @@ class _Screen:
             return Verdict.over_limit("memory", self.process_floor, cap, (
                 f"the training process alone (interpreter, libraries) measured {format_bytes(self.process_floor)} "
                 f"> budget {format_bytes(cap)}"))  # fmt: skip
-        est = estimate(self.model, self.sample, entry.spec, loss_fn=self.loss_fn, device=self.device)
+        est = estimate(self.model, self.sample, entry.spec, loss_fn=self.loss_fn, device=self.device,
+                       world_size=self.world_size)  # fmt: skip
         if _needs_release(entry.spec, est, self.budget):
             entry.spec = dataclasses.replace(entry.spec, release_memory=True)
             entry.name = config_label(entry.spec)
             est = est.released()
-        entry.details["estimate"] = est
+        entry.details["estimate"] = self.estimates[entry.spec] = est
         if not self.device.startswith("cuda") and "process_baseline" in est.allowances:
             baseline = est.allowances["process_baseline"]
             self.process_floor = baseline if self.process_floor is None else min(self.process_floor, baseline)

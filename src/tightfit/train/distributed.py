@@ -191,7 +191,7 @@ def _all_reduce_mean(tensors: list[torch.Tensor], scale: float) -> None:
     for t in tensors:
         by_dtype.setdefault(t.dtype, []).append(t)
     for group in by_dtype.values():
-        flat = torch.cat([t.detach().reshape(-1) for t in group]) * scale
+        flat = torch.cat([t.detach().reshape(-1) for t in group]).mul_(scale)  # one copy of the group, no more
         dist.all_reduce(flat)
         offset = 0
         for t in group:
