@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench fuzz lint format clean
+.PHONY: demo test test-cluster bench fuzz lint format clean
 
 # uv installs the same packages as pip in seconds instead of minutes; it reads no pip configuration, so the
 # wheel folders pip is configured with (where the CPU torch wheel lies) are handed to it.
@@ -36,6 +36,10 @@ test: $(STAMP)
 	# PYTHONDONTWRITEBYTECODE machines compile tightfit again in every process the tests start (0.6 s each)
 	$(BIN)/python -m compileall -q src tests > /dev/null
 	$(BIN)/python -m pytest src tests
+
+# the tests that launch torchrun ranks or a Ray instance (seconds of process start-up each): CI runs them too
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest tests -m cluster
 
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/test_fuzz.py

@@ -55,13 +55,13 @@ def test_engine_recipe_counts_fp32_weights_gradients_and_adam():
 
 
 def test_estimate_per_rank_splits_fsdp_and_keeps_ddp():
-    model, sample, _ = ZOO["transformer"](4)
+    model, sample, _ = ZOO["transformer"](1)
     config = TrainConfig(micro_batch=16, verbose=False)
     one = estimate(model, sample, config, device="cuda", process=False)
     states = sum(one.breakdown[k] for k in ("params", "grads", "optimizer"))
     unit = largest_unit_params(model)
     peaks = {}
-    for world in (2, 4, 8):
+    for world in (2, 8):
         rank = estimate(model, sample, config, device="cuda", process=False, world_size=world, shard="fsdp")
         assert (rank.world_size, rank.shard) == (world, "fsdp")
         assert rank.breakdown["activations"] == one.breakdown["activations"]  # a rank runs the same micro-batch
@@ -70,7 +70,7 @@ def test_estimate_per_rank_splits_fsdp_and_keeps_ddp():
         assert rank.breakdown["gathered"] == unit * 12
         assert rank.peak == sum(rank.breakdown.values())
         peaks[world] = rank.peak
-    assert peaks[2] > peaks[4] > peaks[8]
+    assert peaks[2] > peaks[8]
     ddp = estimate(model, sample, config, device="cuda", process=False, world_size=4)
     assert ddp.shard == "ddp"
     # the reducer's buckets and the all-reduce buffer: two copies of the (fp32, all trainable) gradients

@@ -49,6 +49,19 @@ def test_pretrain_writes_a_loadable_model_card_history_and_checkpoint_reproducib
     other = load_tiny_tfm(tmp_path / "b" / "tiny_tfm.pt")
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True))
 
+    # a warm start continues those weights with a fresh schedule, and its card adds up the earlier run
+    warm = pretrain(tmp_path / "c", minutes=None, steps=2, settings=SMALL, verbose=False, lr=1e-5,
+                    init=tmp_path / "a" / "tiny_tfm.pt")  # fmt: skip
+    assert (warm["steps"], warm["total_steps"], warm["init"]["total_steps"]) == (2, 5, 3)
+    assert warm["total_pretrain_minutes"] > warm["pretrain_minutes"]
+    continued = load_tiny_tfm(tmp_path / "c" / "tiny_tfm.pt")
+    assert continued.config == TINY
+    drift = max((x - y).abs().max().item() for x, y in zip(model.state_dict().values(),
+                                                           continued.state_dict().values(), strict=True))  # fmt: skip
+    assert 0 < drift < 1e-3  # two small steps away from where it started, not a fresh model
+    with pytest.raises(ConfigError, match="architecture"):
+        pretrain(tmp_path / "d", minutes=None, steps=1, architecture=TINY, init=tmp_path / "a" / "tiny_tfm.pt")
+
 
 @pytest.mark.parametrize(("kwargs", "name"), [({"minutes": 0}, "minutes"), ({"minutes": None, "steps": 0}, "steps")])
 def test_bad_run_length_is_rejected_before_any_work(tmp_path, kwargs, name):

@@ -69,6 +69,7 @@ def runs(tmp_path_factory):
     return root, crashed, after_crash
 
 
+@pytest.mark.cluster
 def test_two_ranks_reproduce_one_process_with_the_same_global_batch(runs):
     root = runs[0]
     one, two = _report(root / "single", 0), _report(root / "pair", 0)
@@ -84,6 +85,7 @@ def test_two_ranks_reproduce_one_process_with_the_same_global_batch(runs):
         assert torch.equal(rank0[name], rank1[name]), name  # every rank holds the same model
 
 
+@pytest.mark.cluster
 def test_ranks_agree_on_an_out_of_memory_back_off(runs):
     root = runs[0]
     for rank in (0, 1):  # only rank 1 ran out of memory; both backed off at the same step
@@ -94,6 +96,7 @@ def test_ranks_agree_on_an_out_of_memory_back_off(runs):
     assert "can't allocate memory" in _report(root / "pair", 1)["oom_events"][0]["error"]
 
 
+@pytest.mark.cluster
 def test_only_rank_zero_writes(runs):
     root = runs[0]
     assert _report(root / "pair", 1)["writes"] == []
@@ -103,6 +106,7 @@ def test_only_rank_zero_writes(runs):
     assert json.loads((root / "pair" / "run" / "run.json").read_text())["world_size"] == 2
 
 
+@pytest.mark.cluster
 def test_a_failing_rank_stops_the_other_and_resume_is_bit_exact(runs):
     root, crashed, after_crash = runs
     assert crashed.returncode != 0
@@ -131,6 +135,7 @@ def test_sharding_without_a_process_group_names_the_launcher(digits, make_net, m
         TrainConfig(shard="zero3")
 
 
+@pytest.mark.cluster
 def test_plan_for_two_ranks_writes_launch_files_that_train(tmp_path, monkeypatch, capsys):
     from tightfit.cli import main
 

@@ -160,7 +160,7 @@ def run_candidates(
         ``evaluate(spec, time_left_s) -> Measured | Outcome``; may raise :class:`SkipEntry`.
     order : callable, default=None
         A sort key (cheapest first); None keeps the given order.
-    executor : {"local", "inline"}, default="local"
+    executor : {"local", "inline", "ray"}, default="local"
         Where ``evaluate`` runs (:mod:`tightfit.search.executors`).
     applies : sequence of str
         The budget limits judged on each entry's figures (``"time"`` judges ``projected_s``).
@@ -193,6 +193,10 @@ def run_candidates(
     for name in applies:
         if name not in LIMITS_JUDGED:
             raise ValueError(f"run_candidates: unknown limit {name!r} in applies; known: {LIMITS_JUDGED}")
+    if executor == "ray":
+        from tightfit.search.executors import require_ray
+
+        require_ray()
     run = EXECUTORS[executor]
     queue = sorted(entries, key=order) if order is not None else list(entries)
     done: list[Entry] = []

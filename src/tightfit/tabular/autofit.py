@@ -191,6 +191,9 @@ class AutoFit:
         end with every row predicted as the majority class. None keeps argmax.
     verbose : bool, default=True
         A progress bar over the candidates.
+    executor : {"local", "inline", "ray"}, default="local"
+        Where each candidate is fitted: a guarded child here, or a Ray task (on a cluster when one runs), still
+        capped by the guard inside the task (:mod:`tightfit.search.executors`).
     """
 
     def __init__(
@@ -202,7 +205,9 @@ class AutoFit:
         random_state: int = 0,
         decision_metric: str | None = "balanced_accuracy",
         verbose: bool = True,
+        executor: str = "local",
     ) -> None:
+        from tightfit.search.executors import EXECUTORS
         from tightfit.tabular.decision import DECISION_METRICS
 
         check(
@@ -213,6 +218,7 @@ class AutoFit:
             random_state=(random_state, Interval(int, 0)),
             decision_metric=(decision_metric, None, Options(*DECISION_METRICS)),
             verbose=(verbose, bool),
+            executor=(executor, Options(*EXECUTORS)),
         )
         if candidates is not None and (not candidates or not all(isinstance(c, Candidate) for c in candidates)):
             from tightfit.errors import bad_param
@@ -224,6 +230,11 @@ class AutoFit:
         self.cv = cv
         self.random_state = random_state
         self.decision_metric = decision_metric
+        self.executor = executor
+        if executor == "ray":
+            from tightfit.search.executors import require_ray
+
+            require_ray()
         self.verbose = verbose
 
     def fit(self, X: Any, y: Any, deadline: Any = None) -> AutoFit:
@@ -278,7 +289,7 @@ class AutoFit:
             for c in candidates
         ]
         self.search_ = run_candidates(
-            entries, self.budget, evaluate,
+            entries, self.budget, evaluate, executor=self.executor,
             applies=("memory", "latency", "size"), deadline=deadline, min_seconds=_MIN_SECONDS, preload=CHILD_IMPORTS,
             techniques=CANDIDATES, entity="model", device=self.budget.resolve_device(), verbose=self.verbose,
         )  # fmt: skip
