@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_breast_cancer
 
 from tightfit import AutoFit, Budget, ConfigError
@@ -54,3 +55,23 @@ def test_ray_missing_names_what_to_install(monkeypatch):
         run_candidates([Entry("a", 1)], Budget(), allocate, executor="ray", verbose=False)
     with pytest.raises(ConfigError, match="executor='ray' needs Ray"):
         AutoFit(executor="ray")
+
+
+def test_forecaster_and_plan_on_ray_give_the_local_choice(local_ray, elnino_df, digits):
+    from tightfit.plan import plan
+    from tightfit.timeseries import Forecaster
+    from tightfit.train import TrainConfig
+
+    models = ["SeasonalNaive", "AutoETS"]
+    scores = {}
+    for executor in ("local", "ray"):
+        fc = Forecaster(horizon=12, season_length=12, models=models, n_windows=2, verbose=False, executor=executor)
+        scores[executor] = {e.name: (e.status, e.measured.quality) for e in fc.fit(elnino_df).search_.entries}
+    assert scores["ray"] == scores["local"]
+    data = (digits[0][:256], digits[1][:256])
+    base = TrainConfig(micro_batch=64, epochs=1, verbose=False)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))  # importable
+    result = plan(model, data, Budget(memory="2GB", device="cpu"), base_config=base, max_measured=1,
+                  executor="ray")  # fmt: skip
+    chosen = result.leaderboard.chosen
+    assert chosen is not None and chosen.measured.peak_bytes < 2e9  # the guard measured the trial inside Ray

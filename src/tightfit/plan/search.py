@@ -38,7 +38,7 @@ from torch import nn
 
 from tightfit.budget import Budget
 from tightfit.errors import ConfigError
-from tightfit.params import Interval, check
+from tightfit.params import Interval, Options, check
 from tightfit.plan.estimate import FRAGMENTATION_BOUND, Estimate, estimate
 from tightfit.plan.pareto import pareto_front, plot_plan
 from tightfit.search import Entry, Leaderboard, Measured, Verdict, run_candidates
@@ -237,6 +237,7 @@ def plan(
     deadline: Any = None,
     verbose: bool = False,
     world_size: int = 1,
+    executor: str = "local",
 ) -> Plan:
     """Find the fastest training config for ``model`` that fits ``budget``; see the module docstring.
 
@@ -262,6 +263,8 @@ def plan(
     world_size : int, default=1
         Plan for this many ranks (devices) of a data-parallel run, per rank and without the devices; see the
         module docstring.
+    executor : {"local", "ray"}, default="local"
+        Where each trial runs: a guarded child here, or a Ray task (the same guard inside it).
     """
     check(
         "plan",
@@ -272,6 +275,7 @@ def plan(
         max_measured=(max_measured, Interval(int, 1)),
         trial_steps=(trial_steps, Interval(int, 1)),
         world_size=(world_size, Interval(int, 1)),
+        executor=(executor, Options("local", "ray")),
     )
     base = base_config or TrainConfig()
     if world_size > 1:  # planning for devices that need not be here: a CUDA budget is planned for from any box
@@ -290,7 +294,7 @@ def plan(
         n_samples * base.epochs,
     )  # fmt: skip
     board = run_candidates(
-        entries, budget, evaluate,
+        entries, budget, evaluate, executor=executor,
         applies=("memory", "time"), entry_time_cap=TRIAL_TIME_CAP_S, margin=SAFETY_MARGIN, stop_after=max_measured,
         deadline=deadline, min_seconds=MIN_TRIAL_S if deadline is not None else 0.0,
         screen=_Screen(model, sample, loss_fn, device, budget), check_entry=_no_backoff,

@@ -84,6 +84,10 @@ class Forecaster:
         Augmentation of the neural models' training windows; ``None``: on for short series only.
     chronos_path : str, default=None
         A local Chronos-Bolt checkpoint folder for the zero-shot model.
+    executor : {None, "local", "inline", "ray"}, default=None
+        Where each model is validated and fitted: ``None`` picks a guarded child where this platform forks one
+        cheaply, else this process; ``"ray"``: Ray tasks, still capped by the guard inside each
+        (:mod:`tightfit.search.executors`).
     """
 
     def __init__(
@@ -101,7 +105,10 @@ class Forecaster:
         chronos_path: str | None = None,
         random_state: int = 0,
         verbose: bool = True,
+        executor: str | None = None,
     ) -> None:
+        from tightfit.search.executors import EXECUTORS, require_ray
+
         self.horizon = check_horizon(horizon)
         check(
             "Forecaster",
@@ -113,7 +120,10 @@ class Forecaster:
             top_k=(top_k, Interval(int, 2)),
             augment=(augment, None, Augmenter),
             verbose=(verbose, bool),
+            executor=(executor, None, Options(*EXECUTORS)),
         )
+        if executor == "ray":
+            require_ray()
         if not isinstance(level, (list, tuple)) or not all(Interval(int, 0, 100, "neither").accepts(v) for v in level):
             raise bad_param("level", "Forecaster", "a sequence of ints in (0, 100)", level)
         if models != "auto" and (not isinstance(models, (list, tuple)) or not models):
@@ -127,6 +137,7 @@ class Forecaster:
         self.chronos_path = chronos_path
         self.random_state = random_state
         self.verbose = verbose
+        self.executor = executor
 
     # -- fit -----------------------------------------------------------------------------------------------
     def fit(self, df: Any, deadline: Any = None, then_save: bool = False) -> Forecaster:
@@ -142,7 +153,7 @@ class Forecaster:
         from tightfit.search import Entry, run_candidates
 
         deadline = deadline or Deadline(self.budget.time)
-        executor = "local" if guard.forks_children() else "inline"
+        executor = self.executor or ("local" if guard.forks_children() else "inline")
         guard.warm_up(CHILD_IMPORTS)  # the server's imports overlap the checks below
         self.series_ = series = check_series(df, self.horizon)
         self.notes_: list[str] = []
