@@ -38,7 +38,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest src tests
 
 # the tests that launch torchrun ranks or a Ray instance (seconds of process start-up each): CI runs them too
+# Ray (~240 MB) is installed here only, so `make test` does not pay for it
 test-cluster: $(STAMP)
+	if test -x $(BIN)/uv && $(BIN)/uv pip install -q --python $(BIN)/python $(UV_OPTIONS) -e ".[ray]"; \
+	then :; else $(BIN)/python -m pip install -q -c constraints.txt -e ".[ray]"; fi
 	$(BIN)/python -m pytest tests -m cluster
 
 fuzz: $(STAMP)

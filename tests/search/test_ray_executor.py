@@ -13,7 +13,7 @@ from tightfit.search import Entry, Measured, run_candidates
 from tightfit.tabular import Candidate
 
 pytestmark = pytest.mark.cluster  # make test-cluster (CI runs it after make test)
-ray = pytest.importorskip("ray")  # in the dev extra
+ray = pytest.importorskip("ray")  # make test-cluster installs the ray extra
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # test modules are not importable by Ray's workers
 
 
