@@ -188,13 +188,8 @@ class Trainer:
                 raise
             failure, mean_loss = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}", 0.0
             if self.config.shard == "fsdp":  # the other ranks wait in a collective of this step: no agreement
-                raise BudgetExceeded(
-                    "memory",
-                    self.budget.memory or 0,
-                    None,
-                    detail=f"out of memory under FSDP ({failure})",
-                    hint="lower micro_batch, or add checkpointing=True",
-                ) from None
+                hint = "lower micro_batch, or add checkpointing=True"
+                raise self._memory_exceeded(f"under FSDP ({failure})", hint) from None
         if self.world.distributed:  # one all-reduce agrees the outcome and sums the loss over ranks
             failed, loss_rows, all_rows = all_sum([failure is not None, mean_loss * rows, rows], self.world)
             if failed:
@@ -233,12 +228,9 @@ class Trainer:
                 torch.cuda.empty_cache()
             old = self.current
             if old.micro_batch == 1:
-                raise BudgetExceeded(
-                    "memory",
-                    self.budget.memory or 0,
-                    None,
-                    detail=f"out of memory at micro_batch=1 ({failure})",
-                    hint="try precision='bf16', checkpointing=True, lora=LoraSpec(r=8) or optimizer='adafactor'",
+                raise self._memory_exceeded(
+                    f"at micro_batch=1 ({failure})",
+                    "try precision='bf16', checkpointing=True, lora=LoraSpec(r=8) or optimizer='adafactor'",
                 )
             self.current = dataclasses.replace(old, micro_batch=old.micro_batch // 2, accumulation=old.accumulation * 2)
             event = {
@@ -257,6 +249,9 @@ class Trainer:
                 old.accumulation,
                 self.current.accumulation,
             )
+
+    def _memory_exceeded(self, where: str, hint: str) -> BudgetExceeded:
+        return BudgetExceeded("memory", self.budget.memory or 0, None, detail=f"out of memory {where}", hint=hint)
 
     # -- evaluation --------------------------------------------------------------------------------------
     @torch.no_grad()
