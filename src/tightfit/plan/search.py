@@ -38,10 +38,11 @@ from torch import nn
 
 from tightfit.budget import Budget
 from tightfit.errors import ConfigError
-from tightfit.params import Interval, Options, check
+from tightfit.params import Interval, check
 from tightfit.plan.estimate import FRAGMENTATION_BOUND, Estimate, estimate
 from tightfit.plan.pareto import pareto_front, plot_plan
 from tightfit.search import Entry, Leaderboard, Measured, Verdict, run_candidates
+from tightfit.search.executors import check_executor
 from tightfit.train.config import TrainConfig
 from tightfit.train.data import as_dataset
 from tightfit.train.techniques import TECHNIQUES
@@ -275,8 +276,8 @@ def plan(
         max_measured=(max_measured, Interval(int, 1)),
         trial_steps=(trial_steps, Interval(int, 1)),
         world_size=(world_size, Interval(int, 1)),
-        executor=(executor, Options("local", "ray")),
     )
+    check_executor("plan", executor, allowed=("local", "ray"))
     base = base_config or TrainConfig()
     if world_size > 1:  # planning for devices that need not be here: a CUDA budget is planned for from any box
         device = budget.device if str(budget.device).startswith("cuda") else budget.resolve_device()

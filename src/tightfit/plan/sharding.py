@@ -19,7 +19,6 @@ holds them side by side.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -102,9 +101,6 @@ class ShardedStates:
     def total(self) -> int:
         return self.params + self.grads + self.optimizer + self.gathered + self.buffers
 
-    def to_dict(self) -> dict[str, int | str]:
-        return dataclasses.asdict(self) | {"total": self.total}
-
 
 def sharded_states(
     total_params: int,
@@ -113,18 +109,14 @@ def sharded_states(
     world_size: int,
     shard: str,
     recipe: Recipe,
-    frozen_param_bytes: float | None = None,
 ) -> ShardedStates:
-    """Per-rank model-state bytes of ``shard`` over ``world_size`` ranks under ``recipe``.
-
-    Frozen parameters (LoRA's base) have no gradient or optimizer state; they weigh ``frozen_param_bytes``
-    each (the recipe's ``param`` by default)."""
+    """Per-rank model-state bytes of ``shard`` over ``world_size`` ranks under ``recipe``. Frozen parameters
+    (LoRA's base) have no gradient or optimizer state."""
     check("sharded_states", world_size=(world_size, Interval(int, 1)), shard=(shard, Options(*SHARDS)))
     if not 0 <= trainable_params <= total_params:
         raise bad_param("trainable_params", "sharded_states", f"an int in [0, total_params={total_params}]",
                         trainable_params)  # fmt: skip
-    frozen = (total_params - trainable_params) * (recipe.param if frozen_param_bytes is None else frozen_param_bytes)
-    params = trainable_params * recipe.param + frozen
+    params = total_params * recipe.param
     optimizer = trainable_params * recipe.optimizer
     if shard == "ddp":
         grads = trainable_params * recipe.grad

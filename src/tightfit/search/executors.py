@@ -23,7 +23,7 @@ from typing import Any
 
 from tightfit.guard import Guarded, run_measured
 
-__all__ = ["EXECUTORS", "require_ray", "run_inline", "run_local", "run_ray"]
+__all__ = ["EXECUTORS", "check_executor", "require_ray", "run_inline", "run_local", "run_ray"]
 
 
 def run_local(fn: Callable, *args: Any, memory: int | None, time: float | None, cuda_memory: int | None,
@@ -86,4 +86,15 @@ def run_ray(fn: Callable, *args: Any, memory: int | None, time: float | None, cu
 
 
 EXECUTORS: dict[str, Callable[..., Guarded]] = {"local": run_local, "inline": run_inline, "ray": run_ray}
+
+
+def check_executor(owner: str, executor: str | None, allowed: Sequence[str] = tuple(EXECUTORS),
+                   optional: bool = False) -> None:  # fmt: skip
+    """Where ``executor`` is typed: one of ``allowed`` (or None where ``optional``: the owner picks), and for
+    ``"ray"`` an installed Ray."""
+    from tightfit.params import Options, check
+
+    check(owner, executor=(executor, *([None] if optional else []), Options(*allowed)))
+    if executor == "ray":
+        require_ray()
 

@@ -21,12 +21,12 @@ from typing import Any
 
 from tightfit.budget import Budget
 from tightfit.errors import BudgetExceeded, TightfitError
-from tightfit.params import Interval, Options, check
+from tightfit.params import Interval, check
 from tightfit.progress import StepProgress
 from tightfit.registry import Registry
 from tightfit.search.binding import triage
 from tightfit.search.entry import Entry, Measured, Verdict
-from tightfit.search.executors import EXECUTORS
+from tightfit.search.executors import EXECUTORS, check_executor
 from tightfit.search.leaderboard import Leaderboard
 from tightfit.units import format_bytes, format_seconds
 
@@ -185,7 +185,6 @@ def run_candidates(
     """
     check(
         "run_candidates",
-        executor=(executor, Options(*EXECUTORS)),
         margin=(margin, Interval(float, 0, 1, closed="left")),
         stop_after=(stop_after, None, Interval(int, 1)),
         budget=(budget, Budget),
@@ -193,10 +192,7 @@ def run_candidates(
     for name in applies:
         if name not in LIMITS_JUDGED:
             raise ValueError(f"run_candidates: unknown limit {name!r} in applies; known: {LIMITS_JUDGED}")
-    if executor == "ray":
-        from tightfit.search.executors import require_ray
-
-        require_ray()
+    check_executor("run_candidates", executor)
     run = EXECUTORS[executor]
     queue = sorted(entries, key=order) if order is not None else list(entries)
     done: list[Entry] = []

@@ -207,7 +207,7 @@ class AutoFit:
         verbose: bool = True,
         executor: str = "local",
     ) -> None:
-        from tightfit.search.executors import EXECUTORS
+        from tightfit.search.executors import check_executor
         from tightfit.tabular.decision import DECISION_METRICS
 
         check(
@@ -218,7 +218,6 @@ class AutoFit:
             random_state=(random_state, Interval(int, 0)),
             decision_metric=(decision_metric, None, Options(*DECISION_METRICS)),
             verbose=(verbose, bool),
-            executor=(executor, Options(*EXECUTORS)),
         )
         if candidates is not None and (not candidates or not all(isinstance(c, Candidate) for c in candidates)):
             from tightfit.errors import bad_param
@@ -230,11 +229,8 @@ class AutoFit:
         self.cv = cv
         self.random_state = random_state
         self.decision_metric = decision_metric
+        check_executor("AutoFit", executor)
         self.executor = executor
-        if executor == "ray":
-            from tightfit.search.executors import require_ray
-
-            require_ray()
         self.verbose = verbose
 
     def fit(self, X: Any, y: Any, deadline: Any = None) -> AutoFit:

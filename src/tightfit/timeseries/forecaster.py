@@ -107,7 +107,7 @@ class Forecaster:
         verbose: bool = True,
         executor: str | None = None,
     ) -> None:
-        from tightfit.search.executors import EXECUTORS, require_ray
+        from tightfit.search.executors import check_executor
 
         self.horizon = check_horizon(horizon)
         check(
@@ -120,10 +120,8 @@ class Forecaster:
             top_k=(top_k, Interval(int, 2)),
             augment=(augment, None, Augmenter),
             verbose=(verbose, bool),
-            executor=(executor, None, Options(*EXECUTORS)),
         )
-        if executor == "ray":
-            require_ray()
+        check_executor("Forecaster", executor, optional=True)
         if not isinstance(level, (list, tuple)) or not all(Interval(int, 0, 100, "neither").accepts(v) for v in level):
             raise bad_param("level", "Forecaster", "a sequence of ints in (0, 100)", level)
         if models != "auto" and (not isinstance(models, (list, tuple)) or not models):

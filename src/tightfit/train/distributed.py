@@ -5,7 +5,8 @@ collectives the engine needs to keep every rank in step.
 (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``); :func:`join_process_group`
 reads it and initialises gloo on the CPU or NCCL on CUDA. The engine then wraps the model in
 ``DistributedDataParallel`` and gives each rank its share of one global permutation of the rows
-(:func:`rank_share`), so that a 2-rank run sees the same global batches as a 1-rank run with the same seed.
+(:class:`~tightfit.train.data.StepBatches`), so that a 2-rank run sees the same global batches as a 1-rank
+run with the same seed.
 
 Gradients are averaged *after* the ranks agree the step went well: every micro-step runs under
 ``no_sync()`` and one all-reduce follows (:func:`average_gradients`). Letting the last micro-step's backward
@@ -58,16 +59,12 @@ class World:
     rank: int = 0
     size: int = 1
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    in_group: bool = False  # joined a process group (a 1-rank FSDP run is in one too)
+    distributed: bool = False  # joined a process group (a 1-rank FSDP run is in one too)
 
     @property
     def is_main(self) -> bool:
         """Rank 0 writes checkpoints, ``run.json`` and shows progress."""
         return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.in_group
 
 
 def launched_world_size() -> int:
@@ -109,8 +106,8 @@ def join_process_group(device_type: str, shard: str | None) -> World:
     if device_type == "cuda":
         local = int(os.environ.get("LOCAL_RANK", rank % max(torch.cuda.device_count(), 1)))
         torch.cuda.set_device(local)
-        return World(rank, size, torch.device("cuda", local), in_group=True)
-    return World(rank, size, torch.device("cpu"), in_group=True)
+        return World(rank, size, torch.device("cuda", local), distributed=True)
+    return World(rank, size, torch.device("cpu"), distributed=True)
 
 
 def all_sum(values: list[float], world: World) -> list[float]:
@@ -160,13 +157,15 @@ def wrap_model(model: nn.Module, world: World, shard: str | None) -> nn.Module:
     return DistributedDataParallel(model, device_ids=device_ids, forward_sync_buffers=False)
 
 
-def sync_context(net: nn.Module, shard: str | None, last: bool):
-    """The context of one micro-step: DDP never synchronises inside one (the ranks agree first, then
-    :func:`average_gradients`); FSDP reduce-scatters its gradient shards in the last micro-step only."""
+def sync_context(net: nn.Module, world: World, shard: str | None, last: bool):
+    """The context of one micro-step: alone, none; DDP never synchronises inside one (the ranks agree first,
+    then :func:`average_gradients`); FSDP reduce-scatters its gradient shards in the last micro-step only."""
+    if not world.distributed:
+        return contextlib.nullcontext()
     if shard == "fsdp":
         net.set_requires_gradient_sync(last)
         return contextlib.nullcontext()
-    return net.no_sync() if hasattr(net, "no_sync") else contextlib.nullcontext()
+    return net.no_sync()
 
 
 def _fully_shard(model: nn.Module) -> nn.Module:
@@ -199,24 +198,25 @@ def _all_reduce_mean(tensors: list[torch.Tensor], scale: float) -> None:
             offset += t.numel()
 
 
-def full_state(net: nn.Module, optimizer, shard: str | None) -> tuple[dict, dict]:
-    """The model's and optimizer's whole state, on every rank (FSDP's shards gathered; a collective then)."""
+def full_state(model: nn.Module, optimizer, shard: str | None) -> tuple[dict, dict]:
+    """The whole state of ``model`` (never a DDP wrapper: ``fully_shard`` converts the model itself) and of the
+    optimizer, on every rank (FSDP's shards gathered: a collective then)."""
     if shard != "fsdp":
-        return net.module.state_dict() if hasattr(net, "module") else net.state_dict(), optimizer.state_dict()
+        return model.state_dict(), optimizer.state_dict()
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
 
-    return get_state_dict(net, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return get_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
-def load_full_state(net: nn.Module, optimizer, shard: str | None, model_state: dict, optimizer_state: dict) -> None:
-    """Load what :func:`full_state` returned into ``net`` and ``optimizer`` (FSDP: each rank keeps its shard)."""
+def load_full_state(model: nn.Module, optimizer, shard: str | None, model_state: dict, optimizer_state: dict) -> None:
+    """Load what :func:`full_state` returned into ``model`` and ``optimizer`` (FSDP: each rank keeps its shard)."""
     if shard != "fsdp":
-        (net.module if hasattr(net, "module") else net).load_state_dict(model_state)
+        model.load_state_dict(model_state)
         optimizer.load_state_dict(optimizer_state)
         return
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
 
-    set_state_dict(net, optimizer, model_state_dict=model_state, optim_state_dict=optimizer_state,
+    set_state_dict(model, optimizer, model_state_dict=model_state, optim_state_dict=optimizer_state,
                    options=StateDictOptions(full_state_dict=True))  # fmt: skip
 
 

@@ -137,6 +137,7 @@ class Trainer:
         self.device: torch.device | None = None  # set by fit; evaluate before fit uses the model's device
         self.device_override: torch.device | None = None  # the planner's fake runs pick the device themselves
         self.precision: Precision | None = None
+        self.current = config  # the config in force: fit replaces it on an out-of-memory back-off
         self.world = World()
         self.net: nn.Module = model  # what the step calls: the model, or its DistributedDataParallel wrapper
 
@@ -168,9 +169,7 @@ class Trainer:
         chunks = chunk_batch(step_batch, micro_batch)
         for i, chunk in enumerate(chunks):
             weight = n_rows(chunk) / total_rows  # each chunk's mean loss, weighted to the whole batch's mean
-            last = i == len(chunks) - 1
-            in_sync = sync_context(self.net, self.config.shard, last) if self.world.distributed else None
-            with in_sync or contextlib.nullcontext():
+            with sync_context(self.net, self.world, self.config.shard, last=i == len(chunks) - 1):
                 loss = self._forward_loss(chunk) * weight
                 self.precision.scaler.scale(loss).backward()
             loss_sum += loss.detach().float()
@@ -264,8 +263,8 @@ class Trainer:
             self.precision = Precision(self.config.precision, self.device)
         was_training = self.model.training
         self.model.eval()
-        micro_batch = getattr(self, "current", self.config).micro_batch  # after an OOM back-off, the smaller one
-        batches = StepBatches(dataset, micro_batch, 1, 0, self.world.rank, self.world.size).ordered()
+        # after an OOM back-off, the smaller micro-batch
+        batches = StepBatches(dataset, self.current.micro_batch, 1, 0, self.world.rank, self.world.size).ordered()
         loss_sum, correct, rows, classification = 0.0, 0, 0, True
         try:
             for batch in batches:
@@ -508,7 +507,7 @@ class Trainer:
     def _save(self, state: _LoopState, epoch_rng: dict | None) -> None:
         """Rank 0 writes the checkpoint (with every rank's RNG state: dropout differs per rank)."""
         rngs = gather_objects(rng_state(), self.world)
-        model_state, optimizer_state = full_state(self.net, self.optimizer, self.config.shard)
+        model_state, optimizer_state = full_state(self.model, self.optimizer, self.config.shard)
         if not self.world.is_main:
             return
         save_checkpoint(
@@ -528,7 +527,7 @@ class Trainer:
         )
 
     def _restore(self, saved: dict[str, Any]) -> tuple[_LoopState, dict | None, dict]:
-        load_full_state(self.net, self.optimizer, self.config.shard, saved["model"], saved["optimizer"])
+        load_full_state(self.model, self.optimizer, self.config.shard, saved["model"], saved["optimizer"])
         self.precision.scaler.load_state_dict(saved["scaler"])
         self.current = TrainConfig.from_dict({**saved["config"], "verbose": self.config.verbose})
         self.oom_events = list(saved["oom_events"])
