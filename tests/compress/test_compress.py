@@ -65,16 +65,20 @@ def test_quality_tolerance_and_limits_reject_with_the_measured_reason(trained):
         model, X[:64], eval_fn=accuracy_on(X_test, y_test), budget=Budget(size="100KB"), max_quality_drop=0.0,
         techniques=("onnx_int8", "magnitude_prune"), sparsity=0.95, verbose=False,
     )  # fmt: skip
-    original, int8, pruned = report.original, *report.variants
+    original, by_name = report.original, {v.name: v for v in report.variants}
+    int8, pruned = by_name.pop("onnx_int8"), by_name.pop("magnitude_prune")
     assert original.verdict == "over_limit" and "size 340kB > 100kB" in original.reason
     assert pruned.verdict == "over_limit" and "quality drop" in pruned.reason  # 95% of weights gone
     assert report.leaderboard.binding.binding == "size" and "exceeded 100kB" in report.leaderboard.binding.evidence
     assert pruned.details["magnitude_prune"]["zero_fraction"] == pytest.approx(0.95, abs=0.01)
-    assert int8.size_bytes < 100_000
-    if int8.quality >= original.quality:
-        assert report.best is int8
-    else:
-        assert report.best is None and "quality drop" in int8.reason
+    # int8 accuracy depends on the CPU's int8 kernels (VNNI or not): when it drops at all, the follow-ups that
+    # keep the most error-prone MatMuls in float are measured too, and only a variant without a drop may win
+    int8_variants = [int8, *by_name.values()]
+    assert all("MatMuls float" in name for name in by_name) and bool(by_name) == (int8.quality < original.quality)
+    assert all(v.size_bytes < 100_000 for v in int8_variants)
+    exact = [v for v in int8_variants if v.quality >= original.quality]
+    assert all("quality drop" in v.reason for v in int8_variants if v not in exact)
+    assert (report.best in exact) if exact else (report.best is None)
 
 
 def test_default_quality_is_fidelity_and_latency_limit_binds(trained):
@@ -165,9 +169,14 @@ def test_unsupported_layers_are_listed_not_fatal_and_failures_are_rows():
     assert torch.nn.functional.cosine_similarity(quantized(x), model(x)).min() > 0.99
     report = compress(model, x, techniques=("prune", "fp16"), batch_sizes=(2,), verbose=False)
     prune, fp16 = report.variants
-    assert prune.verdict == "failed" and "no Linear pair" in prune.reason
+    # the dependency graph follows the convolution's channels through Flatten into the Linear's columns
+    assert prune.details["prune"]["shrunk"] == {"0": (4, 3)} and prune.module[2].weight.shape == (3, 3 * 14)
     assert fp16.verdict == "failed" and "CUDA" in fp16.reason
-    assert report.best is report.original
+    only_output = nn.Sequential(nn.Linear(16, 3)).eval()  # nothing but the model's output width to prune
+    report = compress(only_output, torch.randn(8, 16), techniques=("prune",), batch_sizes=(2,), verbose=False)
+    (prune,) = report.variants
+    assert prune.verdict == "failed" and "no channel group could be shrunk" in prune.reason
+    assert "output width" in prune.reason and report.best is report.original
 
 
 def test_magnitude_prune_zeroes_the_smallest_weights(trained):

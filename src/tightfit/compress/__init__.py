@@ -10,7 +10,7 @@ The building blocks are public too: ``dynamic_int8``, ``structured_prune``, ``ma
 from tightfit.compress.distill import distill, distillation_loss
 from tightfit.compress.export import export, load_exported
 from tightfit.compress.onnx import OnnxExportError, OnnxRunner, export_onnx, quantize_onnx_dynamic, quantize_onnx_static
-from tightfit.compress.prune import magnitude_prune, prunable_pairs, structured_prune
+from tightfit.compress.prune import magnitude_prune, structured_prune
 from tightfit.compress.quantize import cast, dynamic_int8
 from tightfit.compress.search import TECHNIQUES, CompressReport, compress, output_fidelity
 from tightfit.compress.variant import Variant
@@ -31,7 +31,6 @@ __all__ = [
     "load_exported",
     "magnitude_prune",
     "output_fidelity",
-    "prunable_pairs",
     "quantize_onnx_dynamic",
     "quantize_onnx_static",
     "structured_prune",

@@ -1,12 +1,13 @@
-"""Pruning: magnitude (unstructured, zeros in place) and structured (whole neurons removed, layers shrink).
+"""Pruning: magnitude (unstructured, zeros in place) and structured (whole channels and heads removed).
 
 Unstructured pruning zeroes the smallest weights of each Linear layer: it buys nothing in dense kernels or in
 a dense file, so its reported size is the count of non-zero weights only as information. Structured pruning
-finds pairs of Linear layers (A, B) where B reads A's outputs feature by feature (through element-wise
-activations only) and removes A's output neurons with the smallest norm together with B's matching input
-columns, so both layers really get smaller. Pairs are found by measurement, not by module names: zeroing one
-neuron of A must change exactly that column of B's input on a sample batch. A shrink that breaks the forward
-pass (a reshape that needs the old width, a residual that reads A's output) is undone and listed.
+uses torch-pruning's dependency graph (DepGraph): every layer, norm, reshape and element-wise op coupled to a
+channel is found by tracing the model once, so a group (an FFN's hidden neurons, an attention block's heads
+across query/key/value/output, a convolution with its batch norm) shrinks consistently and the layers really
+get smaller. The groups that set the model's output width are left alone. Each group is pruned on a copy and
+kept only if the forward pass still runs and gives outputs of the same shapes; a group that breaks it (a view
+that needs the old width) is listed with the reason.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from torch import nn
 from tightfit.errors import TechniqueNotApplicable, bad_param
 from tightfit.params import Interval, check
 
-__all__ = ["magnitude_prune", "prunable_pairs", "structured_prune"]
+__all__ = ["magnitude_prune", "structured_prune"]
+
+# attributes through which attention modules name their head count (Hugging Face, timm, fairseq conventions)
+HEAD_COUNT_ATTRIBUTES = ("num_attention_heads", "num_heads", "n_heads", "n_head")
+PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def check_sparsity(sparsity: float, owner: str) -> None:
@@ -43,107 +48,115 @@ def magnitude_prune(model: nn.Module, sparsity: float) -> tuple[nn.Module, dict[
     return pruned, {"layers": len(layers), "zero_fraction": zeros / max(total, 1)}
 
 
-def _record_inputs(model: nn.Module, layers: dict[str, nn.Linear], inputs: Sequence[Any]) -> dict[str, torch.Tensor]:
-    seen: dict[str, torch.Tensor] = {}
-    hooks = [
-        layer.register_forward_pre_hook(lambda _m, args, name=name: seen.setdefault(name, args[0].detach().clone()))
-        for name, layer in layers.items()
-    ]
-    try:
-        with torch.no_grad():
-            model(*inputs)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return seen
-
-
-def prunable_pairs(model: nn.Module, inputs: Sequence[Any]) -> list[tuple[str, str]]:
-    """(A, B) Linear pairs where B's input depends on A's outputs column by column, found by perturbation."""
-    model = model.eval()
-    layers = {n: m for n, m in model.named_modules() if type(m) is nn.Linear}
-    base = _record_inputs(model, layers, inputs)
-    order = list(base)  # the order the layers ran in
-    pairs, used = [], set()
-    for i, a_name in enumerate(order):
-        a = layers[a_name]
-        width = a.out_features
-        if width < 4:
-            continue
-        generator = torch.Generator().manual_seed(i)
-        probe = int(torch.randint(0, width, (1,), generator=generator))
-        saved = a.weight.data[probe].clone(), None if a.bias is None else a.bias.data[probe].clone()
-        scale = float(a.weight.data.std()) or 1.0  # a shift of the neuron's input weights and bias: it moves
-        a.weight.data[probe] += scale * torch.randn(a.in_features, generator=generator)  # past a ReLU too
-        if a.bias is not None:
-            a.bias.data[probe] += 1.0
-        try:
-            changed = _record_inputs(model, layers, inputs)
-        finally:
-            a.weight.data[probe] = saved[0]
-            if a.bias is not None:
-                a.bias.data[probe] = saved[1]
-        for b_name in order[i + 1 :]:
-            b = layers[b_name]
-            if b_name in used or b.in_features != width or b_name not in changed:
-                continue
-            diff = (changed[b_name] - base[b_name]).abs().reshape(-1, width).amax(dim=0)
-            if diff[probe] > 0 and torch.count_nonzero(diff) == 1:
-                pairs.append((a_name, b_name))
-                used.add(b_name)
-                break
-    return pairs
-
-
-def _shrink(a: nn.Linear, b: nn.Linear, keep: torch.Tensor) -> tuple[nn.Linear, nn.Linear]:
-    new_a = nn.Linear(a.in_features, len(keep), bias=a.bias is not None, dtype=a.weight.dtype)
-    new_b = nn.Linear(len(keep), b.out_features, bias=b.bias is not None, dtype=b.weight.dtype)
-    with torch.no_grad():
-        new_a.weight.copy_(a.weight[keep])
-        if a.bias is not None:
-            new_a.bias.copy_(a.bias[keep])
-        new_b.weight.copy_(b.weight[:, keep])
-        if b.bias is not None:
-            new_b.bias.copy_(b.bias)
-    return new_a, new_b
-
-
 def structured_prune(
-    model: nn.Module, inputs: Sequence[Any], sparsity: float, norm: int = 2
+    model: nn.Module, inputs: Sequence[Any], sparsity: float, norm: int = 2, residual: bool = False
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """A copy of ``model`` with ``sparsity`` of the neurons of every prunable pair removed (smallest norm first).
+    """A copy of ``model`` with ``sparsity`` of each coupled channel group removed, least important first.
 
-    A neuron's score is ``||A[j, :]||_p * ||B[:, j]||_p`` (``norm`` p = 1 or 2): its weight in and out.
-    Returns the model and ``{"shrunk": {A: (old, new)}, "skipped": {A: reason}}``.
+    A channel's importance is the product over the group's layers of its weights' p-norm (``norm`` p = 1 or 2):
+    for an FFN neuron, its weights in times its weights out, so a neuron that carries nothing goes first.
+    Attention projections in a module with a head count (``num_attention_heads``, ``num_heads``, ...) lose whole
+    heads (the head's summed importance), never part of one, and the module's head count is updated.
+    ``residual=True`` also narrows residual streams (channels joined by additions across blocks): every block
+    reads them, so that costs more quality. Returns the model and ``{"shrunk": {root: (old, new)},
+    "heads": {root: (old, new)}, "skipped": {root: reason}, "groups_found": n}``.
     """
     check_sparsity(sparsity, "structured_prune")
     if norm not in (1, 2):
         raise bad_param("norm", "structured_prune", "1 (L1) or 2 (L2)", norm)
+    import torch_pruning as tp
+
     pruned = copy.deepcopy(model).eval()
     inputs = tuple(inputs)
     with torch.no_grad():
         reference = pruned(*inputs)
-    shrunk, skipped = {}, {}
-    for a_name, b_name in prunable_pairs(pruned, inputs):
-        a, b = pruned.get_submodule(a_name), pruned.get_submodule(b_name)
-        score = a.weight.norm(p=norm, dim=1) * b.weight.norm(p=norm, dim=0)
-        n_keep = max(1, round(a.out_features * (1 - sparsity)))
-        keep = torch.sort(torch.topk(score, n_keep).indices).values
-        new_a, new_b = _shrink(a, b, keep)
-        _replace(pruned, a_name, new_a)
-        _replace(pruned, b_name, new_b)
+    roots = [group[0].dep.target.name.split(" (")[0] for group in _groups(pruned, inputs)]
+    importance = tp.importance.GroupMagnitudeImportance(p=norm, group_reduction="prod", normalizer=None)
+    shrunk, heads, skipped = {}, {}, {}
+    for root in roots:
+        trial = copy.deepcopy(pruned)
+        graph = tp.DependencyGraph().build_dependency(trial, example_inputs=inputs)
+        layer = trial.get_submodule(root)
+        prune_out = graph.get_pruner_of_module(layer).prune_out_channels
+        width = graph.get_out_channels(layer)
+        group = graph.get_pruning_group(layer, prune_out, idxs=list(range(width)))
+        if _sets_output_width(graph, group):
+            skipped[root] = "sets the model's output width"
+            continue
+        if not residual and _is_residual(group):
+            skipped[root] = "a residual stream (channels joined by additions): structured_prune(residual=True)"
+            continue
+        head_count, owners = _head_count(trial, graph, group)
+        drop = _channels_to_drop(importance(group), sparsity, head_count)
+        heads_left = head_count - len(drop) * head_count // width
         try:
+            graph.get_pruning_group(layer, prune_out, idxs=drop).prune()
+            for owner in owners:
+                _set_head_count(owner, heads_left)
             with torch.no_grad():
-                output = pruned(*inputs)
-            _same_structure(output, reference)
-            shrunk[a_name] = (a.out_features, n_keep)
-        except Exception as exc:  # the shrink broke the forward pass: undo it and say why
-            _replace(pruned, a_name, a)
-            _replace(pruned, b_name, b)
-            skipped[a_name] = f"shrinking {a_name} -> {b_name} breaks the forward pass: {type(exc).__name__}: {exc}"[
-                :300
-            ]
-    return pruned, {"shrunk": shrunk, "skipped": skipped, "pairs_found": len(shrunk) + len(skipped)}
+                _same_structure(trial(*inputs), reference)
+        except Exception as exc:  # the shrink broke the forward pass: keep the model without it, say why
+            skipped[root] = f"shrinking {root}'s group breaks the forward pass: {type(exc).__name__}: {exc}"[:300]
+            continue
+        pruned = trial
+        shrunk[root] = (width, width - len(drop))
+        if head_count > 1:
+            heads[root] = (head_count, heads_left)
+    return pruned, {"shrunk": shrunk, "heads": heads, "skipped": skipped, "groups_found": len(roots)}
+
+
+def _groups(model: nn.Module, inputs: tuple) -> list:
+    import torch_pruning as tp
+
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=inputs)
+    return list(graph.get_all_groups(root_module_types=PRUNABLE_TYPES))
+
+
+def _sets_output_width(graph, group) -> bool:
+    """A channel of the group reaches the model's output (an output op, or a layer nothing reads)."""
+    return any(graph.is_out_channel_pruning_fn(dep.handler) and not dep.target.outputs for dep, _ in group)
+
+
+def _is_residual(group) -> bool:
+    return any(type(getattr(dep.target, "grad_fn", None)).__name__ == "AddBackward0" for dep, _ in group)
+
+
+def _head_count(model: nn.Module, graph, group) -> tuple[int, list[nn.Module]]:
+    """(heads, their modules) when the group's output projections belong to an attention module, else (1, [])."""
+    names = {dep.target.name.split(" (")[0] for dep, _ in group if graph.is_out_channel_pruning_fn(dep.handler)}
+    owners = {}
+    for name in names:
+        parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+        for attribute in HEAD_COUNT_ATTRIBUTES:
+            count = getattr(parent, attribute, None)
+            if isinstance(count, int) and count > 1:
+                owners[id(parent)] = (parent, count)
+    counts = {count for _, count in owners.values()}
+    if len(counts) != 1:
+        return 1, []
+    return counts.pop(), [parent for parent, _ in owners.values()]
+
+
+def _channels_to_drop(scores: torch.Tensor, sparsity: float, head_count: int) -> list[int]:
+    """The least important channels; with heads, every channel of the least important whole heads."""
+    width = len(scores)
+    if head_count > 1 and width % head_count == 0:
+        per_head = scores.reshape(head_count, -1).sum(1)
+        n_drop = min(head_count - 1, round(head_count * sparsity))
+        heads = torch.argsort(per_head)[:n_drop].tolist()
+        size = width // head_count
+        return sorted(h * size + i for h in heads for i in range(size))
+    n_drop = min(width - 1, round(width * sparsity))
+    return sorted(torch.argsort(scores)[:n_drop].tolist())
+
+
+def _set_head_count(module: nn.Module, heads: int) -> None:
+    """The module's head count (and Hugging Face's ``all_head_size``) after whole heads were removed."""
+    attribute = next(a for a in HEAD_COUNT_ATTRIBUTES if isinstance(getattr(module, a, None), int))
+    old = getattr(module, attribute)
+    setattr(module, attribute, heads)
+    if isinstance(getattr(module, "all_head_size", None), int):
+        module.all_head_size = module.all_head_size // old * heads
 
 
 def _same_structure(output: Any, reference: Any) -> None:
@@ -152,11 +165,8 @@ def _same_structure(output: Any, reference: Any) -> None:
             raise TechniqueNotApplicable(
                 f"output shape changed: {tuple(getattr(output, 'shape', ()))} != {tuple(reference.shape)}"
             )
+        if not torch.isfinite(output).all():
+            raise TechniqueNotApplicable("outputs are no longer finite")
     elif isinstance(reference, (tuple, list)):
         for o, r in zip(output, reference, strict=True):
             _same_structure(o, r)
-
-
-def _replace(root: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    setattr(root.get_submodule(parent_name) if parent_name else root, child, module)

@@ -48,7 +48,7 @@ for _id, _kind, _relaxes, _rank, _summary in (
     ("onnx_int8", "serving", ("latency", "size"), 11, "ONNX Runtime, dynamic int8 per channel"),
     ("onnx_static_int8", "serving", ("latency", "size"), 12, "ONNX Runtime, static int8 calibrated on the inputs"),
     ("onnx", "serving", ("latency",), 13, "ONNX Runtime, fp32"),
-    ("prune", "torch", ("latency", "size"), 14, "structured pruning: Linear pairs really shrink"),
+    ("prune", "torch", ("latency", "size"), 14, "structured pruning (torch-pruning): neurons, heads, channels go"),
     ("distill", "torch", ("latency", "size"), 15, "distillation into a smaller student"),
     ("magnitude_prune", "torch", ("size",), 16, "zero the smallest weights (smaller when compressed)"),
     ("bf16", "serving", ("latency", "size"), 17, "bf16 weights (CPUs with avx512_bf16/amx)"),
@@ -201,7 +201,7 @@ def _torch_stage(stage: str, module: nn.Module, ctx: _Context) -> tuple[nn.Modul
         pruned, info = structured_prune(module, ctx.inputs, ctx.sparsity)
         if not info["shrunk"]:
             tried = info["skipped"]
-            raise TechniqueNotApplicable(f"no Linear pair could be shrunk ({len(tried)} tried: {tried})")
+            raise TechniqueNotApplicable(f"no channel group could be shrunk ({len(tried)} tried: {tried})")
         if ctx.train_data is not None:  # recover what pruning lost by distilling from the original
             result = distill(ctx.model, pruned, ctx.train_data, loss=ctx.distill_loss, config=ctx.train_config)
             info["recovery"] = {"steps": result.steps, "stopped_by": result.stopped_by}
@@ -314,7 +314,7 @@ def compress(
     ----------
     example_inputs : tensor or tuple of tensors
         The model's positional inputs, rows first. Latency is timed on their first ``b`` rows (cycled when
-        fewer) for each ``b`` in ``batch_sizes``; ONNX export, pruning's pair search and static calibration
+        fewer) for each ``b`` in ``batch_sizes``; ONNX export, pruning's dependency trace and static calibration
         use them too.
     eval_fn : callable, default=None
         ``eval_fn(variant) -> float``, higher is better, on held-out data. ``None``: output fidelity, the mean
