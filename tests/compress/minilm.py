@@ -8,6 +8,7 @@ import glob
 import os
 import random
 import re
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -49,18 +50,46 @@ def sentences(n: int, seed: int = 0) -> list[str]:
     for path in sorted(glob.glob(os.path.join(os.path.dirname(sklearn.__file__), "datasets", "descr", "*.rst"))):
         with open(path, encoding="utf-8") as handle:
             text += " " + handle.read()
-    found = re.split(r"(?<=[.!?])\s+(?=[A-Z])", re.sub(r"\s+", " ", text))
-    keep = sorted(
-        {
-            s.strip()
-            for s in found
-            if 6 <= len(s.split()) <= 40 and sum(c.isalpha() or c == " " for c in s) > 0.85 * len(s)
-        }
-    )
+    keep = sorted(set(_split_sentences(text)))
     if n > len(keep):
         raise ValueError(f"only {len(keep)} sentences are available, {n} were asked for")
     random.Random(seed).shuffle(keep)
     return keep[:n]
+
+
+DOCUMENTED_MODULES = (
+    "argparse", "asyncio", "collections", "email", "http.client", "json", "logging", "pathlib", "statistics",
+    "subprocess", "unittest", "numpy", "pandas", "scipy.optimize", "scipy.stats", "sklearn.decomposition",
+    "sklearn.ensemble", "sklearn.linear_model", "sklearn.metrics", "sklearn.model_selection", "sklearn.preprocessing",
+    "torch.nn",
+)  # fmt: skip
+
+
+def docstring_sentences(n: int, exclude: Sequence[str] = (), seed: int = 0) -> list[str]:
+    """``n`` real sentences from the docstrings of installed libraries (about 9,000 here), none in ``exclude``:
+    unlabelled text for distillation beyond the ~1,500 of ``sentences``."""
+    import importlib
+    import inspect
+
+    parts = []
+    for name in DOCUMENTED_MODULES:
+        module = importlib.import_module(name)
+        parts += [inspect.getdoc(getattr(module, attribute, None)) or "" for attribute in dir(module)]
+    keep = sorted(set(_split_sentences(" ".join(parts))) - set(exclude))
+    if n > len(keep):
+        raise ValueError(f"only {len(keep)} docstring sentences are available, {n} were asked for")
+    random.Random(seed).shuffle(keep)
+    return keep[:n]
+
+
+def _split_sentences(text: str) -> list[str]:
+    """Sentences of 6-40 words that are mostly letters (no code, no tables)."""
+    found = re.split(r"(?<=[.!?])\s+(?=[A-Z])", re.sub(r"\s+", " ", text))
+
+    def prose(s: str) -> bool:
+        return 6 <= len(s.split()) <= 40 and sum(c.isalpha() or c == " " for c in s) > 0.85 * len(s)
+
+    return [s.strip() for s in found if prose(s)]
 
 
 def tokenize(tokenizer, texts: list[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -204,7 +204,7 @@ def _torch_stage(stage: str, module: nn.Module, ctx: _Context) -> tuple[nn.Modul
             raise TechniqueNotApplicable(f"no channel group could be shrunk ({len(tried)} tried: {tried})")
         if ctx.train_data is not None:  # recover what pruning lost by distilling from the original
             result = distill(ctx.model, pruned, ctx.train_data, loss=ctx.distill_loss, config=ctx.train_config)
-            info["recovery"] = {"steps": result.steps, "stopped_by": result.stopped_by}
+            info["recovery"] = {"steps": result.steps, "stopped_by": result.stopped_by, "seconds": result.wall_time_s}
         return pruned.eval(), info
     if stage == "magnitude_prune":
         return magnitude_prune(module, ctx.sparsity)
@@ -212,7 +212,7 @@ def _torch_stage(stage: str, module: nn.Module, ctx: _Context) -> tuple[nn.Modul
 
     student = copy.deepcopy(ctx.student)  # compress() checked that student and train_data were given
     result = distill(ctx.model, student, ctx.train_data, loss=ctx.distill_loss, config=ctx.train_config)
-    return student.eval(), {"steps": result.steps, "stopped_by": result.stopped_by}
+    return student.eval(), {"steps": result.steps, "stopped_by": result.stopped_by, "seconds": result.wall_time_s}
 
 
 def _serving_stage(stage: str, name: str, module: nn.Module, ctx: _Context, keep_float: int = 0) -> Variant:
