@@ -403,7 +403,8 @@ def _forecast(args: argparse.Namespace) -> int:
     frame = _read_table(args.data, args.quiet)
     models = [m.strip() for m in args.models.split(",")] if args.models else "auto"
     fc = Forecaster(args.horizon, args.season, budget=budget, models=models, metric=args.metric,
-                    n_windows=args.windows, ensemble=args.ensemble, verbose=not args.quiet)  # fmt: skip
+                    n_windows=args.windows, ensemble=args.ensemble, chronos_path=args.chronos,
+                    verbose=not args.quiet)  # fmt: skip
     fc.fit(frame, deadline=deadline, then_save=True)
     for note in fc.notes_:
         print("note:", note)
@@ -649,6 +650,8 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--metric", default="mase", help="mase | smape | rmse | mae")
     fc.add_argument("--windows", type=int, default=3, help="rolling-origin validation windows")
     fc.add_argument("--ensemble", choices=["median"], help="median of the top 3 instead of the best one")
+    fc.add_argument("--chronos", metavar="PATH",
+                    help="a local Chronos-Bolt checkpoint folder: the zero-shot model joins the stack")
     fc.add_argument("--out", default="tightfit-forecast",
                     help="where forecasts.csv, model/, leaderboard.csv and forecast.png go")
     fc.add_argument("--quiet", action="store_true", help="no progress bar")

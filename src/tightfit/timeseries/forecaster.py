@@ -39,7 +39,7 @@ from tightfit.params import Interval, Options, check
 from tightfit.timeseries.augment import Augmenter
 from tightfit.timeseries.data import SeriesSet, check_horizon, check_series, next_dates
 from tightfit.timeseries.metrics import mase, rmse, smape
-from tightfit.timeseries.models import MODELS, STACK, model_stack, series_values
+from tightfit.timeseries.models import MODELS, STACK, check_chronos_path, model_stack, series_values
 from tightfit.units import format_seconds
 
 __all__ = ["METRICS", "Forecaster"]
@@ -83,7 +83,8 @@ class Forecaster:
     augment : Augmenter, default=None
         Augmentation of the neural models' training windows; ``None``: on for short series only.
     chronos_path : str, default=None
-        A local Chronos-Bolt checkpoint folder for the zero-shot model.
+        A local Chronos-Bolt checkpoint folder (``config.json`` with a ``chronos_config`` and the weights, as
+        ``save_pretrained`` writes it) for the zero-shot model; needs ``pip install 'tightfit[chronos]'``.
     executor : {None, "local", "inline", "ray"}, default=None
         Where each model is validated and fitted: ``None`` picks a guarded child where this platform forks one
         cheaply, else this process; ``"ray"``: Ray tasks, still capped by the guard inside each
@@ -132,7 +133,7 @@ class Forecaster:
         self.budget = budget or Budget()
         self.models = list(STACK) if models == "auto" else list(models)
         self.top_k, self.level, self.augment = top_k, tuple(sorted(level)), augment
-        self.chronos_path = chronos_path
+        self.chronos_path = None if chronos_path is None else check_chronos_path(chronos_path)
         self.random_state = random_state
         self.verbose = verbose
         self.executor = executor

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tightfit.errors import DataError
+from tightfit.errors import DataError, bad_param
 from tightfit.registry import Registry
 from tightfit.timeseries.augment import Augmenter
 from tightfit.timeseries.data import next_dates
@@ -363,6 +363,25 @@ class FittedNeural:
         return fitted
 
 
+def check_chronos_path(path: str | Path) -> str:
+    """``path`` if it is a Chronos checkpoint folder, else a ConfigError naming ``chronos_path`` and the fix."""
+    import json
+
+    folder = Path(path)
+    config = folder / "config.json"
+    if not config.is_file():
+        raise bad_param("chronos_path", "Forecaster",
+                        "a Chronos-Bolt checkpoint folder holding config.json and the weights", str(path))  # fmt: skip
+    try:
+        fields = json.loads(config.read_text())
+    except (OSError, ValueError) as exc:
+        raise bad_param("chronos_path", "Forecaster", f"a readable config.json ({exc})", str(path)) from None
+    if "chronos_config" not in fields and "chronos_pipeline_class" not in fields:
+        what = "a Chronos checkpoint (its config.json has no chronos_config: another model's)"
+        raise bad_param("chronos_path", "Forecaster", what, str(path))
+    return str(folder)
+
+
 @dataclasses.dataclass
 class ChronosBolt(_FitThenPredict):
     """Zero-shot Chronos-Bolt from a local checkpoint (``chronos-forecasting``); quantiles give the intervals."""
@@ -377,7 +396,7 @@ class ChronosBolt(_FitThenPredict):
         import importlib.util
 
         if importlib.util.find_spec("chronos") is None:
-            return "the chronos-forecasting package is not installed (pip install chronos-forecasting)"
+            return "the chronos-forecasting package is not installed (pip install 'tightfit[chronos]')"
         if self.path is None:
             return "no Chronos-Bolt checkpoint: pass chronos_path= (a folder with config.json and model weights)"
         if not Path(self.path).exists():
@@ -409,13 +428,17 @@ class FittedChronos:
             self._pipeline = BaseChronosPipeline.from_pretrained(self.path, device_map=device,
                                                                  torch_dtype=torch.float32)  # fmt: skip
         context = [torch.tensor(y) for y in series_values(history).values()]
-        bounds = sorted({q for lv in level for q in (0.5 - lv / 200, 0.5 + lv / 200)} | {0.5})
+        def bound(lv: int, side: int) -> float:  # rounded: 0.5 - 0.4 is 0.0999..., outside Chronos' 0.1
+            return round(0.5 + side * lv / 200, 6)
+
+        bounds = sorted({bound(lv, side) for lv in level for side in (-1, 1)} | {0.5})
         quantiles, _ = self._pipeline.predict_quantiles(context, prediction_length=self.h, quantile_levels=bounds)
-        quantiles = quantiles.cpu().numpy().reshape(-1, len(bounds))
+        # sorted per step (rearrangement): separately predicted quantiles may cross; intervals must not
+        quantiles = np.sort(quantiles.cpu().numpy().astype(np.float64).reshape(-1, len(bounds)), axis=1)
         future = _future(history, self.h, freq).assign(mean=quantiles[:, bounds.index(0.5)])
         for lv in level:
-            future[f"lo-{lv}"] = quantiles[:, bounds.index(0.5 - lv / 200)]
-            future[f"hi-{lv}"] = quantiles[:, bounds.index(0.5 + lv / 200)]
+            future[f"lo-{lv}"] = quantiles[:, bounds.index(bound(lv, -1))]
+            future[f"hi-{lv}"] = quantiles[:, bounds.index(bound(lv, 1))]
         return future
 
     def __getstate__(self) -> dict[str, Any]:  # the loaded pipeline is a cache: the path travels
