@@ -4,9 +4,10 @@ Series (7): elnino (monthly, season 12, h 12), co2 (weekly readings averaged per
 nile (yearly, no season, h 10), sunspots (yearly, no season, h 10), and US realgdp, unemp, cpi from macrodata
 (quarterly, season 4, h 8). Protocol: the last horizon is held out; each model forecasts it from the rest
 (its fit+predict time measured); ``Forecaster(models="auto", budget=Budget(time=...))`` picks by rolling-origin
-validation on the same history only. Reported: test MASE (M4: scaled by in-sample seasonal-naive errors) and
-sMAPE (M4, percent), both also relative to seasonal naive, and seconds. Chronos-Bolt needs a local checkpoint
-and is not part of this run. 2 threads.
+validation on the same history only ("auto": the best single model; "auto+combine": ``ensemble="auto"``, the
+best of that model alone and weighted means / medians of the top 2-3, by validation error). Reported: test MASE
+(M4: scaled by in-sample seasonal-naive errors) and sMAPE (M4, percent), both also relative to seasonal naive,
+and seconds. Chronos-Bolt needs a local checkpoint and is not part of this run. 2 threads.
 
     python benchmarks/forecast.py [--budget 1min] [--windows 3]
 """
@@ -82,13 +83,17 @@ def main() -> None:
             seconds = time.perf_counter() - began
             rows.append({"series": name, "model": model.name, "mase": mase(truth, guess, history, season),
                          "smape": smape(truth, guess), "seconds": seconds})  # fmt: skip
-        began = time.perf_counter()
-        fc = Forecaster(h, season, budget=Budget.parse(f"time={args.budget}"), n_windows=args.windows, verbose=False)
-        guess = fc.fit(train).predict()[fc.chosen_].to_numpy()
-        rows.append({"series": name, "model": "auto", "mase": mase(truth, guess, history, season),
-                     "smape": smape(truth, guess), "seconds": time.perf_counter() - began, "chose": fc.chosen_,
-                     "skipped": ", ".join(e.name for e in fc.search_.entries if e.status == "skipped")})  # fmt: skip
-        print(f"   auto chose {fc.chosen_} in {rows[-1]['seconds']:.0f} s; skipped: {rows[-1]['skipped'] or 'none'}")
+        for label, ensemble in (("auto", None), ("auto+combine", "auto")):
+            began = time.perf_counter()
+            fc = Forecaster(h, season, budget=Budget.parse(f"time={args.budget}"), n_windows=args.windows,
+                            ensemble=ensemble, verbose=False)  # fmt: skip
+            guess = fc.fit(train).predict()[fc.chosen_].to_numpy()
+            chose = fc.combination_.describe()
+            skipped = ", ".join(e.name for e in fc.search_.entries if e.status == "skipped")
+            rows.append({"series": name, "model": label, "mase": mase(truth, guess, history, season),
+                         "smape": smape(truth, guess), "seconds": time.perf_counter() - began, "chose": chose,
+                         "skipped": skipped})  # fmt: skip
+            print(f"   {label} chose {chose} in {rows[-1]['seconds']:.0f} s; skipped: {skipped or 'none'}")
     frame = pd.DataFrame(rows)
     base = frame[frame["model"] == "SeasonalNaive"].set_index("series")
     frame["mase_rel"] = frame["mase"] / frame["series"].map(base["mase"])
@@ -97,13 +102,14 @@ def main() -> None:
     print(frame.pivot(index="series", columns="model", values="mase").round(3).to_string())
     summary = frame.groupby("model")[["mase", "smape", "mase_rel", "smape_rel", "seconds"]].mean().sort_values("mase")
     print("\nmean over series:\n" + summary.round(3).to_string())
-    auto = frame[frame["model"] == "auto"].set_index("series")
-    beats = int((auto["mase"] < base["mase"]).sum())
-    best_single = summary.drop(index="auto")["mase"].min()
-    auto_mase = summary.loc["auto", "mase"]
-    print(f"\nauto beats seasonal naive on {beats}/{len(auto)} series; auto mean MASE {auto_mase:.3f} "
-          f"vs best single model {best_single:.3f} ({auto_mase / best_single - 1:+.1%}); "
-          f"budget {args.budget} per series; {THREADS} threads")  # fmt: skip
+    best_single = summary.drop(index=["auto", "auto+combine"])["mase"].min()
+    for label in ("auto", "auto+combine"):
+        auto = frame[frame["model"] == label].set_index("series")
+        beats = int((auto["mase"] < base["mase"]).sum())
+        auto_mase = summary.loc[label, "mase"]
+        print(f"{label} beats seasonal naive on {beats}/{len(auto)} series; mean MASE {auto_mase:.3f} vs best "
+              f"single model {best_single:.3f} ({auto_mase / best_single - 1:+.1%})")  # fmt: skip
+    print(f"budget {args.budget} per series; {THREADS} threads")
     path = write("forecast", {"machine": machine(), "threads": THREADS, "budget": args.budget,
                               "windows": args.windows, "rows": frame.to_dict(orient="records"),
                               "summary": summary.reset_index().to_dict(orient="records")})  # fmt: skip

@@ -163,7 +163,8 @@ def test_a_slow_model_validates_on_the_most_recent_windows_its_time_allows(nile_
     fc.freq_ = series.freq
     outcome = fc._validate(series, 1, 3, _SlowNaive(), time_left)
     assert outcome.measured.extra["windows"] == expected
-    assert outcome.artefact.shape == (expected, 5)  # one row of errors per window used
+    record = outcome.artefact  # one row of errors (and of truths, and MASE's scale) per window used
+    assert record.errors.shape == record.truths.shape == (expected, 5) and record.scales.shape == (expected,)
     said = outcome.details.get("fewer_windows", "")  # with the measured first window, when windows were cut
     pattern = rf"validated on its {expected} most recent of 3 windows: the first took 4\d\dms" if expected < 3 else ""
     assert re.fullmatch(pattern + (r", and the time left held no more beside its final fit" if pattern else ""), said)

@@ -37,8 +37,15 @@ from tightfit.budget import Budget
 from tightfit.errors import ConfigError, DataError, bad_param
 from tightfit.params import Interval, Options, check
 from tightfit.timeseries.augment import Augmenter
+from tightfit.timeseries.combine import (
+    ENSEMBLES,
+    ValidationRecord,
+    choose_combination,
+    combine_values,
+    inverse_error_weights,
+)
 from tightfit.timeseries.data import SeriesSet, check_horizon, check_series, next_dates
-from tightfit.timeseries.metrics import mase, rmse, smape
+from tightfit.timeseries.metrics import mase, mase_scale, rmse, smape
 from tightfit.timeseries.models import MODELS, STACK, check_chronos_path, model_stack, series_values
 from tightfit.units import format_seconds
 
@@ -76,8 +83,11 @@ class Forecaster:
     n_windows : int, default=3
         Validation cut-offs, each ``horizon`` apart; fewer when the shortest series cannot hold them (said in
         ``notes_``).
-    ensemble : {None, "median"}, default=None
-        ``"median"``: forecast the median of the ``top_k`` best models.
+    ensemble : {None, "median", "weighted", "auto"}, default=None
+        ``None``: the best model alone; ``"median"``: the median of the ``top_k`` best; ``"weighted"``: their mean
+        weighted by inverse validation error; ``"auto"``: whichever of the best alone, weighted means of the top
+        2..``top_k`` and medians of the top 3..``top_k`` scores lowest on the validation windows
+        (:mod:`tightfit.timeseries.combine`; scored exactly from each model's stored window errors).
     level : sequence of int, default=(80, 95)
         Prediction interval levels in percent.
     augment : Augmenter, default=None
@@ -117,7 +127,7 @@ class Forecaster:
             budget=(budget, None, Budget),
             metric=(metric, Options(*METRICS)),
             n_windows=(n_windows, Interval(int, 1)),
-            ensemble=(ensemble, None, Options("median")),
+            ensemble=(ensemble, None, Options(*ENSEMBLES)),
             top_k=(top_k, Interval(int, 2)),
             augment=(augment, None, Augmenter),
             verbose=(verbose, bool),
@@ -158,7 +168,7 @@ class Forecaster:
         self.notes_: list[str] = []
         season, windows, augment, names = self._adapt(series)
         stack = model_stack(names, augment, self.chronos_path, self.budget.device, self._statistical_jobs(series))
-        reserve = _FinalFitReserve(deadline, self.top_k if self.ensemble == "median" else 1,
+        reserve = _FinalFitReserve(deadline, self.top_k if self.ensemble else 1,
                                    CHILD_START_S if executor == "local" else 0.0)  # fmt: skip
         self.freq_ = series.freq
         applies = ("latency",) if self.budget.latency is not None else ()
@@ -178,14 +188,23 @@ class Forecaster:
         ranked = [ranked[0], *sorted(ranked[1:], key=lambda e: e.measured.quality)]
         self.cv_ = {e.name: e.artefact for e in ranked}
         self.season_length_used_ = season
-        members, fits = self._final_fits(ranked, season, deadline, executor)
+        scores = {e.name: e.measured.quality for e in ranked}
+        self.combination_, self.combinations_ = choose_combination(
+            self.cv_, [e.name for e in ranked], scores, self.metric, self.ensemble, self.top_k)  # fmt: skip
+        members, fits = self._final_fits(ranked, season, deadline, executor, len(self.combination_.members))
         self.members_ = [e.name for e in members]
+        self.weights_ = self._member_weights(scores)
         self.fitted_ = {e.name: fitted for e, (fitted, _) in zip(members, fits, strict=True)}
         self.widths_ = {name: self._conformal_widths(name) for name in self.fitted_}
         forecasts = [self._with_intervals(name, f) for name, (_, f) in zip(self.members_, fits, strict=True)]
         self.chosen_ = "Ensemble" if len(members) > 1 else members[0].name
         if len(members) > 1:
-            members[0].verdict.reason += f"; the forecast is the median of {', '.join(self.members_)}"
+            how = "median" if self.weights_ is None else "weighted mean"
+            members[0].verdict.reason += f"; the forecast is the {how} of {', '.join(self.members_)}"
+            if self.ensemble == "auto":
+                single = self.combinations_[0]
+                members[0].verdict.reason += (f" (validation {self.metric} {self.combination_.score:.4g} vs "
+                                              f"{single.score:.4g} for {single.members[0]} alone)")  # fmt: skip
         self.forecast_ = self._combine(forecasts)
         self.fit_seconds_ = deadline.elapsed()
         return self
@@ -206,16 +225,24 @@ class Forecaster:
                                  hint="the fastest model's p95 is the observed figure")  # fmt: skip
         raise DataError(detail)
 
-    def _final_fits(self, ranked: list, season: int, deadline, executor: str) -> tuple[list, list[tuple]]:
-        """Fit the forecast's members on all data within the time left (each in a guarded child where the guard
-        forks), best first. A model whose predicted final fit (and save, with ``then_save``) does not fit the
+    def _member_weights(self, scores: dict[str, float]) -> tuple[float, ...] | None:
+        """The weights of the members that were fitted (inverse validation error, renormalised when a member's final
+        fit could not finish and the next best took its place); None: the median combines them."""
+        if len(self.members_) == 1:
+            return (1.0,)
+        if self.combination_.weights is None:
+            return None
+        return inverse_error_weights([scores[name] for name in self.members_])
+
+    def _final_fits(self, ranked: list, season: int, deadline, executor: str, wanted: int = 1) -> tuple[list, list]:
+        """Fit the forecast's ``wanted`` members on all data within the time left (each in a guarded child where the
+        guard forks), best first. A model whose predicted final fit (and save, with ``then_save``) does not fit the
         time left is passed over with that arithmetic, one stopped at the deadline is left out, and the next
         best takes its place; when none finishes, the validated model with the shortest fit forecasts instead
         (the cheapest that can finish), and the leaderboard says so."""
         from tightfit.errors import BudgetExceeded
         from tightfit.search import Verdict
 
-        wanted = self.top_k if self.ensemble == "median" and len(ranked) >= 2 else 1
         members, forecasts, passed = [], [], []
         for entry in ranked:
             if len(members) == wanted:
@@ -351,7 +378,7 @@ class Forecaster:
         frame = series.frame
         position = frame.groupby("unique_id").cumcount()
         length = frame["unique_id"].map(series.lengths)
-        scores, errors, seconds = [], [], []
+        scores, errors, truths, scales, seconds = [], [], [], [], []
         planned, save_s = windows, 0.0
         for done, w in enumerate(reversed(range(windows))):  # newest first: the costliest window is timed first
             if done == planned:
@@ -383,6 +410,8 @@ class Forecaster:
                     "rmse": rmse(truth, guess), "mae": float(np.mean(np.abs(truth - guess))),
                 })  # fmt: skip
                 errors.append(truth - guess)
+                truths.append(truth)
+                scales.append(mase_scale(history, season))
         means = pd.DataFrame(scores).mean().to_dict()
         measured = Measured(
             quality=means.pop(self.metric), metric=self.metric, higher_is_better=False, fit_s=float(np.median(seconds)),
@@ -401,8 +430,8 @@ class Forecaster:
                 f"validated on its {len(seconds)} most recent of {windows} windows: the first took "
                 f"{format_seconds(seconds[0])}, and the time left held no more beside its final fit"
             )
-        return Outcome(measured, artefact=np.array(errors),  # (series x windows, horizon): signed errors
-                       details=details)  # fmt: skip
+        record = ValidationRecord(np.array(errors), np.array(truths), np.array(scales))  # rows: series x windows
+        return Outcome(measured, artefact=record, details=details)
 
     def _affordable_windows(self, first_s: float, left: float, windows: int, save_s: float = 0.0) -> int:
         """How many windows (the one done included) fit in ``left`` seconds beside the final fit (and its save,
@@ -421,7 +450,7 @@ class Forecaster:
     def _conformal_widths(self, name: str) -> dict[str, list[float]]:
         """Per level, the half-width of a conformal interval at each horizon step, from the model's absolute
         validation errors."""
-        errors = np.abs(self.cv_[name])
+        errors = np.abs(self.cv_[name].errors)
         return {str(lv): np.quantile(errors, lv / 100, axis=0, method="higher").tolist() for lv in self.level}
 
     def _with_intervals(self, name: str, forecast: pd.DataFrame) -> pd.DataFrame:
@@ -436,10 +465,11 @@ class Forecaster:
         return forecast
 
     def _combine(self, forecasts: list[pd.DataFrame]) -> pd.DataFrame:
+        """The members' forecasts and bounds combined column by column: their median or weighted mean."""
         columns = ["mean", *[f"{side}-{lv}" for lv in self.level for side in ("lo", "hi")]]
         out = forecasts[0][["unique_id", "ds"]].copy()
         for column in columns:
-            out[column] = np.median(np.stack([f[column].to_numpy() for f in forecasts]), axis=0)
+            out[column] = combine_values([f[column].to_numpy() for f in forecasts], self.weights_)
         return out
 
     # -- results ---------------------------------------------------------------------------------------------

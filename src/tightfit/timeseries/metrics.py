@@ -13,13 +13,18 @@ import numpy as np
 __all__ = ["mase", "rmse", "smape"]
 
 
-def mase(y_true: np.ndarray, y_pred: np.ndarray, y_train: np.ndarray, season_length: int) -> float:
-    y_true, y_pred, y_train = (np.asarray(a, dtype=float) for a in (y_true, y_pred, y_train))
+def mase_scale(y_train: np.ndarray, season_length: int) -> float:
+    """MASE's denominator: the in-sample seasonal-naive mean absolute error (naive's when the history is shorter
+    than a season); a constant history gives machine epsilon, so any error is infinitely worse than naive's zero."""
+    y_train = np.asarray(y_train, dtype=float)
     lag = season_length if len(y_train) > season_length else 1
-    scale = np.mean(np.abs(y_train[lag:] - y_train[:-lag]))
-    if scale == 0:
-        scale = np.finfo(float).eps  # a constant history: any error is infinitely worse than naive's zero
-    return float(np.mean(np.abs(y_true - y_pred)) / scale)
+    scale = float(np.mean(np.abs(y_train[lag:] - y_train[:-lag])))
+    return scale if scale > 0 else float(np.finfo(float).eps)
+
+
+def mase(y_true: np.ndarray, y_pred: np.ndarray, y_train: np.ndarray, season_length: int) -> float:
+    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    return float(np.mean(np.abs(y_true - y_pred)) / mase_scale(y_train, season_length))
 
 
 def smape(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -42,6 +42,7 @@ def save_forecaster(fc: Any, path: str | Path) -> Path:
             "horizon": fc.horizon, "season_length": fc.season_length, "season_length_used": fc.season_length_used_,
             "freq": fc.freq_, "level": list(fc.level), "metric": fc.metric, "ensemble": fc.ensemble,
             "top_k": fc.top_k, "budget": fc.budget.to_dict(), "chosen": fc.chosen_, "members": members,
+            "weights": None if fc.weights_ is None else list(fc.weights_),
             "widths": fc.widths_, "notes": fc.notes_, "fit_seconds": fc.fit_seconds_,
             "leaderboard": board.astype(object).where(board.notna(), None).to_dict("records"),
         })  # fmt: skip
@@ -66,6 +67,8 @@ def load_forecaster(path: str | Path) -> Any:
         fc.chosen_, fc.notes_, fc.fit_seconds_ = header["chosen"], header["notes"], header["fit_seconds"]
         fc.widths_ = header["widths"]
         fc.members_ = [m["name"] for m in header["members"]]
+        weights = header.get("weights")  # absent before weighted ensembles: a saved ensemble was a median
+        fc.weights_ = tuple(weights) if weights is not None else ((1.0,) if len(fc.members_) == 1 else None)
         fc.fitted_ = {m["name"]: FITTED[m["kind"]].from_files(folder, m) for m in header["members"]}
         fc.saved_leaderboard_ = pd.DataFrame(header["leaderboard"])
     except (KeyError, TypeError) as exc:

@@ -1,0 +1,117 @@
+"""Forecast combinations chosen on validation: the best single model, an inverse-error weighted mean of the top
+models, or their median — whichever scored lowest on the rolling-origin windows every member was validated on.
+
+Combining the top few forecasts is more robust than trusting the single best validation mean (the M4
+competition's lesson: a model that wins a few windows often loses the held-out horizon). A combination's
+validation score is exact, not re-fitted: each member's signed errors on each window are stored, its forecasts
+are ``truth - error``, and the combined forecast is scored with the same metric and rows as the members.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["ENSEMBLES", "Combination", "ValidationRecord", "choose_combination", "combine_values"]
+
+ENSEMBLES = ("median", "weighted", "auto")
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationRecord:
+    """One model's validation: rows are (series, window) pairs, newest window first, each ``horizon`` long."""
+
+    errors: np.ndarray  # truth - forecast
+    truths: np.ndarray
+    scales: np.ndarray  # per row: the in-sample seasonal-naive mean absolute error (MASE's denominator)
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+
+@dataclasses.dataclass(frozen=True)
+class Combination:
+    """``members`` (best first) and how they combine: ``weights`` for a weighted mean, ``None`` for the median
+    (one member: itself); ``score`` is the validation metric on the rows all members share."""
+
+    members: tuple[str, ...]
+    weights: tuple[float, ...] | None
+    score: float
+
+    @property
+    def kind(self) -> str:
+        return "single" if len(self.members) == 1 else ("median" if self.weights is None else "weighted")
+
+    def describe(self) -> str:
+        if self.kind == "single":
+            return self.members[0]
+        if self.weights is None:
+            return f"median of {', '.join(self.members)}"
+        shares = zip(self.members, self.weights, strict=True)
+        return "weighted mean of " + ", ".join(f"{m} ({w:.2f})" for m, w in shares)
+
+
+def row_scores(metric: str, truths: np.ndarray, guesses: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Per row, the metric as ``timeseries.metrics`` defines it (M4's MASE and sMAPE, RMSE, MAE)."""
+    errors = np.abs(truths - guesses)
+    if metric == "mase":
+        return errors.mean(axis=1) / np.where(scales > 0, scales, np.finfo(float).eps)
+    if metric == "smape":
+        denominator = np.abs(truths) + np.abs(guesses)
+        ratio = np.divide(errors, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+        return 200 * ratio.mean(axis=1)
+    if metric == "rmse":
+        return np.sqrt((errors**2).mean(axis=1))
+    return errors.mean(axis=1)
+
+
+def combine_values(values: Sequence[np.ndarray], weights: Sequence[float] | None) -> np.ndarray:
+    """The weighted mean of ``values`` (member arrays of one shape), or their median when ``weights`` is None."""
+    stacked = np.stack([np.asarray(v, dtype=float) for v in values])
+    if weights is None:
+        return np.median(stacked, axis=0)
+    return np.tensordot(np.asarray(weights, dtype=float), stacked, axes=1)
+
+
+def inverse_error_weights(scores: Sequence[float]) -> tuple[float, ...]:
+    """Weights proportional to 1 / validation error (a perfect score is capped, not infinite), summing to 1."""
+    inverse = 1.0 / np.maximum(np.asarray(scores, dtype=float), 1e-9)
+    return tuple((inverse / inverse.sum()).tolist())
+
+
+def _score(records: dict[str, ValidationRecord], members: Sequence[str], weights, metric: str, rows: int) -> float:
+    first = records[members[0]]
+    truths, scales = first.truths[:rows], first.scales[:rows]
+    guesses = combine_values([truths - records[m].errors[:rows] for m in members], weights)
+    return float(row_scores(metric, truths, guesses, scales).mean())
+
+
+def candidates(ranked: Sequence[str], scores: dict[str, float], mode: str | None, top_k: int) -> list:
+    """(members, weights) pairs ``mode`` chooses among: None the best alone; "median"/"weighted" the top ``top_k``;
+    "auto" the best alone, weighted means of the top 2..``top_k`` and medians of the top 3..``top_k``."""
+    best = [((ranked[0],), None)]
+    if mode is None or len(ranked) < 2:
+        return best
+    top = tuple(ranked[:top_k])
+    if mode == "median":
+        return [(top, None)]
+    if mode == "weighted":
+        return [(top, inverse_error_weights([scores[m] for m in top]))]
+    weighted = [(tuple(ranked[:k]), inverse_error_weights([scores[m] for m in ranked[:k]]))
+                for k in range(2, min(top_k, len(ranked)) + 1)]  # fmt: skip
+    medians = [(tuple(ranked[:k]), None) for k in range(3, min(top_k, len(ranked)) + 1)]
+    return best + weighted + medians
+
+
+def choose_combination(records: dict[str, ValidationRecord], ranked: Sequence[str], scores: dict[str, float],
+                       metric: str, mode: str | None, top_k: int) -> tuple[Combination, list[Combination]]:  # fmt: skip
+    """The combination with the lowest validation score among ``mode``'s candidates (ties: fewer members), and
+    every candidate scored, all on the same rows: those every member of any candidate was validated on (rows run
+    newest window first, so a model validated on fewer windows shares the newest ones)."""
+    options = candidates(ranked, scores, mode, top_k)
+    rows = min(len(records[m]) for members, _ in options for m in members)
+    scored = [Combination(m, w, _score(records, m, w, metric, rows)) for m, w in options]
+    chosen = min(scored, key=lambda c: (round(c.score, 12), len(c.members)))
+    return chosen, scored
