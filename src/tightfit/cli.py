@@ -405,7 +405,8 @@ def _forecast(args: argparse.Namespace) -> int:
     fc = Forecaster(args.horizon, args.season, budget=budget, models=models, metric=args.metric,
                     n_windows=args.windows, ensemble=args.ensemble, chronos_path=args.chronos,
                     verbose=not args.quiet)  # fmt: skip
-    fc.fit(frame, deadline=deadline, then_save=True)
+    related = _read_table(args.pretrain, args.quiet) if args.pretrain else None
+    fc.fit(frame, deadline=deadline, then_save=True, pretrain=related)
     for note in fc.notes_:
         print("note:", note)
     columns = [(m, m) for m in ("mase", "smape", "rmse", "mae") if m != args.metric] + [("cv_s", "validation")]
@@ -649,7 +650,10 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--models", help="comma-separated subset of the stack, e.g. AutoETS,LightGBM")
     fc.add_argument("--metric", default="mase", help="mase | smape | rmse | mae")
     fc.add_argument("--windows", type=int, default=3, help="rolling-origin validation windows")
-    fc.add_argument("--ensemble", choices=["median"], help="median of the top 3 instead of the best one")
+    fc.add_argument("--ensemble", choices=["median", "weighted", "auto"],
+                    help="combine the top 3: their median, inverse-error weighted mean, or whichever validates best")
+    fc.add_argument("--pretrain", metavar="RELATED",
+                    help="CSV/Parquet of related series (same frequency): the neural models also enter pretrained")
     fc.add_argument("--chronos", metavar="PATH",
                     help="a local Chronos-Bolt checkpoint folder: the zero-shot model joins the stack")
     fc.add_argument("--out", default="tightfit-forecast",

@@ -149,8 +149,10 @@ class Forecaster:
         self.executor = executor
 
     # -- fit -----------------------------------------------------------------------------------------------
-    def fit(self, df: Any, deadline: Any = None, then_save: bool = False) -> Forecaster:
+    def fit(self, df: Any, deadline: Any = None, then_save: bool = False, pretrain: Any = None) -> Forecaster:
         """Validate every model that fits the budget, pick the best, forecast with it; returns self.
+        ``pretrain``: related series (long format, the same frequency): each neural model also enters as
+        ``<name>+pretrained``, pretrained on their windows and fine-tuned on ``df``'s, validated the same way.
         ``deadline``: a :class:`~tightfit.measure.Deadline` already running (the CLI's, counted from the
         command's start); default: ``budget.time`` from now. ``then_save``: the caller saves the forecaster within
         the same deadline, so the time each member takes to save (measured on a sample of its series after its
@@ -168,6 +170,8 @@ class Forecaster:
         self.notes_: list[str] = []
         season, windows, augment, names = self._adapt(series)
         stack = model_stack(names, augment, self.chronos_path, self.budget.device, self._statistical_jobs(series))
+        if pretrain is not None:
+            stack = _with_transfer(stack, self._related(pretrain, series))
         reserve = _FinalFitReserve(deadline, self.top_k if self.ensemble else 1,
                                    CHILD_START_S if executor == "local" else 0.0)  # fmt: skip
         self.freq_ = series.freq
@@ -208,6 +212,17 @@ class Forecaster:
         self.forecast_ = self._combine(forecasts)
         self.fit_seconds_ = deadline.elapsed()
         return self
+
+    def _related(self, pretrain: Any, series: SeriesSet) -> pd.DataFrame:
+        """``pretrain`` checked like ``df``, and at the same frequency (a DataError naming it otherwise)."""
+        try:
+            related = check_series(pretrain, self.horizon)
+        except DataError as exc:
+            raise DataError(f"pretrain: {exc}") from None
+        if not _same_steps(related, series.freq):
+            raise DataError(f"pretrain has frequency {related.freq!r}, df has {series.freq!r}: related series must "
+                            "step like the ones forecast (resample them first).")  # fmt: skip
+        return related.frame
 
     def _raise_none_validated(self, deadline) -> None:
         """No model fits: a ``BudgetExceeded`` when a limit stopped them (time first; latency with the fastest
@@ -548,6 +563,20 @@ class Forecaster:
 
 
 SAVE_SAMPLE = 20  # per-series fitted models saved to time the whole save
+
+
+def _with_transfer(stack: list, related: pd.DataFrame) -> list:
+    """The stack with a ``+pretrained`` variant after each neural model, pretraining on ``related``."""
+    import dataclasses
+
+    from tightfit.timeseries.models import NeuralForecaster
+
+    out = []
+    for model in stack:
+        out.append(model)
+        if isinstance(model, NeuralForecaster):
+            out.append(dataclasses.replace(model, name=f"{model.name}+pretrained", pretrain=related))
+    return out
 
 
 def _final_cost(entry: Any) -> float:

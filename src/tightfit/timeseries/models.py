@@ -254,48 +254,73 @@ class FittedLightGBM:
 @dataclasses.dataclass
 class NeuralForecaster(_FitThenPredict):
     """DLinear or a small N-HiTS trained through tightfit's engine on windows from every series (global),
-    each window normalised by its own mean and std; augmented copies of the windows when asked."""
+    each window normalised by its own mean and std; augmented copies of the windows when asked. With
+    ``pretrain`` (a long frame of related series), the network first learns from their windows, then is
+    fine-tuned on the target's at a third of the learning rate (transfer for short histories)."""
 
-    name: str  # "DLinear" | "NHITS"
+    name: str  # "DLinear" | "NHITS", "+pretrained" appended for the transfer variant
     kind: str = "neural"
     epochs: int = 30
     augment: Augmenter | None = None
     device: str = "cpu"  # the Forecaster's Budget.device ("auto" takes CUDA when torch sees it)
+    pretrain: pd.DataFrame | None = dataclasses.field(default=None, repr=False)
 
     def fit(self, frame, h, freq, season_length, level, seed, time_s) -> FittedNeural:
+        import torch
+
+        series = list(series_values(frame).values())
+        shortest = min(len(s) for s in series)
+        lookback = int(min(max(2 * h, 2 * season_length, 16), max(shortest - h, 4)))
+        rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        net = FittedNeural.network(self.name, lookback, h)
+        lr = 3e-3 if self.name.startswith("DLinear") else 1e-3
+        if self.pretrain is not None:
+            related = _windows(series_values(self.pretrain).values(), lookback, h)
+            if len(related) > PRETRAIN_WINDOWS:  # a sample keeps pretraining's cost bounded on many series
+                related = related[rng.choice(len(related), PRETRAIN_WINDOWS, replace=False)]
+            self._train(net, related, lookback, rng, lr, seed, None if time_s is None else time_s / 2)
+            lr, time_s = lr / 3, None if time_s is None else time_s / 2
+        windows = _windows(series, lookback, h)
+        if self.augment is not None and self.augment.active:
+            windows = np.concatenate([windows, self.augment(windows, rng)])
+        self._train(net, windows, lookback, rng, lr, seed, time_s)
+        where = str(next(net.parameters()).device)  # the engine put the network on the budget's device
+        return FittedNeural(self.name, lookback, h, {k: v.detach().cpu() for k, v in net.state_dict().items()}, where)
+
+    def _train(self, net, windows: np.ndarray, lookback: int, rng, lr: float, seed: int, time_s) -> None:
+        """Train ``net`` through the engine on ``windows`` (each normalised by its lookback's mean and std; a tenth
+        held out for early stopping when there are 20 or more)."""
         import torch
 
         from tightfit.budget import Budget
         from tightfit.train import EarlyStop, TrainConfig, Trainer
 
-        series = list(series_values(frame).values())
-        shortest = min(len(s) for s in series)
-        lookback = int(min(max(2 * h, 2 * season_length, 16), max(shortest - h, 4)))
-        windows = np.concatenate([
-            np.lib.stride_tricks.sliding_window_view(s, lookback + h) for s in series if len(s) >= lookback + h
-        ])  # fmt: skip
-        rng = np.random.default_rng(seed)
-        if self.augment is not None and self.augment.active:
-            windows = np.concatenate([windows, self.augment(windows, rng)])
         mean = windows[:, :lookback].mean(axis=1, keepdims=True)
         std = windows[:, :lookback].std(axis=1, keepdims=True) + 1e-5
         normed = torch.tensor((windows - mean) / std, dtype=torch.float32)
-        order = torch.tensor(rng.permutation(len(normed)))
-        normed = normed[order]
+        normed = normed[torch.tensor(rng.permutation(len(normed)))]
         n_val = max(1, len(normed) // 10) if len(normed) >= 20 else 0
         x, y = normed[:, :lookback], normed[:, lookback:]
-        torch.manual_seed(seed)
-        net = FittedNeural.network(self.name, lookback, h)
         config = TrainConfig(
-            epochs=self.epochs, micro_batch=min(64, max(8, len(x) // 8)), lr=3e-3 if self.name == "DLinear" else 1e-3,
+            epochs=self.epochs, micro_batch=min(64, max(8, len(x) // 8)), lr=lr,
             early_stopping=EarlyStop(patience=4) if n_val else None, verbose=False, seed=seed,
         )  # fmt: skip
         val = (x[:n_val], y[:n_val]) if n_val else None
         Trainer(net, torch.nn.functional.l1_loss, config).fit(
             (x[n_val:], y[n_val:]), val, budget=Budget(time=time_s, device=self.device)
         )
-        where = str(next(net.parameters()).device)  # the engine put the network on the budget's device
-        return FittedNeural(self.name, lookback, h, {k: v.detach().cpu() for k, v in net.state_dict().items()}, where)
+
+
+PRETRAIN_WINDOWS = 20_000  # windows of the related series a transfer variant pretrains on, at most
+
+
+def _windows(series, lookback: int, h: int) -> np.ndarray:
+    """Every (lookback + h)-point window of every series long enough to hold one."""
+    found = [np.lib.stride_tricks.sliding_window_view(s, lookback + h) for s in series if len(s) >= lookback + h]
+    if not found:
+        raise DataError(f"no series holds a window of {lookback + h} points (lookback {lookback} + horizon {h})")
+    return np.concatenate(found)
 
 
 @dataclasses.dataclass
@@ -314,7 +339,7 @@ class FittedNeural:
     def network(name: str, lookback: int, h: int) -> Any:
         from tightfit.timeseries.networks import DLinear, NHiTS
 
-        return DLinear(lookback, h) if name == "DLinear" else NHiTS(lookback, h)
+        return DLinear(lookback, h) if name.startswith("DLinear") else NHiTS(lookback, h)
 
     def short(self, history: pd.DataFrame) -> list[str]:
         sizes = history.groupby("unique_id", sort=False).size()
