@@ -36,9 +36,11 @@ __all__ = [
     "STACK",
     "ChronosBolt",
     "FittedChronos",
+    "FittedHybrid",
     "FittedLightGBM",
     "FittedNeural",
     "FittedStats",
+    "HybridForecaster",
     "LightGBMLags",
     "NeuralForecaster",
     "StatsModel",
@@ -127,6 +129,16 @@ class FittedStats:
             for key, values in model.forward(y=y, h=self.h, level=list(level)).items():
                 columns.setdefault(key, []).append(values)
         return future.assign(**{key: np.concatenate(parts) for key, parts in columns.items()})
+
+    def residuals(self, history: pd.DataFrame) -> pd.DataFrame:
+        """``history`` with ``y`` replaced by each series' in-sample one-step errors (``y - fitted``; 0 where the
+        model has no fitted value yet), from the fitted parameters (statsforecast's ``forward``)."""
+        parts = []
+        for uid, y in series_values(history).items():
+            model = self.per_series.get(uid) or self.blank(self.name, self.seasonal, self.season_length).fit(y)
+            fitted = model.forward(y=y, h=1, fitted=True)["fitted"]
+            parts.append(np.nan_to_num(y - fitted))
+        return history[["unique_id", "ds"]].assign(y=np.concatenate(parts))
 
     def to_files(self, folder: Path, stem: str) -> dict[str, Any]:
         from tightfit.artefacts import save_skops
@@ -388,6 +400,64 @@ class FittedNeural:
         return fitted
 
 
+@dataclasses.dataclass
+class HybridForecaster(_FitThenPredict):
+    """AutoETS per series, and a small N-HiTS over every series' ETS residuals (the hybrid of the seed's low-data
+    table, after Smyl's ES-RNN): the statistical model carries level, trend and season, the network learns what it
+    leaves. Forecast = ETS's + the network's residual forecast; ETS's intervals move with it."""
+
+    name: str = "ETS+NHITS"
+    kind: str = "hybrid"
+    augment: Augmenter | None = None
+    device: str = "cpu"
+    n_jobs: int = 1
+
+    def fit(self, frame, h, freq, season_length, level, seed, time_s) -> FittedHybrid:
+        stats = StatsModel("AutoETS", n_jobs=self.n_jobs).fit(frame, h, freq, season_length, level, seed, time_s)
+        neural = NeuralForecaster("NHITS", augment=self.augment, device=self.device)
+        residual_net = neural.fit(stats.residuals(frame), h, freq, season_length, level, seed,
+                                  None if time_s is None else time_s / 2)  # fmt: skip
+        return FittedHybrid(self.name, h, stats, residual_net)
+
+
+@dataclasses.dataclass
+class FittedHybrid:
+    """A fitted ``HybridForecaster``: the per-series ETS models and the residual network."""
+
+    name: str
+    h: int
+    stats: FittedStats
+    neural: FittedNeural
+    kind: str = "hybrid"
+
+    @property
+    def lookback(self) -> int:
+        return self.neural.lookback
+
+    def unseen(self, history: pd.DataFrame) -> list[str]:
+        return self.stats.unseen(history)
+
+    def short(self, history: pd.DataFrame) -> list[str]:
+        return self.neural.short(history)
+
+    def predict(self, history, freq, level) -> pd.DataFrame:
+        forecast = self.stats.predict(history, freq, level)
+        correction = self.neural.predict(self.stats.residuals(history), freq, level)["mean"].to_numpy()
+        for column in ["mean", *(c for c in forecast.columns if c[:3] in ("lo-", "hi-"))]:
+            forecast[column] = forecast[column].to_numpy() + correction
+        return forecast
+
+    def to_files(self, folder: Path, stem: str) -> dict[str, Any]:
+        parts = {"stats": (self.stats, f"{stem}-ets"), "neural": (self.neural, f"{stem}-residual")}
+        return {key: {"name": part.name, "h": self.h} | part.to_files(folder, name)
+                for key, (part, name) in parts.items()}  # fmt: skip
+
+    @classmethod
+    def from_files(cls, folder: Path, entry: dict[str, Any]) -> FittedHybrid:
+        stats = FittedStats.from_files(folder, entry["stats"])
+        return cls(entry["name"], entry["h"], stats, FittedNeural.from_files(folder, entry["neural"]))
+
+
 def check_chronos_path(path: str | Path) -> str:
     """``path`` if it is a Chronos checkpoint folder, else a ConfigError naming ``chronos_path`` and the fix."""
     import json
@@ -477,7 +547,7 @@ class FittedChronos:
         return cls(entry["path"], entry["h"])
 
 
-FITTED = {f.kind: f for f in (FittedStats, FittedLightGBM, FittedNeural, FittedChronos)}  # kind -> loader
+FITTED = {f.kind: f for f in (FittedStats, FittedLightGBM, FittedNeural, FittedChronos, FittedHybrid)}  # kind -> loader
 
 
 ModelFactory = Callable[[Augmenter | None, str | None, str], Any]  # (augment, chronos_path, device) -> a model
@@ -505,8 +575,10 @@ MODELS.register("LightGBM", lambda augment, chronos, device: LightGBMLags(), rel
 MODELS.register("DLinear", _neural("DLinear"), rank=6, summary="DLinear through the training engine")
 MODELS.register("AutoARIMA", _stats("AutoARIMA"), rank=7, summary="ARIMA, automatic order (statsforecast)")
 MODELS.register("NHITS", _neural("NHITS"), rank=8, summary="a small N-HiTS through the training engine")
+MODELS.register("ETS+NHITS", lambda augment, chronos, device: HybridForecaster(augment=augment, device=device),
+                rank=9, summary="AutoETS per series + N-HiTS on its residuals (a hybrid)")
 MODELS.register("ChronosBolt", lambda augment, chronos, device: ChronosBolt(chronos, device=device),
-                relaxes=("data",), rank=9, summary="Chronos-Bolt zero-shot from a local checkpoint")
+                relaxes=("data",), rank=10, summary="Chronos-Bolt zero-shot from a local checkpoint")
 STACK = tuple(MODELS)
 
 
@@ -517,6 +589,6 @@ def model_stack(
     statistical ones split the series among ``n_jobs`` processes."""
     models = [MODELS[name](augment, chronos_path, device) for name in names]
     for model in models:
-        if isinstance(model, StatsModel):
+        if isinstance(model, (StatsModel, HybridForecaster)):
             model.n_jobs = n_jobs
     return models

@@ -1,0 +1,113 @@
+"""Short-history forecasting: each low-data technique against the same model without it, side by side.
+
+The benchmark series of ``forecast.py`` (7, bundled with statsmodels) truncated to their last 40, 60 and 100
+points; the last horizon is held out and forecast from the rest. Techniques, each beside its plain model:
+augmentation (DLinear and N-HiTS trained on augmented windows too: ``SHORT_AUGMENT``, and the same with FrAug's
+frequency mixing added), transfer (``+pretrained``: pretrained on the series' own earlier history, the points
+before the truncation, as a stand-in for related series, then fine-tuned), and combination (``Forecaster``'s
+auto choice alone vs ``ensemble="auto"``). Reported: test MASE (M4), relative to seasonal naive's on the same
+cut, and the geometric mean ratio technique / plain over the cuts. 2 threads.
+
+    python benchmarks/forecast_short.py [--lengths 40,60,100] [--budget 30s]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, write
+from forecast import load_series
+
+from tightfit import Budget
+from tightfit.timeseries import Forecaster, mase
+from tightfit.timeseries.data import check_series
+from tightfit.timeseries.forecaster import SHORT_AUGMENT
+from tightfit.timeseries.models import NeuralForecaster, StatsModel
+
+THREADS = 2
+WITH_FREQ_MIX = dataclasses.replace(SHORT_AUGMENT, freq_mix=0.3)
+
+
+def variants(related: pd.DataFrame) -> dict[str, tuple[str, object]]:
+    """label -> (technique, model); the technique's plain model is the label's first word."""
+    out: dict[str, tuple[str, object]] = {"SeasonalNaive": ("baseline", StatsModel("SeasonalNaive"))}
+    for name in ("DLinear", "NHITS"):
+        out[name] = ("plain", NeuralForecaster(name))
+        out[f"{name} augment"] = ("augment", NeuralForecaster(name, augment=SHORT_AUGMENT))
+        out[f"{name} augment+freq_mix"] = ("augment+freq_mix", NeuralForecaster(name, augment=WITH_FREQ_MIX))
+        if related is not None:
+            out[f"{name} pretrained"] = ("transfer", NeuralForecaster(f"{name}+pretrained", pretrain=related))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", default="40,60,100")
+    parser.add_argument("--budget", default="30s")
+    args = parser.parse_args()
+    torch.set_num_threads(THREADS)
+    warnings.simplefilter("ignore")
+    rows = []
+    for name, (frame, season, h) in load_series().items():
+        for n in (int(v) for v in args.lengths.split(",")):
+            cut = frame.iloc[-n:]
+            train, test = cut.iloc[:-h], cut.iloc[-h:]
+            related = frame.iloc[: -n].assign(unique_id=f"{name}-earlier") if len(frame) - n >= 2 * h + 16 else None
+            checked = check_series(train, h)
+            history, truth = train["y"].to_numpy(), test["y"].to_numpy()
+            use_season = season if len(train) >= 2 * season else 1
+            print(f"== {name} last {n}: {len(train)} to fit, horizon {h}", flush=True)
+            for label, (technique, model) in variants(related).items():
+                guess = model.forecast(train, h, checked.freq, use_season, (80,), 0, 60.0)["mean"].to_numpy()
+                rows.append({"series": name, "length": n, "model": label, "technique": technique,
+                             "mase": mase(truth, guess, history, use_season)})  # fmt: skip
+            for label, ensemble in (("auto", None), ("auto+combine", "auto")):
+                began = time.perf_counter()
+                fc = Forecaster(h, season, budget=Budget.parse(f"time={args.budget}"), ensemble=ensemble,
+                                verbose=False).fit(train)  # fmt: skip
+                guess = fc.predict()[fc.chosen_].to_numpy()
+                rows.append({"series": name, "length": n, "model": label, "technique": "combine" if ensemble else
+                             "plain", "mase": mase(truth, guess, history, use_season),
+                             "chose": fc.combination_.describe(), "seconds": time.perf_counter() - began})  # fmt: skip
+                print(f"   {label}: {fc.combination_.describe()} MASE {rows[-1]['mase']:.3f}", flush=True)
+    table = pd.DataFrame(rows)
+    base = table[table["model"] == "SeasonalNaive"].set_index(["series", "length"])["mase"]
+    table["mase_rel"] = table["mase"] / [base[key] for key in zip(table["series"], table["length"], strict=True)]
+    pd.set_option("display.width", 220)
+    wide = table.pivot_table(index=["series", "length"], columns="model", values="mase_rel")
+    print("\nMASE relative to seasonal naive on the same cut:\n" + wide.round(3).to_string())
+    summary = []
+    pairs = [(f"{m} {t}", m) for m in ("DLinear", "NHITS") for t in ("augment", "augment+freq_mix", "pretrained")]
+    for technique, plain in [*pairs, ("auto+combine", "auto")]:
+        if technique not in wide:
+            continue
+        both = wide[[technique, plain]].dropna()
+        for n in (*sorted(both.index.get_level_values("length").unique()), "all"):
+            part = both if n == "all" else both.xs(n, level="length")
+            ratio = float(np.exp(np.mean(np.log(part[technique] / part[plain]))))
+            wins = int((part[technique] < part[plain]).sum())
+            summary.append({"technique": technique, "against": plain, "length": n, "geo_mean_ratio": ratio,
+                            "wins": wins, "cuts": len(part)})  # fmt: skip
+    summary = pd.DataFrame(summary)
+    print("\ntechnique / plain (geometric mean of MASE ratios; < 1 is better):\n" + summary.round(3).to_string())
+    naive_beaten = table[table["model"] == "auto+combine"].set_index(["series", "length"])["mase_rel"] < 1
+    print(f"\nauto+combine beats seasonal naive on {int(naive_beaten.sum())}/{len(naive_beaten)} cuts; "
+          f"{THREADS} threads")
+    path = write("forecast_short", {"machine": machine(), "threads": THREADS, "budget": args.budget,
+                                    "rows": table.to_dict(orient="records"),
+                                    "summary": summary.to_dict(orient="records")})  # fmt: skip
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
