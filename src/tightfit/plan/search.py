@@ -175,7 +175,7 @@ def enumerate_candidates(
         configs.append(dataclasses.replace(base, verbose=False, **overrides))
 
     def cost(c: TrainConfig) -> tuple:
-        return (sum(knob.cost(c, base) for knob in knobs), c.precision != "fp32")
+        return (sum(knob.cost(c, base, device) for knob in knobs), c.precision != "fp32")
 
     return sorted(dict.fromkeys(configs), key=cost)
 
