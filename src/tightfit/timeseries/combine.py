@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tightfit.timeseries.metrics import forecast_scores
+
 __all__ = ["ENSEMBLES", "Combination", "ValidationRecord", "choose_combination", "combine_values"]
 
 ENSEMBLES = ("median", "weighted", "auto")
@@ -54,17 +56,9 @@ class Combination:
 
 
 def row_scores(metric: str, truths: np.ndarray, guesses: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """Per row, the metric as ``timeseries.metrics`` defines it (M4's MASE and sMAPE, RMSE, MAE)."""
-    errors = np.abs(truths - guesses)
-    if metric == "mase":
-        return errors.mean(axis=1) / np.where(scales > 0, scales, np.finfo(float).eps)
-    if metric == "smape":
-        denominator = np.abs(truths) + np.abs(guesses)
-        ratio = np.divide(errors, denominator, out=np.zeros_like(denominator), where=denominator > 0)
-        return 200 * ratio.mean(axis=1)
-    if metric == "rmse":
-        return np.sqrt((errors**2).mean(axis=1))
-    return errors.mean(axis=1)
+    """Per row, ``metric`` as the validation scored it (:func:`~tightfit.timeseries.metrics.forecast_scores`)."""
+    rows = zip(truths, guesses, scales, strict=True)
+    return np.array([forecast_scores(truth, guess, scale)[metric] for truth, guess, scale in rows])
 
 
 def combine_values(values: Sequence[np.ndarray], weights: Sequence[float] | None) -> np.ndarray:

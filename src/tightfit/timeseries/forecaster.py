@@ -45,7 +45,7 @@ from tightfit.timeseries.combine import (
     inverse_error_weights,
 )
 from tightfit.timeseries.data import SeriesSet, check_horizon, check_series, next_dates
-from tightfit.timeseries.metrics import mase, mase_scale, rmse, smape
+from tightfit.timeseries.metrics import forecast_scores, mase_scale
 from tightfit.timeseries.models import MODELS, STACK, check_chronos_path, model_stack, series_values
 from tightfit.units import format_seconds
 
@@ -420,13 +420,11 @@ class Forecaster:
             for uid, group in merged.groupby("unique_id", sort=False):
                 history = histories[uid]
                 truth, guess = group["y"].to_numpy(), group["mean"].to_numpy()
-                scores.append({
-                    "mase": mase(truth, guess, history, season), "smape": smape(truth, guess),
-                    "rmse": rmse(truth, guess), "mae": float(np.mean(np.abs(truth - guess))),
-                })  # fmt: skip
+                scale = mase_scale(history, season)
+                scores.append(forecast_scores(truth, guess, scale))
                 errors.append(truth - guess)
                 truths.append(truth)
-                scales.append(mase_scale(history, season))
+                scales.append(scale)
         means = pd.DataFrame(scores).mean().to_dict()
         measured = Measured(
             quality=means.pop(self.metric), metric=self.metric, higher_is_better=False, fit_s=float(np.median(seconds)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mase", "rmse", "smape"]
+__all__ = ["forecast_scores", "mase", "mase_scale", "rmse", "smape"]
 
 
 def mase_scale(y_train: np.ndarray, season_length: int) -> float:
@@ -36,3 +36,10 @@ def smape(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)) ** 2)))
+
+
+def forecast_scores(y_true: np.ndarray, y_pred: np.ndarray, scale: float) -> dict[str, float]:
+    """Every metric of one forecast (one series, one window); ``scale`` is its history's :func:`mase_scale`."""
+    errors = np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float))
+    return {"mase": float(np.mean(errors) / scale), "smape": smape(y_true, y_pred), "rmse": rmse(y_true, y_pred),
+            "mae": float(np.mean(errors))}  # fmt: skip
