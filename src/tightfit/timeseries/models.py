@@ -120,25 +120,38 @@ class FittedStats:
         return [] if self.stateless else [u for u in history["unique_id"].unique() if u not in self.per_series]
 
     def predict(self, history, freq, level) -> pd.DataFrame:
-        future = _future(history, self.h, freq)
-        columns: dict[str, list[np.ndarray]] = {}
-        for uid, y in series_values(history).items():
-            model = self.per_series.get(uid)
-            if model is None:
-                model = self.blank(self.name, self.seasonal, self.season_length).fit(y)
-            for key, values in model.forward(y=y, h=self.h, level=list(level)).items():
-                columns.setdefault(key, []).append(values)
-        return future.assign(**{key: np.concatenate(parts) for key, parts in columns.items()})
+        return self._forecast(history, freq, self._forward(history, level, fitted=False))
 
     def residuals(self, history: pd.DataFrame) -> pd.DataFrame:
         """``history`` with ``y`` replaced by each series' in-sample one-step errors (``y - fitted``; 0 where the
         model has no fitted value yet), from the fitted parameters (statsforecast's ``forward``)."""
-        parts = []
+        return self._residuals(history, self._forward(history, (), fitted=True))
+
+    def forecast_and_residuals(self, history, freq, level) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``predict`` and ``residuals`` from one ``forward`` per series (the hybrid needs both)."""
+        outputs = self._forward(history, level, fitted=True)
+        return self._forecast(history, freq, outputs), self._residuals(history, outputs)
+
+    def _forward(self, history, level, fitted: bool) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """Per series of ``history``: its values and statsforecast's ``forward`` from the fitted parameters (a
+        series the fit never saw is fitted on its own history first)."""
+        outputs = []
         for uid, y in series_values(history).items():
-            model = self.per_series.get(uid) or self.blank(self.name, self.seasonal, self.season_length).fit(y)
-            fitted = model.forward(y=y, h=1, fitted=True)["fitted"]
-            parts.append(np.nan_to_num(y - fitted))
-        return history[["unique_id", "ds"]].assign(y=np.concatenate(parts))
+            model = self.per_series.get(uid)
+            if model is None:
+                model = self.blank(self.name, self.seasonal, self.season_length).fit(y)
+            outputs.append((y, model.forward(y=y, h=self.h, level=list(level), fitted=fitted)))
+        return outputs
+
+    def _forecast(self, history, freq, outputs) -> pd.DataFrame:
+        keys = [key for key in outputs[0][1] if not key.startswith("fitted")]
+        return _future(history, self.h, freq).assign(**{key: np.concatenate([o[key] for _, o in outputs])
+                                                        for key in keys})  # fmt: skip
+
+    @staticmethod
+    def _residuals(history, outputs) -> pd.DataFrame:
+        errors = [np.nan_to_num(y - out["fitted"]) for y, out in outputs]
+        return history[["unique_id", "ds"]].assign(y=np.concatenate(errors))
 
     def to_files(self, folder: Path, stem: str) -> dict[str, Any]:
         from tightfit.artefacts import save_skops
@@ -441,8 +454,8 @@ class FittedHybrid:
         return self.neural.short(history)
 
     def predict(self, history, freq, level) -> pd.DataFrame:
-        forecast = self.stats.predict(history, freq, level)
-        correction = self.neural.predict(self.stats.residuals(history), freq, level)["mean"].to_numpy()
+        forecast, residuals = self.stats.forecast_and_residuals(history, freq, level)
+        correction = self.neural.predict(residuals, freq, level)["mean"].to_numpy()
         for column in ["mean", *(c for c in forecast.columns if c[:3] in ("lo-", "hi-"))]:
             forecast[column] = forecast[column].to_numpy() + correction
         return forecast
