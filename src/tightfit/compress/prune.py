@@ -70,22 +70,25 @@ def structured_prune(
     inputs = tuple(inputs)
     with torch.no_grad():
         reference = pruned(*inputs)
-    roots = [group[0].dep.target.name.split(" (")[0] for group in _groups(pruned, inputs)]
+    graph = tp.DependencyGraph().build_dependency(pruned, example_inputs=inputs)
+    groups = list(graph.get_all_groups(root_module_types=PRUNABLE_TYPES))
+    shrunk, heads, skipped, roots = {}, {}, {}, []
+    for group in groups:  # what a group couples does not change as other groups shrink: judged once, here
+        root = _name(group[0].dep.target)
+        if _sets_output_width(graph, group):
+            skipped[root] = "sets the model's output width"
+        elif not residual and _is_residual(group):
+            skipped[root] = "a residual stream (channels joined by additions): structured_prune(residual=True)"
+        else:
+            roots.append(root)
     importance = tp.importance.GroupMagnitudeImportance(p=norm, group_reduction="prod", normalizer=None)
-    shrunk, heads, skipped = {}, {}, {}
-    for root in roots:
+    for root in roots:  # each on a copy of the model so far, traced again: the widths changed
         trial = copy.deepcopy(pruned)
         graph = tp.DependencyGraph().build_dependency(trial, example_inputs=inputs)
         layer = trial.get_submodule(root)
         prune_out = graph.get_pruner_of_module(layer).prune_out_channels
         width = graph.get_out_channels(layer)
         group = graph.get_pruning_group(layer, prune_out, idxs=list(range(width)))
-        if _sets_output_width(graph, group):
-            skipped[root] = "sets the model's output width"
-            continue
-        if not residual and _is_residual(group):
-            skipped[root] = "a residual stream (channels joined by additions): structured_prune(residual=True)"
-            continue
         head_count, owners = _head_count(trial, graph, group)
         drop = _channels_to_drop(importance(group), sparsity, head_count)
         heads_left = head_count - len(drop) * head_count // width
@@ -102,14 +105,12 @@ def structured_prune(
         shrunk[root] = (width, width - len(drop))
         if head_count > 1:
             heads[root] = (head_count, heads_left)
-    return pruned, {"shrunk": shrunk, "heads": heads, "skipped": skipped, "groups_found": len(roots)}
+    return pruned, {"shrunk": shrunk, "heads": heads, "skipped": skipped, "groups_found": len(groups)}
 
 
-def _groups(model: nn.Module, inputs: tuple) -> list:
-    import torch_pruning as tp
-
-    graph = tp.DependencyGraph().build_dependency(model, example_inputs=inputs)
-    return list(graph.get_all_groups(root_module_types=PRUNABLE_TYPES))
+def _name(node) -> str:
+    """A dependency-graph node's module name (torch-pruning names nodes ``"<name> (<module repr>)"``)."""
+    return node.name.split(" (")[0]
 
 
 def _sets_output_width(graph, group) -> bool:
@@ -123,7 +124,7 @@ def _is_residual(group) -> bool:
 
 def _head_count(model: nn.Module, graph, group) -> tuple[int, list[nn.Module]]:
     """(heads, their modules) when the group's output projections belong to an attention module, else (1, [])."""
-    names = {dep.target.name.split(" (")[0] for dep, _ in group if graph.is_out_channel_pruning_fn(dep.handler)}
+    names = {_name(dep.target) for dep, _ in group if graph.is_out_channel_pruning_fn(dep.handler)}
     owners = {}
     for name in names:
         parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
