@@ -69,6 +69,26 @@ def test_a_spent_deadline_skips_with_the_time_left_and_names_time():
     assert board.binding.binding == "time"
 
 
+def test_the_screen_runs_on_the_deadline_clock():
+    import time
+
+    given = []
+
+    def slow_screen(entry):
+        time.sleep(entry.spec)  # an estimate in this process (the planner's fake-tensor trace) takes time too
+
+    def record(spec, time_left):
+        given.append(time_left)
+        return Measured(quality=1.0, metric="accuracy")
+
+    deadline = Deadline(0.5)
+    board = run_candidates([Entry("quick screen", 0.2), Entry("slow screen", 0.4)], Budget(), record,
+                           executor="inline", deadline=deadline, screen=slow_screen, verbose=False)  # fmt: skip
+    assert len(given) == 1 and given[0] <= 0.5 - 0.2  # the first entry's evaluation got what its screen left
+    late = board["slow screen"]
+    assert late.status == "skipped" and late.verdict.limit == "time" and "ran out before it started" in late.reason
+
+
 def test_screen_and_own_check_and_ignored_fields():
     def screen(entry):
         return Verdict.over_limit("memory", 3e9, 2e9, "estimated peak 3GB > budget 2GB") if entry.spec > 0.8 else None

@@ -239,13 +239,7 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
     if stop_after is not None and n_fit >= stop_after:
         entry.verdict = Verdict.skipped(f"not tried: {stop_after} cheaper candidates were measured to fit")
         return []
-    left = None if deadline is None else deadline.left()
-    if left is not None and left < max(min_seconds, 1e-3):
-        floor = f" (none is started with less than {format_seconds(min_seconds)})" if left > 1e-3 else ""
-        entry.verdict = Verdict.skipped(
-            f"the time budget ran out before it started: {format_seconds(left)} left of "
-            f"{format_seconds(deadline.seconds)}{floor}", "time"
-        )
+    if _out_of_time(entry, deadline, min_seconds):
         return []
     if screen is not None:
         try:
@@ -256,6 +250,9 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
         if screened is not None:
             entry.verdict = screened
             return []
+        if _out_of_time(entry, deadline, min_seconds):  # the screen ran in this process, on the same clock
+            return []
+    left = None if deadline is None else deadline.left()
     cap = _time_cap(left, entry_time_cap)
     cuda = device.startswith("cuda")
     until = None if left is None else time.perf_counter() + left  # the child's start-up counts against it too
@@ -288,6 +285,19 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
     own = check_entry(entry) if check_entry is not None else None
     entry.verdict = _merge([judge(measured, budget, applies, margin), own]) or Verdict.fits()
     return outcome.follow_ups
+
+
+def _out_of_time(entry: Entry, deadline, min_seconds: float) -> bool:
+    """Mark ``entry`` skipped when the deadline leaves less than ``min_seconds`` to start it."""
+    left = None if deadline is None else deadline.left()
+    if left is None or left >= max(min_seconds, 1e-3):
+        return False
+    floor = f" (none is started with less than {format_seconds(min_seconds)})" if left > 1e-3 else ""
+    entry.verdict = Verdict.skipped(
+        f"the time budget ran out before it started: {format_seconds(left)} left of "
+        f"{format_seconds(deadline.seconds)}{floor}", "time"
+    )
+    return True
 
 
 def _exceeded(exc: BudgetExceeded, budget: Budget) -> Verdict:
