@@ -62,6 +62,15 @@ def test_pretrain_writes_a_loadable_model_card_history_and_checkpoint_reproducib
     with pytest.raises(ConfigError, match="architecture"):
         pretrain(tmp_path / "d", minutes=None, steps=1, architecture=TINY, init=tmp_path / "a" / "tiny_tfm.pt")
 
+    # a warm start may regroup the cells (2 per token); the rest of the network is the earlier run's
+    pretrain(tmp_path / "e", minutes=None, steps=1, settings=SMALL, verbose=False, lr=1e-9,
+             init=tmp_path / "a" / "tiny_tfm.pt", regroup_to=2)  # fmt: skip
+    regrouped = load_tiny_tfm(tmp_path / "e" / "tiny_tfm.pt")
+    assert regrouped.config == dataclasses.replace(TINY, features_per_token=2) and regrouped.cell.weight.shape[1] == 4
+    torch.testing.assert_close(regrouped.blocks[0].ff[2].weight, model.blocks[0].ff[2].weight, rtol=0, atol=1e-6)
+    with pytest.raises(ConfigError, match="regroup_to"):
+        pretrain(tmp_path / "f", minutes=None, steps=1, regroup_to=2)
+
 
 @pytest.mark.parametrize(("kwargs", "name"), [({"minutes": 0}, "minutes"), ({"minutes": None, "steps": 0}, "steps")])
 def test_bad_run_length_is_rejected_before_any_work(tmp_path, kwargs, name):

@@ -105,7 +105,9 @@ def test_checkpoint_round_trip_is_bit_for_bit_with_a_card(tmp_path, model):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "field"), [({"d_model": 30, "n_heads": 4}, "d_model"), ({"max_classes": 1}, "max_classes")]
+    ("kwargs", "field"),
+    [({"d_model": 30, "n_heads": 4}, "d_model"), ({"max_classes": 1}, "max_classes"),
+     ({"features_per_token": 0}, "features_per_token")],
 )
 def test_bad_architecture_is_rejected_where_typed(kwargs, field):
     with pytest.raises(ConfigError, match=field):
@@ -126,3 +128,66 @@ def test_encoded_context_then_queries_equals_one_forward_over_both():
         cache = model.encode_context(x[:, :50], y)
         split = model.forward_queries(cache, x[:, 50:])
     torch.testing.assert_close(split, joint, rtol=0, atol=1e-5)
+
+
+def test_grouped_cells_pack_k_features_per_token_and_pad_with_constant_cells():
+    from tightfit.tabular.models.tiny import group_cells
+
+    values = torch.arange(2 * 7, dtype=torch.float32).view(1, 2, 7)
+    missing = torch.zeros(1, 2, 7)
+    missing[0, 1, 6] = 1.0
+    grouped = group_cells(values, missing, 3)
+    assert grouped.shape == (1, 2, 3, 6)  # 7 features -> 3 tokens of 3 (value, missing) pairs
+    assert grouped[0, 1, 1].tolist() == [10, 0, 11, 0, 12, 0]  # row 1, features 3..5
+    assert grouped[0, 1, 2].tolist() == [13, 1, 0, 0, 0, 0]  # feature 6 (missing), then two constant pads
+
+
+def test_grouped_model_keeps_row_invariance_token_order_invariance_and_the_context_cache():
+    torch.manual_seed(0)
+    grouped = TinyTFM(TinyTFMConfig(d_model=32, n_heads=2, n_layers=2, d_ff=64, features_per_token=2)).eval()
+    x, y = _table()
+    with torch.no_grad():
+        base = grouped(x, y)
+        rows = torch.randperm(30, generator=torch.Generator().manual_seed(1))
+        shuffled = x.clone()
+        shuffled[:, :30] = x[:, rows]
+        by_rows = grouped(shuffled, y[:, rows])
+        by_tokens = grouped(x[:, :, [4, 5, 0, 1, 2, 3]], y)  # whole groups moved: the same tokens, reordered
+        within = grouped(x[:, :, [1, 0, 2, 3, 4, 5]], y)  # two cells of one token swapped: a different token
+        split = grouped.forward_queries(grouped.encode_context(x[:, :30], y), x[:, 30:])
+    finite = base.isfinite()
+    assert (base[finite] - by_rows[finite]).abs().max() < 1e-5
+    assert (base[finite] - by_tokens[finite]).abs().max() < 1e-5
+    assert (base[finite] - within[finite]).abs().max() > 1e-3
+    torch.testing.assert_close(split, base, rtol=0, atol=1e-5)
+
+
+def test_grouping_cuts_the_forward_flops_of_a_wide_table():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def flops(features_per_token):
+        torch.manual_seed(0)
+        net = TinyTFM(TinyTFMConfig(features_per_token=features_per_token)).eval()
+        x, y = _table(tables=1, rows=200, features=100, n_context=150)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            net(x, y)
+        return counter.get_total_flops()
+
+    one, four = flops(1), flops(4)
+    assert one / four > 3.5  # 101 tokens per row -> 26: every per-token cost falls ~3.9x, feature attention ~15x
+
+
+def test_regroup_starts_each_token_as_the_sum_of_its_cells_embeddings(model):
+    from tightfit.tabular.models.tiny import group_cells, regroup
+
+    grouped = regroup(model, 3)
+    assert grouped.config.features_per_token == 3 and grouped.cell.weight.shape == (32, 6)
+    cells = torch.randn(4, 5, 2)  # 5 cells of 4 rows, as (value, missing)
+    one_by_one = model.cell(cells)  # (4, 5, 32)
+    packed = grouped.cell(group_cells(cells[..., 0].unsqueeze(0), cells[..., 1].unsqueeze(0), 3))[0]
+    bias = model.cell.bias
+    torch.testing.assert_close(packed[:, 0], one_by_one[:, :3].sum(1) - 2 * bias)
+    torch.testing.assert_close(packed[:, 1], one_by_one[:, 3:].sum(1) - bias)  # two cells, one constant pad
+    assert torch.equal(grouped.blocks[0].ff[0].weight, model.blocks[0].ff[0].weight)
+    with pytest.raises(ConfigError, match="features_per_token=1"):
+        regroup(grouped, 2)

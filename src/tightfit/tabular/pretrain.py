@@ -1,7 +1,8 @@
 """Pretrain :class:`~tightfit.tabular.models.tiny.TinyTFM` on synthetic tables, with tightfit's own engine.
 
     python -m tightfit.tabular.pretrain --minutes 30 --out runs/tiny_tfm [--task regression] [--seed 0]
-        [--max-features 10] [--max-cells N] [--min-rows 80] [--init tiny_tfm] [--resume] [--quiet]
+        [--max-features 10] [--max-cells N] [--min-rows 80] [--features-per-token 1] [--init tiny_tfm]
+        [--resume] [--quiet]
 
 Tables come from TabICL's prior (:class:`~tightfit.tabular.prior.PriorBatches`), generated in a DataLoader
 worker while the engine trains (bf16 autocast where the CPU or GPU supports it, AdamW, linear warm-up then
@@ -32,7 +33,7 @@ from tightfit.budget import Budget
 from tightfit.errors import bad_param
 from tightfit.hardware import Hardware
 from tightfit.params import Interval, check
-from tightfit.tabular.models.tiny import TASKS, TinyTFM, TinyTFMConfig, save_tiny_tfm, task_loss
+from tightfit.tabular.models.tiny import TASKS, TinyTFM, TinyTFMConfig, regroup, save_tiny_tfm, task_loss
 from tightfit.tabular.prior import PRIOR_TYPES, PriorSettings, prior_batches
 from tightfit.train import TrainConfig, Trainer
 
@@ -90,9 +91,11 @@ def pretrain(
     checkpoint_every: int = 50,
     verbose: bool = True,
     init: str | Path | None = None,
+    regroup_to: int | None = None,
 ) -> dict[str, Any]:
     """Pretrain a TinyTFM into ``out``; give ``minutes`` (steps from measured throughput) or ``steps``.
-    ``init``: start from that checkpoint's weights (its architecture is used; ``architecture`` must be None).
+    ``init``: start from that checkpoint's weights (its architecture is used; ``architecture`` must be None);
+    ``regroup_to``: with ``init``, pack that many cells per token (:func:`~tightfit.tabular.models.tiny.regroup`).
 
     Returns the model card (also written to ``out/tiny_tfm.json``).
     """
@@ -103,6 +106,11 @@ def pretrain(
     )
     out = Path(out)
     start, earlier = _initial_model(init, architecture)
+    if regroup_to is not None:
+        if start is None:
+            raise bad_param("regroup_to", "pretrain", "None without init (set architecture.features_per_token)",
+                            regroup_to)  # fmt: skip
+        start = regroup(start, regroup_to)
     architecture = start.config if start is not None else architecture or TinyTFMConfig()
     hardware = Hardware.probe()
     settings = settings or PriorSettings(max_classes=architecture.max_classes, task=architecture.task)
@@ -202,6 +210,8 @@ def main(argv: list[str] | None = None) -> None:
                         "fewer rows, widths drawn log-uniformly")  # fmt: skip
     parser.add_argument("--min-rows", type=int, default=80, help="fewest rows a table has (wide tables with "
                         "--max-cells are cut to it)")  # fmt: skip
+    parser.add_argument("--features-per-token", type=int, default=None, help="cells per token: grouping makes wide "
+                        "tables cheaper (default 1; with --init, the checkpoint is regrouped)")  # fmt: skip
     parser.add_argument("--init", default=None, help="start from this checkpoint (a shipped name or a path)")
     parser.add_argument("--resume", action="store_true", help="continue from out/checkpoints")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -212,7 +222,9 @@ def main(argv: list[str] | None = None) -> None:
         steps=args.steps,
         seed=args.seed,
         lr=args.lr,
-        architecture=None if args.init else TinyTFMConfig(task=args.task),
+        architecture=None
+        if args.init
+        else TinyTFMConfig(task=args.task, features_per_token=args.features_per_token or 1),
         settings=PriorSettings(
             prior_type=args.prior,
             task=args.task,
@@ -222,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
         resume=args.resume,
         init=args.init,
+        regroup_to=args.features_per_token if args.init else None,
         verbose=not args.quiet,
     )
     print(

@@ -1,7 +1,9 @@
 """`TinyTFM`: a small in-context tabular model (a prior-fitted network) in the style of nanoTabPFN.
 
-A table is a grid of tokens: every cell one token, plus one target token per row (the label, or the
-standardised target value, for context rows; a learned "unknown" token for query rows). Each block alternates
+A table is a grid of tokens: every cell one token (or, with ``features_per_token=k``, every k consecutive cells
+of a row one token, as TabPFN v2.5 groups features, so a wide row costs k times fewer tokens), plus one target
+token per row (the label, or the standardised target value, for context rows; a learned "unknown" token for
+query rows). Each block alternates
 
 1. attention across the cells of a row (features and target),
 2. attention across rows within a column, where every row attends to the context rows only, so a query row
@@ -9,7 +11,8 @@ standardised target value, for context rows; a learned "unknown" token for query
 3. a feed-forward layer,
 
 with pre-norm residuals. No positional or feature-index embedding is used, so the output is invariant to the
-order of context rows and of features. The decoder reads the target token of each query row: class logits
+order of context rows and (with one cell per token) of features; grouped cells are ordered within a token, which
+the ensembles' feature permutations average over. The decoder reads the target token of each query row: class logits
 (``task="classification"``) or the logits of a binned "bar" distribution over the standardised target
 (``task="regression"``; see :mod:`tightfit.tabular.models.bars`). Columns, and a regression target, are
 standardised with context rows only (missing cells become 0 plus a missing indicator), inside ``forward``,
@@ -21,7 +24,7 @@ References: Hollmann et al., TabPFN (ICLR 2023; Nature 2025); Pfefferle et al., 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ __all__ = [
     "TinyTFM",
     "TinyTFMConfig",
     "load_tiny_tfm",
+    "regroup",
     "save_tiny_tfm",
     "task_loss",
 ]
@@ -51,8 +55,8 @@ TASKS = ("classification", "regression")
 
 @dataclass(frozen=True)
 class TinyTFMConfig:
-    """Architecture: width, heads, depth, feed-forward width, the task, and its outputs (the largest number of
-    classes, or the bins of the regression target's distribution)."""
+    """Architecture: width, heads, depth, feed-forward width, the task, its outputs (the largest number of
+    classes, or the bins of the regression target's distribution), and how many cells share a token."""
 
     d_model: int = 96
     n_heads: int = 4
@@ -61,10 +65,11 @@ class TinyTFMConfig:
     max_classes: int = 10
     task: str = "classification"
     n_bins: int = 64
+    features_per_token: int = 1  # cells packed into one token: attention across features costs ~1/size^2
 
     def __post_init__(self) -> None:
-        check("TinyTFMConfig", **{n: (getattr(self, n), Interval(int, 1)) for n in ("d_model", "n_heads", "n_layers",
-                                                                                   "d_ff")})  # fmt: skip
+        sizes = ("d_model", "n_heads", "n_layers", "d_ff", "features_per_token")
+        check("TinyTFMConfig", **{n: (getattr(self, n), Interval(int, 1)) for n in sizes})
         if self.d_model % self.n_heads:
             raise bad_param("d_model", "TinyTFMConfig", f"a multiple of n_heads={self.n_heads}", self.d_model)
         check("TinyTFMConfig", max_classes=(self.max_classes, Interval(int, 2)), task=(self.task, Options(*TASKS)),
@@ -196,7 +201,7 @@ class TinyTFM(nn.Module):
         super().__init__()
         self.config = config or TinyTFMConfig()
         c = self.config
-        self.cell = nn.Linear(2, c.d_model)  # (standardised value, missing indicator)
+        self.cell = nn.Linear(2 * c.features_per_token, c.d_model)  # (standardised value, missing indicator) each
         if c.task == "classification":
             self.label = nn.Embedding(c.max_classes + 1, c.d_model)  # the last index: "unknown" (query rows)
         else:
@@ -239,7 +244,7 @@ class TinyTFM(nn.Module):
     def _tokens(self, values: torch.Tensor, missing: torch.Tensor, y_context: torch.Tensor | None) -> torch.Tensor:
         """Cell tokens plus one target token per row; rows past the context get the "unknown" token."""
         tables, rows, _ = values.shape
-        cells = self.cell(torch.stack([values, missing], dim=-1))  # (tables, rows, features, d)
+        cells = self.cell(group_cells(values, missing, self.config.features_per_token))  # (tables, rows, tokens, d)
         n_known = 0 if y_context is None else y_context.shape[1]
         if self.config.task == "classification":
             unknown = torch.full((tables, rows - n_known), self.config.max_classes, device=values.device)
@@ -260,6 +265,18 @@ class TinyTFM(nn.Module):
     def _decode(self, target_tokens: torch.Tensor, present: torch.Tensor | None) -> torch.Tensor:
         logits = self.decoder(self.norm(target_tokens)).float()
         return logits if present is None else logits.masked_fill(~present.unsqueeze(1), float("-inf"))
+
+
+def group_cells(values: torch.Tensor, missing: torch.Tensor, size: int) -> torch.Tensor:
+    """(tables, rows, features) values and missing flags -> (tables, rows, ceil(features / size), 2 * size):
+    ``size`` consecutive cells per token, each as (value, missing). The last token is padded with cells that read
+    as a constant column (value 0, observed), which carries no information."""
+    cells = torch.stack([values, missing], dim=-1)
+    if size == 1:
+        return cells
+    cells = F.pad(cells, (0, 0, 0, -cells.shape[2] % size))
+    tables, rows, features, _ = cells.shape
+    return cells.reshape(tables, rows, features // size, 2 * size)
 
 
 def standardise_target(y: torch.Tensor, n_context: int | None = None) -> torch.Tensor:
@@ -285,6 +302,21 @@ def task_loss(task: str):
     from tightfit.tabular.models.bars import bar_loss
 
     return bar_loss
+
+
+def regroup(model: TinyTFM, features_per_token: int) -> TinyTFM:
+    """A copy of a one-cell-per-token ``model`` that packs ``features_per_token`` cells per token, for warm-starting
+    a grouped pretraining: every weight is copied and the cell layer is tiled, so a token starts as the sum of its
+    cells' embeddings (one bias)."""
+    if model.config.features_per_token != 1:
+        raise bad_param("model", "regroup", "a model with features_per_token=1",
+                        f"features_per_token={model.config.features_per_token}")  # fmt: skip
+    config = replace(model.config, features_per_token=features_per_token)
+    grouped = TinyTFM(config)
+    state = dict(model.state_dict())
+    state["cell.weight"] = state["cell.weight"].repeat(1, features_per_token)
+    grouped.load_state_dict(state)
+    return grouped.train(model.training)
 
 
 def save_tiny_tfm(model: TinyTFM, path: str | Path, card: dict[str, Any] | None = None) -> Path:
