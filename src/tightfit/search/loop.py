@@ -239,7 +239,8 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
     if stop_after is not None and n_fit >= stop_after:
         entry.verdict = Verdict.skipped(f"not tried: {stop_after} cheaper candidates were measured to fit")
         return []
-    if _out_of_time(entry, deadline, min_seconds):
+    started, left = _time_to_start(entry, deadline, min_seconds)
+    if not started:
         return []
     if screen is not None:
         try:
@@ -250,9 +251,9 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
         if screened is not None:
             entry.verdict = screened
             return []
-        if _out_of_time(entry, deadline, min_seconds):  # the screen ran in this process, on the same clock
+        started, left = _time_to_start(entry, deadline, min_seconds)  # the screen ran here, on the same clock
+        if not started:
             return []
-    left = None if deadline is None else deadline.left()
     cap = _time_cap(left, entry_time_cap)
     cuda = device.startswith("cuda")
     until = None if left is None else time.perf_counter() + left  # the child's start-up counts against it too
@@ -287,17 +288,18 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
     return outcome.follow_ups
 
 
-def _out_of_time(entry: Entry, deadline, min_seconds: float) -> bool:
-    """Mark ``entry`` skipped when the deadline leaves less than ``min_seconds`` to start it."""
+def _time_to_start(entry: Entry, deadline, min_seconds: float) -> tuple[bool, float | None]:
+    """(whether ``entry`` may start, the deadline's time left); marks it skipped when less than ``min_seconds``
+    is left."""
     left = None if deadline is None else deadline.left()
     if left is None or left >= max(min_seconds, 1e-3):
-        return False
+        return True, left
     floor = f" (none is started with less than {format_seconds(min_seconds)})" if left > 1e-3 else ""
     entry.verdict = Verdict.skipped(
         f"the time budget ran out before it started: {format_seconds(left)} left of "
         f"{format_seconds(deadline.seconds)}{floor}", "time"
     )
-    return True
+    return False, left
 
 
 def _exceeded(exc: BudgetExceeded, budget: Budget) -> Verdict:
