@@ -6,8 +6,14 @@ import pandas as pd
 import pytest
 
 from tightfit.errors import ConfigError
+from tightfit.search import Entry
 from tightfit.timeseries import Forecaster, mase
-from tightfit.timeseries.combine import ValidationRecord, choose_combination, inverse_error_weights
+from tightfit.timeseries.combine import (
+    ValidationRecord,
+    choose_combination,
+    choose_like_for_like,
+    inverse_error_weights,
+)
 
 
 def records_of(truths: np.ndarray, histories: list[np.ndarray], forecasts: dict[str, np.ndarray]) -> dict:
@@ -48,6 +54,21 @@ def test_rows_a_member_lacks_are_left_out_for_every_candidate_and_ties_go_to_few
     assert [c.score for c in scored] == [0.0, 0.0] and chosen.members == ("a",)  # a tie: the simpler one
     only_best, _ = choose_combination({"a": same, "b": shorter}, ["a", "b"], {"a": 0.0, "b": 0.0}, "mae", None, 3)
     assert only_best.members == ("a",) and only_best.kind == "single"
+
+
+def test_a_model_validated_on_fewer_windows_is_compared_on_the_windows_it_shares():
+    def validated(name, row_errors):  # one series; rows newest window first; MAE per row = the row's error
+        errors = np.repeat(np.asarray(row_errors, dtype=float)[:, None], 4, axis=1)
+        return Entry(name, name, artefact=ValidationRecord(errors, np.zeros_like(errors), np.ones(len(errors))))
+
+    full = validated("full", [0.5, 1.0, 1.5])  # mean 1.0 over three windows, 0.5 on the newest
+    lucky = validated("lucky", [0.8])  # its one (newest) window's 0.8 beats full's mean, not full's 0.5 there
+    chosen, reason = choose_like_for_like([full, lucky, validated("worse", [2.0, 2.0, 2.0])], "mae")
+    assert chosen is full and reason == "best mae among the 3 that fit"
+    better = validated("better", [0.4])  # beats full where both were validated
+    chosen, reason = choose_like_for_like([full, lucky, better], "mae")
+    assert chosen is better and "full, better compared on the 1 newest validation rows" in reason
+    assert choose_like_for_like([validated("a", [0.7, 0.7]), validated("b", [0.5, 1.0])], "mae")[0].name == "a"
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ from tightfit.timeseries.combine import (
     ENSEMBLES,
     ValidationRecord,
     choose_combination,
+    choose_like_for_like,
     combine_values,
     inverse_error_weights,
 )
@@ -180,7 +181,8 @@ class Forecaster:
         self.search_ = run_candidates(
             [Entry(m.name, m) for m in stack], self.budget, evaluate,
             executor=executor, applies=applies, deadline=reserve, check_entry=reserve.hold, preload=CHILD_IMPORTS,
-            techniques=MODELS, entity="model", verbose=self.verbose,
+            choose=functools.partial(choose_like_for_like, metric=self.metric), techniques=MODELS, entity="model",
+            verbose=self.verbose,
         )  # fmt: skip
         ranked = sorted((e for e in self.search_.entries if e.status in ("chosen", "fits")),
                         key=lambda e: e.status != "chosen")  # fmt: skip
