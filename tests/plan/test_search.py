@@ -65,7 +65,16 @@ def test_emulated_bf16_ranks_after_every_fp32_recipe(make_net, monkeypatch, nati
     # steps on an AVX2 CPU) it comes after every fp32 option, so the planner measures fp32 first
     assert (first_bf16 == 1) if native_bf16 else (first_bf16 > last_fp32)
     cuda = enumerate_candidates(make_net(n_blocks=2), TrainConfig(micro_batch=64), device="cuda")
-    assert cuda[1].precision == "bf16"  # on CUDA half precision is native whatever the CPU
+    assert cuda[1].precision == "bf16"  # on an Ampere+ GPU (or one not here) half precision is native
+
+
+def test_a_gpu_that_emulates_bf16_tries_fp16_first(make_net, monkeypatch):
+    from tightfit.train.techniques import registry
+
+    monkeypatch.setattr(registry, "_cuda_bf16", lambda device: False)  # a T4 or V100: compute capability 7.x
+    cuda = enumerate_candidates(make_net(n_blocks=2), TrainConfig(micro_batch=64), device="cuda")
+    first_bf16 = next(i for i, c in enumerate(cuda) if c.precision == "bf16")
+    assert cuda[1].precision == "fp16" and first_bf16 > max(i for i, c in enumerate(cuda) if c.precision == "fp32")
 
 
 def test_time_budget_rejects_slow_candidates_and_probe_ranks_quality(digits, make_net):

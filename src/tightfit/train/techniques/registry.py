@@ -46,11 +46,25 @@ def _halvings(effective: int, limit: int = 6) -> list[int]:
 EMULATED_BF16_COST = 12.0
 
 
-def _fast_half(device: str) -> bool:
-    """Whether half precision runs natively on ``device``: CUDA, or a CPU with bf16 instructions."""
+def _native_half(precision: str, device: str) -> bool:
+    """Whether ``precision`` runs natively on ``device``: fp16 on any CUDA GPU; bf16 on a CUDA GPU of compute
+    capability 8.0+ (a T4 or V100 emulates it) or ROCm, and on a CPU with bf16 instructions."""
+    if device.startswith("cuda"):
+        return precision == "fp16" or _cuda_bf16(device)
     from tightfit.hardware import Hardware
 
-    return device.startswith("cuda") or Hardware.probe().cpu_bf16
+    return Hardware.probe().cpu_bf16
+
+
+def _cuda_bf16(device: str) -> bool:
+    """Native bf16 on ``device``; a CUDA device that is not here (a plan for other ranks) is taken to be Ampere+."""
+    import torch
+
+    if torch.version.hip:
+        return True
+    if not torch.cuda.is_available():
+        return True
+    return torch.cuda.get_device_properties(torch.device(device)).major >= 8
 
 
 TECHNIQUES: Registry[SearchKnob] = Registry("training technique")
@@ -58,7 +72,8 @@ TECHNIQUES: Registry[SearchKnob] = Registry("training technique")
 TECHNIQUES.register("precision", SearchKnob(
     options=lambda model, base, device: [{"precision": p} for p in ["fp32", "bf16"] + (["fp16"] if
                                          device.startswith("cuda") else [])],
-    cost=lambda c, base, device: (0.5 if _fast_half(device) else EMULATED_BF16_COST) * (c.precision != "fp32"),
+    cost=lambda c, base, device: 0.0 if c.precision == "fp32" else
+    (0.5 if _native_half(c.precision, device) else EMULATED_BF16_COST),
 ), relaxes=("memory", "time"), rank=1, summary="bf16 autocast (fp16 with a GradScaler on CUDA)")  # fmt: skip
 TECHNIQUES.register("micro_batch", SearchKnob(
     options=lambda model, base, device: [{"micro_batch": m, "accumulation": base.effective_batch // m}
