@@ -1,0 +1,138 @@
+"""Model selection on held-out horizons: the Forecaster's rule against other rules and every single model.
+
+The 7 series of ``forecast.py``, whole and cut to their last 40, 60 and 100 points (28 cases); the last horizon is
+held out. Per case: every model of the stack forecasts it from the rest (its test MASE), and one
+``Forecaster(models="auto")`` fit validates them all (``--budget`` per fit). Every rule then picks a model from the
+*same* validation records (``fc.cv_``: per-window errors), so the rules differ only in how they read them:
+
+- ``like-for-like`` (the Forecaster's: :func:`~tightfit.timeseries.combine.choose_like_for_like`): best mean,
+  where a model validated on fewer windows is compared on the windows it shares with the best fully validated one;
+- ``own-mean``: best mean over each model's own windows (the rule before it);
+- ``median``, ``mean+std``, ``worst-window``: per-window medians, means penalised by their spread, minimax;
+- ``one-SE``: the simplest model (stack order) within one standard error of the best on paired windows;
+- ``newest``: the newest window alone; ``recent``: windows weighted 1, 1/2, 1/4 from the newest.
+
+Reported: mean test MASE, geometric mean relative to seasonal naive and cases beating it, for the whole series and
+the short cuts apart, beside every single model. 2 threads.
+
+    python benchmarks/forecast_selection.py [--lengths 40,60,100] [--budget 1min] [--short-budget 30s]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, write
+from forecast import MODELS, load_series
+
+from tightfit import Budget
+from tightfit.search import Entry
+from tightfit.timeseries import Forecaster, mase
+from tightfit.timeseries.combine import choose_like_for_like, row_scores
+from tightfit.timeseries.data import check_series
+from tightfit.timeseries.models import model_stack
+
+THREADS = 2
+
+
+def _window_scores(record) -> np.ndarray:
+    return row_scores("mase", record.truths, record.truths - record.errors, record.scales)
+
+
+def _one_se(scores: dict[str, np.ndarray]) -> str:
+    best = min(scores, key=lambda m: scores[m].mean())
+    close = []
+    for name, values in scores.items():
+        k = min(len(values), len(scores[best]))
+        gap = values[:k] - scores[best][:k]
+        se = gap.std(ddof=1) / np.sqrt(k) if k > 1 else 0.0
+        if gap.mean() <= se:
+            close.append(name)
+    return min(close, key=MODELS.index)
+
+
+RULES = {
+    "own-mean": lambda s: min(s, key=lambda m: s[m].mean()),
+    "median": lambda s: min(s, key=lambda m: np.median(s[m])),
+    "mean+std": lambda s: min(s, key=lambda m: s[m].mean() + s[m].std()),
+    "worst-window": lambda s: min(s, key=lambda m: s[m].max()),
+    "one-SE": _one_se,
+    "newest": lambda s: min(s, key=lambda m: s[m][0]),
+    "recent": lambda s: min(s, key=lambda m: np.average(s[m], weights=0.5 ** np.arange(len(s[m])))),
+}
+
+
+def run_case(frame: pd.DataFrame, season: int, h: int, budget: str) -> tuple[dict[str, float], dict[str, str]]:
+    """Test MASE per model, and each rule's choice, on one series (or cut)."""
+    train, test = frame.iloc[:-h], frame.iloc[-h:]
+    checked = check_series(train, h)
+    history, truth = train["y"].to_numpy(), test["y"].to_numpy()
+    use_season = season if len(train) >= 2 * season else 1
+    test_mase = {}
+    for model in model_stack(MODELS, None, None):
+        try:
+            guess = model.forecast(train, h, checked.freq, use_season, (80,), 0, 60.0)["mean"].to_numpy()
+        except Exception as exc:  # listed, not fatal
+            print(f"   {model.name}: failed: {exc}")
+            continue
+        test_mase[model.name] = float(mase(truth, guess, history, use_season))
+    fc = Forecaster(h, season, budget=Budget.parse(f"time={budget}"), verbose=False).fit(train)
+    records = {name: record for name, record in fc.cv_.items() if name in test_mase}
+    scores = {name: _window_scores(record) for name, record in records.items()}
+    entries = [Entry(name, name, artefact=record) for name, record in records.items()]
+    chosen = {"like-for-like": choose_like_for_like(entries, "mase")[0].name}
+    chosen |= {rule: pick(scores) for rule, pick in RULES.items()}
+    return test_mase, chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", default="40,60,100")
+    parser.add_argument("--budget", default="1min")
+    parser.add_argument("--short-budget", default="30s")
+    args = parser.parse_args()
+    torch.set_num_threads(THREADS)
+    warnings.simplefilter("ignore")
+    rows = []
+    for name, (frame, season, h) in load_series().items():
+        for n in (None, *(int(v) for v in args.lengths.split(","))):
+            cut = frame if n is None else frame.iloc[-n:]
+            test_mase, chosen = run_case(cut, season, h, args.budget if n is None else args.short_budget)
+            base = test_mase["SeasonalNaive"]
+            part = "whole" if n is None else "short"
+            for model, value in test_mase.items():
+                rows.append({"series": name, "length": n, "part": part, "how": model, "kind": "model",
+                             "chosen": model, "mase": value, "rel": value / base})  # fmt: skip
+            for rule, model in chosen.items():
+                rows.append({"series": name, "length": n, "part": part, "how": rule, "kind": "rule",
+                             "chosen": model, "mase": test_mase[model], "rel": test_mase[model] / base})  # fmt: skip
+            print(f"== {name} {n or 'whole'}: like-for-like chose {chosen['like-for-like']}", flush=True)
+    table = pd.DataFrame(rows)
+    table["log_rel"] = np.log(table["rel"])
+    table["beats_sn"] = table["rel"] < 1
+    summary = (table.groupby(["part", "kind", "how"])
+               .agg(mean_mase=("mase", "mean"), geo_rel=("log_rel", "mean"), beats_sn=("beats_sn", "sum"),
+                    cases=("mase", "size"))
+               .reset_index())  # fmt: skip
+    summary["geo_rel"] = np.exp(summary["geo_rel"])
+    pd.set_option("display.width", 200)
+    for part, group in summary.groupby("part"):
+        print(f"\n{part} ({int(group['cases'].iloc[0])} cases):")
+        print(group.drop(columns="part").sort_values("mean_mase").round(3).to_string(index=False))
+    print(f"budget {args.budget} per whole series, {args.short_budget} per cut; {THREADS} threads")
+    path = write("forecast_selection", {"machine": machine(), "threads": THREADS, "budget": args.budget,
+                                        "short_budget": args.short_budget, "rows": table.to_dict(orient="records"),
+                                        "summary": summary.to_dict(orient="records")})  # fmt: skip
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
