@@ -14,7 +14,7 @@ also gets median imputation. All run in this process with 2 threads (torch, skle
         [--models "TinyTFM (8),LightGBM"]
 
 ``--weights`` adds TinyTFM (8) rows for other checkpoints (a shipped name or a path), side by side in the same
-folds; ``--models`` keeps only the named models.
+folds; ``--models`` keeps only the named models (and those checkpoints).
 """
 
 from __future__ import annotations
@@ -178,7 +178,8 @@ def main() -> None:
         X, y = load()
         print(f"== {name}: {X.shape[0]} rows, {X.shape[1]} columns, {len(np.unique(y))} classes", flush=True)
         weights = tuple(filter(None, args.weights.split(",")))
-        keep = None if args.models is None else set(args.models.split(","))
+        keep = None if args.models is None else set(args.models.split(",")) | {f"TinyTFM [{Path(w).stem}] (8)"
+                                                                              for w in weights}  # fmt: skip
         rows += evaluate(name, X, y, args.repeats, weights, keep)
     table = pd.DataFrame(rows).groupby(["dataset", "model"]).mean(numeric_only=True).drop(columns="fold")
     print(table.round(4).to_string())
