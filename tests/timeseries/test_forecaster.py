@@ -88,12 +88,21 @@ def test_no_seasonality_and_integer_dates(nile_df):
 
 
 def test_short_series_drop_seasonal_models_and_augment(elnino_df):
-    short = elnino_df.iloc[-40:]
+    short = elnino_df.iloc[-28:]  # 2 seasons of 12 and a horizon of 6 need 30 points to validate a seasonal model
     fc = Forecaster(horizon=6, season_length=12, models=["SeasonalNaive", "Naive", "DLinear"], verbose=False)
     fc.fit(short)
     assert "SeasonalNaive" not in set(fc.leaderboard_["model"])
     assert any("seasonal models dropped" in n for n in fc.notes_) and any("augmented" in n for n in fc.notes_)
     assert fc.season_length_used_ == 1
+
+
+def test_a_short_series_keeps_its_season_when_a_seasonal_model_can_be_validated(elnino_df):
+    short = elnino_df.iloc[-40:]  # 24 points to train on (2 seasons) and 2 windows of 6 to score
+    fc = Forecaster(horizon=6, season_length=12, models=["SeasonalNaive", "Naive"], verbose=False).fit(short)
+    board = fc.leaderboard_.set_index("model")
+    assert fc.season_length_used_ == 12 and board.loc["SeasonalNaive", "verdict"] in ("fits", "chosen")
+    assert board.loc["SeasonalNaive", "windows"] == 2
+    assert not any("seasonal models dropped" in n for n in fc.notes_)
 
 
 def test_several_series_and_a_median_ensemble(macro_df):

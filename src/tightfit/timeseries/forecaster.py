@@ -330,9 +330,9 @@ class Forecaster:
                 f"columns {series.exogenous} are not used: no model of the stack takes exogenous inputs yet"
             )
         season, names, augment = self.season_length, list(self.models), self.augment
-        if season > 1 and (shortest < 2 * season or shortest < SHORT_POINTS):
+        if season > 1 and shortest < max(2 * season, 10, self.horizon) + self.horizon:
             self.notes_.append(
-                f"series {short_id!r} has {shortest} points (< 2 seasons of {season} or < {SHORT_POINTS}): "
+                f"series {short_id!r} has {shortest} points (< 2 seasons of {season} and a horizon to validate on): "
                 "seasonal models dropped, the others fitted without seasonality"
             )
             names = [n for n in names if n not in SEASONAL]
