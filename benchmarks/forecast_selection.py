@@ -36,15 +36,11 @@ from forecast import MODELS, load_series
 from tightfit import Budget
 from tightfit.search import Entry
 from tightfit.timeseries import Forecaster, mase
-from tightfit.timeseries.combine import choose_like_for_like, row_scores
+from tightfit.timeseries.combine import choose_like_for_like
 from tightfit.timeseries.data import check_series
 from tightfit.timeseries.models import model_stack
 
 THREADS = 2
-
-
-def _window_scores(record) -> np.ndarray:
-    return row_scores("mase", record.truths, record.truths - record.errors, record.scales)
 
 
 def _one_se(scores: dict[str, np.ndarray]) -> str:
@@ -86,7 +82,7 @@ def run_case(frame: pd.DataFrame, season: int, h: int, budget: str) -> tuple[dic
         test_mase[model.name] = float(mase(truth, guess, history, use_season))
     fc = Forecaster(h, season, budget=Budget.parse(f"time={budget}"), verbose=False).fit(train)
     records = {name: record for name, record in fc.cv_.items() if name in test_mase}
-    scores = {name: _window_scores(record) for name, record in records.items()}
+    scores = {name: record.scores("mase") for name, record in records.items()}
     entries = [Entry(name, name, artefact=record) for name, record in records.items()]
     chosen = {"like-for-like": choose_like_for_like(entries, "mase")[0].name}
     chosen |= {rule: pick(scores) for rule, pick in RULES.items()}

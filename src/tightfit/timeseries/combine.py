@@ -33,6 +33,10 @@ class ValidationRecord:
     def __len__(self) -> int:
         return len(self.errors)
 
+    def scores(self, metric: str) -> np.ndarray:
+        """Per row (newest window first), ``metric`` of the forecast ``truth - error``."""
+        return row_scores(metric, self.truths, self.truths - self.errors, self.scales)
+
 
 @dataclasses.dataclass(frozen=True)
 class Combination:
@@ -62,29 +66,22 @@ def row_scores(metric: str, truths: np.ndarray, guesses: np.ndarray, scales: np.
     return np.array([forecast_scores(truth, guess, scale)[metric] for truth, guess, scale in rows])
 
 
-def mean_score(record: ValidationRecord, metric: str, rows: int | None = None) -> float:
-    """``metric`` over the first ``rows`` rows of ``record`` (the newest windows; all by default)."""
-    rows = len(record) if rows is None else rows
-    truths = record.truths[:rows]
-    return float(row_scores(metric, truths, truths - record.errors[:rows], record.scales[:rows]).mean())
-
-
 def choose_like_for_like(fits: Sequence, metric: str) -> tuple:
     """The validated model (a search entry whose artefact is its :class:`ValidationRecord`) with the best mean
     ``metric``, comparing like for like: a model the time let validate on fewer windows is compared with the best
     fully validated one on the newest windows they share, not its few windows' mean against their many (one
     window can favour any model). Returns (entry, reason)."""
-    most = max(len(e.artefact) for e in fits)
-    full = min((e for e in fits if len(e.artefact) == most), key=lambda e: mean_score(e.artefact, metric))
-    rivals = [e for e in fits if len(e.artefact) < most
-              and mean_score(e.artefact, metric) < mean_score(full.artefact, metric, len(e.artefact))]  # fmt: skip
+    scored = [(e, e.artefact.scores(metric)) for e in fits]
+    most = max(len(rows) for _, rows in scored)
+    full = min((pair for pair in scored if len(pair[1]) == most), key=lambda pair: pair[1].mean())
+    rivals = [(e, rows) for e, rows in scored if len(rows) < most and rows.mean() < full[1][: len(rows)].mean()]
     pool = [full, *rivals]
-    rows = min(len(e.artefact) for e in pool)
-    winner = min(pool, key=lambda e: mean_score(e.artefact, metric, rows))
+    shared = min(len(rows) for _, rows in pool)
+    winner = min(pool, key=lambda pair: pair[1][:shared].mean())[0]
     reason = f"best {metric} among the {len(fits)} that fit"
     if rivals:
-        shared = ", ".join(e.name for e in pool)
-        reason += f" ({shared} compared on the {rows} newest validation rows they all have)"
+        names = ", ".join(e.name for e, _ in pool)
+        reason += f" ({names} compared on the {shared} newest validation rows they all have)"
     return winner, reason
 
 
@@ -104,9 +101,9 @@ def inverse_error_weights(scores: Sequence[float]) -> tuple[float, ...]:
 
 def _score(records: dict[str, ValidationRecord], members: Sequence[str], weights, metric: str, rows: int) -> float:
     first = records[members[0]]
-    truths = first.truths[:rows]
-    errors = truths - combine_values([truths - records[m].errors[:rows] for m in members], weights)
-    return mean_score(ValidationRecord(errors, truths, first.scales[:rows]), metric)
+    truths, scales = first.truths[:rows], first.scales[:rows]
+    guesses = combine_values([truths - records[m].errors[:rows] for m in members], weights)
+    return float(row_scores(metric, truths, guesses, scales).mean())
 
 
 def candidates(ranked: Sequence[str], scores: dict[str, float], mode: str | None, top_k: int) -> list:

@@ -330,7 +330,7 @@ class Forecaster:
                 f"columns {series.exogenous} are not used: no model of the stack takes exogenous inputs yet"
             )
         season, names, augment = self.season_length, list(self.models), self.augment
-        if season > 1 and shortest < max(2 * season, 10, self.horizon) + self.horizon:
+        if season > 1 and shortest < _minimum_train(season, self.horizon) + self.horizon:
             self.notes_.append(
                 f"series {short_id!r} has {shortest} points (< 2 seasons of {season} and a horizon to validate on): "
                 "seasonal models dropped, the others fitted without seasonality"
@@ -340,7 +340,7 @@ class Forecaster:
         if shortest < SHORT_POINTS and augment is None:
             augment = SHORT_AUGMENT
             self.notes_.append(f"short series ({shortest} points): the neural models train on augmented windows too")
-        minimum_train = max(2 * season, 10, self.horizon)
+        minimum_train = _minimum_train(season, self.horizon)
         windows = min(self.n_windows, max(0, (shortest - minimum_train) // self.horizon))
         if windows < 1:
             raise DataError(
@@ -563,6 +563,11 @@ class Forecaster:
 
 
 SAVE_SAMPLE = 20  # per-series fitted models saved to time the whole save
+
+
+def _minimum_train(season: int, horizon: int) -> int:
+    """The fewest points a validation window trains on: two seasons, at least 10 and a horizon."""
+    return max(2 * season, 10, horizon)
 
 
 def _with_transfer(stack: list, related: pd.DataFrame) -> list:
