@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from tightfit.measure import track_peak
+from tightfit.measure.tracker import TensorTracker
 
 F32 = 4
 
@@ -19,6 +20,22 @@ def test_known_tensors_exact_bytes():
     report = track_peak(make)
     assert report.peak == 4000 + 2000
     assert report.end == 2000 + 100
+
+
+def test_one_pass_gives_the_exact_and_the_block_rounded_peak():
+    def make():
+        a = torch.ones(100)  # 400 B exact, one 512-byte block
+        b = torch.ones(200)  # 800 B, two blocks; the exact peak (1200 B) is here
+        del a
+        c = torch.ones(10)  # 40 B, one block: 1,024 + 512 rounded < the 1,536 of a and b
+        return b, c
+
+    tracker = TensorTracker(round_to=512)
+    with tracker:
+        make()
+    assert (tracker.peak, tracker.rounded_peak) == (400 + 800, 512 + 1024)
+    assert sum(tracker.breakdown().values()) == 1200  # exact bytes at the exact peak
+    assert track_peak(make, round_to=512).peak == 1536
 
 
 def test_views_share_one_storage():

@@ -31,6 +31,23 @@ def test_fake_estimate_matches_the_real_tracked_step(arch, index):
     assert est.breakdown["params"] > 0
 
 
+@pytest.mark.parametrize("arch", ["mlp", "transformer"])
+def test_a_long_accumulation_is_estimated_from_two_micro_steps_at_the_real_peak(arch, monkeypatch):
+    model, sample, configs = ZOO[arch](1)
+    config = dataclasses.replace(configs[0], micro_batch=configs[0].micro_batch // 8, accumulation=8)
+    forwards = []
+    forward_loss = Trainer._forward_loss
+    monkeypatch.setattr(Trainer, "_forward_loss", lambda self, chunk: forwards.append(1) or forward_loss(self, chunk))
+    est = estimate(model, sample, config, device="cpu", process=False)
+    assert len(forwards) == 2 * 2  # two steps of two micro-steps, not of eight
+    monkeypatch.undo()
+    model, sample, _ = ZOO[arch](1)
+    batch = _grown(_as_tensors(sample), config.effective_batch)
+    trainer = Trainer(model, None, _step_config(config))
+    real = track_peak(lambda: trainer.fit(batch))  # all eight micro-steps of both steps, for real
+    assert abs(est.peak - real.peak) <= 0.02 * real.peak, (est.peak, real.peak)
+
+
 def test_estimate_leaves_the_model_untouched():
     model, sample, configs = ZOO["transformer"](1)
     before = {k: v.clone() for k, v in model.state_dict().items()}

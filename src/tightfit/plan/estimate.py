@@ -219,7 +219,8 @@ def _step_config(config: TrainConfig) -> TrainConfig:
     )
 
 
-def _fake_peak(model, sample_batch, config, loss_fn, device: torch.device, round_to: int) -> tuple[int, dict]:
+def _fake_peak(model, sample_batch, config, loss_fn, device: torch.device, round_to: int) -> tuple[int, int, dict]:
+    """(exact peak, peak with each storage rounded up to ``round_to`` bytes, breakdown at the exact peak)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     mode = FakeTensorMode(allow_non_fake_inputs=True)
@@ -227,6 +228,7 @@ def _fake_peak(model, sample_batch, config, loss_fn, device: torch.device, round
     fake_batch = _rows_like(_as_tensors(sample_batch), config.effective_batch, mode)
     trainer = Trainer(fake_model, loss_fn, _step_config(config))
     trainer.device_override = device
+    trainer.max_micro_steps = 2  # a third micro-step of equal rows allocates what the second did: same peak
     # Techniques go on outside fake mode: PEFT moves new adapters with Module.to, which cannot swap fake
     # parameters ("has weakref associated with it"); the small real adapters are then faked in place.
     trainer.apply_techniques()
@@ -234,7 +236,7 @@ def _fake_peak(model, sample_batch, config, loss_fn, device: torch.device, round
     tracker = TensorTracker(device=device.type, round_to=round_to)
     with _quiet_fake_tensor_log(), mode, tracker, _ScalarOracle():
         trainer.fit(fake_batch)
-    return tracker.peak, tracker.breakdown()
+    return tracker.peak, tracker.rounded_peak, tracker.breakdown()
 
 
 def _grown(batch: Any, rows: int) -> Any:
@@ -353,12 +355,7 @@ def estimate(
         note += "; fp16 modelled as bf16 (same sizes)"
     round_to = CUDA_BLOCK_BYTES if on_cuda else 1
     try:
-        peak, breakdown = _fake_peak(model, sample_batch, config, loss_fn, run_device, round_to=1)
-        rounded, _ = (
-            (peak, None)
-            if not on_cuda
-            else _fake_peak(model, sample_batch, config, loss_fn, run_device, round_to=round_to)
-        )
+        peak, rounded, breakdown = _fake_peak(model, sample_batch, config, loss_fn, run_device, round_to)
         method = "fake"
     except TightfitError:  # our own errors (ConfigError included) are the user's to see
         raise

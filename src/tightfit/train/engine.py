@@ -136,6 +136,9 @@ class Trainer:
         self._applied: dict[str, Any] | None = None
         self.device: torch.device | None = None  # set by fit; evaluate before fit uses the model's device
         self.device_override: torch.device | None = None  # the planner's fake runs pick the device themselves
+        # the planner's fake runs: micro-steps after the second repeat its memory exactly (equal chunks, gradients
+        # already allocated), so they are skipped; None runs them all
+        self.max_micro_steps: int | None = None
         self.precision: Precision | None = None
         self.current = config  # the config in force: fit replaces it on an out-of-memory back-off
         self.world = World()
@@ -166,7 +169,7 @@ class Trainer:
         Under DDP no micro-step synchronises (see :mod:`tightfit.train.distributed`)."""
         total_rows = n_rows(step_batch)
         loss_sum = torch.zeros((), device=self.device)
-        chunks = chunk_batch(step_batch, micro_batch)
+        chunks = chunk_batch(step_batch, micro_batch)[: self.max_micro_steps]
         for i, chunk in enumerate(chunks):
             weight = n_rows(chunk) / total_rows  # each chunk's mean loss, weighted to the whole batch's mean
             with sync_context(self.net, self.world, self.config.shard, last=i == len(chunks) - 1):
