@@ -85,6 +85,15 @@ class Hardware:
     def has_cuda(self) -> bool:
         return bool(self.cuda)
 
+    def native_bf16(self, device: str) -> bool:
+        """Whether bf16 runs natively on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``) rather than by emulation
+        (several times slower): a CUDA GPU of compute capability 8.0+ or a ROCm GPU, a CPU with AVX512-BF16 or AMX.
+        A CUDA device that is not here (a plan for another machine's ranks) is taken to be Ampere or newer."""
+        if not device.startswith("cuda"):
+            return self.cpu_bf16
+        index = device.partition(":")[2]
+        return next((d.bf16 for d in self.cuda if d.index == int(index or 0)), True)
+
     @property
     def memory_limit_bytes(self) -> int:
         """The RAM this process can really use: the smaller of physical RAM and the cgroup limit."""
@@ -161,7 +170,7 @@ def _cuda_devices() -> list[CudaDevice]:
                 total_bytes=int(total),
                 free_bytes=int(free),
                 capability=f"{props.major}.{props.minor}",
-                bf16=props.major >= 8,  # Ampere and newer run bf16 natively
+                bf16=props.major >= 8 or bool(torch.version.hip),  # Ampere and newer (and ROCm) run bf16 natively
                 fp16=props.major >= 6 or (props.major, props.minor) >= (5, 3),
             )
         )

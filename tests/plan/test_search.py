@@ -2,12 +2,15 @@
 measured peak, the naive config fails for real, the plan's choice runs under the cap, and no candidate the
 estimate called fitting exceeded it."""
 
+import dataclasses
+
 import pytest
 import torch
 from zoo import ResidualMLP
 
 from tightfit import Budget, BudgetExceeded
 from tightfit.guard import run_limited
+from tightfit.hardware import CudaDevice, Hardware
 from tightfit.plan import QualityProbe, enumerate_candidates, plan
 from tightfit.plan.search import _trial
 from tightfit.train import TrainConfig
@@ -52,10 +55,6 @@ def test_enumeration_keeps_effective_batch_and_is_cheapest_first(make_net):
 
 @pytest.mark.parametrize("native_bf16", [True, False])
 def test_emulated_bf16_ranks_after_every_fp32_recipe(make_net, monkeypatch, native_bf16):
-    import dataclasses
-
-    from tightfit.hardware import Hardware
-
     probed = Hardware.probe()
     monkeypatch.setattr(Hardware, "probe", classmethod(lambda cls: dataclasses.replace(probed, cpu_bf16=native_bf16)))
     configs = enumerate_candidates(make_net(n_blocks=2), TrainConfig(micro_batch=64), device="cpu")
@@ -68,10 +67,17 @@ def test_emulated_bf16_ranks_after_every_fp32_recipe(make_net, monkeypatch, nati
     assert cuda[1].precision == "bf16"  # on an Ampere+ GPU (or one not here) half precision is native
 
 
-def test_a_gpu_that_emulates_bf16_tries_fp16_first(make_net, monkeypatch):
-    from tightfit.train.techniques import registry
+T4 = CudaDevice(0, "Tesla T4", 16 * 2**30, 15 * 2**30, "7.5", bf16=False, fp16=True)  # bf16 emulated
 
-    monkeypatch.setattr(registry, "_cuda_bf16", lambda device: False)  # a T4 or V100: compute capability 7.x
+
+def _with_gpu(monkeypatch, gpu: CudaDevice, cpu_bf16: bool = False) -> None:
+    probed = Hardware.probe()
+    machine = dataclasses.replace(probed, cuda=(gpu,), cpu_bf16=cpu_bf16)
+    monkeypatch.setattr(Hardware, "probe", classmethod(lambda cls: machine))
+
+
+def test_a_gpu_that_emulates_bf16_tries_fp16_first(make_net, monkeypatch):
+    _with_gpu(monkeypatch, T4)
     cuda = enumerate_candidates(make_net(n_blocks=2), TrainConfig(micro_batch=64), device="cuda")
     first_bf16 = next(i for i, c in enumerate(cuda) if c.precision == "bf16")
     assert cuda[1].precision == "fp16" and first_bf16 > max(i for i, c in enumerate(cuda) if c.precision == "fp32")
@@ -134,3 +140,18 @@ def test_a_budget_below_the_process_itself_rejects_the_rest_without_estimating(d
     first, *rest = result.candidates
     assert "estimate" in first.details and "estimated peak" in first.reason
     assert all("estimate" not in c.details and "training process alone" in c.reason for c in rest)
+
+
+@pytest.mark.parametrize(("gpu", "cpu_bf16", "expected"), [
+    (None, False, "fp32"), (None, True, "bf16"), (T4, False, "fp16"),
+    (dataclasses.replace(T4, name="A10G", capability="8.6", bf16=True), False, "bf16"),
+])  # fmt: skip
+def test_pretraining_takes_the_planners_rule_for_native_bf16(monkeypatch, gpu, cpu_bf16, expected):
+    from tightfit.tabular.pretrain import _precision
+
+    if gpu is None:
+        machine = dataclasses.replace(Hardware.probe(), cuda=(), cpu_bf16=cpu_bf16)
+    else:
+        _with_gpu(monkeypatch, gpu, cpu_bf16)
+        machine = Hardware.probe()
+    assert _precision(machine) == expected  # a T4 emulates bf16 (is_bf16_supported() says True): fp16 instead

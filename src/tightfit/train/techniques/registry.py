@@ -47,24 +47,11 @@ EMULATED_BF16_COST = 12.0
 
 
 def _native_half(precision: str, device: str) -> bool:
-    """Whether ``precision`` runs natively on ``device``: fp16 on any CUDA GPU; bf16 on a CUDA GPU of compute
-    capability 8.0+ (a T4 or V100 emulates it) or ROCm, and on a CPU with bf16 instructions."""
-    if device.startswith("cuda"):
-        return precision == "fp16" or _cuda_bf16(device)
+    """Whether ``precision`` runs natively on ``device``: fp16 on any CUDA GPU; bf16 where
+    :meth:`~tightfit.hardware.Hardware.native_bf16` says so (a T4 or V100 emulates it)."""
     from tightfit.hardware import Hardware
 
-    return Hardware.probe().cpu_bf16
-
-
-def _cuda_bf16(device: str) -> bool:
-    """Native bf16 on ``device``; a CUDA device that is not here (a plan for other ranks) is taken to be Ampere+."""
-    import torch
-
-    if torch.version.hip:
-        return True
-    if not torch.cuda.is_available():
-        return True
-    return torch.cuda.get_device_properties(torch.device(device)).major >= 8
+    return (device.startswith("cuda") and precision == "fp16") or Hardware.probe().native_bf16(device)
 
 
 TECHNIQUES: Registry[SearchKnob] = Registry("training technique")
