@@ -96,13 +96,19 @@ def test_short_series_drop_seasonal_models_and_augment(elnino_df):
     assert fc.season_length_used_ == 1
 
 
-def test_a_short_series_keeps_its_season_when_a_seasonal_model_can_be_validated(elnino_df):
-    short = elnino_df.iloc[-40:]  # 24 points to train on (2 seasons) and 2 windows of 6 to score
+def test_a_short_series_keeps_its_season_and_validates_on_overlapping_windows(elnino_df):
+    short = elnino_df.iloc[-40:]  # 24 points to train on (2 seasons): room for 2 disjoint windows of 6, not 3
     fc = Forecaster(horizon=6, season_length=12, models=["SeasonalNaive", "Naive"], verbose=False).fit(short)
     board = fc.leaderboard_.set_index("model")
     assert fc.season_length_used_ == 12 and board.loc["SeasonalNaive", "verdict"] in ("fits", "chosen")
-    assert board.loc["SeasonalNaive", "windows"] == 2
     assert not any("seasonal models dropped" in n for n in fc.notes_)
+    # the oldest cut-off can sit 10 points before the newest (40 - 24 - 6): three windows, 5 points apart
+    assert board.loc["SeasonalNaive", "windows"] == 3 and any("start 5 apart (overlapping)" in n for n in fc.notes_)
+    y = short["y"].to_numpy()
+    truths = fc.cv_["SeasonalNaive"].truths  # newest window first
+    for row, back in zip(truths, [6, 11, 16], strict=True):
+        assert np.array_equal(row, y[len(y) - back : len(y) - back + 6])
+    assert np.array_equal(truths[0][:1], truths[1][-1:])  # the windows share points
 
 
 def test_several_series_and_a_median_ensemble(macro_df):
@@ -170,7 +176,7 @@ def test_a_slow_model_validates_on_the_most_recent_windows_its_time_allows(nile_
     fc = Forecaster(horizon=5, n_windows=3, verbose=False)
     series = check_series(nile_df, 5)
     fc.freq_ = series.freq
-    outcome = fc._validate(series, 1, 3, _SlowNaive(), time_left)
+    outcome = fc._validate(series, 1, [5, 10, 15], _SlowNaive(), time_left)
     assert outcome.measured.extra["windows"] == expected
     record = outcome.artefact  # one row of errors (and of truths, and MASE's scale) per window used
     assert record.errors.shape == record.truths.shape == (expected, 5) and record.scales.shape == (expected,)
@@ -187,7 +193,7 @@ def test_a_model_whose_final_fit_cannot_fit_is_skipped_with_the_arithmetic(nile_
     series = check_series(nile_df, 5)
     fc.freq_ = series.freq
     with pytest.raises(SkipEntry, match=r"the first validation window took 4\d\dms; its final fit needs about as much"):
-        fc._validate(series, 1, 3, _SlowNaive(), 0.6)
+        fc._validate(series, 1, [5, 10, 15], _SlowNaive(), 0.6)
 
 
 def test_a_best_model_whose_final_fit_and_save_cannot_finish_is_passed_over(nile_df):

@@ -82,8 +82,9 @@ class Forecaster:
     metric : {"mase", "smape", "rmse", "mae"}, default="mase"
         M4 definitions (``timeseries.metrics``); lower is better.
     n_windows : int, default=3
-        Validation cut-offs, each ``horizon`` apart; fewer when the shortest series cannot hold them (said in
-        ``notes_``).
+        Validation cut-offs, each ``horizon`` apart; when the shortest series cannot hold that many disjoint
+        windows, the windows overlap (cut-offs closer than a horizon, as statsforecast's ``step_size``), and
+        fewer only when not even that fits (both said in ``notes_``).
     ensemble : {None, "median", "weighted", "auto"}, default=None
         ``None``: the best model alone; ``"median"``: the median of the ``top_k`` best; ``"weighted"``: their mean
         weighted by inverse validation error; ``"auto"``: whichever of the best alone, weighted means of the top
@@ -169,7 +170,7 @@ class Forecaster:
         guard.warm_up(CHILD_IMPORTS)  # the server's imports overlap the checks below
         self.series_ = series = check_series(df, self.horizon)
         self.notes_: list[str] = []
-        season, windows, augment, names = self._adapt(series)
+        season, cutoffs, augment, names = self._adapt(series)
         stack = model_stack(names, augment, self.chronos_path, self.budget.device, self._statistical_jobs(series))
         if pretrain is not None:
             stack = _with_transfer(stack, self._related(pretrain, series))
@@ -177,7 +178,7 @@ class Forecaster:
                                    CHILD_START_S if executor == "local" else 0.0)  # fmt: skip
         self.freq_ = series.freq
         applies = ("latency",) if self.budget.latency is not None else ()
-        evaluate = functools.partial(self._validate, series, season, windows, then_save=then_save)
+        evaluate = functools.partial(self._validate, series, season, cutoffs, then_save=then_save)
         self.search_ = run_candidates(
             [Entry(m.name, m) for m in stack], self.budget, evaluate,
             executor=executor, applies=applies, deadline=reserve, check_entry=reserve.hold, preload=CHILD_IMPORTS,
@@ -322,7 +323,9 @@ class Forecaster:
         board["member"] = board["model"].isin(self.members_)
         return board
 
-    def _adapt(self, series: SeriesSet) -> tuple[int, int, Augmenter | None, list[str]]:
+    def _adapt(self, series: SeriesSet) -> tuple[int, list[int], Augmenter | None, list[str]]:
+        """The season, the validation cut-offs (points before each series' end, newest first), the augmentation
+        and the models, adapted to the shortest series."""
         shortest = min(series.lengths.values())
         short_id = min(series.lengths, key=series.lengths.get)
         if series.exogenous:
@@ -341,17 +344,25 @@ class Forecaster:
             augment = SHORT_AUGMENT
             self.notes_.append(f"short series ({shortest} points): the neural models train on augmented windows too")
         minimum_train = _minimum_train(season, self.horizon)
-        windows = min(self.n_windows, max(0, (shortest - minimum_train) // self.horizon))
-        if windows < 1:
+        room = shortest - minimum_train - self.horizon  # how far the oldest cut-off can move back from the newest
+        if room < 0:
             raise DataError(
                 f"series {short_id!r} has {shortest} points: validation needs at least {minimum_train + self.horizon} "
                 f"({minimum_train} to train on and a horizon of {self.horizon} to score)."
             )
+        step = self.horizon
+        if room // step + 1 < self.n_windows and room > 0:  # too short for disjoint windows: they overlap
+            step = max(1, room // (self.n_windows - 1))
+            self.notes_.append(
+                f"series {short_id!r} has {shortest} points: validation windows start {step} apart "
+                f"(overlapping), not a horizon ({self.horizon}) apart"
+            )
+        windows = min(self.n_windows, room // step + 1)
         if windows < self.n_windows:
             self.notes_.append(
                 f"n_windows {self.n_windows} -> {windows}: series {short_id!r} has only {shortest} points"
             )
-        return season, windows, augment, names
+        return season, [self.horizon + i * step for i in range(windows)], augment, names
 
     def _statistical_jobs(self, series: SeriesSet) -> int:
         """statsforecast's processes: one per usable core once there are enough series to share (a worker
@@ -381,10 +392,12 @@ class Forecaster:
         return [stopwatch(fitted.predict, groups[i % len(groups)], self.freq_, self.level)[1]
                 for i in range(LATENCY_CALLS)]  # fmt: skip
 
-    def _validate(self, series: SeriesSet, season: int, windows: int, model, time_left: float | None,
+    def _validate(self, series: SeriesSet, season: int, cutoffs: list[int], model, time_left: float | None,
                   then_save: bool = False):  # fmt: skip
         """Rolling-origin validation of one model within ``time_left`` (the search's evaluate, in a guarded child
-        where the guard forks): its mean metrics and signed errors; with ``then_save``, its measured save time."""
+        where the guard forks), a window of ``horizon`` points after each cut-off (``cutoffs``: points before each
+        series' end, newest first): its mean metrics and signed errors; with ``then_save``, its measured save
+        time."""
         from tightfit.measure import Deadline, stopwatch
         from tightfit.search import Measured, Outcome, SkipEntry
 
@@ -396,8 +409,9 @@ class Forecaster:
         position = frame.groupby("unique_id").cumcount()
         length = frame["unique_id"].map(series.lengths)
         scores, errors, truths, scales, seconds = [], [], [], [], []
+        windows = len(cutoffs)
         planned, save_s = windows, 0.0
-        for done, w in enumerate(reversed(range(windows))):  # newest first: the costliest window is timed first
+        for done, back in enumerate(cutoffs):  # newest first: the costliest window is timed first
             if done == planned:
                 break
             left = clock.left()
@@ -407,7 +421,7 @@ class Forecaster:
                     break
             if left is not None and left <= 0:
                 raise SkipEntry("the time budget ran out during its validation", "time")
-            cutoff = length - (windows - w) * self.horizon
+            cutoff = length - back
             train, test = frame[position < cutoff], frame[(position >= cutoff) & (position < cutoff + self.horizon)]
             (fitted, predicted), window_s = stopwatch(self._fit, model, train, season, left)
             seconds.append(window_s)
