@@ -60,6 +60,22 @@ def load_series() -> dict[str, tuple[pd.DataFrame, int, int]]:
     return series
 
 
+def held_out_forecasts(models, train: pd.DataFrame, h: int, season: int, level=(80,)) -> dict[str, tuple]:
+    """Each ``(label, model)``'s forecast of the ``h`` points after ``train`` (one series) and its fit+predict
+    seconds; a model that fails is printed and left out (listed, not fatal)."""
+    freq = check_series(train, h).freq
+    out = {}
+    for label, model in models:
+        began = time.perf_counter()
+        try:
+            guess = model.forecast(train, h, freq, season, level, 0, 60.0)["mean"].to_numpy()
+        except Exception as exc:
+            print(f"   {label}: failed: {exc}")
+            continue
+        out[label] = (guess, time.perf_counter() - began)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", default="1min")
@@ -70,18 +86,11 @@ def main() -> None:
     rows = []
     for name, (frame, season, h) in load_series().items():
         train, test = frame.iloc[:-h], frame.iloc[-h:]
-        checked = check_series(train, h)
         history, truth = train["y"].to_numpy(), test["y"].to_numpy()
         print(f"== {name}: {len(frame)} points, season {season}, horizon {h}", flush=True)
-        for model in model_stack(MODELS, None, None):
-            began = time.perf_counter()
-            try:
-                guess = model.forecast(train, h, checked.freq, season, (80, 95), 0, 60.0)["mean"].to_numpy()
-            except Exception as exc:  # listed, not fatal
-                print(f"   {model.name}: failed: {exc}")
-                continue
-            seconds = time.perf_counter() - began
-            rows.append({"series": name, "model": model.name, "mase": mase(truth, guess, history, season),
+        stack = ((m.name, m) for m in model_stack(MODELS, None, None))
+        for label, (guess, seconds) in held_out_forecasts(stack, train, h, season, (80, 95)).items():
+            rows.append({"series": name, "model": label, "mase": mase(truth, guess, history, season),
                          "smape": smape(truth, guess), "seconds": seconds})  # fmt: skip
         for label, ensemble in (("auto", None), ("auto+combine", "auto")):
             began = time.perf_counter()

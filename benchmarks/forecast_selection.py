@@ -31,13 +31,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, write
-from forecast import MODELS, load_series
+from forecast import MODELS, held_out_forecasts, load_series
 
 from tightfit import Budget
 from tightfit.search import Entry
 from tightfit.timeseries import Forecaster, mase
 from tightfit.timeseries.combine import choose_like_for_like
-from tightfit.timeseries.data import check_series
 from tightfit.timeseries.models import model_stack
 
 THREADS = 2
@@ -69,17 +68,11 @@ RULES = {
 def run_case(frame: pd.DataFrame, season: int, h: int, budget: str) -> tuple[dict[str, float], dict[str, str]]:
     """Test MASE per model, and each rule's choice, on one series (or cut)."""
     train, test = frame.iloc[:-h], frame.iloc[-h:]
-    checked = check_series(train, h)
     history, truth = train["y"].to_numpy(), test["y"].to_numpy()
     use_season = season if len(train) >= 2 * season else 1
-    test_mase = {}
-    for model in model_stack(MODELS, None, None):
-        try:
-            guess = model.forecast(train, h, checked.freq, use_season, (80,), 0, 60.0)["mean"].to_numpy()
-        except Exception as exc:  # listed, not fatal
-            print(f"   {model.name}: failed: {exc}")
-            continue
-        test_mase[model.name] = float(mase(truth, guess, history, use_season))
+    stack = ((m.name, m) for m in model_stack(MODELS, None, None))
+    test_mase = {label: float(mase(truth, guess, history, use_season))
+                 for label, (guess, _) in held_out_forecasts(stack, train, h, use_season).items()}  # fmt: skip
     fc = Forecaster(h, season, budget=Budget.parse(f"time={budget}"), verbose=False).fit(train)
     records = {name: record for name, record in fc.cv_.items() if name in test_mase}
     scores = {name: record.scores("mase") for name, record in records.items()}

@@ -26,11 +26,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, write
-from forecast import load_series
+from forecast import held_out_forecasts, load_series
 
 from tightfit import Budget
 from tightfit.timeseries import Forecaster, mase
-from tightfit.timeseries.data import check_series
 from tightfit.timeseries.forecaster import SHORT_AUGMENT
 from tightfit.timeseries.models import NeuralForecaster, StatsModel
 
@@ -63,13 +62,13 @@ def main() -> None:
             cut = frame.iloc[-n:]
             train, test = cut.iloc[:-h], cut.iloc[-h:]
             related = frame.iloc[: -n].assign(unique_id=f"{name}-earlier") if len(frame) - n >= 2 * h + 16 else None
-            checked = check_series(train, h)
             history, truth = train["y"].to_numpy(), test["y"].to_numpy()
             use_season = season if len(train) >= 2 * season else 1
             print(f"== {name} last {n}: {len(train)} to fit, horizon {h}", flush=True)
-            for label, (technique, model) in variants(related).items():
-                guess = model.forecast(train, h, checked.freq, use_season, (80,), 0, 60.0)["mean"].to_numpy()
-                rows.append({"series": name, "length": n, "model": label, "technique": technique,
+            techniques = variants(related)
+            models = ((label, model) for label, (_, model) in techniques.items())
+            for label, (guess, _) in held_out_forecasts(models, train, h, use_season).items():
+                rows.append({"series": name, "length": n, "model": label, "technique": techniques[label][0],
                              "mase": mase(truth, guess, history, use_season)})  # fmt: skip
             for label, ensemble in (("auto", None), ("auto+combine", "auto")):
                 began = time.perf_counter()
