@@ -4,7 +4,9 @@ The engine's own training loop (``Trainer.fit``) runs two steps of a one-batch e
 ``FakeTensorMode``, counted by the same :class:`~tightfit.measure.TensorTracker` that ``track_peak`` uses:
 every tensor has a shape, dtype and device but no data, so a config for a large model costs no memory
 and little time to estimate. Two steps, because the optimizer creates its state during the first
-update: the second step is the steady state a long run sees.
+update: the second step is the steady state a long run sees. Each runs at most two of its micro-steps: with
+equal chunks, a third allocates exactly what the second did (gradients already exist), so accumulation costs
+the estimate nothing.
 
 What is modelled and what is an allowance
 -----------------------------------------
