@@ -15,7 +15,11 @@ held out. Per case: every model of the stack forecasts it from the rest (its tes
 Reported: mean test MASE, geometric mean relative to seasonal naive and cases beating it, for the whole series and
 the short cuts apart, beside every single model. 2 threads.
 
-    python benchmarks/forecast_selection.py [--lengths 40,60,100] [--budget 1min] [--short-budget 30s]
+Also reported: the share of held-out points inside the Forecaster's 80% interval. ``--disjoint``: windows a
+horizon apart even on short series (``step_size=horizon``, the rule before overlapping windows), written to
+``forecast_selection_disjoint.json``.
+
+    python benchmarks/forecast_selection.py [--lengths 40,60,100] [--budget 1min] [--short-budget 30s] [--disjoint]
 """
 
 from __future__ import annotations
@@ -65,21 +69,27 @@ RULES = {
 }
 
 
-def run_case(frame: pd.DataFrame, season: int, h: int, budget: str) -> tuple[dict[str, float], dict[str, str]]:
-    """Test MASE per model, and each rule's choice, on one series (or cut)."""
+def run_case(frame: pd.DataFrame, season: int, h: int, budget: str, step: int | None = None
+             ) -> tuple[dict[str, float], dict[str, str], float]:  # fmt: skip
+    """Test MASE per model, each rule's choice, and the share of held-out points inside the Forecaster's 80%
+    interval, on one series (or cut)."""
     train, test = frame.iloc[:-h], frame.iloc[-h:]
     history, truth = train["y"].to_numpy(), test["y"].to_numpy()
     use_season = season if len(train) >= 2 * season else 1
     stack = ((m.name, m) for m in model_stack(MODELS, None, None))
     test_mase = {label: float(mase(truth, guess, history, use_season))
                  for label, (guess, _) in held_out_forecasts(stack, train, h, use_season).items()}  # fmt: skip
-    fc = Forecaster(h, season, budget=Budget.parse(f"time={budget}"), verbose=False).fit(train)
+    fc = Forecaster(h, season, budget=Budget.parse(f"time={budget}"), step_size=step, level=(80,),
+                    verbose=False).fit(train)  # fmt: skip
+    forecast = fc.predict()
+    lo, hi = forecast[f"{fc.chosen_}-lo-80"].to_numpy(), forecast[f"{fc.chosen_}-hi-80"].to_numpy()
+    coverage = float(np.mean((truth >= lo) & (truth <= hi)))
     records = {name: record for name, record in fc.cv_.items() if name in test_mase}
     scores = {name: record.scores("mase") for name, record in records.items()}
     entries = [Entry(name, name, artefact=record) for name, record in records.items()]
     chosen = {"like-for-like": choose_like_for_like(entries, "mase")[0].name}
     chosen |= {rule: pick(scores) for rule, pick in RULES.items()}
-    return test_mase, chosen
+    return test_mase, chosen, coverage
 
 
 def main() -> None:
@@ -87,14 +97,19 @@ def main() -> None:
     parser.add_argument("--lengths", default="40,60,100")
     parser.add_argument("--budget", default="1min")
     parser.add_argument("--short-budget", default="30s")
+    parser.add_argument("--disjoint", action="store_true",
+                        help="validation windows a horizon apart (step_size=horizon), never overlapping")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     warnings.simplefilter("ignore")
-    rows = []
+    rows, coverages = [], []
     for name, (frame, season, h) in load_series().items():
         for n in (None, *(int(v) for v in args.lengths.split(","))):
             cut = frame if n is None else frame.iloc[-n:]
-            test_mase, chosen = run_case(cut, season, h, args.budget if n is None else args.short_budget)
+            test_mase, chosen, coverage = run_case(cut, season, h, args.budget if n is None else args.short_budget,
+                                                   h if args.disjoint else None)  # fmt: skip
+            coverages.append({"series": name, "length": n, "part": "whole" if n is None else "short",
+                              "chosen": chosen["like-for-like"], "coverage_80": coverage})  # fmt: skip
             base = test_mase["SeasonalNaive"]
             part = "whole" if n is None else "short"
             for model, value in test_mase.items():
@@ -116,10 +131,15 @@ def main() -> None:
     for part, group in summary.groupby("part"):
         print(f"\n{part} ({int(group['cases'].iloc[0])} cases):")
         print(group.drop(columns="part").sort_values("mean_mase").round(3).to_string(index=False))
-    print(f"budget {args.budget} per whole series, {args.short_budget} per cut; {THREADS} threads")
-    path = write("forecast_selection", {"machine": machine(), "threads": THREADS, "budget": args.budget,
-                                        "short_budget": args.short_budget, "rows": table.to_dict(orient="records"),
-                                        "summary": summary.to_dict(orient="records")})  # fmt: skip
+    covered = pd.DataFrame(coverages)
+    print("\nheld-out points inside the Forecaster's 80% interval:\n"
+          + covered.groupby("part")["coverage_80"].agg(["mean", "size"]).round(3).to_string())  # fmt: skip
+    windows = "disjoint" if args.disjoint else "overlapping when short"
+    print(f"budget {args.budget} per whole series, {args.short_budget} per cut; windows {windows}; {THREADS} threads")
+    name = "forecast_selection_disjoint" if args.disjoint else "forecast_selection"
+    path = write(name, {"machine": machine(), "threads": THREADS, "budget": args.budget, "windows": windows,
+                        "short_budget": args.short_budget, "rows": table.to_dict(orient="records"),
+                        "coverage": coverages, "summary": summary.to_dict(orient="records")})  # fmt: skip
     print(f"wrote {path}")
 
 

@@ -403,7 +403,7 @@ def _forecast(args: argparse.Namespace) -> int:
     frame = _read_table(args.data, args.quiet)
     models = [m.strip() for m in args.models.split(",")] if args.models else "auto"
     fc = Forecaster(args.horizon, args.season, budget=budget, models=models, metric=args.metric,
-                    n_windows=args.windows, ensemble=args.ensemble, chronos_path=args.chronos,
+                    n_windows=args.windows, step_size=args.step, ensemble=args.ensemble, chronos_path=args.chronos,
                     verbose=not args.quiet)  # fmt: skip
     related = _read_table(args.pretrain, args.quiet) if args.pretrain else None
     fc.fit(frame, deadline=deadline, then_save=True, pretrain=related)
@@ -650,6 +650,8 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--models", help="comma-separated subset of the stack, e.g. AutoETS,LightGBM")
     fc.add_argument("--metric", default="mase", help="mase | smape | rmse | mae")
     fc.add_argument("--windows", type=int, default=3, help="rolling-origin validation windows")
+    fc.add_argument("--step", type=int, default=None,
+                    help="points between validation cut-offs (default: a horizon, closer when the series are short)")
     fc.add_argument("--ensemble", choices=["median", "weighted", "auto"],
                     help="combine the top 3: their median, inverse-error weighted mean, or whichever validates best")
     fc.add_argument("--pretrain", metavar="RELATED",

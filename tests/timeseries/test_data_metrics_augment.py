@@ -51,6 +51,8 @@ def test_bad_arguments_raise_at_construction():
         Forecaster(horizon=3, models=["Prophet"])
     with pytest.raises(ConfigError, match="metric"):
         Forecaster(horizon=3, metric="mape")
+    with pytest.raises(ConfigError, match=r"'step_size' parameter of Forecaster must be .*>= 1.* Got 0"):
+        Forecaster(horizon=3, step_size=0)
     with pytest.raises(ConfigError, match="not fitted"):
         Forecaster(horizon=3).predict()
 

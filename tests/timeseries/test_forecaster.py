@@ -109,6 +109,10 @@ def test_a_short_series_keeps_its_season_and_validates_on_overlapping_windows(el
     for row, back in zip(truths, [6, 11, 16], strict=True):
         assert np.array_equal(row, y[len(y) - back : len(y) - back + 6])
     assert np.array_equal(truths[0][:1], truths[1][-1:])  # the windows share points
+    disjoint = Forecaster(horizon=6, season_length=12, models=["Naive"], step_size=6, verbose=False).fit(short)
+    assert disjoint.leaderboard_.set_index("model").loc["Naive", "windows"] == 2  # asked for: a horizon apart
+    notes = " | ".join(disjoint.notes_)
+    assert "overlapping" not in notes and "n_windows 3 -> 2" in notes
 
 
 def test_several_series_and_a_median_ensemble(macro_df):

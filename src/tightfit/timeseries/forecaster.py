@@ -82,9 +82,12 @@ class Forecaster:
     metric : {"mase", "smape", "rmse", "mae"}, default="mase"
         M4 definitions (``timeseries.metrics``); lower is better.
     n_windows : int, default=3
-        Validation cut-offs, each ``horizon`` apart; when the shortest series cannot hold that many disjoint
-        windows, the windows overlap (cut-offs closer than a horizon, as statsforecast's ``step_size``), and
-        fewer only when not even that fits (both said in ``notes_``).
+        Validation cut-offs, each ``step_size`` apart; fewer when the shortest series cannot hold them (said in
+        ``notes_``).
+    step_size : int, default=None
+        Points between cut-offs (statsforecast's ``step_size``). ``None``: a horizon (disjoint windows), or closer
+        when the shortest series cannot hold ``n_windows`` disjoint ones — the windows then overlap (said in
+        ``notes_``).
     ensemble : {None, "median", "weighted", "auto"}, default=None
         ``None``: the best model alone; ``"median"``: the median of the ``top_k`` best; ``"weighted"``: their mean
         weighted by inverse validation error; ``"auto"``: whichever of the best alone, weighted means of the top
@@ -111,6 +114,7 @@ class Forecaster:
         models: str | Sequence[str] = "auto",
         metric: str = "mase",
         n_windows: int = 3,
+        step_size: int | None = None,
         ensemble: str | None = None,
         top_k: int = 3,
         level: Sequence[int] = (80, 95),
@@ -129,6 +133,7 @@ class Forecaster:
             budget=(budget, None, Budget),
             metric=(metric, Options(*METRICS)),
             n_windows=(n_windows, Interval(int, 1)),
+            step_size=(step_size, None, Interval(int, 1)),
             ensemble=(ensemble, None, Options(*ENSEMBLES)),
             top_k=(top_k, Interval(int, 2)),
             augment=(augment, None, Augmenter),
@@ -142,6 +147,7 @@ class Forecaster:
         for name in [] if models == "auto" else models:
             MODELS.technique(name)  # an unknown id: ConfigError with the closest one
         self.season_length, self.metric, self.n_windows, self.ensemble = season_length, metric, n_windows, ensemble
+        self.step_size = step_size
         self.budget = budget or Budget()
         self.models = list(STACK) if models == "auto" else list(models)
         self.top_k, self.level, self.augment = top_k, tuple(sorted(level)), augment
@@ -350,8 +356,8 @@ class Forecaster:
                 f"series {short_id!r} has {shortest} points: validation needs at least {minimum_train + self.horizon} "
                 f"({minimum_train} to train on and a horizon of {self.horizon} to score)."
             )
-        step = self.horizon
-        if room // step + 1 < self.n_windows and room > 0:  # too short for disjoint windows: they overlap
+        step = self.step_size or self.horizon
+        if self.step_size is None and room // step + 1 < self.n_windows and room > 0:  # too short: they overlap
             step = max(1, room // (self.n_windows - 1))
             self.notes_.append(
                 f"series {short_id!r} has {shortest} points: validation windows start {step} apart "
