@@ -5,23 +5,15 @@ entry. Each workload runs small and real, under a budget that makes at least one
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_wine
 
-from tightfit import AutoFit, Budget
+from tightfit import Budget
 from tightfit.compress import compress
 from tightfit.plan import plan
 from tightfit.search import STATUSES, Leaderboard
-from tightfit.tabular import Candidate
 from tightfit.timeseries import Forecaster
 from tightfit.train import TrainConfig
 
 FIGURE_SUFFIXES = ("_bytes", "_s", "_batch")
-
-
-def _autofit():
-    X, y = load_wine(return_X_y=True)
-    candidates = [Candidate("TinyTFM zero-shot", "TinyTFM"), Candidate("LogisticRegression", "LogisticRegression")]
-    return AutoFit(Budget(size="500kB"), candidates=candidates, verbose=False).fit(X, y).search_
 
 
 def _plan(digits, make_net):
@@ -53,8 +45,8 @@ IGNORED = {"autofit": [], "plan": [], "compress": [], "forecast": ["size"]}  # s
 
 @pytest.mark.parametrize("name", ["autofit", "plan", "compress", "forecast"])
 def test_every_workload_keeps_the_leaderboard_contract(name, request):
-    if name == "autofit":
-        board = _autofit()
+    if name == "autofit":  # the size limit drops the TinyTFM (shared with test_autofit's size test)
+        board = request.getfixturevalue("wine_autofit_under_a_size_limit")[0].search_
     elif name == "plan":
         board = _plan(request.getfixturevalue("digits"), request.getfixturevalue("make_net"))
     elif name == "compress":

@@ -29,9 +29,10 @@ def wine_frame():
     return frame
 
 
-def test_a_size_limit_drops_the_big_model_with_its_measured_size_and_the_best_that_fits_wins(wine_frame):
-    X, y = wine_frame.drop(columns="cultivar"), wine_frame["cultivar"]
-    auto = AutoFit(Budget(size="500kB", memory="3GB"), candidates=FAST, verbose=False).fit(X, y)
+def test_a_size_limit_drops_the_big_model_with_its_measured_size_and_the_best_that_fits_wins(
+    wine_autofit_under_a_size_limit,
+):
+    auto, X, y = wine_autofit_under_a_size_limit  # AutoFit(Budget(size="500kB", memory="3GB")), 3 candidates
     board = auto.leaderboard_.set_index("model")
     assert auto.task_ == "classification" and auto.binding_ == "size"
     assert board.loc["TinyTFM zero-shot", "verdict"] == "over_limit"

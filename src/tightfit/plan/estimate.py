@@ -45,7 +45,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch._subclasses.fake_tensor import is_fake
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from tightfit.errors import ConfigError, TightfitError
 from tightfit.measure.tracker import TensorTracker
@@ -167,8 +166,9 @@ def _fake_in_place(model: nn.Module, mode) -> None:
                     slots[name] = twins[id(tensor)]
 
 
-class _ScalarOracle(TorchDispatchMode):
-    """Answer ``.item()`` on a fake tensor with 1 (of its dtype) instead of failing — False for ``any()``.
+class _FakeStepTracker(TensorTracker):
+    """The tracker of a fake step, which also answers ``.item()`` on a fake tensor with 1 (of its dtype) instead of
+    failing — False for ``any()``. One dispatch mode for both: each mode on the stack costs every op a dispatch.
 
     Fake tensors have no values, but the training loop reads a few scalars — the loss for the progress bar,
     Adafactor's step count and parameter norm. Those values steer arithmetic, not allocation, so any value
@@ -178,8 +178,8 @@ class _ScalarOracle(TorchDispatchMode):
     ``any`` reduction is False.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, device: str, round_to: int) -> None:
+        super().__init__(device=device, round_to=round_to)
         self._any_results: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # by id: no tensor __eq__
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -188,7 +188,7 @@ class _ScalarOracle(TorchDispatchMode):
                 return False
             dtype = args[0].dtype
             return True if dtype == torch.bool else 1.0 if dtype.is_floating_point else 1
-        out = func(*args, **(kwargs or {}))
+        out = super().__torch_dispatch__(func, types, args, kwargs)
         if func.overloadpacket is torch.ops.aten.any and is_fake(out):
             self._any_results[id(out)] = out
         return out
@@ -235,8 +235,8 @@ def _fake_peak(model, sample_batch, config, loss_fn, device: torch.device, round
     # parameters ("has weakref associated with it"); the small real adapters are then faked in place.
     trainer.apply_techniques()
     _fake_in_place(fake_model, mode)
-    tracker = TensorTracker(device=device.type, round_to=round_to)
-    with _quiet_fake_tensor_log(), mode, tracker, _ScalarOracle():
+    tracker = _FakeStepTracker(device.type, round_to)
+    with _quiet_fake_tensor_log(), mode, tracker:
         trainer.fit(fake_batch)
     return tracker.peak, tracker.rounded_peak, tracker.breakdown()
 
