@@ -127,11 +127,13 @@ def test_a_latency_limit_the_foundation_model_breaks_brings_its_distilled_studen
     from sklearn.datasets import load_breast_cancer
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    auto = AutoFit(Budget(latency="18ms"), candidates=[Candidate("TinyTFM zero-shot", "TinyTFM")], verbose=False)
+    # the limit sits between the two, with room on both sides: here the teacher's one-row p95 measured 22-26 ms
+    # (under 18 ms in some full-suite runs) and the student's 3.3-3.6 ms
+    auto = AutoFit(Budget(latency="9ms"), candidates=[Candidate("TinyTFM zero-shot", "TinyTFM")], verbose=False)
     board = auto.fit(X, y).leaderboard_.set_index("model")
     teacher, student = board.loc["TinyTFM zero-shot"], board.loc["TinyTFM zero-shot -> LightGBM student"]
-    assert teacher["verdict"] == "over_limit" and teacher["limit"] == "latency" and teacher["latency_p95_s"] > 0.018
-    assert student["verdict"] == "chosen" and student["latency_p95_s"] < 0.018
+    assert teacher["verdict"] == "over_limit" and teacher["limit"] == "latency" and teacher["latency_p95_s"] > 0.009
+    assert student["verdict"] == "chosen" and student["latency_p95_s"] < 0.009
     # cross-validated like the teacher (each fold's teacher distilled on its own training rows): most AUC kept
     assert student["roc_auc_score"] >= teacher["roc_auc_score"] - 0.01
     assert auto.best_.distilled_from_ == "TinyTFM" and auto.best_name_.endswith("LightGBM student")
