@@ -105,13 +105,12 @@ def main() -> None:
     rows, coverages = [], []
     for name, (frame, season, h) in load_series().items():
         for n in (None, *(int(v) for v in args.lengths.split(","))):
-            cut = frame if n is None else frame.iloc[-n:]
+            cut, part = (frame, "whole") if n is None else (frame.iloc[-n:], "short")
             test_mase, chosen, coverage = run_case(cut, season, h, args.budget if n is None else args.short_budget,
                                                    h if args.disjoint else None)  # fmt: skip
-            coverages.append({"series": name, "length": n, "part": "whole" if n is None else "short",
-                              "chosen": chosen["like-for-like"], "coverage_80": coverage})  # fmt: skip
+            coverages.append({"series": name, "length": n, "part": part, "chosen": chosen["like-for-like"],
+                              "coverage_80": coverage})  # fmt: skip
             base = test_mase["SeasonalNaive"]
-            part = "whole" if n is None else "short"
             for model, value in test_mase.items():
                 rows.append({"series": name, "length": n, "part": part, "how": model, "kind": "model",
                              "chosen": model, "mase": value, "rel": value / base})  # fmt: skip

@@ -70,14 +70,9 @@ def test_emulated_bf16_ranks_after_every_fp32_recipe(make_net, monkeypatch, nati
 T4 = CudaDevice(0, "Tesla T4", 16 * 2**30, 15 * 2**30, "7.5", bf16=False, fp16=True)  # bf16 emulated
 
 
-def _with_gpu(monkeypatch, gpu: CudaDevice, cpu_bf16: bool = False) -> None:
-    probed = Hardware.probe()
-    machine = dataclasses.replace(probed, cuda=(gpu,), cpu_bf16=cpu_bf16)
-    monkeypatch.setattr(Hardware, "probe", classmethod(lambda cls: machine))
-
-
 def test_a_gpu_that_emulates_bf16_tries_fp16_first(make_net, monkeypatch):
-    _with_gpu(monkeypatch, T4)
+    machine = dataclasses.replace(Hardware.probe(), cuda=(T4,), cpu_bf16=False)
+    monkeypatch.setattr(Hardware, "probe", classmethod(lambda cls: machine))
     cuda = enumerate_candidates(make_net(n_blocks=2), TrainConfig(micro_batch=64), device="cuda")
     first_bf16 = next(i for i, c in enumerate(cuda) if c.precision == "bf16")
     assert cuda[1].precision == "fp16" and first_bf16 > max(i for i, c in enumerate(cuda) if c.precision == "fp32")
@@ -146,12 +141,8 @@ def test_a_budget_below_the_process_itself_rejects_the_rest_without_estimating(d
     (None, False, "fp32"), (None, True, "bf16"), (T4, False, "fp16"),
     (dataclasses.replace(T4, name="A10G", capability="8.6", bf16=True), False, "bf16"),
 ])  # fmt: skip
-def test_pretraining_takes_the_planners_rule_for_native_bf16(monkeypatch, gpu, cpu_bf16, expected):
+def test_pretraining_takes_the_planners_rule_for_native_bf16(gpu, cpu_bf16, expected):
     from tightfit.tabular.pretrain import _precision
 
-    if gpu is None:
-        machine = dataclasses.replace(Hardware.probe(), cuda=(), cpu_bf16=cpu_bf16)
-    else:
-        _with_gpu(monkeypatch, gpu, cpu_bf16)
-        machine = Hardware.probe()
+    machine = dataclasses.replace(Hardware.probe(), cuda=() if gpu is None else (gpu,), cpu_bf16=cpu_bf16)
     assert _precision(machine) == expected  # a T4 emulates bf16 (is_bf16_supported() says True): fp16 instead
