@@ -12,6 +12,7 @@ import tightfit
 from tightfit import Budget
 from tightfit.cli import main
 from tightfit.errors import ConfigError
+from tightfit.measure import latency
 from tightfit.tabular import TabularPipeline, compress_pipeline
 
 
@@ -24,13 +25,16 @@ def tinytfm():
 
 def test_every_variant_is_measured_and_a_latency_limit_chooses_a_student(tinytfm):
     pipe, X, y = tinytfm
-    report = compress_pipeline(pipe, X, y, budget=Budget(latency="15ms"), max_quality_drop=0.01, verbose=False)
+    # TinyTFM reads its whole context for one row (12-30 ms on the machines this ran on); the students answer 4-5x
+    # faster. The limit is half the original's one-row time measured here, so it sits between them on any machine
+    original_s = latency(pipe.predict_proba, X.iloc[:1], warmup=3, min_repeats=20, min_time_s=0.5).p50_s
+    limit = original_s / 2
+    report = compress_pipeline(pipe, X, y, budget=Budget(latency=limit), max_quality_drop=0.01, verbose=False)
     board = report.table.set_index("variant")
     assert list(board.index) == ["original", "distil-LightGBM", "distil-MLP"]
-    # TinyTFM reads its whole context for one row (~30 ms here); the students answer in a few ms
     original = board.loc["original"]
     assert original["verdict"] == "over_limit" and original["limit"] == "latency"
-    assert original["latency_p95_s"] > 0.015 and original["reason"].startswith("latency p95")
+    assert original["latency_p95_s"] > limit and original["reason"].startswith("latency p95")
     student = board.loc[report.best_name]
     assert report.best_name.startswith("distil-") and student["verdict"] == "chosen"
     assert student["latency_p50_s"] * 3 < original["latency_p50_s"]
