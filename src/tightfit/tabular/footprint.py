@@ -82,9 +82,20 @@ def numpy_bytes(query_block: int, n_features: int) -> int:
     return query_block * n_features * _NUMPY_BYTES_PER_CELL
 
 
-def _codings(n_classes: int, max_classes: int) -> int:
+ONE_VS_REST_FROM = 7  # classes: multiclass="auto" codes one binary context per class from here (see classifier)
+
+
+def one_vs_rest(n_classes: int, max_classes: int, multiclass: str = "auto") -> bool:
+    """Whether a classifier's member codes one binary context per class instead of one context of all classes:
+    always above the model's ``max_classes``; under ``multiclass="auto"`` from :data:`ONE_VS_REST_FROM`."""
+    if n_classes > max_classes or multiclass == "ovr":
+        return n_classes > 2
+    return multiclass == "auto" and n_classes >= ONE_VS_REST_FROM
+
+
+def _codings(n_classes: int, max_classes: int, multiclass: str) -> int:
     """Contexts per member: one, or one binary context per class when one-vs-rest."""
-    return 1 if n_classes <= max_classes else n_classes
+    return n_classes if one_vs_rest(n_classes, max_classes, multiclass) else 1
 
 
 def cache_bytes(config, context_rows: int, n_features: int, contexts: int) -> int:
@@ -92,9 +103,11 @@ def cache_bytes(config, context_rows: int, n_features: int, contexts: int) -> in
     return contexts * config.n_layers * 2 * context_rows * (n_features + 1) * config.d_model * 4
 
 
-def predict_peak(model, settings: PredictSettings, n_features: int, n_classes: int, device: str = "cpu") -> int:
+def predict_peak(
+    model, settings: PredictSettings, n_features: int, n_classes: int, device: str = "cpu", multiclass: str = "auto"
+) -> int:
     """Peak tensor bytes of predicting with ``model`` (a TinyTFM) under ``settings``; see the module docstring."""
-    return _fake_run(_FakeTwin(model), settings, n_features, n_classes, torch.device(device).type)
+    return _fake_run(_FakeTwin(model), settings, n_features, n_classes, torch.device(device).type, multiclass)
 
 
 class _FakeTwin:
@@ -110,12 +123,14 @@ class _FakeTwin:
         self.model = _fake_model(model, self.mode)
 
 
-def _fake_run(twin: _FakeTwin, s: PredictSettings, n_features: int, n_classes: int, device: str) -> int:
+def _fake_run(
+    twin: _FakeTwin, s: PredictSettings, n_features: int, n_classes: int, device: str, multiclass: str = "auto"
+) -> int:
     """Encode one context while the other members' caches are held, then predict one query block."""
     from tightfit.measure.tracker import TensorTracker
 
     fake, rows = twin.model, s.context_rows
-    codings = _codings(n_classes, twin.config.max_classes)
+    codings = _codings(n_classes, twin.config.max_classes, multiclass)
     tracker = TensorTracker(device=device)
     with torch.inference_mode(), twin.mode, tracker:
         context = torch.empty(1, rows, n_features, device=device)
@@ -142,6 +157,7 @@ def plan_prediction(
     wanted: PredictSettings,
     fixed: frozenset[str] = frozenset(),
     device: str = "cpu",
+    multiclass: str = "auto",
 ) -> PredictionPlan:
     """The settings closest to ``wanted`` whose estimated peak (tensors + numpy block) is at most ``limit``.
 
@@ -153,7 +169,7 @@ def plan_prediction(
 
     @functools.cache
     def cost(s: PredictSettings) -> int:
-        return _fake_run(twin, s, n_features, n_classes, device) + numpy_bytes(s.query_block, n_features)
+        return _fake_run(twin, s, n_features, n_classes, device, multiclass) + numpy_bytes(s.query_block, n_features)
 
     if limit is None or cost(start) <= limit:
         return PredictionPlan(start, cost(start), limit)

@@ -3,15 +3,16 @@
 (nothing is trained), prediction runs the pretrained TinyTFM once per ensemble member, with the queries in
 blocks of ``batch_size`` rows so that memory stays bounded whatever the number of rows asked.
 
-A member is a context (subsampled above ``max_context``, differently per member), a feature permutation,
-for every second member a quantile-normal transform of the features fitted on the context, and the target
-codings its subclass makes (class labels, or the standardised target). Its encoded contexts are kept, so a
-few rows cost only their own work.
+A member is a context (subsampled above ``max_context``, differently per member), its inputs (the columns in
+a permuted order), for every second member a quantile-normal transform of the inputs fitted on the context,
+and the target codings its subclass makes (class labels, or the standardised target). Its encoded contexts
+are kept, so a few rows cost only their own work.
 
-Tables wider than ``max_features`` (default 100, the widest the models were pretrained on) are handled by
-feature subsampling: each member reads its own random ``max_features`` columns, so the ensemble covers the
-table while a forward pass stays the cost of a ``max_features``-wide one (attention across features grows
-with the square of the width); raise ``n_estimators`` with the width so every column is read by some member.
+A table wider than ``max_features`` (default 32; the shipped models were pretrained on at most 10-12) gives each
+member ``max_features`` inputs made by ``feature_reduction`` (default ``"mixed"``: the columns most related to
+the target and the leading principal components; see :mod:`tightfit.tabular.wide`), so a forward pass stays
+the cost of a ``max_features``-wide one (attention across features grows with the square of the width) and
+stays within the widths the model was pretrained on.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tightfit.errors import ConfigError, DataError
 from tightfit.params import Interval, Options, check, check_device
+from tightfit.tabular.wide import STRATEGIES, MemberInputs, member_inputs
 
 __all__ = ["CONTEXT_CACHE_BYTES", "InContextEstimator", "shipped_weights"]
 
@@ -45,30 +47,31 @@ _MEMBERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 @dataclass
 class _Member:
-    """One ensemble member: its context (rows subsampled, features permuted, maybe quantile-transformed),
-    the target codings of that context (one, or one per class for one-vs-rest), how to map query rows the
-    same way, and the encoded contexts. ``shift`` is the class shift of a classifier's member; ``target`` how
-    a regressor's member maps its standardised target back to the target's units."""
+    """One ensemble member: its context (rows subsampled, its inputs made from the columns, maybe
+    quantile-transformed), the target codings of that context (one, or one per class for one-vs-rest), how to
+    map query rows the same way (``view``, then ``quantiles``), and the encoded contexts. ``shift`` is the
+    class shift of a classifier's member; ``target`` how a regressor's member maps its standardised target
+    back to the target's units."""
 
     X_context: np.ndarray
     codings: list[np.ndarray]
-    order: np.ndarray
+    view: MemberInputs
     quantiles: QuantileTransformer | None
     shift: int = 0
     target: Any = None
     caches: list = field(default_factory=list)
-    inputs: dict = field(default_factory=dict)  # coding -> (context, targets) tensors, wrapped once
+    inputs: dict = field(default_factory=dict)  # "rows" and each coding -> its tensor, wrapped once
 
     def context_inputs(self, coding: int, device):
-        """The context rows and targets as tensors (the rows share this member's array), for uncached forwards."""
+        """The context rows (one tensor for every coding) and the coding's targets as tensors, for uncached
+        forwards."""
         import torch
 
+        if "rows" not in self.inputs:
+            self.inputs["rows"] = torch.as_tensor(self.X_context, device=device)
         if coding not in self.inputs:
-            self.inputs[coding] = (
-                torch.as_tensor(self.X_context, device=device),
-                torch.as_tensor(self.codings[coding], device=device).unsqueeze(0),
-            )
-        return self.inputs[coding]
+            self.inputs[coding] = torch.as_tensor(self.codings[coding], device=device).unsqueeze(0)
+        return self.inputs["rows"], self.inputs[coding]
 
     def cache_bytes(self, config) -> int:
         """Keys and values of every block for every context token, float32."""
@@ -143,7 +146,8 @@ class InContextEstimator(BaseEstimator):
         weights: str | Path | None = None,
         random_state: int = 0,
         context_cache: str | bool = "auto",
-        max_features: int = 100,
+        max_features: int = 32,
+        feature_reduction: str = "mixed",
     ) -> None:
         self.n_estimators = n_estimators
         self.max_context = max_context
@@ -153,6 +157,7 @@ class InContextEstimator(BaseEstimator):
         self.weights = weights
         self.random_state = random_state
         self.max_features = max_features
+        self.feature_reduction = feature_reduction
 
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any):
@@ -201,7 +206,8 @@ class InContextEstimator(BaseEstimator):
         check(type(self).__name__, n_estimators=(self.n_estimators, Interval(int, 1)),
               max_context=(self.max_context, Interval(int, 2)), batch_size=(self.batch_size, Interval(int, 1)),
               context_cache=(self.context_cache, Options("auto", True, False)),
-              max_features=(self.max_features, Interval(int, 1)))  # fmt: skip
+              max_features=(self.max_features, Interval(int, 1)),
+              feature_reduction=(self.feature_reduction, Options(*STRATEGIES)))  # fmt: skip
         check_device(self.device, type(self).__name__)
 
     def _device(self) -> str:
@@ -246,7 +252,7 @@ class InContextEstimator(BaseEstimator):
     def _members(self) -> list[_Member]:
         """Each member's context, feature order, transform and codings, with the encoded contexts (built on
         first use and kept while ``model_`` stays the same object; see :class:`_Member`)."""
-        settings = (self.n_estimators, self.max_context, self.random_state, self._width(),
+        settings = (self.n_estimators, self.max_context, self.random_state, self._width(), self._reduction(),
                     getattr(self, "context_cache", "auto"))  # fmt: skip
         built = _MEMBERS.get(self)
         if built is None or built[0] is not self.model_ or built[1] != settings:
@@ -262,23 +268,38 @@ class InContextEstimator(BaseEstimator):
     def _member(self, member: int, rng: np.random.Generator) -> _Member:
         context_idx = self._context_rows(rng)
         X_ctx, y_ctx = self.X_[context_idx], self.y_[context_idx]
-        width, keep = X_ctx.shape[1], self._width()
-        if width > keep:  # a wide table: each member reads its own random subset of the columns
-            order = rng.permutation(width)[:keep]
-        else:
-            order = rng.permutation(width) if member > 0 else np.arange(width)
-        X_ctx = X_ctx[:, order]
+        view = member_inputs(X_ctx, y_ctx, self._width(), self._reduction(), self._relevance, rng, shuffle=member > 0)
+        X_ctx = view(X_ctx)
         quantiles = None
         if member % 2 == 1 and len(X_ctx) >= 10:
             quantiles = QuantileTransformer(
                 n_quantiles=min(1000, len(X_ctx)), output_distribution="uniform", random_state=self.random_state
             ).fit(X_ctx)
             X_ctx = _normal_scores(quantiles, X_ctx)
-        return _Member(X_ctx.astype(np.float32), order=order, quantiles=quantiles, **self._codings(member, y_ctx))
+        return _Member(X_ctx.astype(np.float32), view=view, quantiles=quantiles, **self._codings(member, y_ctx))
+
+    def tuning_view(self) -> np.ndarray:
+        """The stored rows as the model reads them: every column, or for a table wider than ``max_features``
+        the inputs made by ``feature_reduction`` from all rows (fine-tuning trains on these, so the tuned
+        model learns the inputs its members predict from)."""
+        check_is_fitted(self, "X_")
+        rng = np.random.default_rng(self.random_state)
+        view = member_inputs(self.X_, self.y_, self._width(), self._reduction(), self._relevance, rng, shuffle=False)
+        return view(self.X_)
 
     def _width(self) -> int:
-        """Columns a member reads (estimators saved before ``max_features`` existed read them all)."""
+        """Inputs a member reads (estimators saved before ``max_features`` existed read every column)."""
         return getattr(self, "max_features", None) or np.iinfo(np.int32).max
+
+    def _reduction(self) -> str:
+        """How a wide table's member makes its inputs (estimators saved before ``feature_reduction`` existed
+        subsampled columns, and keep doing so: their predictions do not change on loading)."""
+        return getattr(self, "feature_reduction", "subsample")
+
+    @staticmethod
+    def _relevance(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """How related each column is to the context's target (higher: more); ``"select"`` keeps the highest."""
+        raise NotImplementedError
 
     def _codings(self, member: int, y_context: np.ndarray) -> dict[str, Any]:
         """The member's ``codings`` and, where the subclass needs them, ``shift`` or ``target``."""
@@ -291,7 +312,7 @@ class InContextEstimator(BaseEstimator):
         return np.sort(rng.choice(n, size=self.max_context, replace=False))
 
     def _query_rows(self, X: np.ndarray, member: _Member) -> np.ndarray:
-        X_qry = np.ascontiguousarray(X[:, member.order])
+        X_qry = member.view(X)
         return X_qry if member.quantiles is None else _normal_scores(member.quantiles, X_qry)
 
     def _forward(self, member: _Member, coding: int, X_qry: np.ndarray) -> np.ndarray:

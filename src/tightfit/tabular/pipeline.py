@@ -311,8 +311,9 @@ class TabularPipeline:
         cached = model.context_cache is not False
         wanted = PredictSettings(model.max_context, model.batch_size, model.n_estimators, cached)
         n_classes = len(self.classes_) if self.task_type == "classification" else 1  # a regressor codes one context
-        plan = plan_prediction(model.model_, len(model.y_), n_features, n_classes, limit, wanted,
-                               fixed=frozenset(self.model_params), device=device.type)  # fmt: skip
+        multiclass = "ovr" if n_classes > 1 and model.one_vs_rest() else "direct"
+        plan = plan_prediction(model.model_, len(model.y_), n_features, n_classes, limit, wanted, device=device.type,
+                               fixed=frozenset(self.model_params), multiclass=multiclass)  # fmt: skip
         if plan.settings is None:
             raise BudgetExceeded(
                 "memory", self.budget.memory, held + plan.peak,
@@ -349,8 +350,8 @@ class TabularPipeline:
             views = estimator.ensemble_generator_.transform(X=None, mode="train")
             X_view, y_view = next(iter(views.values()))
             X_train, y_train = X_view[0].astype(np.float32), y_view[0].astype(np.int64)
-        else:
-            X_train, y_train = estimator.X_, estimator.y_
+        else:  # the inputs its members read (a wide table's reduced to max_features; see tabular.wide)
+            X_train, y_train = estimator.tuning_view(), estimator.y_
         tuned = copy.deepcopy(estimator.model_)  # a loaded checkpoint may be shared; tune a copy
         budget = self.budget
         if self._engine_planned:  # the search measured these engine knobs within the memory budget

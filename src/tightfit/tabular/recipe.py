@@ -242,7 +242,7 @@ def recipe(
     if not memories or any(not isinstance(m, int) or m <= 0 for m in memories):
         raise ConfigError(f"recipe needs memory sizes in bytes, such as [2e9, 4e9]; got {memories!r}.")
     model = build_architecture(model_name, architecture)
-    costs = _Costs(model, features, n_classes, device)
+    costs = _Costs(model, _inputs_read(model_name, features), n_classes, device)
     # an episode takes support + query rows from the table's training four fifths
     largest = min(max_support, _power_of_two_below(int(0.8 * rows * QUERY_SHARE / (QUERY_SHARE + 1))))
     precisions = ("fp32", "bf16")
@@ -258,7 +258,7 @@ def recipe(
     if measure:
         for row in out.rows_by_memory:
             if row.shape is not None:
-                measure_row(row, model, features, n_classes)
+                measure_row(row, model, costs.features, n_classes)
     return out
 
 
@@ -320,6 +320,16 @@ def _measured_step(model, batch, config) -> int:
     from tightfit.tabular.models.tiny import query_loss
 
     return step(model, batch, config, query_loss)[0]
+
+
+def _inputs_read(model_name: str, features: int) -> int:
+    """The width the model reads: TinyTFM's members read at most ``max_features`` inputs of a wider table (made
+    by its ``feature_reduction``; fine-tuning trains on them too), TabICL every column."""
+    if model_name != "TinyTFM":
+        return features
+    from tightfit.tabular.classifier import TinyTFMClassifier
+
+    return min(features, TinyTFMClassifier().max_features)
 
 
 def _add_prediction_plans(out: Recipe, costs: _Costs, rows: int) -> None:

@@ -60,9 +60,11 @@ class TinyTFMRegressor(RegressorMixin, InContextEstimator):
         through its own quantiles to a normal, so a skewed target such as a price spreads over the bins instead
         of crowding the outer ones (predictions then stay within the context's range; measured better on all 8
         benchmark tables, most on skewed ones: diamonds R² 0.70 -> 0.89); ``"none"`` only standardises it.
-    max_features : int, default=100
-        Columns one member reads: a wider table gives each member its own random subset of this many (see
-        :mod:`tightfit.tabular.in_context`); raise ``n_estimators`` with the width.
+    max_features : int, default=32
+        Inputs one member reads: a wider table gives each member this many, made by ``feature_reduction``.
+    feature_reduction : {"mixed", "select", "pca", "subsample"}, default="mixed"
+        How a member of a table wider than ``max_features`` makes its inputs (the columns most correlated with
+        the target, principal components, half of each, or a random subset; see :mod:`tightfit.tabular.wide`).
     calibrate_intervals : bool, default=True
         Calibrate ``predict_interval`` on the context by split-conformal prediction (each member's context
         predicted fold by fold from the rest, 5 extra forward passes per member and coverage level, once), so
@@ -83,12 +85,13 @@ class TinyTFMRegressor(RegressorMixin, InContextEstimator):
         weights: str | Path | None = None,
         random_state: int = 0,
         context_cache: str | bool = "auto",
-        max_features: int = 100,
+        max_features: int = 32,
+        feature_reduction: str = "mixed",
         target_transform: str = "quantile",
         calibrate_intervals: bool = True,
     ) -> None:
         super().__init__(n_estimators, max_context, batch_size, device, weights, random_state, context_cache,
-                         max_features)  # fmt: skip
+                         max_features, feature_reduction)  # fmt: skip
         self.target_transform = target_transform
         self.calibrate_intervals = calibrate_intervals
 
@@ -112,6 +115,17 @@ class TinyTFMRegressor(RegressorMixin, InContextEstimator):
         if np.ptp(y) == 0:
             raise DataError(f"y is constant ({y[0]!r}); a regression target needs at least two distinct values.")
         return y
+
+    @staticmethod
+    def _relevance(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Absolute Pearson correlation of each column with the target (NaN for a constant column)."""
+        import warnings
+
+        from sklearn.feature_selection import r_regression
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.abs(r_regression(X, y))
 
     def predict(self, X: Any) -> np.ndarray:
         """The mean of each row's predicted distribution, in the target's units."""
