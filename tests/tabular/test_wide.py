@@ -77,7 +77,11 @@ def test_an_estimator_saved_before_the_strategies_subsamples_and_codes_classes_d
     clf = TinyTFMClassifier(n_estimators=2, max_features=12).fit(X[:200], y[:200])
     assert clf.one_vs_rest() and [len(m.codings) for m in clf._members()] == [10, 10]
     assert all(m.view.components is not None for m in clf._members())
-    del clf.feature_reduction, clf.multiclass  # as skops loads an estimator pickled before they existed
+    state = clf.__getstate__()
+    del state["feature_reduction"], state["multiclass"]
+    clf = TinyTFMClassifier.__new__(TinyTFMClassifier)
+    clf.__setstate__(state)  # as skops and pickle load an estimator saved before the parameters existed
+    assert clf.get_params()["feature_reduction"] == "subsample" and clf.get_params()["multiclass"] == "direct"
     assert not clf.one_vs_rest() and [len(m.codings) for m in clf._members()] == [1, 1]
     assert all(m.view.components is None and len(m.view.columns) == 12 for m in clf._members())
     with pytest.raises(ConfigError, match="feature_reduction"):

@@ -103,13 +103,11 @@ class TinyTFMClassifier(ClassifierMixin, InContextEstimator):
         check("TinyTFMClassifier", multiclass=(self.multiclass, Options("auto", "direct", "ovr")))
 
     def one_vs_rest(self) -> bool:
-        """Whether each member codes one binary context per class (see ``multiclass``); fitted estimators only.
-        Estimators saved before ``multiclass`` existed coded classes directly up to the model's outputs."""
+        """Whether each member codes one binary context per class (see ``multiclass``); fitted estimators only."""
         from tightfit.tabular.footprint import one_vs_rest
 
         check_is_fitted(self, "X_")
-        mode = getattr(self, "multiclass", "direct")
-        return one_vs_rest(len(self.classes_), self.model_.config.max_classes, mode)
+        return one_vs_rest(len(self.classes_), self.model_.config.max_classes, self.multiclass)
 
     def _fit_target(self, y: np.ndarray) -> np.ndarray:
         check_classification_targets(y)

@@ -292,9 +292,17 @@ class InContextEstimator(BaseEstimator):
         return getattr(self, "max_features", None) or np.iinfo(np.int32).max
 
     def _reduction(self) -> str:
-        """How a wide table's member makes its inputs (estimators saved before ``feature_reduction`` existed
-        subsampled columns, and keep doing so: their predictions do not change on loading)."""
-        return getattr(self, "feature_reduction", "subsample")
+        """How a wide table's member makes its inputs."""
+        return self.feature_reduction
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Estimators saved before a parameter existed load with the behaviour they were saved with (their
+        predictions do not change, and ``get_params`` finds every parameter): random column subsets, classes
+        coded directly up to the model's outputs."""
+        state = {"feature_reduction": "subsample", "multiclass": "direct"} | state
+        if type(self).TASK == "regression":
+            state.pop("multiclass")
+        super().__setstate__(state)
 
     @staticmethod
     def _relevance(X: np.ndarray, y: np.ndarray) -> np.ndarray:
