@@ -252,7 +252,7 @@ class InContextEstimator(BaseEstimator):
     def _members(self) -> list[_Member]:
         """Each member's context, feature order, transform and codings, with the encoded contexts (built on
         first use and kept while ``model_`` stays the same object; see :class:`_Member`)."""
-        settings = (self.n_estimators, self.max_context, self.random_state, self._width(), self._reduction(),
+        settings = (self.n_estimators, self.max_context, self.random_state, self._width(), self.feature_reduction,
                     getattr(self, "context_cache", "auto"))  # fmt: skip
         built = _MEMBERS.get(self)
         if built is None or built[0] is not self.model_ or built[1] != settings:
@@ -268,7 +268,7 @@ class InContextEstimator(BaseEstimator):
     def _member(self, member: int, rng: np.random.Generator) -> _Member:
         context_idx = self._context_rows(rng)
         X_ctx, y_ctx = self.X_[context_idx], self.y_[context_idx]
-        view = member_inputs(X_ctx, y_ctx, self._width(), self._reduction(), self._relevance, rng, shuffle=member > 0)
+        view = self._view(X_ctx, y_ctx, rng, shuffle=member > 0)
         X_ctx = view(X_ctx)
         quantiles = None
         if member % 2 == 1 and len(X_ctx) >= 10:
@@ -283,17 +283,15 @@ class InContextEstimator(BaseEstimator):
         the inputs made by ``feature_reduction`` from all rows (fine-tuning trains on these, so the tuned
         model learns the inputs its members predict from)."""
         check_is_fitted(self, "X_")
-        rng = np.random.default_rng(self.random_state)
-        view = member_inputs(self.X_, self.y_, self._width(), self._reduction(), self._relevance, rng, shuffle=False)
-        return view(self.X_)
+        return self._view(self.X_, self.y_, np.random.default_rng(self.random_state), shuffle=False)(self.X_)
+
+    def _view(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, shuffle: bool) -> MemberInputs:
+        """The inputs a member with context ``X, y`` reads (see :func:`~tightfit.tabular.wide.member_inputs`)."""
+        return member_inputs(X, y, self._width(), self.feature_reduction, self._relevance, rng, shuffle)
 
     def _width(self) -> int:
         """Inputs a member reads (estimators saved before ``max_features`` existed read every column)."""
         return getattr(self, "max_features", None) or np.iinfo(np.int32).max
-
-    def _reduction(self) -> str:
-        """How a wide table's member makes its inputs."""
-        return self.feature_reduction
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Estimators saved before a parameter existed load with the behaviour they were saved with (their
