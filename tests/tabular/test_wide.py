@@ -111,3 +111,18 @@ def test_fine_tuning_trains_on_the_inputs_the_members_read():
     np.testing.assert_allclose(first.view(X[:300]), view, atol=1e-5)
     narrow = TinyTFMClassifier().fit(X[:300, :20], y[:300])
     np.testing.assert_array_equal(narrow.tuning_view(), narrow.X_)
+
+
+def test_changing_the_coding_after_fit_rebuilds_the_members():
+    X, y = load_digits(return_X_y=True)
+    clf = TinyTFMClassifier(max_features=12).fit(X[:200], y[:200])
+    assert len(clf._members()[0].codings) == 10  # one-vs-rest
+    clf.set_params(multiclass="direct")
+    assert len(clf._members()[0].codings) == 1
+    direct = TinyTFMClassifier(max_features=12, multiclass="direct").fit(X[:200], y[:200])
+    np.testing.assert_array_equal(clf.predict_proba(X[300:320]), direct.predict_proba(X[300:320]))
+    state = clf.__getstate__()
+    del state["max_features"]  # saved before max_features existed: every column read
+    old = TinyTFMClassifier.__new__(TinyTFMClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["max_features"] > 64 and old._members()[0].view(X[:5]).shape == (5, 64)

@@ -17,7 +17,7 @@ True
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import ClassifierMixin
@@ -35,6 +35,7 @@ from tightfit.tabular.in_context import (  # noqa: F401 (_load, _MIN_QUERY_ROWS:
     _Member,
     shipped_weights,
 )
+from tightfit.tabular.wide import MAX_FEATURES
 
 __all__ = ["CONTEXT_CACHE_BYTES", "SHIPPED_WEIGHTS", "TinyTFMClassifier"]
 
@@ -80,6 +81,9 @@ class TinyTFMClassifier(ClassifierMixin, InContextEstimator):
     """
 
     SHIPPED = SHIPPED_WEIGHTS
+    MEMBER_PARAMS = (*InContextEstimator.MEMBER_PARAMS, "multiclass")
+    # saved before multiclass existed: classes coded directly up to the model's outputs
+    SAVED_BEFORE: ClassVar[dict[str, Any]] = InContextEstimator.SAVED_BEFORE | {"multiclass": "direct"}
 
     def __init__(
         self,
@@ -90,7 +94,7 @@ class TinyTFMClassifier(ClassifierMixin, InContextEstimator):
         weights: str | Path | None = None,
         random_state: int = 0,
         context_cache: str | bool = "auto",
-        max_features: int = 32,
+        max_features: int = MAX_FEATURES,
         feature_reduction: str = "mixed",
         multiclass: str = "auto",
     ) -> None:
@@ -162,7 +166,7 @@ class TinyTFMClassifier(ClassifierMixin, InContextEstimator):
         X_qry = self._query_rows(X, member)
         n_classes = len(self.classes_)
         outputs = [self._forward(member, i, X_qry) for i in range(len(member.codings))]
-        if not self.one_vs_rest():
+        if len(outputs) == 1:  # all classes in one context (one-vs-rest codes at least 3)
             proba = outputs[0][:, :n_classes]
             return proba[:, (np.arange(n_classes) + member.shift) % n_classes]
         scores = np.stack([out[:, 1] for out in outputs], axis=1)  # P(class k) from each binary context

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tightfit.errors import ConfigError, DataError
 from tightfit.params import Interval, Options, check, check_device
-from tightfit.tabular.wide import STRATEGIES, MemberInputs, member_inputs
+from tightfit.tabular.wide import MAX_FEATURES, STRATEGIES, MemberInputs, member_inputs
 
 __all__ = ["CONTEXT_CACHE_BYTES", "InContextEstimator", "shipped_weights"]
 
@@ -136,6 +136,13 @@ class InContextEstimator(BaseEstimator):
     SHIPPED = "tiny_tfm.pt"
     TASK = "classification"
     TARGET_WORD = "labels"
+    # what a member is built from: changing one after fit (set_params, a memory plan) rebuilds the members
+    MEMBER_PARAMS = ("n_estimators", "max_context", "random_state", "max_features", "feature_reduction",
+                     "context_cache")  # fmt: skip
+    # the behaviour of an estimator saved before the parameter existed: every column read, random subsets
+    # above max_features, contexts encoded when they fit in CONTEXT_CACHE_BYTES
+    SAVED_BEFORE: ClassVar[dict[str, Any]] = {"max_features": np.iinfo(np.int32).max, "feature_reduction": "subsample",
+                                              "context_cache": "auto"}  # fmt: skip
 
     def __init__(
         self,
@@ -146,7 +153,7 @@ class InContextEstimator(BaseEstimator):
         weights: str | Path | None = None,
         random_state: int = 0,
         context_cache: str | bool = "auto",
-        max_features: int = 32,
+        max_features: int = MAX_FEATURES,
         feature_reduction: str = "mixed",
     ) -> None:
         self.n_estimators = n_estimators
@@ -252,14 +259,13 @@ class InContextEstimator(BaseEstimator):
     def _members(self) -> list[_Member]:
         """Each member's context, feature order, transform and codings, with the encoded contexts (built on
         first use and kept while ``model_`` stays the same object; see :class:`_Member`)."""
-        settings = (self.n_estimators, self.max_context, self.random_state, self._width(), self.feature_reduction,
-                    getattr(self, "context_cache", "auto"))  # fmt: skip
+        settings = tuple(getattr(self, name) for name in self.MEMBER_PARAMS)
         built = _MEMBERS.get(self)
         if built is None or built[0] is not self.model_ or built[1] != settings:
             rng = np.random.default_rng(self.random_state)
             members = [self._member(m, rng) for m in range(self.n_estimators)]
             cache_bytes = sum(m.cache_bytes(self.model_.config) for m in members)
-            if settings[-1] is True or (settings[-1] == "auto" and cache_bytes <= CONTEXT_CACHE_BYTES):
+            if self.context_cache is True or (self.context_cache == "auto" and cache_bytes <= CONTEXT_CACHE_BYTES):
                 for m in members:
                     m.encode(self.model_)
             built = _MEMBERS[self] = (self.model_, settings, members)
@@ -287,20 +293,12 @@ class InContextEstimator(BaseEstimator):
 
     def _view(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, shuffle: bool) -> MemberInputs:
         """The inputs a member with context ``X, y`` reads (see :func:`~tightfit.tabular.wide.member_inputs`)."""
-        return member_inputs(X, y, self._width(), self.feature_reduction, self._relevance, rng, shuffle)
-
-    def _width(self) -> int:
-        """Inputs a member reads (estimators saved before ``max_features`` existed read every column)."""
-        return getattr(self, "max_features", None) or np.iinfo(np.int32).max
+        return member_inputs(X, y, self.max_features, self.feature_reduction, self._relevance, rng, shuffle)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Estimators saved before a parameter existed load with the behaviour they were saved with (their
-        predictions do not change, and ``get_params`` finds every parameter): random column subsets, classes
-        coded directly up to the model's outputs."""
-        state = {"feature_reduction": "subsample", "multiclass": "direct"} | state
-        if type(self).TASK == "regression":
-            state.pop("multiclass")
-        super().__setstate__(state)
+        predictions do not change, and ``get_params`` finds every parameter): see :attr:`SAVED_BEFORE`."""
+        super().__setstate__(self.SAVED_BEFORE | state)
 
     @staticmethod
     def _relevance(X: np.ndarray, y: np.ndarray) -> np.ndarray:

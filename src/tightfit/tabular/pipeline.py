@@ -311,7 +311,7 @@ class TabularPipeline:
         cached = model.context_cache is not False
         wanted = PredictSettings(model.max_context, model.batch_size, model.n_estimators, cached)
         n_classes = len(self.classes_) if self.task_type == "classification" else 1  # a regressor codes one context
-        multiclass = "ovr" if n_classes > 1 and model.one_vs_rest() else "direct"
+        multiclass = model.multiclass if self.task_type == "classification" else "direct"  # a regressor: one
         plan = plan_prediction(model.model_, len(model.y_), n_features, n_classes, limit, wanted, device=device.type,
                                fixed=frozenset(self.model_params), multiclass=multiclass)  # fmt: skip
         if plan.settings is None:

@@ -325,11 +325,9 @@ def _measured_step(model, batch, config) -> int:
 def _inputs_read(model_name: str, features: int) -> int:
     """The width the model reads: TinyTFM's members read at most ``max_features`` inputs of a wider table (made
     by its ``feature_reduction``; fine-tuning trains on them too), TabICL every column."""
-    if model_name != "TinyTFM":
-        return features
-    from tightfit.tabular.classifier import TinyTFMClassifier
+    from tightfit.tabular.wide import MAX_FEATURES
 
-    return min(features, TinyTFMClassifier().max_features)
+    return min(features, MAX_FEATURES) if model_name == "TinyTFM" else features
 
 
 def _add_prediction_plans(out: Recipe, costs: _Costs, rows: int) -> None:

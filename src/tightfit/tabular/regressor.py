@@ -26,6 +26,7 @@ from sklearn.preprocessing import QuantileTransformer
 from tightfit.errors import DataError, bad_param
 from tightfit.params import Interval, Options, check
 from tightfit.tabular.in_context import InContextEstimator, _Member
+from tightfit.tabular.wide import MAX_FEATURES
 
 __all__ = ["SHIPPED_REGRESSOR_WEIGHTS", "TinyTFMRegressor"]
 
@@ -85,7 +86,7 @@ class TinyTFMRegressor(RegressorMixin, InContextEstimator):
         weights: str | Path | None = None,
         random_state: int = 0,
         context_cache: str | bool = "auto",
-        max_features: int = 32,
+        max_features: int = MAX_FEATURES,
         feature_reduction: str = "mixed",
         target_transform: str = "quantile",
         calibrate_intervals: bool = True,

@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["STRATEGIES", "MemberInputs", "member_inputs"]
+__all__ = ["MAX_FEATURES", "STRATEGIES", "MemberInputs", "member_inputs"]
 
 STRATEGIES = ("mixed", "select", "pca", "subsample")
+MAX_FEATURES = 32  # the in-context estimators' default width (the table above: 32 beat 16 on digits)
 
 
 @dataclass
