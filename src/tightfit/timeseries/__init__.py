@@ -5,7 +5,7 @@ forecasts with the best; M4 metrics; window augmentation for the neural models."
 from tightfit.timeseries.augment import Augmenter
 from tightfit.timeseries.data import check_series
 from tightfit.timeseries.forecaster import METRICS, Forecaster
-from tightfit.timeseries.metrics import mase, rmse, smape
+from tightfit.timeseries.metrics import mase, msis, rmse, smape
 from tightfit.timeseries.models import MODELS, STACK
 
-__all__ = ["METRICS", "MODELS", "STACK", "Augmenter", "Forecaster", "check_series", "mase", "rmse", "smape"]
+__all__ = ["METRICS", "MODELS", "STACK", "Augmenter", "Forecaster", "check_series", "mase", "msis", "rmse", "smape"]

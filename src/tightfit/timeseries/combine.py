@@ -29,6 +29,9 @@ class ValidationRecord:
     errors: np.ndarray  # truth - forecast
     truths: np.ndarray
     scales: np.ndarray  # per row: the in-sample seasonal-naive mean absolute error (MASE's denominator)
+    # per level (percent), rows x steps: the multiple of the model's own half-width that reaches the truth
+    # (:func:`tightfit.timeseries.intervals.reach`); empty for a model without intervals of its own
+    reaches: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.errors)

@@ -15,9 +15,11 @@ Elsewhere models run in this process, where a statsforecast fit cannot be interr
 overrun by one window of one model.
 
 The best by ``metric`` (mean over series and windows) is refitted on all data; ``ensemble="median"`` takes the
-point-wise median of the top ``top_k`` instead. Models without their own intervals get conformal ones from
-their validation errors. A ``latency`` budget is held per series: each model's fitted form from its last window
-forecasts single series ``LATENCY_CALLS`` times, and a model whose p95 is over the limit is not chosen.
+point-wise median of the top ``top_k`` instead. Intervals are calibrated on the validation windows
+(:mod:`tightfit.timeseries.intervals`): models without their own get conformal ones from their errors, and a
+model's own are widened by as much as they missed there (``interval_scales_``). A ``latency`` budget is held
+per series: each model's fitted form from its last window forecasts single series ``LATENCY_CALLS`` times, and a
+model whose p95 is over the limit is not chosen.
 
 The fitted members forecast newer data without a refit (``predict(new_history)``), and ``save``/``load`` keep
 them in a folder that loads without running code (:mod:`tightfit.timeseries.saved`).
@@ -46,6 +48,7 @@ from tightfit.timeseries.combine import (
     inverse_error_weights,
 )
 from tightfit.timeseries.data import SeriesSet, check_horizon, check_series, next_dates
+from tightfit.timeseries.intervals import conformal_widths, reach, reach_scale
 from tightfit.timeseries.metrics import forecast_scores, mase_scale
 from tightfit.timeseries.models import MODELS, STACK, check_chronos_path, model_stack, series_values
 from tightfit.units import format_seconds
@@ -208,7 +211,9 @@ class Forecaster:
         self.members_ = [e.name for e in members]
         self.weights_ = self._member_weights(scores)
         self.fitted_ = {e.name: fitted for e, (fitted, _) in zip(members, fits, strict=True)}
-        self.widths_ = {name: self._conformal_widths(name) for name in self.fitted_}
+        self.widths_ = {name: conformal_widths(self.cv_[name].errors, self.level) for name in self.fitted_}
+        self.interval_scales_ = {name: {lv: reach_scale(rows, int(lv)) for lv, rows in self.cv_[name].reaches.items()}
+                                 for name in self.fitted_}  # fmt: skip
         forecasts = [self._with_intervals(name, f) for name, (_, f) in zip(self.members_, fits, strict=True)]
         self.chosen_ = "Ensemble" if len(members) > 1 else members[0].name
         if len(members) > 1:
@@ -415,6 +420,7 @@ class Forecaster:
         position = frame.groupby("unique_id").cumcount()
         length = frame["unique_id"].map(series.lengths)
         scores, errors, truths, scales, seconds = [], [], [], [], []
+        reaches: dict[str, list] = {}
         windows = len(cutoffs)
         planned, save_s = windows, 0.0
         for done, back in enumerate(cutoffs):  # newest first: the costliest window is timed first
@@ -447,6 +453,10 @@ class Forecaster:
                 errors.append(truth - guess)
                 truths.append(truth)
                 scales.append(scale)
+                for lv in self.level:
+                    if f"lo-{lv}" in group:
+                        bounds = group[f"lo-{lv}"].to_numpy(), group[f"hi-{lv}"].to_numpy()
+                        reaches.setdefault(str(lv), []).append(reach(truth, guess, *bounds))
         means = pd.DataFrame(scores).mean().to_dict()
         measured = Measured(
             quality=means.pop(self.metric), metric=self.metric, higher_is_better=False, fit_s=float(np.median(seconds)),
@@ -465,7 +475,8 @@ class Forecaster:
                 f"validated on its {len(seconds)} most recent of {windows} windows: the first took "
                 f"{format_seconds(seconds[0])}, and the time left held no more beside its final fit"
             )
-        record = ValidationRecord(np.array(errors), np.array(truths), np.array(scales))  # rows: series x windows
+        record = ValidationRecord(np.array(errors), np.array(truths), np.array(scales),  # rows: series x windows
+                                  {lv: np.array(rows) for lv, rows in reaches.items()})  # fmt: skip
         return Outcome(measured, artefact=record, details=details)
 
     def _affordable_windows(self, first_s: float, left: float, windows: int, save_s: float = 0.0) -> int:
@@ -482,21 +493,24 @@ class Forecaster:
                 f"{saving}, {format_seconds(max(left, 0))} left", "time")  # fmt: skip
         return min(windows, units)
 
-    def _conformal_widths(self, name: str) -> dict[str, list[float]]:
-        """Per level, the half-width of a conformal interval at each horizon step, from the model's absolute
-        validation errors."""
-        errors = np.abs(self.cv_[name].errors)
-        return {str(lv): np.quantile(errors, lv / 100, axis=0, method="higher").tolist() for lv in self.level}
-
     def _with_intervals(self, name: str, forecast: pd.DataFrame) -> pd.DataFrame:
-        """The model's own intervals, or conformal ones from its validation errors when it has none."""
-        if all(f"lo-{lv}" in forecast for lv in self.level):
-            return forecast
+        """The model's own intervals scaled by ``interval_scales_``, or conformal ones from its validation errors
+        when it has none (:mod:`tightfit.timeseries.intervals`); a wider level's bounds always hold a narrower's
+        (each level's scale is estimated on its own)."""
+        mean, own = forecast["mean"], all(f"lo-{lv}" in forecast for lv in self.level)
         steps = np.tile(np.arange(self.horizon), len(forecast) // self.horizon)
-        for lv in self.level:
-            width = np.asarray(self.widths_[name][str(lv)])[steps]
-            forecast[f"lo-{lv}"] = forecast["mean"] - width
-            forecast[f"hi-{lv}"] = forecast["mean"] + width
+        inner = None
+        for lv in self.level:  # ascending
+            if own:
+                scale = self.interval_scales_.get(name, {}).get(str(lv), 1.0)
+                lo, hi = mean - scale * (mean - forecast[f"lo-{lv}"]), mean + scale * (forecast[f"hi-{lv}"] - mean)
+            else:
+                width = np.asarray(self.widths_[name][str(lv)])[steps]
+                lo, hi = mean - width, mean + width
+            if inner is not None:
+                lo, hi = np.minimum(lo, inner[0]), np.maximum(hi, inner[1])
+            forecast[f"lo-{lv}"], forecast[f"hi-{lv}"] = lo, hi
+            inner = lo, hi
         return forecast
 
     def _combine(self, forecasts: list[pd.DataFrame]) -> pd.DataFrame:

@@ -4,13 +4,15 @@
   naive forecast (lag ``season_length``; lag 1 when it is 1 or the series is too short for a season).
 - sMAPE: ``200 / h * sum(|y - f| / (|y| + |f|))`` in percent (Nixtla's ``smape`` is half of this).
 - RMSE and MAE on the original scale.
+- MSIS (intervals): the mean width of the ``level``% interval plus ``2 / alpha`` times how far each truth falls
+  outside it, scaled like MASE: narrow intervals that miss pay for it, wide ones pay their width.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["forecast_scores", "mase", "mase_scale", "rmse", "smape"]
+__all__ = ["forecast_scores", "mase", "mase_scale", "msis", "rmse", "smape"]
 
 
 def mase_scale(y_train: np.ndarray, season_length: int) -> float:
@@ -25,6 +27,15 @@ def mase_scale(y_train: np.ndarray, season_length: int) -> float:
 def mase(y_true: np.ndarray, y_pred: np.ndarray, y_train: np.ndarray, season_length: int) -> float:
     y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
     return float(np.mean(np.abs(y_true - y_pred)) / mase_scale(y_train, season_length))
+
+
+def msis(y_true: np.ndarray, lo: np.ndarray, hi: np.ndarray, y_train: np.ndarray, season_length: int,
+         level: float) -> float:
+    """M4's mean scaled interval score of the ``level``% interval ``[lo, hi]`` (lower is better)."""
+    y_true, lo, hi = (np.asarray(v, dtype=float) for v in (y_true, lo, hi))
+    alpha = 1 - level / 100
+    penalty = (2 / alpha) * (np.maximum(lo - y_true, 0) + np.maximum(y_true - hi, 0))
+    return float(np.mean(hi - lo + penalty) / mase_scale(y_train, season_length))
 
 
 def smape(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -1,7 +1,8 @@
 """A fitted :class:`~tightfit.timeseries.forecaster.Forecaster` as a folder that loads without running code.
 
     model/
-      forecaster.json        format and version, settings, frequency, members, conformal widths, notes, leaderboard
+      forecaster.json        format and version, settings, frequency, members, conformal widths and interval scales,
+                             notes, leaderboard
       forecast.csv           the forecast made at fit (``predict()`` after loading)
       <member>.skops         statsforecast's fitted models, one per series (only their own types are trusted)
       <member>.txt           LightGBM's booster in its own text format
@@ -43,7 +44,8 @@ def save_forecaster(fc: Any, path: str | Path) -> Path:
             "freq": fc.freq_, "level": list(fc.level), "metric": fc.metric, "ensemble": fc.ensemble,
             "top_k": fc.top_k, "budget": fc.budget.to_dict(), "chosen": fc.chosen_, "members": members,
             "weights": None if fc.weights_ is None else list(fc.weights_),
-            "widths": fc.widths_, "notes": fc.notes_, "fit_seconds": fc.fit_seconds_,
+            "widths": fc.widths_, "interval_scales": fc.interval_scales_, "notes": fc.notes_,
+            "fit_seconds": fc.fit_seconds_,
             "leaderboard": board.astype(object).where(board.notna(), None).to_dict("records"),
         })  # fmt: skip
     return Path(path)
@@ -66,6 +68,7 @@ def load_forecaster(path: str | Path) -> Any:
         fc.freq_, fc.season_length_used_ = header["freq"], header["season_length_used"]
         fc.chosen_, fc.notes_, fc.fit_seconds_ = header["chosen"], header["notes"], header["fit_seconds"]
         fc.widths_ = header["widths"]
+        fc.interval_scales_ = header.get("interval_scales", {})  # absent before calibration: the models' own
         fc.members_ = [m["name"] for m in header["members"]]
         weights = header.get("weights")  # absent before weighted ensembles: a saved ensemble was a median
         fc.weights_ = tuple(weights) if weights is not None else ((1.0,) if len(fc.members_) == 1 else None)
