@@ -48,8 +48,9 @@ class TinyTFMClassifier(ClassifierMixin, InContextEstimator):
     Parameters
     ----------
     n_estimators : int, default=1
-        Ensemble members (feature permutation, class shift, preprocessing); 1 is deterministic and
-        invariant to the order of rows and features.
+        Ensemble members (class shift, quantile transform, context rows and inputs drawn per member on larger or
+        wider tables); members the model reads alike (only their input order differs) are computed once. 1 is
+        deterministic and invariant to the order of rows and features.
     max_context : int, default=1000
         Labelled rows used as context per member; more are subsampled, stratified by class.
     batch_size : int, default=512

@@ -2,7 +2,8 @@
 
 A prediction's peak is the model's weights, the encoded contexts it keeps (keys and values of every block, per
 ensemble member and label coding), and the activations of one step: encoding one context, or one block of
-query rows. :func:`predict_peak` runs those steps of the real model at the real shapes under fake tensors
+query rows. Members the model would read identically are computed and held once (:func:`distinct_members`).
+:func:`predict_peak` runs those steps of the real model at the real shapes under fake tensors
 (shapes, no data), counted by the same :class:`~tightfit.measure.TensorTracker` that ``track_peak`` uses, so
 the figure is the tensors' exact peak (a test holds it to the real predict's), and costs milliseconds for a
 table of any size. The query rows' own copies (the float32 block, the quantile ranks of half the members)
@@ -25,7 +26,8 @@ import torch
 
 from tightfit.units import format_bytes
 
-__all__ = ["PredictSettings", "PredictionPlan", "numpy_bytes", "plan_prediction", "predict_peak", "tensor_limit"]
+__all__ = ["PredictSettings", "PredictionPlan", "distinct_members", "numpy_bytes", "plan_prediction", "predict_peak",
+           "tensor_limit"]
 
 PREDICT_MARGIN = 0.10  # the share of a memory budget a prediction plan keeps free (as the training planner does)
 # On the CPU a first prediction grows RSS by more than its tensors (benchmarks/tfm_memory.py, fresh children):
@@ -93,6 +95,19 @@ def one_vs_rest(n_classes: int, max_classes: int, multiclass: str = "auto") -> b
     return multiclass == "auto" and n_classes >= ONE_VS_REST_FROM
 
 
+def distinct_members(s: PredictSettings, config, n_classes: int, n_context: int, multiclass: str = "auto",
+                     shared_inputs: bool = True) -> int:
+    """The members an in-context estimator computes under ``s`` (``InContextEstimator._distinct``): when the
+    context holds every one of the ``n_context`` labelled rows, the model has one cell per token and every member
+    reads the same inputs (``shared_inputs``: not random column subsets), members differ only by their class
+    shift and whether they quantile-transform (every second, from 10 rows): one each per distinct pair."""
+    if n_context > s.context_rows or config.features_per_token != 1 or not shared_inputs:
+        return s.n_estimators
+    shifts = 1 if one_vs_rest(n_classes, config.max_classes, multiclass) else n_classes
+    transforms = 2 if s.context_rows >= 10 else 1
+    return len({(m % shifts, m % transforms) for m in range(s.n_estimators)})
+
+
 def _codings(n_classes: int, max_classes: int, multiclass: str) -> int:
     """Contexts per member: one, or one binary context per class when one-vs-rest."""
     return n_classes if one_vs_rest(n_classes, max_classes, multiclass) else 1
@@ -104,10 +119,15 @@ def cache_bytes(config, context_rows: int, n_features: int, contexts: int) -> in
 
 
 def predict_peak(
-    model, settings: PredictSettings, n_features: int, n_classes: int, device: str = "cpu", multiclass: str = "auto"
+    model, settings: PredictSettings, n_features: int, n_classes: int, device: str = "cpu", multiclass: str = "auto",
+    n_context: int | None = None, shared_inputs: bool = True,
 ) -> int:
-    """Peak tensor bytes of predicting with ``model`` (a TinyTFM) under ``settings``; see the module docstring."""
-    return _fake_run(_FakeTwin(model), settings, n_features, n_classes, torch.device(device).type, multiclass)
+    """Peak tensor bytes of predicting with ``model`` (a TinyTFM) under ``settings``; see the module docstring.
+    ``n_context``: the labelled rows (``None``, unknown: every member counted as distinct); ``shared_inputs``: see
+    :func:`distinct_members`."""
+    n_context = settings.context_rows + 1 if n_context is None else n_context
+    return _fake_run(_FakeTwin(model), settings, n_features, n_classes, torch.device(device).type, multiclass,
+                     n_context, shared_inputs)  # fmt: skip
 
 
 class _FakeTwin:
@@ -124,21 +144,23 @@ class _FakeTwin:
 
 
 def _fake_run(
-    twin: _FakeTwin, s: PredictSettings, n_features: int, n_classes: int, device: str, multiclass: str = "auto"
+    twin: _FakeTwin, s: PredictSettings, n_features: int, n_classes: int, device: str, multiclass: str,
+    n_context: int, shared_inputs: bool,
 ) -> int:
-    """Encode one context while the other members' caches are held, then predict one query block."""
+    """Encode one context while the other (distinct) members' caches are held, then predict one query block."""
     from tightfit.measure.tracker import TensorTracker
 
     fake, rows = twin.model, s.context_rows
     codings = _codings(n_classes, twin.config.max_classes, multiclass)
+    members = distinct_members(s, twin.config, n_classes, n_context, multiclass, shared_inputs)
     tracker = TensorTracker(device=device)
     with torch.inference_mode(), twin.mode, tracker:
         context = torch.empty(1, rows, n_features, device=device)
         labels = torch.zeros(1, rows, dtype=torch.long, device=device)
         query = torch.empty(1, max(s.query_block, QUERY_BLOCKS[-1]), n_features, device=device)
         # what the other members hold meanwhile: their context rows and labels, and (cached) their encodings
-        held = (s.n_estimators - 1) * rows * (4 * n_features + 8 * codings)
-        held += cache_bytes(twin.config, rows, n_features, s.n_estimators * codings - 1) if s.cached else 0
+        held = (members - 1) * rows * (4 * n_features + 8 * codings)
+        held += cache_bytes(twin.config, rows, n_features, members * codings - 1) if s.cached else 0
         others = torch.empty(held, dtype=torch.uint8, device=device)
         if s.cached:
             fake.forward_queries(fake.encode_context(context, labels), query)
@@ -158,18 +180,21 @@ def plan_prediction(
     fixed: frozenset[str] = frozenset(),
     device: str = "cpu",
     multiclass: str = "auto",
+    shared_inputs: bool = True,
 ) -> PredictionPlan:
     """The settings closest to ``wanted`` whose estimated peak (tensors + numpy block) is at most ``limit``.
 
     ``n_context`` is the number of labelled rows (the context cannot be larger); ``fixed`` names the
-    :meth:`PredictSettings.as_params` keys the user set, which the plan keeps.
+    :meth:`PredictSettings.as_params` keys the user set, which the plan keeps; ``shared_inputs``: see
+    :func:`distinct_members`.
     """
     start = dataclasses.replace(wanted, context_rows=min(wanted.context_rows, n_context))
     twin = _FakeTwin(model)
 
     @functools.cache
     def cost(s: PredictSettings) -> int:
-        return _fake_run(twin, s, n_features, n_classes, device, multiclass) + numpy_bytes(s.query_block, n_features)
+        tensors = _fake_run(twin, s, n_features, n_classes, device, multiclass, n_context, shared_inputs)
+        return tensors + numpy_bytes(s.query_block, n_features)
 
     if limit is None or cost(start) <= limit:
         return PredictionPlan(start, cost(start), limit)

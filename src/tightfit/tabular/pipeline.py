@@ -304,6 +304,7 @@ class TabularPipeline:
         from tightfit.units import format_bytes
 
         model = self.model_
+        shared_inputs = n_features <= model.max_features or model.feature_reduction != "subsample"
         n_features = min(n_features, model.max_features)  # a member of a wider table reads max_features columns
         device = next(model.model_.parameters()).device
         held = _memory_held(device)
@@ -313,7 +314,8 @@ class TabularPipeline:
         n_classes = len(self.classes_) if self.task_type == "classification" else 1  # a regressor codes one context
         multiclass = model.multiclass if self.task_type == "classification" else "direct"  # a regressor: one
         plan = plan_prediction(model.model_, len(model.y_), n_features, n_classes, limit, wanted, device=device.type,
-                               fixed=frozenset(self.model_params), multiclass=multiclass)  # fmt: skip
+                               fixed=frozenset(self.model_params), multiclass=multiclass,
+                               shared_inputs=shared_inputs)  # fmt: skip
         if plan.settings is None:
             raise BudgetExceeded(
                 "memory", self.budget.memory, held + plan.peak,

@@ -42,8 +42,9 @@ class TinyTFMRegressor(RegressorMixin, InContextEstimator):
     Parameters
     ----------
     n_estimators : int, default=1
-        Ensemble members (feature permutation, preprocessing, context subsample); 1 is deterministic and
-        invariant to the order of rows and features.
+        Ensemble members (quantile transform, context rows and inputs drawn per member on larger or wider
+        tables); members the model reads alike (only their input order differs) are computed once. 1 is
+        deterministic and invariant to the order of rows and features.
     max_context : int, default=1000
         Rows used as context per member; more are subsampled at random, differently per member.
     batch_size : int, default=512
