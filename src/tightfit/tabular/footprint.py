@@ -95,13 +95,14 @@ def one_vs_rest(n_classes: int, max_classes: int, multiclass: str = "auto") -> b
     return multiclass == "auto" and n_classes >= ONE_VS_REST_FROM
 
 
-def distinct_members(s: PredictSettings, config, n_classes: int, n_context: int, multiclass: str = "auto",
+def distinct_members(s: PredictSettings, config, n_classes: int, n_context: int | None, multiclass: str = "auto",
                      shared_inputs: bool = True) -> int:
     """The members an in-context estimator computes under ``s`` (``InContextEstimator._distinct``): when the
-    context holds every one of the ``n_context`` labelled rows, the model has one cell per token and every member
-    reads the same inputs (``shared_inputs``: not random column subsets), members differ only by their class
-    shift and whether they quantile-transform (every second, from 10 rows): one each per distinct pair."""
-    if n_context > s.context_rows or config.features_per_token != 1 or not shared_inputs:
+    context holds every one of the ``n_context`` labelled rows (``None``, unknown: every member counts), the model
+    has one cell per token and every member reads the same inputs (``shared_inputs``: not random column subsets),
+    members differ only by their class shift and whether they quantile-transform (every second, from 10 rows):
+    one each per distinct pair."""
+    if n_context is None or n_context > s.context_rows or config.features_per_token != 1 or not shared_inputs:
         return s.n_estimators
     shifts = 1 if one_vs_rest(n_classes, config.max_classes, multiclass) else n_classes
     transforms = 2 if s.context_rows >= 10 else 1
@@ -125,7 +126,6 @@ def predict_peak(
     """Peak tensor bytes of predicting with ``model`` (a TinyTFM) under ``settings``; see the module docstring.
     ``n_context``: the labelled rows (``None``, unknown: every member counted as distinct); ``shared_inputs``: see
     :func:`distinct_members`."""
-    n_context = settings.context_rows + 1 if n_context is None else n_context
     return _fake_run(_FakeTwin(model), settings, n_features, n_classes, torch.device(device).type, multiclass,
                      n_context, shared_inputs)  # fmt: skip
 
@@ -145,7 +145,7 @@ class _FakeTwin:
 
 def _fake_run(
     twin: _FakeTwin, s: PredictSettings, n_features: int, n_classes: int, device: str, multiclass: str,
-    n_context: int, shared_inputs: bool,
+    n_context: int | None, shared_inputs: bool,
 ) -> int:
     """Encode one context while the other (distinct) members' caches are held, then predict one query block."""
     from tightfit.measure.tracker import TensorTracker
