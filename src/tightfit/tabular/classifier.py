@@ -40,6 +40,7 @@ from tightfit.tabular.wide import MAX_FEATURES
 __all__ = ["CONTEXT_CACHE_BYTES", "SHIPPED_WEIGHTS", "TinyTFMClassifier"]
 
 SHIPPED_WEIGHTS = "tiny_tfm.pt"  # in tightfit/tabular/weights/, with its card tiny_tfm.json
+_CLIP_PROBABILITY = 1e-7  # a held-out row's loss is at most -log of this
 
 
 class TinyTFMClassifier(ClassifierMixin, InContextEstimator):
@@ -73,6 +74,13 @@ class TinyTFMClassifier(ClassifierMixin, InContextEstimator):
         How a member of a table wider than ``max_features`` makes its inputs: the columns most related to the
         classes, the leading principal components, half of each, or a random subset of the columns (see
         :mod:`tightfit.tabular.wide`, with its measurements).
+    feature_selection : {"auto", True, False}, default="auto"
+        Read only the columns most related to the classes when, predicting the context fold by fold (one member,
+        5 folds, the top 1, 2, 4, 8 and 16 columns against every column), fewer of them beat every column by more
+        than 2 standard errors (see :mod:`tightfit.tabular.selection`); ``selected_features_`` says which.
+        ``"auto"`` selects for ensembles (``n_estimators > 1``), so one member stays cheap. Measured with 8
+        members on the 8 benchmark tables of at most 32 columns: ISLR Default (balance, income, student) ROC AUC
+        0.926 -> 0.947 (balance alone), the other 7 keep every column; fit costs 0.3-3.4 s more.
     multiclass : {"auto", "direct", "ovr"}, default="auto"
         ``"direct"`` codes one context of all classes (up to the model's 10 outputs); ``"ovr"`` one binary
         context per class (a forward pass each), the task the model saw most in pretraining; ``"auto"`` is direct
@@ -97,10 +105,11 @@ class TinyTFMClassifier(ClassifierMixin, InContextEstimator):
         context_cache: str | bool = "auto",
         max_features: int = MAX_FEATURES,
         feature_reduction: str = "mixed",
+        feature_selection: str | bool = "auto",
         multiclass: str = "auto",
     ) -> None:
         super().__init__(n_estimators, max_context, batch_size, device, weights, random_state, context_cache,
-                         max_features, feature_reduction)  # fmt: skip
+                         max_features, feature_reduction, feature_selection)  # fmt: skip
         self.multiclass = multiclass
 
     def _check_params(self) -> None:
@@ -144,6 +153,13 @@ class TinyTFMClassifier(ClassifierMixin, InContextEstimator):
             warnings.simplefilter("ignore")  # constant columns: 0/0 (a warning each), scored lowest
             return f_classif(X, y)[0]
 
+    def _held_out_losses(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Log loss of each row's true class (a class this context lacks has probability 0, clipped)."""
+        proba = np.hstack([self.predict_proba(X), np.zeros((len(X), 1))])  # the last column: a class not seen
+        seen = np.searchsorted(self.classes_, y).clip(max=len(self.classes_) - 1)
+        seen = np.where(self.classes_[seen] == y, seen, len(self.classes_))
+        return -np.log(np.clip(proba[np.arange(len(X)), seen], _CLIP_PROBABILITY, 1))
+
     def _codings(self, member: int, y_context: np.ndarray) -> dict[str, Any]:
         n_classes = len(self.classes_)
         if not self.one_vs_rest():
@@ -151,15 +167,15 @@ class TinyTFMClassifier(ClassifierMixin, InContextEstimator):
             return {"codings": [(y_context + shift) % n_classes], "shift": shift}
         return {"codings": [(y_context == k).astype(np.int64) for k in range(n_classes)]}
 
-    def _context_rows(self, rng: np.random.Generator) -> np.ndarray:
-        n = len(self.y_)
-        if n <= self.max_context:
+    def _context_rows(self, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
+        """All rows, or ``size`` (default ``max_context``) stratified: each class keeps its share, at least one."""
+        n, size = len(self.y_), size or self.max_context
+        if n <= size:
             return np.arange(n)
-        # stratified: each class keeps its share, at least one row
         picked = []
         for label in np.unique(self.y_):
             rows = np.flatnonzero(self.y_ == label)
-            take = max(1, round(self.max_context * len(rows) / n))
+            take = max(1, round(size * len(rows) / n))
             picked.append(rng.choice(rows, size=min(take, len(rows)), replace=False))
         return np.sort(np.concatenate(picked))
 

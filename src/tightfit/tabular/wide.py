@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_FEATURES", "STRATEGIES", "MemberInputs", "member_inputs"]
+__all__ = ["MAX_FEATURES", "STRATEGIES", "MemberInputs", "column_scores", "member_inputs"]
 
 STRATEGIES = ("mixed", "select", "pca", "subsample")
 MAX_FEATURES = 32  # the in-context estimators' default width (the table above: 32 beat 16 on digits)
@@ -77,7 +77,7 @@ def member_inputs(
         n_components = {"pca": width, "select": 0, "mixed": width - width // 2}[strategy]
         n_components = min(n_components, len(X) - 1)  # the context's rank bounds its components
         selected = width - n_components
-        columns = np.sort(np.argsort(-_scores(relevance, X, y), kind="stable")[:selected])
+        columns = np.sort(np.argsort(-column_scores(relevance, X, y), kind="stable")[:selected])
     inputs = MemberInputs(columns, np.arange(len(columns) + n_components))
     if n_components:
         inputs.center, inputs.scale = _column_center_scale(X.astype(np.float64))
@@ -88,7 +88,7 @@ def member_inputs(
     return inputs
 
 
-def _scores(relevance: Any, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+def column_scores(relevance: Any, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Column scores on median-imputed columns; a constant or unscorable column scores lowest."""
     center = np.nanmedian(np.where(np.isnan(X).all(axis=0), 0.0, X), axis=0) if np.isnan(X).any() else None
     filled = X if center is None else np.where(np.isnan(X), center, X)
