@@ -35,6 +35,7 @@ from tightfit.tabular.in_context import (  # noqa: F401 (_load, _MIN_QUERY_ROWS:
     _Member,
     shipped_weights,
 )
+from tightfit.tabular.member_rules import class_shift, one_vs_rest
 from tightfit.tabular.wide import MAX_FEATURES
 
 __all__ = ["CONTEXT_CACHE_BYTES", "SHIPPED_WEIGHTS", "TinyTFMClassifier"]
@@ -118,8 +119,6 @@ class TinyTFMClassifier(ClassifierMixin, InContextEstimator):
 
     def one_vs_rest(self) -> bool:
         """Whether each member codes one binary context per class (see ``multiclass``); fitted estimators only."""
-        from tightfit.tabular.footprint import one_vs_rest
-
         check_is_fitted(self, "X_")
         return one_vs_rest(len(self.classes_), self.model_.config.max_classes, self.multiclass)
 
@@ -163,7 +162,7 @@ class TinyTFMClassifier(ClassifierMixin, InContextEstimator):
     def _codings(self, member: int, y_context: np.ndarray) -> dict[str, Any]:
         n_classes = len(self.classes_)
         if not self.one_vs_rest():
-            shift = member % n_classes
+            shift = class_shift(member, n_classes, ovr=False)
             return {"codings": [(y_context + shift) % n_classes], "shift": shift}
         return {"codings": [(y_context == k).astype(np.int64) for k in range(n_classes)]}
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from tightfit.tabular.member_rules import class_shift, one_vs_rest, quantile_transformed
 from tightfit.units import format_bytes
 
 __all__ = ["PredictSettings", "PredictionPlan", "distinct_members", "numpy_bytes", "plan_prediction", "predict_peak",
@@ -84,29 +85,18 @@ def numpy_bytes(query_block: int, n_features: int) -> int:
     return query_block * n_features * _NUMPY_BYTES_PER_CELL
 
 
-ONE_VS_REST_FROM = 7  # classes: multiclass="auto" codes one binary context per class from here (see classifier)
-
-
-def one_vs_rest(n_classes: int, max_classes: int, multiclass: str = "auto") -> bool:
-    """Whether a classifier's member codes one binary context per class instead of one context of all classes:
-    always above the model's ``max_classes``; under ``multiclass="auto"`` from :data:`ONE_VS_REST_FROM`."""
-    if n_classes > max_classes or multiclass == "ovr":
-        return n_classes > 2
-    return multiclass == "auto" and n_classes >= ONE_VS_REST_FROM
-
-
 def distinct_members(s: PredictSettings, config, n_classes: int, n_context: int | None, multiclass: str = "auto",
                      shared_inputs: bool = True) -> int:
     """The members an in-context estimator computes under ``s`` (``InContextEstimator._distinct``): when the
     context holds every one of the ``n_context`` labelled rows (``None``, unknown: every member counts), the model
     has one cell per token and every member reads the same inputs (``shared_inputs``: not random column subsets),
-    members differ only by their class shift and whether they quantile-transform (every second, from 10 rows):
-    one each per distinct pair."""
+    members differ only by their class shift and whether they quantile-transform (:mod:`member_rules`): one each
+    per distinct pair."""
     if n_context is None or n_context > s.context_rows or config.features_per_token != 1 or not shared_inputs:
         return s.n_estimators
-    shifts = 1 if one_vs_rest(n_classes, config.max_classes, multiclass) else n_classes
-    transforms = 2 if s.context_rows >= 10 else 1
-    return len({(m % shifts, m % transforms) for m in range(s.n_estimators)})
+    ovr = one_vs_rest(n_classes, config.max_classes, multiclass)
+    return len({(class_shift(m, n_classes, ovr), quantile_transformed(m, s.context_rows))
+                for m in range(s.n_estimators)})  # fmt: skip
 
 
 def _codings(n_classes: int, max_classes: int, multiclass: str) -> int:

@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tightfit.errors import ConfigError, DataError
 from tightfit.params import Interval, Options, check, check_device
+from tightfit.tabular.member_rules import quantile_transformed
 from tightfit.tabular.selection import SELECTION_ROWS, select_columns
 from tightfit.tabular.wide import MAX_FEATURES, STRATEGIES, MemberInputs, member_inputs
 
@@ -324,7 +325,7 @@ class InContextEstimator(BaseEstimator):
         view = self._view(X_ctx, y_ctx, rng, shuffle=member > 0)
         X_ctx = view(X_ctx)
         quantiles = None
-        if member % 2 == 1 and len(X_ctx) >= 10:
+        if quantile_transformed(member, len(X_ctx)):
             quantiles = QuantileTransformer(
                 n_quantiles=min(1000, len(X_ctx)), output_distribution="uniform", random_state=self.random_state
             ).fit(X_ctx)

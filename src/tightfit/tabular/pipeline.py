@@ -268,7 +268,7 @@ class TabularPipeline:
         self.finetune_ = None
         if self.tuning_strategy != "inference":
             self.finetune_ = self._fine_tune()
-        self.prediction_plan_ = self._plan_prediction(matrix.shape[1])
+        self.prediction_plan_ = self._plan_prediction()
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -293,7 +293,7 @@ class TabularPipeline:
         self._engine_planned = True
         return choice
 
-    def _plan_prediction(self, n_features: int):
+    def _plan_prediction(self):
         """Under ``budget.memory``, TinyTFM's prediction settings that fit what this process has left (the
         budget less a safety margin and what it holds now), estimated before any prediction runs; the
         estimator is set to them and the notes say what had to give."""
@@ -301,11 +301,13 @@ class TabularPipeline:
             return None
         from tightfit.errors import BudgetExceeded
         from tightfit.tabular.footprint import PredictSettings, plan_prediction, tensor_limit
+        from tightfit.tabular.wide import draws_columns
         from tightfit.units import format_bytes
 
         model = self.model_
-        shared_inputs = n_features <= model.max_features or model.feature_reduction != "subsample"
-        n_features = min(n_features, model.max_features)  # a member of a wider table reads max_features columns
+        n_features = len(model.selected_features_)  # the columns its members read (feature_selection)
+        shared_inputs = not draws_columns(n_features, model.max_features, model.feature_reduction)
+        n_features = min(n_features, model.max_features)  # a member of a wider table reads max_features inputs
         device = next(model.model_.parameters()).device
         held = _memory_held(device)
         limit = tensor_limit(self.budget.memory, held, device.type)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_FEATURES", "STRATEGIES", "MemberInputs", "column_scores", "member_inputs"]
+__all__ = ["MAX_FEATURES", "STRATEGIES", "MemberInputs", "column_scores", "draws_columns", "member_inputs"]
 
 STRATEGIES = ("mixed", "select", "pca", "subsample")
 MAX_FEATURES = 32  # the in-context estimators' default width (the table above: 32 beat 16 on digits)
@@ -68,11 +68,11 @@ def member_inputs(
     otherwise ``width`` made by ``strategy``. ``relevance(X, y)`` scores columns (higher: more related);
     ``shuffle`` permutes the inputs (every member but the first, so members differ)."""
     n_columns = X.shape[1]
-    if n_columns <= width:
-        columns, n_components = np.arange(n_columns), 0
-    elif strategy == "subsample":  # already in a random order
+    if draws_columns(n_columns, width, strategy):  # already in a random order
         columns = rng.permutation(n_columns)[:width]
         return MemberInputs(columns, np.arange(width))
+    if n_columns <= width:
+        columns, n_components = np.arange(n_columns), 0
     else:
         n_components = {"pca": width, "select": 0, "mixed": width - width // 2}[strategy]
         n_components = min(n_components, len(X) - 1)  # the context's rank bounds its components
@@ -86,6 +86,13 @@ def member_inputs(
     if shuffle:
         inputs.order = rng.permutation(inputs.width)
     return inputs
+
+
+def draws_columns(n_columns: int, width: int, strategy: str) -> bool:
+    """Whether each member of a table with ``n_columns`` draws its own random inputs (``"subsample"`` above
+    ``width``); otherwise every member reads the same inputs, up to their order (the footprint planner counts
+    distinct members by it)."""
+    return n_columns > width and strategy == "subsample"
 
 
 def column_scores(relevance: Any, X: np.ndarray, y: np.ndarray) -> np.ndarray:
