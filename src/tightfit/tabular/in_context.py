@@ -361,6 +361,12 @@ class InContextEstimator(BaseEstimator):
         """How related each column is to the context's target (higher: more); ``"select"`` keeps the highest."""
         raise NotImplementedError
 
+    def _selection_member(self) -> InContextEstimator | None:
+        """The one-member estimator feature selection predicts the context with (None: none, too costly)."""
+        from sklearn.base import clone
+
+        return clone(self).set_params(n_estimators=1, feature_selection=False)
+
     def _held_out_losses(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Each row's loss when predicted from this estimator's context (lower: better; feature selection
         compares them)."""

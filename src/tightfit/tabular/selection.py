@@ -9,7 +9,9 @@ correlation for a regression target), predicts each of ``SELECTION_FOLDS`` folds
 held-out loss only when it beats every column by more than ``SELECTION_STANDARD_ERRORS`` standard errors of the
 per-row difference: on a small or noisy context a prefix that wins by chance is not taken, so every column stays.
 
-Tables wider than ``max_features`` are left to their members' reductions (:mod:`tightfit.tabular.wide`).
+Tables wider than ``max_features`` are left to their members' reductions (:mod:`tightfit.tabular.wide`); a
+classifier's selecting member codes classes directly (``_selection_member``), as one-vs-rest would cost a forward
+pass per class for every fold and width.
 """
 
 from __future__ import annotations
@@ -54,11 +56,11 @@ def select_columns(estimator: Any, X: np.ndarray, y: np.ndarray) -> ColumnSelect
     module's docstring); every column when none is chosen or the table is outside what selection covers."""
     n_columns = X.shape[1]
     every = ColumnSelection(np.arange(n_columns), {})
-    if n_columns < 2 or n_columns > estimator.max_features or len(y) < MIN_SELECTION_ROWS:
+    one_member = estimator._selection_member()
+    if n_columns < 2 or n_columns > estimator.max_features or len(y) < MIN_SELECTION_ROWS or one_member is None:
         return every
     ranked = np.argsort(-column_scores(estimator._relevance, X, y), kind="stable")
     folds = list(_folds(y, estimator.TASK == "classification", estimator.random_state))
-    one_member = clone(estimator).set_params(n_estimators=1, feature_selection=False)
     losses = {width: _held_out(one_member, X[:, ranked[:width]], y, folds)
               for width in [w for w in SELECTION_WIDTHS if w < n_columns] + [n_columns]}  # fmt: skip
     every.losses = {width: float(loss.mean()) for width, loss in losses.items()}
