@@ -62,6 +62,9 @@ CANDIDATES.register("RandomForest", lambda task: Candidate(
     relaxes=("data",), rank=22, summary="a random forest")  # fmt: skip
 CANDIDATES.register("Ridge", lambda task: Candidate("Ridge", "Ridge") if task == "regression" else None,
                     relaxes=("latency", "size", "time", "memory"), rank=23, summary="a linear regression baseline")
+CANDIDATES.register("TinyTFM ensemble", _both(Candidate(
+    "TinyTFM ensemble", "TinyTFM", model_params={"n_estimators": 8})), relaxes=("data",), rank=2,
+    summary="8 TinyTFM members; a classifier's read only the columns that help on its context")  # fmt: skip
 CANDIDATES.register("TinyTFM LoRA", _classification(Candidate(
     "TinyTFM LoRA", "TinyTFM", "peft", _FINE_TUNE | {"peft_config": {"r": 8, "lora_alpha": 16}})),
     relaxes=("data",), rank=5, summary="TinyTFM fine-tuned with LoRA adapters")  # fmt: skip
