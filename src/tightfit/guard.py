@@ -14,9 +14,11 @@ The **whole child process**, its baseline included: the interpreter and torch (a
 230 MB of resident memory, shared with the server but counted, as a fresh child that imports torch counts
 it) and whatever else ``fn`` imports. Two caps apply together:
 the kernel's ``RLIMIT_DATA`` (heap and private anonymous mappings: an allocation past it fails inside the
-child, which reports ``BudgetExceeded(kind="memory")``), and a watchdog in the parent that kills the child
-when its resident set (children included) passes the limit. ``cuda_memory`` additionally caps torch's
-CUDA caching allocator in the child. This guards against accidents; it is not a security sandbox.
+child, which reports ``BudgetExceeded(kind="memory")``; the cap follows what the child reserves but never
+touches, such as thread stacks and allocator arenas, so that it stands in for resident memory), and a watchdog in
+the parent that kills the child when its resident set (children included) passes the limit. ``cuda_memory``
+additionally caps torch's CUDA caching allocator in the child. This guards against accidents; it is not a security
+sandbox.
 """
 
 from __future__ import annotations
