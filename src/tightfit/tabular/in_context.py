@@ -343,10 +343,11 @@ class InContextEstimator(BaseEstimator):
         """The inputs a member with context ``X, y`` reads: of the selected columns (``feature_selection``), those
         :func:`~tightfit.tabular.wide.member_inputs` makes."""
         kept = self.selected_features_
-        if len(kept) == X.shape[1]:
-            return member_inputs(X, y, self.max_features, self.feature_reduction, self._relevance, rng, shuffle)
-        inputs = member_inputs(X[:, kept], y, self.max_features, self.feature_reduction, self._relevance, rng, shuffle)
-        inputs.columns = kept[inputs.columns]  # selection leaves at most max_features: the columns are read as they are
+        every = len(kept) == X.shape[1]
+        inputs = member_inputs(X if every else X[:, kept], y, self.max_features, self.feature_reduction,
+                               self._relevance, rng, shuffle)  # fmt: skip
+        if not every:  # selection leaves at most max_features: the kept columns are read as they are
+            inputs.columns = kept[inputs.columns]
         return inputs
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from tightfit.tabular.wide import column_scores
@@ -55,24 +54,27 @@ def select_columns(estimator: Any, X: np.ndarray, y: np.ndarray) -> ColumnSelect
     """The columns ``estimator`` (a fitted in-context estimator) should read of the context ``X, y`` (see the
     module's docstring); every column when none is chosen or the table is outside what selection covers."""
     n_columns = X.shape[1]
-    every = ColumnSelection(np.arange(n_columns), {})
+    every = np.arange(n_columns)
     one_member = estimator._selection_member()
     if n_columns < 2 or n_columns > estimator.max_features or len(y) < MIN_SELECTION_ROWS or one_member is None:
-        return every
+        return ColumnSelection(every, {})
     ranked = np.argsort(-column_scores(estimator._relevance, X, y), kind="stable")
     folds = list(_folds(y, estimator.TASK == "classification", estimator.random_state))
     losses = {width: _held_out(one_member, X[:, ranked[:width]], y, folds)
               for width in [w for w in SELECTION_WIDTHS if w < n_columns] + [n_columns]}  # fmt: skip
-    every.losses = {width: float(loss.mean()) for width, loss in losses.items()}
-    beating = {}
-    for width, loss in losses.items():
-        difference = loss - losses[n_columns]
-        margin = SELECTION_STANDARD_ERRORS * difference.std() / np.sqrt(len(difference))
-        if width < n_columns and difference.mean() + margin < 0:
-            beating[width] = difference.mean()
-    if beating:
-        every.columns = np.sort(ranked[: min(beating, key=beating.get)])
-    return every
+    gains = {width: _clear_gain(loss, losses[n_columns]) for width, loss in losses.items() if width < n_columns}
+    beating = {width: gain for width, gain in gains.items() if gain is not None}
+    columns = np.sort(ranked[: max(beating, key=beating.get)]) if beating else every
+    return ColumnSelection(columns, {width: float(loss.mean()) for width, loss in losses.items()})
+
+
+def _clear_gain(loss: np.ndarray, every: np.ndarray) -> float | None:
+    """How much lower ``loss`` is than ``every`` per row on average, when lower by more than
+    ``SELECTION_STANDARD_ERRORS`` standard errors of the per-row difference; None otherwise."""
+    difference = every - loss
+    if difference.mean() - SELECTION_STANDARD_ERRORS * difference.std() / np.sqrt(len(difference)) > 0:
+        return float(difference.mean())
+    return None
 
 
 def _folds(y: np.ndarray, classes: bool, seed: int):
@@ -87,6 +89,6 @@ def _held_out(one_member: Any, X: np.ndarray, y: np.ndarray, folds: list) -> np.
     for rest, fold in folds:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fitted = clone(one_member).fit(X[rest], y[rest])
-        losses[fold] = fitted._held_out_losses(X[fold], y[fold])
+            one_member.fit(X[rest], y[rest])  # a fit replaces the last fold's context
+        losses[fold] = one_member._held_out_losses(X[fold], y[fold])
     return losses
