@@ -393,6 +393,7 @@ def _forecast(args: argparse.Namespace) -> int:
     from tightfit.errors import ConfigError
     from tightfit.files import atomic_write_text
     from tightfit.timeseries import Forecaster
+    from tightfit.timeseries.combine import Combination
     from tightfit.timeseries.forecaster import CHILD_IMPORTS
 
     if args.horizon is None:
@@ -403,7 +404,8 @@ def _forecast(args: argparse.Namespace) -> int:
     frame = _read_table(args.data, args.quiet)
     models = [m.strip() for m in args.models.split(",")] if args.models else "auto"
     fc = Forecaster(args.horizon, args.season, budget=budget, models=models, metric=args.metric,
-                    n_windows=args.windows, step_size=args.step, ensemble=args.ensemble, chronos_path=args.chronos,
+                    n_windows=args.windows, step_size=args.step, chronos_path=args.chronos,
+                    ensemble=None if args.ensemble == "best" else args.ensemble,
                     verbose=not args.quiet)  # fmt: skip
     related = _read_table(args.pretrain, args.quiet) if args.pretrain else None
     fc.fit(frame, deadline=deadline, then_save=True, pretrain=related)
@@ -427,7 +429,8 @@ def _forecast(args: argparse.Namespace) -> int:
     ]
     page = write_report(out, "forecast", fc.search_, charts=[plot], usage=usage, columns=columns, notes=fc.notes_,
                         extra={"members": fc.members_, "horizon": args.horizon})  # fmt: skip
-    print(f"chosen: {fc.chosen_}; wrote {out}/forecasts.csv, {out}/model/, {out}/leaderboard.csv, {plot}")
+    how = f" ({Combination(tuple(fc.members_), fc.weights_, 0.0).describe()})" if len(fc.members_) > 1 else ""
+    print(f"chosen: {fc.chosen_}{how}; wrote {out}/forecasts.csv, {out}/model/, {out}/leaderboard.csv, {plot}")
     _say_binding(fc.search_, page)
     return 0
 
@@ -652,8 +655,10 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--windows", type=int, default=3, help="rolling-origin validation windows")
     fc.add_argument("--step", type=int, default=None,
                     help="points between validation cut-offs (default: a horizon, closer when the series are short)")
-    fc.add_argument("--ensemble", choices=["median", "weighted", "auto"],
-                    help="combine the top 3: their median, inverse-error weighted mean, or whichever validates best")
+    fc.add_argument("--ensemble", choices=["statistical", "best", "median", "weighted", "auto"], default="statistical",
+                    help="statistical (default): the mean of AutoETS, AutoTheta and AutoARIMA unless one model is "
+                         "clearly better on validation; best: the best model alone; or combine the top 3: their "
+                         "median, inverse-error weighted mean, or whichever validates best")
     fc.add_argument("--pretrain", metavar="RELATED",
                     help="CSV/Parquet of related series (same frequency): the neural models also enter pretrained")
     fc.add_argument("--chronos", metavar="PATH",

@@ -30,3 +30,21 @@ def test_forecast_cli_names_a_missing_column(elnino_df, tmp_path, capsys):
     elnino_df.drop(columns="y").to_csv(path, index=False)
     assert main(["forecast", str(path), "--horizon", "6"]) == 2
     assert "lacks the column(s) ['y']" in capsys.readouterr().err
+
+
+def test_forecast_cli_forecasts_the_statistical_mean_by_default_and_the_best_alone_on_request(nile_df, tmp_path,
+                                                                                              capsys):  # fmt: skip
+    path = tmp_path / "nile.csv"
+    nile_df.to_csv(path, index=False)
+    chosen = {}
+    for ensemble in ("statistical", "best"):
+        out = tmp_path / ensemble
+        code = main(["forecast", str(path), "--horizon", "10", "--models", "Naive,AutoETS,AutoTheta",
+                     "--ensemble", ensemble, "--out", str(out), "--quiet"])  # fmt: skip
+        assert code == 0
+        chosen[ensemble] = capsys.readouterr().out.split("chosen: ")[1].split(";")[0]
+        board = pd.read_csv(out / "leaderboard.csv").set_index("model")
+        assert {chosen[ensemble].split(" ")[0]} <= set(pd.read_csv(out / "forecasts.csv").columns)
+    assert chosen["statistical"] == "Ensemble (equal mean of AutoETS, AutoTheta)"
+    best = board["mase"].idxmin()
+    assert chosen["best"] == best and board.loc[best, "verdict"] == "chosen"

@@ -9,9 +9,11 @@ from tightfit.errors import ConfigError
 from tightfit.search import Entry
 from tightfit.timeseries import Forecaster, mase
 from tightfit.timeseries.combine import (
+    STATISTICAL,
     ValidationRecord,
     choose_combination,
     choose_like_for_like,
+    choose_statistical,
     inverse_error_weights,
 )
 
@@ -69,6 +71,53 @@ def test_a_model_validated_on_fewer_windows_is_compared_on_the_windows_it_shares
     chosen, reason = choose_like_for_like([full, lucky, better], "mae")
     assert chosen is better and "full, better compared on the 1 newest validation rows" in reason
     assert choose_like_for_like([validated("a", [0.7, 0.7]), validated("b", [0.5, 1.0])], "mae")[0].name == "a"
+
+
+def row_records(row_errors: dict[str, list[float]]) -> dict[str, ValidationRecord]:
+    """One record per model whose MAE on each row (series x window, 3 steps) is that row's given error."""
+    def record(errors):
+        errors = np.repeat(np.asarray(errors, dtype=float)[:, None], 3, axis=1)
+        return ValidationRecord(errors, np.zeros_like(errors), np.ones(len(errors)))
+    return {name: record(errors) for name, errors in row_errors.items()}
+
+
+def test_the_statistical_mean_stays_unless_a_model_beats_it_clearly_on_every_validation_row():
+    prior_rows = [1.0, 1.0, 1.0, 1.0]  # each statistical model, and so their mean, misses by 1 on every row
+    lucky = [0.2, 1.3, 0.3, 1.4]  # mean 0.80 < 1.0, but it wins 2 rows and loses 2: within 2 standard errors
+    records = row_records({m: prior_rows for m in STATISTICAL} | {"lucky": lucky})
+    chosen, (alone, prior) = choose_statistical(records, "lucky", "mae")
+    assert chosen is prior and prior.members == STATISTICAL and prior.weights == pytest.approx((1 / 3,) * 3)
+    assert prior.score == pytest.approx(1.0) and alone.score == pytest.approx(0.8) and alone.members == ("lucky",)
+    steady = [0.5, 0.6, 0.5, 0.6]  # better on every row: 0.45 +- 0.03
+    chosen, _ = choose_statistical(row_records({m: prior_rows for m in STATISTICAL} | {"steady": steady}), "steady",
+                                   "mae")  # fmt: skip
+    assert chosen.members == ("steady",) and chosen.kind == "single"
+    # the mean's score is that of the averaged forecast: errors +1 and -1 cancel
+    signed = row_records({"AutoETS": [1.0, 1.0], "AutoTheta": [-1.0, -1.0], "lucky": [0.5, 0.6]})
+    chosen, (_, prior) = choose_statistical(signed, "lucky", "mae")
+    assert prior.members == ("AutoETS", "AutoTheta") and prior.score == 0.0 and chosen is prior
+    one_row = row_records({m: [1.0] for m in STATISTICAL} | {"steady": [0.1]})
+    assert choose_statistical(one_row, "steady", "mae")[0].members == STATISTICAL  # one row: no spread to judge by
+    alone, only = choose_statistical(row_records({"AutoETS": [1.0], "lucky": [0.5]}), "lucky", "mae")
+    assert alone.members == ("lucky",) and only == [alone]  # one statistical model validated: no mean to keep
+    chosen, _ = choose_combination(records, ["lucky", *STATISTICAL], {}, "mae", "statistical", 3)
+    assert chosen.members == STATISTICAL
+
+
+def test_by_default_the_forecast_is_the_equal_mean_of_the_statistical_models(nile_df, tmp_path):
+    fc = Forecaster(horizon=10, models=["Naive", *STATISTICAL], verbose=False).fit(nile_df)
+    assert fc.ensemble == "statistical" and fc.chosen_ == "Ensemble" and fc.members_ == list(STATISTICAL)
+    assert fc.weights_ == pytest.approx((1 / 3,) * 3)
+    singles = {m: Forecaster(horizon=10, models=[m], verbose=False).fit(nile_df).predict()[m] for m in STATISTICAL}
+    np.testing.assert_allclose(fc.predict()["Ensemble"], np.mean([singles[m] for m in STATISTICAL], 0), rtol=1e-9)
+    board = fc.leaderboard_.set_index("model")
+    assert list(board.index[board["verdict"] == "chosen"]) == ["AutoETS"] and board["member"].sum() == 3
+    alone, prior = fc.combinations_
+    assert "the forecast is the equal mean of AutoETS, AutoTheta, AutoARIMA" in board.loc["AutoETS", "reason"]
+    assert f"{prior.score:.4g} vs {alone.score:.4g} for {alone.members[0]} alone" in board.loc["AutoETS", "reason"]
+    assert alone.score == pytest.approx(board["mase"].min()) and alone.score < prior.score  # one lucky model
+    fc.save(tmp_path / "model")
+    pd.testing.assert_frame_equal(Forecaster.load(tmp_path / "model").predict(nile_df), fc.predict(nile_df))
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from tightfit.search.evidence import clear_gain
 from tightfit.tabular.wide import column_scores
 
 __all__ = [
@@ -62,19 +63,11 @@ def select_columns(estimator: Any, X: np.ndarray, y: np.ndarray) -> ColumnSelect
     folds = list(_folds(y, estimator.TASK == "classification", estimator.random_state))
     losses = {width: _held_out(one_member, X[:, ranked[:width]], y, folds)
               for width in [w for w in SELECTION_WIDTHS if w < n_columns] + [n_columns]}  # fmt: skip
-    gains = {width: _clear_gain(loss, losses[n_columns]) for width, loss in losses.items() if width < n_columns}
+    gains = {width: clear_gain(losses[n_columns], loss, SELECTION_STANDARD_ERRORS)
+             for width, loss in losses.items() if width < n_columns}  # fmt: skip
     beating = {width: gain for width, gain in gains.items() if gain is not None}
     columns = np.sort(ranked[: max(beating, key=beating.get)]) if beating else every
     return ColumnSelection(columns, {width: float(loss.mean()) for width, loss in losses.items()})
-
-
-def _clear_gain(loss: np.ndarray, every: np.ndarray) -> float | None:
-    """How much lower ``loss`` is than ``every`` per row on average, when lower by more than
-    ``SELECTION_STANDARD_ERRORS`` standard errors of the per-row difference; None otherwise."""
-    difference = every - loss
-    if difference.mean() - SELECTION_STANDARD_ERRORS * difference.std() / np.sqrt(len(difference)) > 0:
-        return float(difference.mean())
-    return None
 
 
 def _folds(y: np.ndarray, classes: bool, seed: int):

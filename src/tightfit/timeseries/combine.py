@@ -1,10 +1,17 @@
-"""Forecast combinations chosen on validation: the best single model, an inverse-error weighted mean of the top
-models, or their median — whichever scored lowest on the rolling-origin windows every member was validated on.
+"""Forecast combinations chosen on validation: the equal mean of the statistical models unless one model is clearly
+better (the default), or the best single model, an inverse-error weighted mean of the top models, or their median —
+whichever scored lowest on the rolling-origin windows every member was validated on.
 
 Combining the top few forecasts is more robust than trusting the single best validation mean (the M4
 competition's lesson: a model that wins a few windows often loses the held-out horizon). A combination's
 validation score is exact, not re-fitted: each member's signed errors on each window are stored, its forecasts
 are ``truth - error``, and the combined forecast is scored with the same metric and rows as the members.
+
+The default (``"statistical"``) starts from a prior, not from the validation ranking: the equal-weight mean of
+AutoETS, AutoTheta and AutoARIMA (M4's combination benchmarks; equal weights, as estimated ones lose the gain on
+few windows), replaced by the best validated model only when its per-row validation errors are lower by more than
+``CLEAR_GAIN_STANDARD_ERRORS`` standard errors (:func:`tightfit.search.evidence.clear_gain`). With many series or
+windows the evidence is strong and a clearly better model wins; with one short series it rarely is.
 """
 
 from __future__ import annotations
@@ -14,12 +21,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tightfit.search.evidence import clear_gain
 from tightfit.timeseries.metrics import forecast_scores
 
-__all__ = ["ENSEMBLES", "Combination", "ValidationRecord", "choose_combination", "choose_like_for_like",
-           "combine_values"]
+__all__ = ["CLEAR_GAIN_STANDARD_ERRORS", "ENSEMBLES", "STATISTICAL", "Combination", "ValidationRecord",
+           "choose_combination", "choose_like_for_like", "combine_values"]
 
-ENSEMBLES = ("median", "weighted", "auto")
+ENSEMBLES = ("statistical", "median", "weighted", "auto")
+STATISTICAL = ("AutoETS", "AutoTheta", "AutoARIMA")  # the statistical prior's members, equally weighted
+CLEAR_GAIN_STANDARD_ERRORS = 2.0  # a single model replaces the prior only when better by this many standard errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +53,9 @@ class ValidationRecord:
 
 @dataclasses.dataclass(frozen=True)
 class Combination:
-    """``members`` (best first) and how they combine: ``weights`` for a weighted mean, ``None`` for the median
-    (one member: itself); ``score`` is the validation metric on the rows all members share."""
+    """``members`` (best first; the statistical prior in stack order) and how they combine: ``weights`` for a
+    weighted mean (equal: the prior), ``None`` for the median (one member: itself); ``score`` is the validation
+    metric on the rows all members share."""
 
     members: tuple[str, ...]
     weights: tuple[float, ...] | None
@@ -59,6 +70,8 @@ class Combination:
             return self.members[0]
         if self.weights is None:
             return f"median of {', '.join(self.members)}"
+        if len(set(self.weights)) == 1:
+            return f"equal mean of {', '.join(self.members)}"
         shares = zip(self.members, self.weights, strict=True)
         return "weighted mean of " + ", ".join(f"{m} ({w:.2f})" for m, w in shares)
 
@@ -102,11 +115,35 @@ def inverse_error_weights(scores: Sequence[float]) -> tuple[float, ...]:
     return tuple((inverse / inverse.sum()).tolist())
 
 
-def _score(records: dict[str, ValidationRecord], members: Sequence[str], weights, metric: str, rows: int) -> float:
+def _row_scores(records: dict[str, ValidationRecord], members: Sequence[str], weights, metric: str,
+                rows: int) -> np.ndarray:  # fmt: skip
     first = records[members[0]]
     truths, scales = first.truths[:rows], first.scales[:rows]
     guesses = combine_values([truths - records[m].errors[:rows] for m in members], weights)
-    return float(row_scores(metric, truths, guesses, scales).mean())
+    return row_scores(metric, truths, guesses, scales)
+
+
+def _score(records: dict[str, ValidationRecord], members: Sequence[str], weights, metric: str, rows: int) -> float:
+    return float(_row_scores(records, members, weights, metric, rows).mean())
+
+
+def choose_statistical(records: dict[str, ValidationRecord], best: str, metric: str) -> tuple[Combination, list]:
+    """The equal-weight mean of the validated :data:`STATISTICAL` models, unless ``best`` (the best validated
+    model) beats it per validation row by more than ``CLEAR_GAIN_STANDARD_ERRORS`` standard errors (both scored
+    on the rows they share); ``best`` alone when fewer than two of them validated. Returns (chosen, [best alone,
+    the prior])."""
+    members = tuple(m for m in STATISTICAL if m in records)
+    if len(members) < 2:
+        alone = Combination((best,), None, float(records[best].scores(metric).mean()))
+        return alone, [alone]
+    rows = min(len(records[m]) for m in (*members, best))
+    weights = (1.0 / len(members),) * len(members)
+    prior_rows = _row_scores(records, members, weights, metric, rows)
+    best_rows = records[best].scores(metric)[:rows]
+    prior = Combination(members, weights, float(prior_rows.mean()))
+    alone = Combination((best,), None, float(best_rows.mean()))
+    gain = clear_gain(prior_rows, best_rows, CLEAR_GAIN_STANDARD_ERRORS)
+    return (prior if gain is None else alone), [alone, prior]
 
 
 def candidates(ranked: Sequence[str], scores: dict[str, float], mode: str | None, top_k: int) -> list:
@@ -131,6 +168,8 @@ def choose_combination(records: dict[str, ValidationRecord], ranked: Sequence[st
     """The combination with the lowest validation score among ``mode``'s candidates (ties: fewer members), and
     every candidate scored, all on the same rows: those every member of any candidate was validated on (rows run
     newest window first, so a model validated on fewer windows shares the newest ones)."""
+    if mode == "statistical":
+        return choose_statistical(records, ranked[0], metric)
     options = candidates(ranked, scores, mode, top_k)
     rows = min(len(records[m]) for members, _ in options for m in members)
     scored = [Combination(m, w, _score(records, m, w, metric, rows)) for m, w in options]

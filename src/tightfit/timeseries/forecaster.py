@@ -14,8 +14,10 @@ final fits need (their newest window, scaled to all the data) is held back from 
 Elsewhere models run in this process, where a statsforecast fit cannot be interrupted: the budget can then be
 overrun by one window of one model.
 
-The best by ``metric`` (mean over series and windows) is refitted on all data; ``ensemble="median"`` takes the
-point-wise median of the top ``top_k`` instead. Intervals are calibrated on the validation windows
+By default the forecast is the equal mean of AutoETS, AutoTheta and AutoARIMA, each refitted on all data, unless
+the best model by ``metric`` (mean over series and windows) beats that mean clearly on the validation windows
+(:func:`~tightfit.timeseries.combine.choose_statistical`); ``ensemble=None`` takes the best model alone,
+``"median"`` the point-wise median of the top ``top_k``. Intervals are calibrated on the validation windows
 (:mod:`tightfit.timeseries.intervals`): models without their own get conformal ones from their errors, and a
 model's own are widened by as much as they missed there (``interval_scales_``). A ``latency`` budget is held
 per series: each model's fitted form from its last window forecasts single series ``LATENCY_CALLS`` times, and a
@@ -40,7 +42,9 @@ from tightfit.errors import ConfigError, DataError, bad_param
 from tightfit.params import Interval, Options, check
 from tightfit.timeseries.augment import Augmenter
 from tightfit.timeseries.combine import (
+    CLEAR_GAIN_STANDARD_ERRORS,
     ENSEMBLES,
+    STATISTICAL,
     ValidationRecord,
     choose_combination,
     choose_like_for_like,
@@ -91,7 +95,9 @@ class Forecaster:
         Points between cut-offs (statsforecast's ``step_size``). ``None``: a horizon (disjoint windows), or closer
         when the shortest series cannot hold ``n_windows`` disjoint ones — the windows then overlap (said in
         ``notes_``).
-    ensemble : {None, "median", "weighted", "auto"}, default=None
+    ensemble : {"statistical", None, "median", "weighted", "auto"}, default="statistical"
+        ``"statistical"``: the equal-weight mean of AutoETS, AutoTheta and AutoARIMA, unless the best validated
+        model beats it by more than 2 standard errors of the per-window differences (then that model alone);
         ``None``: the best model alone; ``"median"``: the median of the ``top_k`` best; ``"weighted"``: their mean
         weighted by inverse validation error; ``"auto"``: whichever of the best alone, weighted means of the top
         2..``top_k`` and medians of the top 3..``top_k`` scores lowest on the validation windows
@@ -118,7 +124,7 @@ class Forecaster:
         metric: str = "mase",
         n_windows: int = 3,
         step_size: int | None = None,
-        ensemble: str | None = None,
+        ensemble: str | None = "statistical",
         top_k: int = 3,
         level: Sequence[int] = (80, 95),
         augment: Augmenter | None = None,
@@ -183,8 +189,8 @@ class Forecaster:
         stack = model_stack(names, augment, self.chronos_path, self.budget.device, self._statistical_jobs(series))
         if pretrain is not None:
             stack = _with_transfer(stack, self._related(pretrain, series))
-        reserve = _FinalFitReserve(deadline, self.top_k if self.ensemble else 1,
-                                   CHILD_START_S if executor == "local" else 0.0)  # fmt: skip
+        members = len(STATISTICAL) if self.ensemble == "statistical" else self.top_k if self.ensemble else 1
+        reserve = _FinalFitReserve(deadline, members, CHILD_START_S if executor == "local" else 0.0)
         self.freq_ = series.freq
         applies = ("latency",) if self.budget.latency is not None else ()
         evaluate = functools.partial(self._validate, series, season, cutoffs, then_save=then_save)
@@ -207,7 +213,8 @@ class Forecaster:
         scores = {e.name: e.measured.quality for e in ranked}
         self.combination_, self.combinations_ = choose_combination(
             self.cv_, [e.name for e in ranked], scores, self.metric, self.ensemble, self.top_k)  # fmt: skip
-        members, fits = self._final_fits(ranked, season, deadline, executor, len(self.combination_.members))
+        members, fits = self._final_fits(self._fit_order(ranked), season, deadline, executor,
+                                         len(self.combination_.members))  # fmt: skip
         self.members_ = [e.name for e in members]
         self.weights_ = self._member_weights(scores)
         self.fitted_ = {e.name: fitted for e, (fitted, _) in zip(members, fits, strict=True)}
@@ -216,7 +223,9 @@ class Forecaster:
                                  for name in self.fitted_}  # fmt: skip
         forecasts = [self._with_intervals(name, f) for name, (_, f) in zip(self.members_, fits, strict=True)]
         self.chosen_ = "Ensemble" if len(members) > 1 else members[0].name
-        if len(members) > 1:
+        if self._prior_chosen():
+            self._explain_prior(ranked[0], members)
+        elif len(members) > 1:
             how = "median" if self.weights_ is None else "weighted mean"
             members[0].verdict.reason += f"; the forecast is the {how} of {', '.join(self.members_)}"
             if self.ensemble == "auto":
@@ -256,12 +265,42 @@ class Forecaster:
 
     def _member_weights(self, scores: dict[str, float]) -> tuple[float, ...] | None:
         """The weights of the members that were fitted (inverse validation error, renormalised when a member's final
-        fit could not finish and the next best took its place); None: the median combines them."""
+        fit could not finish and the next best took its place; equal for the statistical prior); None: the median
+        combines them."""
         if len(self.members_) == 1:
             return (1.0,)
         if self.combination_.weights is None:
             return None
+        if self._prior_chosen():
+            return (1.0 / len(self.members_),) * len(self.members_)
         return inverse_error_weights([scores[name] for name in self.members_])
+
+    def _prior_chosen(self) -> bool:
+        """Whether the forecast is the statistical prior (``ensemble="statistical"`` and no model clearly better)."""
+        return self.ensemble == "statistical" and self.combination_.kind != "single"
+
+    def _fit_order(self, ranked: list) -> list:
+        """The entries whose final fits make the forecast, in the order they are tried: the prior's members only
+        (one that cannot finish leaves the mean of the others), else the validation ranking (the next best takes
+        a member's place)."""
+        if self._prior_chosen():
+            return [e for name in self.combination_.members for e in ranked if e.name == name]
+        return ranked
+
+    def _explain_prior(self, best, members: list) -> None:
+        """The leaderboard's words when the prior is the forecast: its first member carries ``chosen`` and both
+        validation scores; the best single model, if not a member, says why it is not alone."""
+        from tightfit.search import Verdict
+
+        alone, prior = self.combinations_
+        names = ", ".join(e.name for e in members)
+        versus = (f"validation {self.metric} {prior.score:.4g} vs {alone.score:.4g} for {best.name} alone, not better "
+                  f"by {CLEAR_GAIN_STANDARD_ERRORS:g} standard errors of the per-window differences")  # fmt: skip
+        if best not in members:
+            best.verdict = Verdict.fits(f"best single model, but {versus}")
+        elif best is not members[0]:
+            best.verdict = Verdict.fits("a member of the statistical mean")
+        members[0].verdict = Verdict.chosen(f"the forecast is the equal mean of {names} ({versus})")
 
     def _final_fits(self, ranked: list, season: int, deadline, executor: str, wanted: int = 1) -> tuple[list, list]:
         """Fit the forecast's ``wanted`` members on all data within the time left (each in a guarded child where the
