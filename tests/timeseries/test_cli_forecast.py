@@ -39,7 +39,7 @@ def test_forecast_cli_forecasts_the_statistical_mean_by_default_and_the_best_alo
     chosen = {}
     for ensemble in ("statistical", "best"):
         out = tmp_path / ensemble
-        code = main(["forecast", str(path), "--horizon", "10", "--models", "Naive,AutoETS,AutoTheta",
+        code = main(["forecast", str(path), "--horizon", "10", "--models", "Naive,AutoETS,AutoTheta", "--windows", "2",
                      "--ensemble", ensemble, "--out", str(out), "--quiet"])  # fmt: skip
         assert code == 0
         chosen[ensemble] = capsys.readouterr().out.split("chosen: ")[1].split(";")[0]
