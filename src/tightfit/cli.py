@@ -393,7 +393,7 @@ def _forecast(args: argparse.Namespace) -> int:
     from tightfit.errors import ConfigError
     from tightfit.files import atomic_write_text
     from tightfit.timeseries import Forecaster
-    from tightfit.timeseries.combine import Combination
+    from tightfit.timeseries.combine import describe_members
     from tightfit.timeseries.forecaster import CHILD_IMPORTS
 
     if args.horizon is None:
@@ -429,7 +429,7 @@ def _forecast(args: argparse.Namespace) -> int:
     ]
     page = write_report(out, "forecast", fc.search_, charts=[plot], usage=usage, columns=columns, notes=fc.notes_,
                         extra={"members": fc.members_, "horizon": args.horizon})  # fmt: skip
-    how = f" ({Combination(tuple(fc.members_), fc.weights_, 0.0).describe()})" if len(fc.members_) > 1 else ""
+    how = f" ({describe_members(fc.members_, fc.weights_)})" if len(fc.members_) > 1 else ""
     print(f"chosen: {fc.chosen_}{how}; wrote {out}/forecasts.csv, {out}/model/, {out}/leaderboard.csv, {plot}")
     _say_binding(fc.search_, page)
     return 0

@@ -75,9 +75,11 @@ def test_a_model_validated_on_fewer_windows_is_compared_on_the_windows_it_shares
 
 def row_records(row_errors: dict[str, list[float]]) -> dict[str, ValidationRecord]:
     """One record per model whose MAE on each row (series x window, 3 steps) is that row's given error."""
+
     def record(errors):
         errors = np.repeat(np.asarray(errors, dtype=float)[:, None], 3, axis=1)
         return ValidationRecord(errors, np.zeros_like(errors), np.ones(len(errors)))
+
     return {name: record(errors) for name, errors in row_errors.items()}
 
 

@@ -25,7 +25,7 @@ from tightfit.search.evidence import clear_gain
 from tightfit.timeseries.metrics import forecast_scores
 
 __all__ = ["CLEAR_GAIN_STANDARD_ERRORS", "ENSEMBLES", "STATISTICAL", "Combination", "ValidationRecord",
-           "choose_combination", "choose_like_for_like", "combine_values"]
+           "choose_combination", "choose_like_for_like", "combine_values", "describe_members"]
 
 ENSEMBLES = ("statistical", "median", "weighted", "auto")
 STATISTICAL = ("AutoETS", "AutoTheta", "AutoARIMA")  # the statistical prior's members, equally weighted
@@ -66,14 +66,20 @@ class Combination:
         return "single" if len(self.members) == 1 else ("median" if self.weights is None else "weighted")
 
     def describe(self) -> str:
-        if self.kind == "single":
-            return self.members[0]
-        if self.weights is None:
-            return f"median of {', '.join(self.members)}"
-        if len(set(self.weights)) == 1:
-            return f"equal mean of {', '.join(self.members)}"
-        shares = zip(self.members, self.weights, strict=True)
-        return "weighted mean of " + ", ".join(f"{m} ({w:.2f})" for m, w in shares)
+        return describe_members(self.members, self.weights)
+
+
+def describe_members(members: Sequence[str], weights: Sequence[float] | None) -> str:
+    """How ``members`` combine, in words: the one model, their median (``weights`` None), their equal mean, or
+    their weighted mean with each share (a Forecaster's fitted ``members_`` and ``weights_`` read the same way)."""
+    if len(members) == 1:
+        return members[0]
+    if weights is None:
+        return f"median of {', '.join(members)}"
+    if len(set(weights)) == 1:
+        return f"equal mean of {', '.join(members)}"
+    shares = zip(members, weights, strict=True)
+    return "weighted mean of " + ", ".join(f"{m} ({w:.2f})" for m, w in shares)
 
 
 def row_scores(metric: str, truths: np.ndarray, guesses: np.ndarray, scales: np.ndarray) -> np.ndarray:
