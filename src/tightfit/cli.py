@@ -656,9 +656,10 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--step", type=int, default=None,
                     help="points between validation cut-offs (default: a horizon, closer when the series are short)")
     fc.add_argument("--ensemble", choices=["statistical", "best", "median", "weighted", "auto"], default="statistical",
-                    help="statistical (default): the mean of AutoETS, AutoTheta and AutoARIMA unless one model is "
-                         "clearly better on validation; best: the best model alone; or combine the top 3: their "
-                         "median, inverse-error weighted mean, or whichever validates best")
+                    help="statistical (default): the mean of AutoETS, AutoTheta and AutoARIMA (AutoARIMA alone on "
+                         "series of at most 50 points) unless one model is clearly better on validation; best: the "
+                         "best model alone; or combine the top 3: their median, inverse-error weighted mean, or "
+                         "whichever validates best")
     fc.add_argument("--pretrain", metavar="RELATED",
                     help="CSV/Parquet of related series (same frequency): the neural models also enter pretrained")
     fc.add_argument("--chronos", metavar="PATH",

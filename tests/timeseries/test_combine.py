@@ -1,6 +1,8 @@
 """Forecast combinations: scored exactly from each model's stored validation errors, chosen by that score, and
 used by the Forecaster (weighted mean or median of its members), through save and load."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,11 +11,14 @@ from tightfit.errors import ConfigError
 from tightfit.search import Entry
 from tightfit.timeseries import Forecaster, mase
 from tightfit.timeseries.combine import (
+    SHORT_HISTORY,
+    SHORT_PRIOR,
     STATISTICAL,
     ValidationRecord,
     choose_combination,
     choose_like_for_like,
     choose_statistical,
+    combine_records,
     inverse_error_weights,
 )
 
@@ -106,20 +111,68 @@ def test_the_statistical_mean_stays_unless_a_model_beats_it_clearly_on_every_val
     assert chosen.members == STATISTICAL
 
 
+def test_on_series_of_at_most_50_points_the_prior_is_autoarima_alone(nile_df):
+    records = row_records({m: [1.0, 1.0, 1.0, 1.0] for m in STATISTICAL} | {"lucky": [0.2, 1.3, 0.3, 1.4]})
+    for history, prior in ((50, SHORT_PRIOR), (51, STATISTICAL), (None, STATISTICAL)):
+        chosen, (_, kept) = choose_statistical(records, "lucky", "mae", history)
+        assert chosen is kept and kept.members == prior
+    assert SHORT_PRIOR == ("AutoARIMA",) and SHORT_HISTORY == 50
+    steady = row_records({"AutoARIMA": [1.0] * 4, "steady": [0.5, 0.6, 0.5, 0.6]})
+    assert choose_statistical(steady, "steady", "mae", 40)[0].members == ("steady",)  # clearly better still wins
+    assert choose_statistical(row_records({"AutoETS": [1.0], "lucky": [0.5]}), "lucky", "mae", 40)[0].members == (
+        "lucky",)  # the prior's model did not validate: the best alone  # fmt: skip
+    fc = Forecaster(horizon=10, models=["AutoETS", "AutoARIMA"], verbose=False).fit(nile_df.iloc[-40:])
+    assert fc.chosen_ == "AutoARIMA" and fc.members_ == ["AutoARIMA"] and fc.weights_ == (1.0,)
+    board = fc.leaderboard_.set_index("model")
+    assert board.loc["AutoARIMA", "verdict"] == "chosen" and board["member"].sum() == 1
+    assert board.loc["AutoARIMA", "reason"].startswith("the prior for series of at most 50 points (validation mase")
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoARIMA
+
+    alone = StatsForecast([AutoARIMA()], freq=1).fit(nile_df.iloc[-40:]).predict(h=10)
+    np.testing.assert_allclose(fc.predict()["AutoARIMA"], alone["AutoARIMA"], rtol=1e-9)
+
+
 def test_by_default_the_forecast_is_the_equal_mean_of_the_statistical_models(nile_df, tmp_path):
     fc = Forecaster(horizon=10, models=["Naive", *STATISTICAL], verbose=False).fit(nile_df)
     assert fc.ensemble == "statistical" and fc.chosen_ == "Ensemble" and fc.members_ == list(STATISTICAL)
     assert fc.weights_ == pytest.approx((1 / 3,) * 3)
-    singles = {m: Forecaster(horizon=10, models=[m], verbose=False).fit(nile_df).predict()[m] for m in STATISTICAL}
-    np.testing.assert_allclose(fc.predict()["Ensemble"], np.mean([singles[m] for m in STATISTICAL], 0), rtol=1e-9)
+    singles = {m: Forecaster(horizon=10, models=[m], verbose=False).fit(nile_df) for m in STATISTICAL}
+    means = {m: single.predict()[m] for m, single in singles.items()}
+    np.testing.assert_allclose(fc.predict()["Ensemble"], np.mean([means[m] for m in STATISTICAL], 0), rtol=1e-9)
     board = fc.leaderboard_.set_index("model")
     assert list(board.index[board["verdict"] == "chosen"]) == ["AutoETS"] and board["member"].sum() == 3
     alone, prior = fc.combinations_
     assert "the forecast is the equal mean of AutoETS, AutoTheta, AutoARIMA" in board.loc["AutoETS", "reason"]
     assert f"{prior.score:.4g} vs {alone.score:.4g} for {alone.members[0]} alone" in board.loc["AutoETS", "reason"]
     assert alone.score == pytest.approx(board["mase"].min()) and alone.score < prior.score  # one lucky model
+    # one interval for the one forecast: the mean of the members' own bounds, scaled by the conformal rank of the
+    # reaches of the mean's validation truths (not each member by its own misses: their mean errs less)
+    errors = np.mean([fc.cv_[m].errors for m in STATISTICAL], 0)
+    halves = [np.mean([fc.cv_[m].halves["80"][side] for m in STATISTICAL], 0) for side in (0, 1)]
+    reaches = np.abs(errors) / np.where(errors >= 0, halves[1], halves[0])
+    scale = max(1.0, np.sort(reaches.ravel())[math.ceil((reaches.size + 1) * 0.8) - 1])
+    assert set(fc.interval_scales_) == {"Ensemble"} and fc.interval_scales_["Ensemble"]["80"] == pytest.approx(scale)
+    for side in ("hi", "lo"):  # each single model's bound, its own scale undone
+        own = [(f.predict()[f"{m}-{side}-80"] - means[m]) / f.interval_scales_[m]["80"] for m, f in singles.items()]
+        expected = fc.predict()["Ensemble"] + scale * np.mean(own, 0)
+        np.testing.assert_allclose(fc.predict()[f"Ensemble-{side}-80"], expected, rtol=1e-9)
     fc.save(tmp_path / "model")
     pd.testing.assert_frame_equal(Forecaster.load(tmp_path / "model").predict(nile_df), fc.predict(nile_df))
+
+
+def test_a_combined_record_holds_the_combined_forecasts_errors_and_half_widths_on_the_shared_rows():
+    truths = np.arange(12.0).reshape(4, 3)
+    halves = {"80": (np.ones((4, 3)), 3 * np.ones((4, 3)))}
+    a = ValidationRecord(np.ones((4, 3)), truths, np.ones(4), halves)
+    b = ValidationRecord(-3 * np.ones((2, 3)), truths[:2], np.ones(2), {"80": (np.full((2, 3), 5.0), np.ones((2, 3)))})
+    combined = combine_records({"a": a, "b": b}, ["a", "b"], (0.75, 0.25))
+    assert len(combined) == 2  # b was validated on the 2 newest windows only
+    np.testing.assert_allclose(combined.errors, 0.0)  # 0.75 * 1 + 0.25 * -3
+    np.testing.assert_allclose(combined.halves["80"][0], 2.0)  # below: 0.75 * 1 + 0.25 * 5
+    np.testing.assert_allclose(combined.halves["80"][1], 2.5)  # above: 0.75 * 3 + 0.25 * 1
+    np.testing.assert_array_equal(combined.truths, truths[:2])
+    np.testing.assert_allclose(a.reaches["80"], 1 / 3)  # truths above the forecast by 1, 3 above: 1/3 of the way
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,9 @@ The default (``"statistical"``) starts from a prior, not from the validation ran
 AutoETS, AutoTheta and AutoARIMA (M4's combination benchmarks; equal weights, as estimated ones lose the gain on
 few windows), replaced by the best validated model only when its per-row validation errors are lower by more than
 ``CLEAR_GAIN_STANDARD_ERRORS`` standard errors (:func:`tightfit.search.evidence.clear_gain`). With many series or
-windows the evidence is strong and a clearly better model wins; with one short series it rarely is.
+windows the evidence is strong and a clearly better model wins; with one short series it rarely is. On series of
+at most ``SHORT_HISTORY`` points the prior is AutoARIMA alone (``SHORT_PRIOR``): there it beat the mean on held-out
+horizons in every set of real series it was tried on (``benchmarks/forecast.py``'s sets, README).
 """
 
 from __future__ import annotations
@@ -22,13 +24,18 @@ from collections.abc import Sequence
 import numpy as np
 
 from tightfit.search.evidence import clear_gain
+from tightfit.timeseries.intervals import reach
 from tightfit.timeseries.metrics import forecast_scores
 
-__all__ = ["CLEAR_GAIN_STANDARD_ERRORS", "ENSEMBLES", "STATISTICAL", "Combination", "ValidationRecord",
-           "choose_combination", "choose_like_for_like", "combine_values", "describe_members"]
+__all__ = ["CLEAR_GAIN_STANDARD_ERRORS", "ENSEMBLE", "ENSEMBLES", "SHORT_HISTORY", "SHORT_PRIOR", "STATISTICAL",
+           "Combination", "ValidationRecord", "choose_combination", "choose_like_for_like", "combine_records",
+           "combine_values", "describe_members", "statistical_prior"]
 
+ENSEMBLE = "Ensemble"  # the name a combined forecast goes by (its columns, its calibration)
 ENSEMBLES = ("statistical", "median", "weighted", "auto")
 STATISTICAL = ("AutoETS", "AutoTheta", "AutoARIMA")  # the statistical prior's members, equally weighted
+SHORT_PRIOR = ("AutoARIMA",)  # the prior on series of at most SHORT_HISTORY points (their median length)
+SHORT_HISTORY = 50
 CLEAR_GAIN_STANDARD_ERRORS = 2.0  # a single model replaces the prior only when better by this many standard errors
 
 
@@ -39,12 +46,20 @@ class ValidationRecord:
     errors: np.ndarray  # truth - forecast
     truths: np.ndarray
     scales: np.ndarray  # per row: the in-sample seasonal-naive mean absolute error (MASE's denominator)
-    # per level (percent), rows x steps: the multiple of the model's own half-width that reaches the truth
-    # (:func:`tightfit.timeseries.intervals.reach`); empty for a model without intervals of its own
-    reaches: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    # per level (percent): the model's own half-widths below and above its forecast, each rows x steps; empty for a
+    # model without intervals of its own
+    halves: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.errors)
+
+    @property
+    def reaches(self) -> dict[str, np.ndarray]:
+        """Per level, rows x steps: the multiple of the model's own half-width that reaches the truth
+        (:func:`tightfit.timeseries.intervals.reach`)."""
+        guesses = self.truths - self.errors
+        return {lv: reach(self.truths, guesses, guesses - below, guesses + above)
+                for lv, (below, above) in self.halves.items()}  # fmt: skip
 
     def scores(self, metric: str) -> np.ndarray:
         """Per row (newest window first), ``metric`` of the forecast ``truth - error``."""
@@ -115,6 +130,20 @@ def combine_values(values: Sequence[np.ndarray], weights: Sequence[float] | None
     return np.tensordot(np.asarray(weights, dtype=float), stacked, axes=1)
 
 
+def combine_records(records: dict[str, ValidationRecord], members: Sequence[str],
+                    weights: Sequence[float]) -> ValidationRecord:  # fmt: skip
+    """The validation record of the weighted mean of ``members`` on the rows they share: its errors, and as its
+    own half-widths the weighted mean of theirs (every member must have intervals of its own)."""
+    rows = min(len(records[m]) for m in members)
+    first = records[members[0]]
+    halves = {
+        lv: tuple(combine_values([records[m].halves[lv][side][:rows] for m in members], weights) for side in (0, 1))
+        for lv in first.halves
+    }
+    errors = combine_values([records[m].errors[:rows] for m in members], weights)
+    return ValidationRecord(errors, first.truths[:rows], first.scales[:rows], halves)
+
+
 def inverse_error_weights(scores: Sequence[float]) -> tuple[float, ...]:
     """Weights proportional to 1 / validation error (a perfect score is capped, not infinite), summing to 1."""
     inverse = 1.0 / np.maximum(np.asarray(scores, dtype=float), 1e-9)
@@ -133,13 +162,21 @@ def _score(records: dict[str, ValidationRecord], members: Sequence[str], weights
     return float(_row_scores(records, members, weights, metric, rows).mean())
 
 
-def choose_statistical(records: dict[str, ValidationRecord], best: str, metric: str) -> tuple[Combination, list]:
-    """The equal-weight mean of the validated :data:`STATISTICAL` models, unless ``best`` (the best validated
-    model) beats it per validation row by more than ``CLEAR_GAIN_STANDARD_ERRORS`` standard errors (both scored
-    on the rows they share); ``best`` alone when fewer than two of them validated. Returns (chosen, [best alone,
-    the prior])."""
-    members = tuple(m for m in STATISTICAL if m in records)
-    if len(members) < 2:
+def statistical_prior(history: int | None) -> tuple[str, ...]:
+    """The prior's members for series of ``history`` points (their median length; None: unknown, the long one)."""
+    return SHORT_PRIOR if history is not None and history <= SHORT_HISTORY else STATISTICAL
+
+
+def choose_statistical(records: dict[str, ValidationRecord], best: str, metric: str,
+                       history: int | None = None) -> tuple[Combination, list]:  # fmt: skip
+    """The equal-weight mean of the validated members of the prior for series of ``history`` points
+    (:func:`statistical_prior`), unless ``best`` (the best validated model) beats it per validation row by more
+    than ``CLEAR_GAIN_STANDARD_ERRORS`` standard errors (both scored on the rows they share); ``best`` alone when
+    the prior's model did not validate, or fewer than two of the mean's did. Returns (chosen, [best alone, the
+    prior])."""
+    prior_members = statistical_prior(history)
+    members = tuple(m for m in prior_members if m in records)
+    if len(members) < min(2, len(prior_members)):
         alone = Combination((best,), None, float(records[best].scores(metric).mean()))
         return alone, [alone]
     rows = min(len(records[m]) for m in (*members, best))
@@ -170,12 +207,14 @@ def candidates(ranked: Sequence[str], scores: dict[str, float], mode: str | None
 
 
 def choose_combination(records: dict[str, ValidationRecord], ranked: Sequence[str], scores: dict[str, float],
-                       metric: str, mode: str | None, top_k: int) -> tuple[Combination, list[Combination]]:  # fmt: skip
+                       metric: str, mode: str | None, top_k: int,
+                       history: int | None = None) -> tuple[Combination, list[Combination]]:  # fmt: skip
     """The combination with the lowest validation score among ``mode``'s candidates (ties: fewer members), and
     every candidate scored, all on the same rows: those every member of any candidate was validated on (rows run
-    newest window first, so a model validated on fewer windows shares the newest ones)."""
+    newest window first, so a model validated on fewer windows shares the newest ones). ``"statistical"``:
+    :func:`choose_statistical` for series of ``history`` points."""
     if mode == "statistical":
-        return choose_statistical(records, ranked[0], metric)
+        return choose_statistical(records, ranked[0], metric, history)
     options = candidates(ranked, scores, mode, top_k)
     rows = min(len(records[m]) for members, _ in options for m in members)
     scored = [Combination(m, w, _score(records, m, w, metric, rows)) for m, w in options]

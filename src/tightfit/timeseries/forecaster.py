@@ -14,14 +14,16 @@ final fits need (their newest window, scaled to all the data) is held back from 
 Elsewhere models run in this process, where a statsforecast fit cannot be interrupted: the budget can then be
 overrun by one window of one model.
 
-By default the forecast is the equal mean of AutoETS, AutoTheta and AutoARIMA, each refitted on all data, unless
-the best model by ``metric`` (mean over series and windows) beats that mean clearly on the validation windows
-(:func:`~tightfit.timeseries.combine.choose_statistical`); ``ensemble=None`` takes the best model alone,
-``"median"`` the point-wise median of the top ``top_k``. Intervals are calibrated on the validation windows
-(:mod:`tightfit.timeseries.intervals`): models without their own get conformal ones from their errors, and a
-model's own are widened by as much as they missed there (``interval_scales_``). A ``latency`` budget is held
-per series: each model's fitted form from its last window forecasts single series ``LATENCY_CALLS`` times, and a
-model whose p95 is over the limit is not chosen.
+By default the forecast is the equal mean of AutoETS, AutoTheta and AutoARIMA, each refitted on all data
+(AutoARIMA alone on series of at most 50 points), unless the best model by ``metric`` (mean over series and windows)
+beats it clearly on the validation windows (:func:`~tightfit.timeseries.combine.choose_statistical`);
+``ensemble=None`` takes the best model alone, ``"median"`` the point-wise median of the top ``top_k``. Intervals are
+calibrated on the validation windows (:mod:`tightfit.timeseries.intervals`): models without their own get conformal
+ones from their errors, and a model's own are widened by as much as they missed there (``interval_scales_``); a
+weighted mean of models with their own (the default's) is calibrated as the one forecast it is: the mean of their
+bounds, widened by as much as the combined forecast missed on the windows. A ``latency`` budget is held per series:
+each model's fitted form from its last window forecasts single series ``LATENCY_CALLS`` times, and a model whose
+p95 is over the limit is not chosen.
 
 The fitted members forecast newer data without a refit (``predict(new_history)``), and ``save``/``load`` keep
 them in a folder that loads without running code (:mod:`tightfit.timeseries.saved`).
@@ -43,16 +45,20 @@ from tightfit.params import Interval, Options, check
 from tightfit.timeseries.augment import Augmenter
 from tightfit.timeseries.combine import (
     CLEAR_GAIN_STANDARD_ERRORS,
+    ENSEMBLE,
     ENSEMBLES,
-    STATISTICAL,
+    SHORT_HISTORY,
+    SHORT_PRIOR,
     ValidationRecord,
     choose_combination,
     choose_like_for_like,
+    combine_records,
     combine_values,
     inverse_error_weights,
+    statistical_prior,
 )
 from tightfit.timeseries.data import SeriesSet, check_horizon, check_series, next_dates
-from tightfit.timeseries.intervals import conformal_widths, reach, reach_scale
+from tightfit.timeseries.intervals import conformal_widths, reach_scale
 from tightfit.timeseries.metrics import forecast_scores, mase_scale
 from tightfit.timeseries.models import MODELS, STACK, check_chronos_path, model_stack, series_values
 from tightfit.units import format_seconds
@@ -96,8 +102,9 @@ class Forecaster:
         when the shortest series cannot hold ``n_windows`` disjoint ones — the windows then overlap (said in
         ``notes_``).
     ensemble : {"statistical", None, "median", "weighted", "auto"}, default="statistical"
-        ``"statistical"``: the equal-weight mean of AutoETS, AutoTheta and AutoARIMA, unless the best validated
-        model beats it by more than 2 standard errors of the per-window differences (then that model alone);
+        ``"statistical"``: the equal-weight mean of AutoETS, AutoTheta and AutoARIMA (AutoARIMA alone when the
+        series' median length is at most 50 points), unless the best validated model beats it by more than 2
+        standard errors of the per-window differences (then that model alone);
         ``None``: the best model alone; ``"median"``: the median of the ``top_k`` best; ``"weighted"``: their mean
         weighted by inverse validation error; ``"auto"``: whichever of the best alone, weighted means of the top
         2..``top_k`` and medians of the top 3..``top_k`` scores lowest on the validation windows
@@ -189,7 +196,8 @@ class Forecaster:
         stack = model_stack(names, augment, self.chronos_path, self.budget.device, self._statistical_jobs(series))
         if pretrain is not None:
             stack = _with_transfer(stack, self._related(pretrain, series))
-        held = len(STATISTICAL) if self.ensemble == "statistical" else self.top_k if self.ensemble else 1
+        history = int(np.median(list(series.lengths.values())))  # the statistical prior's length
+        held = len(statistical_prior(history)) if self.ensemble == "statistical" else self.top_k if self.ensemble else 1
         reserve = _FinalFitReserve(deadline, held, CHILD_START_S if executor == "local" else 0.0)
         self.freq_ = series.freq
         applies = ("latency",) if self.budget.latency is not None else ()
@@ -212,17 +220,16 @@ class Forecaster:
         self.season_length_used_ = season
         scores = {e.name: e.measured.quality for e in ranked}
         self.combination_, self.combinations_ = choose_combination(
-            self.cv_, [e.name for e in ranked], scores, self.metric, self.ensemble, self.top_k)  # fmt: skip
+            self.cv_, [e.name for e in ranked], scores, self.metric, self.ensemble, self.top_k, history)  # fmt: skip
         members, fits = self._final_fits(self._fit_order(ranked), season, deadline, executor,
                                          len(self.combination_.members))  # fmt: skip
         self.members_ = [e.name for e in members]
         self.weights_ = self._member_weights(scores)
         self.fitted_ = {e.name: fitted for e, (fitted, _) in zip(members, fits, strict=True)}
         self.widths_ = {name: conformal_widths(self.cv_[name].errors, self.level) for name in self.fitted_}
-        self.interval_scales_ = {name: {lv: reach_scale(rows, int(lv)) for lv, rows in self.cv_[name].reaches.items()}
-                                 for name in self.fitted_}  # fmt: skip
+        self.interval_scales_ = self._interval_scales()
         forecasts = [self._with_intervals(name, f) for name, (_, f) in zip(self.members_, fits, strict=True)]
-        self.chosen_ = "Ensemble" if len(members) > 1 else members[0].name
+        self.chosen_ = ENSEMBLE if len(members) > 1 else members[0].name
         if self._prior_chosen():
             self._explain_prior(ranked[0], members)
         elif len(members) > 1:
@@ -277,7 +284,8 @@ class Forecaster:
 
     def _prior_chosen(self) -> bool:
         """Whether the forecast is the statistical prior (``ensemble="statistical"`` and no model clearly better)."""
-        return self.ensemble == "statistical" and self.combination_.kind != "single"
+        statistical = self.ensemble == "statistical" and len(self.combinations_) == 2  # [best alone, the prior]
+        return statistical and self.combination_ is self.combinations_[1]
 
     def _fit_order(self, ranked: list) -> list:
         """The entries whose final fits make the forecast, in the order they are tried: the prior's members only
@@ -296,12 +304,16 @@ class Forecaster:
         alone, prior = self.combinations_
         versus = (f"validation {self.metric} {prior.score:.4g} vs {alone.score:.4g} for {best.name} alone, not better "
                   f"by {CLEAR_GAIN_STANDARD_ERRORS:g} standard errors of the per-window differences")  # fmt: skip
+        if prior.members == (best.name,):  # the short prior validated best too
+            versus = f"validation {self.metric} {prior.score:.4g}, also the best single model"
         if best.status == "chosen" and best is not members[0]:
             best.verdict = Verdict.fits("a member of the statistical mean" if best in members
                                         else f"best single model, but {versus}")  # fmt: skip
         if len(members) > 1:
             names = ", ".join(e.name for e in members)
             members[0].verdict = Verdict.chosen(f"the forecast is the equal mean of {names} ({versus})")
+        elif prior.members == SHORT_PRIOR and members[0].name in SHORT_PRIOR:
+            members[0].verdict = Verdict.chosen(f"the prior for series of at most {SHORT_HISTORY} points ({versus})")
         elif members[0].status != "chosen":
             members[0].verdict = Verdict.chosen(f"the one member of the statistical mean whose final fit finished "
                                                 f"({versus})")  # fmt: skip
@@ -463,7 +475,7 @@ class Forecaster:
         position = frame.groupby("unique_id").cumcount()
         length = frame["unique_id"].map(series.lengths)
         scores, errors, truths, scales, seconds = [], [], [], [], []
-        reaches: dict[str, list] = {}
+        halves: dict[str, tuple[list, list]] = {}
         windows = len(cutoffs)
         planned, save_s = windows, 0.0
         for done, back in enumerate(cutoffs):  # newest first: the costliest window is timed first
@@ -498,8 +510,9 @@ class Forecaster:
                 scales.append(scale)
                 for lv in self.level:
                     if f"lo-{lv}" in group:
-                        bounds = group[f"lo-{lv}"].to_numpy(), group[f"hi-{lv}"].to_numpy()
-                        reaches.setdefault(str(lv), []).append(reach(truth, guess, *bounds))
+                        below, above = halves.setdefault(str(lv), ([], []))
+                        below.append(guess - group[f"lo-{lv}"].to_numpy())
+                        above.append(group[f"hi-{lv}"].to_numpy() - guess)
         means = pd.DataFrame(scores).mean().to_dict()
         measured = Measured(
             quality=means.pop(self.metric), metric=self.metric, higher_is_better=False, fit_s=float(np.median(seconds)),
@@ -519,7 +532,7 @@ class Forecaster:
                 f"{format_seconds(seconds[0])}, and the time left held no more beside its final fit"
             )
         record = ValidationRecord(np.array(errors), np.array(truths), np.array(scales),  # rows: series x windows
-                                  {lv: np.array(rows) for lv, rows in reaches.items()})  # fmt: skip
+                                  {lv: (np.array(b), np.array(a)) for lv, (b, a) in halves.items()})  # fmt: skip
         return Outcome(measured, artefact=record, details=details)
 
     def _affordable_windows(self, first_s: float, left: float, windows: int, save_s: float = 0.0) -> int:
@@ -536,33 +549,39 @@ class Forecaster:
                 f"{saving}, {format_seconds(max(left, 0))} left", "time")  # fmt: skip
         return min(windows, units)
 
+    def _interval_scales(self) -> dict[str, dict[str, float]]:
+        """Per fitted member, per level, the factor for its own intervals (:func:`reach_scale` of its windows). A
+        weighted mean of members that all have their own is calibrated as one forecast instead: the factor, under
+        ``"Ensemble"``, is measured on the combined forecast's windows against the weighted mean of the members'
+        own bounds, which it scales. The mean errs less than its members: widening each by its own misses made
+        intervals wider than the mean needs (``benchmarks/forecast_intervals.py``: MSIS lower in 5 of 6 columns)."""
+        members = self.members_
+        own = all(set(self.cv_[m].halves) == {str(lv) for lv in self.level} for m in members)
+        if len(members) > 1 and self.weights_ is not None and own:
+            combined = combine_records(self.cv_, members, self.weights_)
+            return {ENSEMBLE: {lv: reach_scale(rows, int(lv)) for lv, rows in combined.reaches.items()}}
+        return {name: {lv: reach_scale(rows, int(lv)) for lv, rows in self.cv_[name].reaches.items()}
+                for name in members}  # fmt: skip
+
     def _with_intervals(self, name: str, forecast: pd.DataFrame) -> pd.DataFrame:
-        """The model's own intervals scaled by ``interval_scales_``, or conformal ones from its validation errors
-        when it has none (:mod:`tightfit.timeseries.intervals`); a wider level's bounds always hold a narrower's
-        (each level's scale is estimated on its own)."""
-        mean, own = forecast["mean"], all(f"lo-{lv}" in forecast for lv in self.level)
+        """The model's own intervals scaled by ``interval_scales_`` (see :meth:`_interval_scales`), or conformal
+        ones from its validation errors when it has none (:mod:`tightfit.timeseries.intervals`)."""
+        if all(f"lo-{lv}" in forecast for lv in self.level):
+            return _widened(forecast, self.interval_scales_.get(name, {}), self.level)
         steps = np.tile(np.arange(self.horizon), len(forecast) // self.horizon)
-        inner = None
-        for lv in self.level:  # ascending
-            if own:
-                scale = self.interval_scales_.get(name, {}).get(str(lv), 1.0)
-                lo, hi = mean - scale * (mean - forecast[f"lo-{lv}"]), mean + scale * (forecast[f"hi-{lv}"] - mean)
-            else:
-                width = np.asarray(self.widths_[name][str(lv)])[steps]
-                lo, hi = mean - width, mean + width
-            if inner is not None:
-                lo, hi = np.minimum(lo, inner[0]), np.maximum(hi, inner[1])
-            forecast[f"lo-{lv}"], forecast[f"hi-{lv}"] = lo, hi
-            inner = lo, hi
+        for lv in self.level:  # conformal quantiles of the same errors grow with the level: nested as they are
+            width = np.asarray(self.widths_[name][str(lv)])[steps]
+            forecast[f"lo-{lv}"], forecast[f"hi-{lv}"] = forecast["mean"] - width, forecast["mean"] + width
         return forecast
 
     def _combine(self, forecasts: list[pd.DataFrame]) -> pd.DataFrame:
-        """The members' forecasts and bounds combined column by column: their median or weighted mean."""
+        """The members' forecasts and bounds combined column by column (their median or weighted mean), the
+        bounds scaled when the combination was calibrated as one forecast."""
         columns = ["mean", *[f"{side}-{lv}" for lv in self.level for side in ("lo", "hi")]]
         out = forecasts[0][["unique_id", "ds"]].copy()
         for column in columns:
             out[column] = combine_values([f[column].to_numpy() for f in forecasts], self.weights_)
-        return out
+        return _widened(out, self.interval_scales_.get(ENSEMBLE, {}), self.level)
 
     # -- results ---------------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -683,6 +702,19 @@ def _save_seconds(fitted: Any, n_series: int) -> float:
             dataclasses.replace(fitted, per_series=dict(list(per_series.items())[:1])).to_files(Path(folder), "warm")
         _, seconds = stopwatch(sample.to_files, Path(folder), "probe")
     return seconds * (len(per_series) / SAVE_SAMPLE if len(per_series) > SAVE_SAMPLE else 1.0)
+
+
+def _widened(forecast: pd.DataFrame, scales: dict[str, float], levels: Sequence[int]) -> pd.DataFrame:
+    """``forecast``'s bounds, per level (ascending), scaled about its mean by ``scales`` (absent: 1); a wider
+    level's bounds always hold a narrower's (each level's scale is estimated on its own)."""
+    mean, inner = forecast["mean"], None
+    for lv in levels:
+        scale = scales.get(str(lv), 1.0)
+        lo, hi = mean - scale * (mean - forecast[f"lo-{lv}"]), mean + scale * (forecast[f"hi-{lv}"] - mean)
+        if inner is not None:
+            lo, hi = np.minimum(lo, inner[0]), np.maximum(hi, inner[1])
+        forecast[f"lo-{lv}"], forecast[f"hi-{lv}"] = inner = lo, hi
+    return forecast
 
 
 def _same_steps(history: SeriesSet, freq: str | int) -> bool:
