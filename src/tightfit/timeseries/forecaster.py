@@ -48,7 +48,6 @@ from tightfit.timeseries.combine import (
     ENSEMBLE,
     ENSEMBLES,
     SHORT_HISTORY,
-    SHORT_PRIOR,
     ValidationRecord,
     choose_combination,
     choose_like_for_like,
@@ -312,7 +311,7 @@ class Forecaster:
         if len(members) > 1:
             names = ", ".join(e.name for e in members)
             members[0].verdict = Verdict.chosen(f"the forecast is the equal mean of {names} ({versus})")
-        elif prior.members == SHORT_PRIOR and members[0].name in SHORT_PRIOR:
+        elif len(prior.members) == 1 and members[0].name == prior.members[0]:  # the short-history prior
             members[0].verdict = Verdict.chosen(f"the prior for series of at most {SHORT_HISTORY} points ({versus})")
         elif members[0].status != "chosen":
             members[0].verdict = Verdict.chosen(f"the one member of the statistical mean whose final fit finished "
@@ -558,10 +557,8 @@ class Forecaster:
         members = self.members_
         own = all(set(self.cv_[m].halves) == {str(lv) for lv in self.level} for m in members)
         if len(members) > 1 and self.weights_ is not None and own:
-            combined = combine_records(self.cv_, members, self.weights_)
-            return {ENSEMBLE: {lv: reach_scale(rows, int(lv)) for lv, rows in combined.reaches.items()}}
-        return {name: {lv: reach_scale(rows, int(lv)) for lv, rows in self.cv_[name].reaches.items()}
-                for name in members}  # fmt: skip
+            return {ENSEMBLE: _reach_scales(combine_records(self.cv_, members, self.weights_))}
+        return {name: _reach_scales(self.cv_[name]) for name in members}
 
     def _with_intervals(self, name: str, forecast: pd.DataFrame) -> pd.DataFrame:
         """The model's own intervals scaled by ``interval_scales_`` (see :meth:`_interval_scales`), or conformal
@@ -702,6 +699,11 @@ def _save_seconds(fitted: Any, n_series: int) -> float:
             dataclasses.replace(fitted, per_series=dict(list(per_series.items())[:1])).to_files(Path(folder), "warm")
         _, seconds = stopwatch(sample.to_files, Path(folder), "probe")
     return seconds * (len(per_series) / SAVE_SAMPLE if len(per_series) > SAVE_SAMPLE else 1.0)
+
+
+def _reach_scales(record: ValidationRecord) -> dict[str, float]:
+    """Per level, the factor for the intervals ``record``'s forecasts were validated with (:func:`reach_scale`)."""
+    return {lv: reach_scale(rows, int(lv)) for lv, rows in record.reaches.items()}
 
 
 def _widened(forecast: pd.DataFrame, scales: dict[str, float], levels: Sequence[int]) -> pd.DataFrame:
