@@ -1,6 +1,7 @@
 """TinyTFMClassifier with the shipped checkpoint: accuracy on real data, invariances, bounded memory,
 scikit-learn conformance and clear errors."""
 
+import copy
 import time
 
 import numpy as np
@@ -159,7 +160,7 @@ def test_encoded_context_gives_the_same_probabilities_and_cuts_one_row_latency(c
     cached = TinyTFMClassifier(n_estimators=2).fit(X_train, y_train)
     fast = cached.predict_proba(X_test)
     monkeypatch.setattr(in_context, "CONTEXT_CACHE_BYTES", 0)  # every query batch re-runs the context
-    plain = TinyTFMClassifier(n_estimators=2).fit(X_train, y_train)
+    plain = copy.deepcopy(cached)  # the same fit; its members are built again, without the encoded contexts
     np.testing.assert_allclose(fast, plain.predict_proba(X_test), atol=1e-5)
     row = X_test[:1]
     threads = torch.get_num_threads()
