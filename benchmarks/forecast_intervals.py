@@ -5,7 +5,8 @@ bounds, widened by the conformal quantile of the combined forecast's reaches on 
 Forecaster's, ``as one forecast``); before, each member's bounds were widened by its own reaches and then averaged
 (``each member``). Both come from the *same* fit per case: the members' own bounds are predicted again from
 ``fc.fitted_``, and the per-member scales from ``fc.cv_``. Also shown: the members' own bounds averaged unscaled
-(``own``) and the combined scale applied both ways (``two-sided``: also below 1). Cases: each series whole and cut
+(``own``), the combined scale applied both ways (``two-sided``: also below 1) and both ways but never below a floor
+(``floor F``: max(F, scale); none passed its pre-registered check, README). Cases: each series whole and cut
 to its last ``--lengths`` points; the last horizon is held out. Reported per part: the share of held-out points
 inside the interval and its MSIS (M4's scaled interval score, lower is better); cases where a single model was
 chosen count with its interval in every row. 2 threads.
