@@ -101,8 +101,9 @@ def evaluate(name: str, X, y, seeds: int) -> list[dict]:
             "margin + TinyTFM": ActiveLearner("TinyTFM", "margin", random_state=seed),
             "random + TinyTFM": ActiveLearner("TinyTFM", "random", random_state=seed),
             "margin + LightGBM": ActiveLearner(baselines["LightGBM"](), "margin", random_state=seed),
-            "random + LogisticRegression": ActiveLearner(baselines["LogisticRegression"](), "random",
-                                                         random_state=seed),
+            "random + LogisticRegression": ActiveLearner(
+                baselines["LogisticRegression"](), "random", random_state=seed
+            ),
         }
         full = _auc(TabularPipeline("TinyTFM").fit(X_pool, y_pool), X_held, y_held, labels)
         row = {"dataset": name, "seed": seed, "full_pool_tinytfm": full}
@@ -155,12 +156,16 @@ def summary(rows: list[dict]) -> dict:
         headroom = np.mean([r["full_pool_tinytfm"] - r["random + TinyTFM"]["aulc"] for r in mine])
         gaps = [r["margin + TinyTFM"]["aulc"] - r["random + TinyTFM"]["aulc"] for r in mine]
         per_table[table] = {
-            "aulc": {m: mean(m, "aulc") for m in ("margin + TinyTFM", "random + TinyTFM", "margin + LightGBM",
-                                                  "random + LogisticRegression")},
+            "aulc": {
+                m: mean(m, "aulc")
+                for m in ("margin + TinyTFM", "random + TinyTFM", "margin + LightGBM", "random + LogisticRegression")
+            },
             "margin_minus_random_tinytfm": mean("margin + TinyTFM", "aulc") - mean("random + TinyTFM", "aulc"),
             "margin_minus_random_se": _standard_error(gaps),
-            "labels_to_95_margin": margin_need, "labels_to_95_random": random_need,
-            "forecast_error_at_100": float(forecast), "headroom": float(headroom),
+            "labels_to_95_margin": margin_need,
+            "labels_to_95_random": random_need,
+            "forecast_error_at_100": float(forecast),
+            "headroom": float(headroom),
         }
     gains = [t["margin_minus_random_tinytfm"] for t in per_table.values()]
     ratios = [t["labels_to_95_margin"] / t["labels_to_95_random"] for t in per_table.values()

@@ -69,10 +69,16 @@ def main() -> None:
         X, y = tables[name]()
         rows[name] = run_table(X, y)
         r = rows[name]
-        print(f"{name}: teacher {r['teacher_auc']:.4f} | " + " | ".join(
-            f"{k} {r[f'{k}_auc']:.4f} ({r['teacher_s'] / r[f'{k}_s']:.0f}x faster)" for k in STUDENTS), flush=True)
-    print("\n| table | TinyTFM AUC | TinyTFM one-row | " + " | ".join(
-        f"{k} AUC | {k} one-row | {k} speed-up" for k in STUDENTS) + " |")
+        print(
+            f"{name}: teacher {r['teacher_auc']:.4f} | "
+            + " | ".join(f"{k} {r[f'{k}_auc']:.4f} ({r['teacher_s'] / r[f'{k}_s']:.0f}x faster)" for k in STUDENTS),
+            flush=True,
+        )
+    print(
+        "\n| table | TinyTFM AUC | TinyTFM one-row | "
+        + " | ".join(f"{k} AUC | {k} one-row | {k} speed-up" for k in STUDENTS)
+        + " |"
+    )
     print("| --- " * (3 + 3 * len(STUDENTS)) + "|")
     for name, r in rows.items():
         cells = [f"{r['teacher_auc']:.4f}", f"{r['teacher_s'] * 1e3:.1f} ms"]

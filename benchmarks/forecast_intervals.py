@@ -44,8 +44,9 @@ def intervals(fc: Forecaster, train: pd.DataFrame) -> dict[str, tuple[np.ndarray
     out = fc.predict()
     chosen = out[f"{fc.chosen_}-lo-80"].to_numpy(), out[f"{fc.chosen_}-hi-80"].to_numpy()
     if len(fc.members_) == 1:
-        return dict.fromkeys(("own", "each member", "as one forecast", "two-sided", *(f"floor {f}" for f in FLOORS)),
-                             chosen)
+        return dict.fromkeys(
+            ("own", "each member", "as one forecast", "two-sided", *(f"floor {f}" for f in FLOORS)), chosen
+        )
     weights = np.asarray(fc.weights_)
     own = [fc.fitted_[m].predict(train, fc.freq_, (80,)) for m in fc.members_]
     mean = weights @ np.stack([f["mean"].to_numpy() for f in own])
@@ -89,8 +90,15 @@ def main() -> None:
     summary = table.groupby(["part", "how"])[["coverage_80", "msis_80"]].mean().round(3)
     print(f"\n80% interval on the held-out horizon, mean over cases ({args.series}):\n{summary.to_string()}")
     print(f"budget {args.budget} per whole series, {args.short_budget} per cut; {THREADS} threads")
-    path = write(f"forecast_intervals_{args.series}", {"machine": machine(), "threads": THREADS, "rows": rows,
-                                                        "summary": summary.reset_index().to_dict(orient="records")})
+    path = write(
+        f"forecast_intervals_{args.series}",
+        {
+            "machine": machine(),
+            "threads": THREADS,
+            "rows": rows,
+            "summary": summary.reset_index().to_dict(orient="records"),
+        },
+    )
     print(f"wrote {path}")
 
 

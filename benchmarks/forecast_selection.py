@@ -102,8 +102,11 @@ def run_case(frame: pd.DataFrame, season: int, h: int, budget: str, step: int | 
     reaches = fc.cv_[fc.chosen_].reaches.get("80", np.array([]))
     reaches = reaches[np.isfinite(reaches)]
     both = float(conformal_quantile(reaches, 0.8)) if reaches.size else 1.0
-    intervals = {"calibrated": (lo, hi), "own": own, "two-sided": (mean - both * (mean - own[0]),
-                                                                    mean + both * (own[1] - mean))}
+    intervals = {
+        "calibrated": (lo, hi),
+        "own": own,
+        "two-sided": (mean - both * (mean - own[0]), mean + both * (own[1] - mean)),
+    }
     coverage = {"scale_80": scale, "two_sided_scale_80": both}
     for how, (low, high) in intervals.items():
         coverage[f"coverage_{how}"] = float(np.mean((truth >= low) & (truth <= high)))
@@ -128,8 +131,11 @@ def main() -> None:
                              "the 17 series it was checked on after")  # fmt: skip
     parser.add_argument("--budget", default="1min")
     parser.add_argument("--short-budget", default="30s")
-    parser.add_argument("--disjoint", action="store_true",
-                        help="validation windows a horizon apart (step_size=horizon), never overlapping")
+    parser.add_argument(
+        "--disjoint",
+        action="store_true",
+        help="validation windows a horizon apart (step_size=horizon), never overlapping",
+    )
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     warnings.simplefilter("ignore")
@@ -164,8 +170,10 @@ def main() -> None:
         print(f"\n{part} ({int(group['cases'].iloc[0])} cases):")
         print(group.drop(columns="part").sort_values("mean_mase").round(3).to_string(index=False))
     covered = pd.DataFrame(coverages)
-    print("\nthe Forecaster's 80% interval on the held-out horizon (mean over cases):\n"
-          + covered.drop(columns=["series", "length", "chosen"]).groupby("part").mean().round(3).T.to_string())
+    print(
+        "\nthe Forecaster's 80% interval on the held-out horizon (mean over cases):\n"
+        + covered.drop(columns=["series", "length", "chosen"]).groupby("part").mean().round(3).T.to_string()
+    )
     windows = "disjoint" if args.disjoint else "overlapping when short"
     print(f"budget {args.budget} per whole series, {args.short_budget} per cut; windows {windows}; {THREADS} threads")
     name = "forecast_selection_disjoint" if args.disjoint else "forecast_selection"

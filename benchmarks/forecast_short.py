@@ -70,7 +70,7 @@ def main() -> None:
         for n in (int(v) for v in args.lengths.split(",")):
             cut = frame.iloc[-n:]
             train, test = cut.iloc[:-h], cut.iloc[-h:]
-            related = frame.iloc[: -n].assign(unique_id=f"{name}-earlier") if len(frame) - n >= 2 * h + 16 else None
+            related = frame.iloc[:-n].assign(unique_id=f"{name}-earlier") if len(frame) - n >= 2 * h + 16 else None
             history, truth = train["y"].to_numpy(), test["y"].to_numpy()
             use_season = season if len(train) >= 2 * season else 1
             print(f"== {name} last {n}: {len(train)} to fit, horizon {h}", flush=True)

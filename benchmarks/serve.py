@@ -100,8 +100,9 @@ def main() -> None:
             server.wait(30)
     print(f"tightfit serve: {REQUESTS} requests per row, median of {REPEATS} "
           f"(torch threads {torch.get_num_threads()})")  # fmt: skip
-    print("| model | rows/request | connections | HTTP p50 | HTTP p95 | requests/s | in-process p50 "
-          "| HTTP / in-process |")
+    print(
+        "| model | rows/request | connections | HTTP p50 | HTTP p95 | requests/s | in-process p50 | HTTP / in-process |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['model']} | {r['rows_per_request']} | {r['connections']} | {r['http_p50_s'] * 1e3:.1f} ms | "

@@ -99,8 +99,9 @@ def models(X: pd.DataFrame, weights: tuple[str, ...] = ()) -> dict:
         "TinyTFM (8)": lambda: TinyTFMClassifier(n_estimators=8, device="cpu"),
         # what the wide-table handling buys: every column read, classes coded directly (as before 2026-12-04;
         # feature selection applies to it as to any ensemble)
-        "TinyTFM (8), every column": lambda: TinyTFMClassifier(n_estimators=8, device="cpu", max_features=1000,
-                                                               feature_reduction="subsample", multiclass="direct"),
+        "TinyTFM (8), every column": lambda: TinyTFMClassifier(
+            n_estimators=8, device="cpu", max_features=1000, feature_reduction="subsample", multiclass="direct"
+        ),
         "RandomForest (500)": lambda: make_pipeline(
             *_baseline_preprocessor(X, impute=False),
             RandomForestClassifier(n_estimators=500, n_jobs=THREADS, random_state=0),

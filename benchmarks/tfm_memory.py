@@ -96,8 +96,14 @@ def train_cases(quick: bool) -> list[dict]:
             costs = _Costs(model, features, 3, "cpu")
             for lora in (False, True):
                 shape = StepShape(support, "peft" if lora else "base-ft", 8 if lora else None, "fp32", False)
-                estimated = estimate(model, costs.batch(shape, 2), costs.config(shape, 2), loss_fn=query_loss,
-                                     device="cpu", process=False).peak  # fake tensors, for TabICL too
+                estimated = estimate(
+                    model,
+                    costs.batch(shape, 2),
+                    costs.config(shape, 2),
+                    loss_fn=query_loss,
+                    device="cpu",
+                    process=False,
+                ).peak  # fake tensors, for TabICL too
                 tensors, rss = run_limited(_train_child, name, support, features, lora, 2, time="30min")
                 out.append({"case": f"{name} {'LoRA r8' if lora else 'full'} step, support {support}, "
                                     f"{features} features, 2 episodes", "estimated": estimated, "tensors": tensors,

@@ -602,8 +602,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--test", help="a held-out CSV/Parquet file to score the chosen model on")
     fit.add_argument("--out", default="tightfit-run", help="where model/, run.json and report.html go")
     fit.add_argument("--cv", type=int, default=3, help="cross-validation folds")
-    fit.add_argument("--decision-metric", default="balanced_accuracy",
-                     help="tune the decision threshold for: balanced_accuracy | f1_score | accuracy | mcc | none")
+    fit.add_argument(
+        "--decision-metric",
+        default="balanced_accuracy",
+        help="tune the decision threshold for: balanced_accuracy | f1_score | accuracy | mcc | none",
+    )
     fit.add_argument("--models", help="comma-separated subset of the candidates, e.g. 'TinyTFM zero-shot,LightGBM'")
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
     fit.set_defaults(run=_fit)
@@ -612,8 +615,13 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("data", help="CSV (any delimiter, maybe compressed) or Parquet with the training columns")
     pred.add_argument("--out", default="predictions.csv", help="where the predictions go (CSV)")
     pred.add_argument("--proba", action="store_true", help="add one probability column per class")
-    pred.add_argument("--interval", type=float, default=None, metavar="COVERAGE",
-                      help="regression (TinyTFM): add the central interval of this coverage, e.g. 0.8, as lower/upper")
+    pred.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="COVERAGE",
+        help="regression (TinyTFM): add the central interval of this coverage, e.g. 0.8, as lower/upper",
+    )
     pred.add_argument("--chunk-rows", type=int, default=50_000, help="rows read and predicted at a time")
     pred.add_argument("--trust", action="store_true", help="allow pickle files (old runs, TabICL, TabPFN)")
     pred.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -645,27 +653,44 @@ def build_parser() -> argparse.ArgumentParser:
     fc = commands.add_parser("forecast", help="the best forecaster validated within a time budget")
     fc.add_argument("data", help="CSV/Parquet in long format: unique_id, ds, y")
     fc.add_argument("--horizon", type=int, help="steps to forecast (required unless --from)")
-    fc.add_argument("--from", dest="from_run", metavar="RUN_DIR",
-                    help="forecast DATA (newer history) with the forecaster saved in RUN_DIR, without refitting")
+    fc.add_argument(
+        "--from",
+        dest="from_run",
+        metavar="RUN_DIR",
+        help="forecast DATA (newer history) with the forecaster saved in RUN_DIR, without refitting",
+    )
     fc.add_argument("--season", type=int, default=1, help="points per season (1: none)")
     fc.add_argument("--time", help="time budget for the whole run, e.g. 2min")
     fc.add_argument("--latency", help="p95 limit on forecasting one series with a fitted model, e.g. 20ms")
     fc.add_argument("--models", help="comma-separated subset of the stack, e.g. AutoETS,LightGBM")
     fc.add_argument("--metric", default="mase", help="mase | smape | rmse | mae")
     fc.add_argument("--windows", type=int, default=3, help="rolling-origin validation windows")
-    fc.add_argument("--step", type=int, default=None,
-                    help="points between validation cut-offs (default: a horizon, closer when the series are short)")
-    fc.add_argument("--ensemble", choices=["statistical", "best", "median", "weighted", "auto"], default="statistical",
-                    help="statistical (default): the mean of AutoETS, AutoTheta and AutoARIMA (AutoARIMA alone on "
-                         "series of at most 50 points) unless one model is clearly better on validation; best: the "
-                         "best model alone; or combine the top 3: their median, inverse-error weighted mean, or "
-                         "whichever validates best")
-    fc.add_argument("--pretrain", metavar="RELATED",
-                    help="CSV/Parquet of related series (same frequency): the neural models also enter pretrained")
-    fc.add_argument("--chronos", metavar="PATH",
-                    help="a local Chronos-Bolt checkpoint folder: the zero-shot model joins the stack")
-    fc.add_argument("--out", default="tightfit-forecast",
-                    help="where forecasts.csv, model/, leaderboard.csv and forecast.png go")
+    fc.add_argument(
+        "--step",
+        type=int,
+        default=None,
+        help="points between validation cut-offs (default: a horizon, closer when the series are short)",
+    )
+    fc.add_argument(
+        "--ensemble",
+        choices=["statistical", "best", "median", "weighted", "auto"],
+        default="statistical",
+        help="statistical (default): the mean of AutoETS, AutoTheta and AutoARIMA (AutoARIMA alone on "
+        "series of at most 50 points) unless one model is clearly better on validation; best: the "
+        "best model alone; or combine the top 3: their median, inverse-error weighted mean, or "
+        "whichever validates best",
+    )
+    fc.add_argument(
+        "--pretrain",
+        metavar="RELATED",
+        help="CSV/Parquet of related series (same frequency): the neural models also enter pretrained",
+    )
+    fc.add_argument(
+        "--chronos", metavar="PATH", help="a local Chronos-Bolt checkpoint folder: the zero-shot model joins the stack"
+    )
+    fc.add_argument(
+        "--out", default="tightfit-forecast", help="where forecasts.csv, model/, leaderboard.csv and forecast.png go"
+    )
     fc.add_argument("--quiet", action="store_true", help="no progress bar")
     fc.set_defaults(run=_forecast)
     lab = commands.add_parser("label", help="which rows to label next (active learning), or --simulate")
@@ -677,8 +702,11 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--model", default="TinyTFM", help="a TabularPipeline model name")
     lab.add_argument("--budget", default="", help="e.g. labels=200")
     lab.add_argument("--out", default="to_label.csv", help="the CSV of rows to label (a folder with --simulate)")
-    lab.add_argument("--simulate", action="store_true",
-                     help="POOL is fully labelled: compare the strategy with random sampling on a held-out quarter")
+    lab.add_argument(
+        "--simulate",
+        action="store_true",
+        help="POOL is fully labelled: compare the strategy with random sampling on a held-out quarter",
+    )
     lab.add_argument("--rounds", type=int, default=8, help="with --simulate: query rounds")
     lab.add_argument("--quiet", action="store_true", help="no progress bar")
     lab.set_defaults(run=_label)
@@ -709,11 +737,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", default="", help="base recipe, e.g. micro_batch=64,epochs=3")
         if name == "plan":
             sub.add_argument("--plot", help="write the Pareto chart here too (PNG; it is always in --out)")
-            sub.add_argument("--time", help="time for planning itself, e.g. 1min (--budget time= bounds the planned "
-                             "training run); trials stop at it and the configs measured so far are kept")
+            sub.add_argument(
+                "--time",
+                help="time for planning itself, e.g. 1min (--budget time= bounds the planned "
+                "training run); trials stop at it and the configs measured so far are kept",
+            )
             sub.add_argument("--out", default="tightfit-plan", help="where report.html, run.json, leaderboard.csv go")
-            sub.add_argument("--world-size", type=int, default=1, help="plan per rank for this many devices (DDP, "
-                             "FSDP on CUDA) and write the launch files (torchrun line, Accelerate config, script)")
+            sub.add_argument(
+                "--world-size",
+                type=int,
+                default=1,
+                help="plan per rank for this many devices (DDP, "
+                "FSDP on CUDA) and write the launch files (torchrun line, Accelerate config, script)",
+            )
             sub.add_argument("--nodes", type=int, default=1, help="with --world-size: machines the ranks span")
             sub.add_argument("--quiet", action="store_true", help="no progress bar")
         sub.set_defaults(run=run)

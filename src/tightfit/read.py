@@ -75,9 +75,7 @@ def read_table(path: str | Path) -> tuple[Any, list[str]]:
     return _non_empty(frame, path), notes
 
 
-def read_table_chunks(
-    path: str | Path, rows: int, text_columns: Iterable[str] = ()
-) -> tuple[Iterator[Any], list[str]]:
+def read_table_chunks(path: str | Path, rows: int, text_columns: Iterable[str] = ()) -> tuple[Iterator[Any], list[str]]:
     """Read ``path`` ``rows`` rows at a time, so memory stays bounded however big the file is; returns
     ``(frames, notes)``. Each frame keeps the row numbers of the whole file as its index. ``text_columns`` are
     read as text in every chunk (a chunk of only digits would otherwise turn a text column into numbers)."""

@@ -13,8 +13,14 @@ from typing import Any
 
 from tightfit.files import atomic_save
 
-__all__ = ["plot_forecast", "plot_learning_curves", "plot_memory_time", "plot_memory_timeline", "plot_quality_cost",
-           "plot_size_latency"]
+__all__ = [
+    "plot_forecast",
+    "plot_learning_curves",
+    "plot_memory_time",
+    "plot_memory_timeline",
+    "plot_quality_cost",
+    "plot_size_latency",
+]
 
 _MB = 1e6
 

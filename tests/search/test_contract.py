@@ -34,8 +34,9 @@ def _compress(digits):
 def _forecast(elnino_df):
     models = ["Naive", "SeasonalNaive", "DLinear"]
     Forecaster(horizon=12, season_length=12, models=models[:2], verbose=False).fit(elnino_df)  # imports, JIT warm
-    fc = Forecaster(horizon=12, season_length=12, budget=Budget(time="1s", size="1MB"), models=models,
-                    verbose=False).fit(elnino_df)  # DLinear: stopped at the deadline or skipped after one window
+    fc = Forecaster(
+        horizon=12, season_length=12, budget=Budget(time="1s", size="1MB"), models=models, verbose=False
+    ).fit(elnino_df)  # DLinear: stopped at the deadline or skipped after one window
     assert fc.search_["DLinear"].status in ("skipped", "over_limit") and fc.search_["DLinear"].verdict.limit == "time"
     return fc.search_
 

@@ -30,8 +30,9 @@ def test_regression_logistic_and_a_decision_threshold_survive_the_round_trip(mix
     back = TabularPipeline.load(strict.save(tmp_path / "c"))
     assert back.decision == 0.9
     np.testing.assert_array_equal(back.predict(X_test), strict.predict(X_test))
-    assert (back.predict(X_test) == "malignant").mean() < (TabularPipeline(model_name="LogisticRegression")
-                                                           .fit(X, y).predict(X_test) == "malignant").mean()
+    assert (back.predict(X_test) == "malignant").mean() < (
+        TabularPipeline(model_name="LogisticRegression").fit(X, y).predict(X_test) == "malignant"
+    ).mean()
 
 
 def test_saving_again_replaces_the_folder_whole(fitted, tmp_path):
@@ -99,8 +100,12 @@ def test_a_skops_file_naming_an_untrusted_type_is_refused_before_it_is_built(fit
         (lambda f: (f / "model.safetensors").write_bytes((f / "model.safetensors").read_bytes()[:500]), "safetensors"),
         (lambda f: (f / "processor.skops").write_bytes((f / "processor.skops").read_bytes()[:300]), "skops"),
         (lambda f: (f / "pipeline.json").write_text('{"format": "tightfit.tabular_pipeline", "format'), "JSON"),
-        (lambda f: (f / "pipeline.json").write_text(
-            (f / "pipeline.json").read_text().replace('"format_version": 2', '"format_version": 9')), "version 9"),
+        (
+            lambda f: (f / "pipeline.json").write_text(
+                (f / "pipeline.json").read_text().replace('"format_version": 2', '"format_version": 9')
+            ),
+            "version 9",
+        ),
         (lambda f: (f / "estimator.skops").unlink(), "does not exist"),
     ],
     ids=["truncated-weights", "truncated-processor", "truncated-header", "future-version", "missing-file"],

@@ -111,8 +111,9 @@ def test_cli_fit_ends_within_its_time_budget_and_saves_the_best_finished_model(t
     )
     out = tmp_path / "run"
     began = time.perf_counter()
-    code = main(["fit", str(tmp_path / "wine.csv"), "--target", "cultivar", "--budget", "time=8s",
-                 "--out", str(out), "--quiet"])  # fmt: skip  (all seven candidates: the fine-tunes cannot finish)
+    code = main(
+        ["fit", str(tmp_path / "wine.csv"), "--target", "cultivar", "--budget", "time=8s", "--out", str(out), "--quiet"]
+    )  # fmt: skip  (all seven candidates: the fine-tunes cannot finish)
     elapsed = time.perf_counter() - began
     assert code == 0 and elapsed < 1.02 * 8 + 2  # issue #20: the report and the saved model included
     run = json.loads((out / "run.json").read_text())

@@ -109,8 +109,9 @@ def test_many_classes_select_with_classes_coded_directly():
     10 classes, 800 x 20); the selecting member codes the classes directly and still finds the noise columns."""
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(1000, 20, n_informative=8, n_redundant=2, n_classes=10, n_clusters_per_class=1,
-                               shuffle=False, random_state=0)  # columns 0-7 informative, 8-9 redundant, 10-19 noise
+    X, y = make_classification(
+        1000, 20, n_informative=8, n_redundant=2, n_classes=10, n_clusters_per_class=1, shuffle=False, random_state=0
+    )  # columns 0-7 informative, 8-9 redundant, 10-19 noise
     chosen = TinyTFMClassifier(n_estimators=2, device="cpu").fit(X[:800], y[:800])
     assert chosen.one_vs_rest() and chosen._selection_member().multiclass == "direct"
     assert len(chosen.selected_features_) == 8 and chosen.selected_features_.max() < 10

@@ -106,8 +106,11 @@ def test_checkpoint_round_trip_is_bit_for_bit_with_a_card(tmp_path, model):
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"d_model": 30, "n_heads": 4}, "d_model"), ({"max_classes": 1}, "max_classes"),
-     ({"features_per_token": 0}, "features_per_token")],
+    [
+        ({"d_model": 30, "n_heads": 4}, "d_model"),
+        ({"max_classes": 1}, "max_classes"),
+        ({"features_per_token": 0}, "features_per_token"),
+    ],
 )
 def test_bad_architecture_is_rejected_where_typed(kwargs, field):
     with pytest.raises(ConfigError, match=field):

@@ -95,8 +95,10 @@ class MemoryMonitor:
     def __init__(self, interval_ms: float = 10.0, device: str = "auto") -> None:
         from tightfit.params import Interval, check
 
-        check("MemoryMonitor", interval_ms=(interval_ms, Interval(float, 0, closed="right",
-                                                                   what="a positive number of milliseconds")))
+        check(
+            "MemoryMonitor",
+            interval_ms=(interval_ms, Interval(float, 0, closed="right", what="a positive number of milliseconds")),
+        )
         self.interval_s = interval_ms / 1000.0
         self.cuda_index = self._cuda_index(device)
         self.timeline = Timeline()

@@ -389,8 +389,9 @@ class _Screen:
         peak = _budgeted_peak(est)
         if cap is not None and peak > (1 - SAFETY_MARGIN) * cap:
             margin = "" if peak > cap else f" less the {SAFETY_MARGIN:.0%} safety margin"
-            return Verdict.over_limit("memory", peak, cap,
-                                      f"estimated peak {format_bytes(peak)} > budget {format_bytes(cap)}{margin}")
+            return Verdict.over_limit(
+                "memory", peak, cap, f"estimated peak {format_bytes(peak)} > budget {format_bytes(cap)}{margin}"
+            )
         return None
 
 
@@ -421,5 +422,6 @@ def _choose(fits: list[Entry], probe: QualityProbe | None) -> tuple[Entry, str]:
         fits = [e for e in fits if e.measured.extra["val_loss"] <= best + probe.tolerance * abs(best)]
     winner = min(fits, key=lambda e: e.measured.extra["seconds_per_sample_s"])
     reason = "fastest that fits" + (
-        f" with validation loss within {probe.tolerance:.0%} of the best" if probe is not None else "")
+        f" with validation loss within {probe.tolerance:.0%} of the best" if probe is not None else ""
+    )
     return winner, reason

@@ -97,4 +97,3 @@ def check_executor(owner: str, executor: str | None, allowed: Sequence[str] = tu
     check(owner, executor=(executor, *([None] if optional else []), Options(*allowed)))
     if executor == "ray":
         require_ray()
-

@@ -81,12 +81,24 @@ def judge(measured: Measured, budget: Budget, applies: Iterable[str], margin: fl
     if "ram" in applies and budget.ram is not None and (measured.peak_bytes or 0) > budget.ram:
         broken.append(Verdict.over_limit("ram", measured.peak_bytes, budget.ram))
     if "time" in applies and budget.time is not None and (measured.projected_s or 0) > budget.time:
-        broken.append(Verdict.over_limit("time", measured.projected_s, budget.time, (
-            f"predicted fit time {format_seconds(measured.projected_s)} > budget {format_seconds(budget.time)}")))
+        broken.append(
+            Verdict.over_limit(
+                "time",
+                measured.projected_s,
+                budget.time,
+                (f"predicted fit time {format_seconds(measured.projected_s)} > budget {format_seconds(budget.time)}"),
+            )
+        )
     if "latency" in applies and budget.latency is not None and (measured.latency_p95_s or 0) > budget.latency:
         batch = f" at batch {measured.latency_batch}" if measured.latency_batch else ""
-        broken.append(Verdict.over_limit("latency", measured.latency_p95_s, budget.latency, (
-            f"latency p95 {format_seconds(measured.latency_p95_s)}{batch} > {format_seconds(budget.latency)}")))
+        broken.append(
+            Verdict.over_limit(
+                "latency",
+                measured.latency_p95_s,
+                budget.latency,
+                (f"latency p95 {format_seconds(measured.latency_p95_s)}{batch} > {format_seconds(budget.latency)}"),
+            )
+        )
     if "size" in applies and budget.size is not None and (measured.size_bytes or 0) > budget.size:
         broken.append(Verdict.over_limit("size", measured.size_bytes, budget.size))
     return _merge(broken)
@@ -297,7 +309,8 @@ def _time_to_start(entry: Entry, deadline, min_seconds: float) -> tuple[bool, fl
     floor = f" (none is started with less than {format_seconds(min_seconds)})" if left > 1e-3 else ""
     entry.verdict = Verdict.skipped(
         f"the time budget ran out before it started: {format_seconds(left)} left of "
-        f"{format_seconds(deadline.seconds)}{floor}", "time"
+        f"{format_seconds(deadline.seconds)}{floor}",
+        "time",
     )
     return False, left
 

@@ -80,7 +80,14 @@ def _oof_decision(y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray, np.nd
 
 
 def _evaluate_candidate(
-    task: str, X, y, cv: int, seed: int, decision_metric: str | None, budget: Budget, candidate: Candidate,
+    task: str,
+    X,
+    y,
+    cv: int,
+    seed: int,
+    decision_metric: str | None,
+    budget: Budget,
+    candidate: Candidate,
     time_left: float | None,
 ):
     """In the child: cross-validate (tuning the decision rule on out-of-fold probabilities), refit on everything,
@@ -280,8 +287,13 @@ class AutoFit:
             self.notes_.append(f"{len(y):,} rows: candidates ordered by a probe on {PROBE_ROWS} rows "
                                f"(predicted search cost: {listed})")  # fmt: skip
         entries = [
-            Entry(c.label, c, details={"predicted_s": round(predicted[c.label], 2)}
-                  if c.label in predicted and np.isfinite(predicted[c.label]) else {})
+            Entry(
+                c.label,
+                c,
+                details={"predicted_s": round(predicted[c.label], 2)}
+                if c.label in predicted and np.isfinite(predicted[c.label])
+                else {},
+            )
             for c in candidates
         ]
         self.search_ = run_candidates(

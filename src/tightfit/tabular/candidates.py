@@ -51,25 +51,50 @@ def _classification(candidate: Candidate) -> CandidateFor:
     return lambda task: candidate if task == "classification" else None
 
 
-CANDIDATES.register("TinyTFM zero-shot", _both(Candidate("TinyTFM zero-shot", "TinyTFM")),
-                    relaxes=("data", "time"), rank=1, summary="the shipped tabular foundation model, in context")
-CANDIDATES.register("LogisticRegression", _classification(Candidate("LogisticRegression", "LogisticRegression")),
-                    relaxes=("latency", "size", "time", "memory"), rank=20, summary="a linear baseline")
-CANDIDATES.register("LightGBM", _both(Candidate("LightGBM", "LightGBM")),
-                    relaxes=("latency", "time", "memory"), rank=21, summary="gradient-boosted trees")
+CANDIDATES.register(
+    "TinyTFM zero-shot",
+    _both(Candidate("TinyTFM zero-shot", "TinyTFM")),
+    relaxes=("data", "time"),
+    rank=1,
+    summary="the shipped tabular foundation model, in context",
+)
+CANDIDATES.register(
+    "LogisticRegression",
+    _classification(Candidate("LogisticRegression", "LogisticRegression")),
+    relaxes=("latency", "size", "time", "memory"),
+    rank=20,
+    summary="a linear baseline",
+)
+CANDIDATES.register(
+    "LightGBM",
+    _both(Candidate("LightGBM", "LightGBM")),
+    relaxes=("latency", "time", "memory"),
+    rank=21,
+    summary="gradient-boosted trees",
+)
 CANDIDATES.register("RandomForest", lambda task: Candidate(
     "RandomForest", "RandomForest", model_params={"n_estimators": 300} if task == "classification" else {}),
     relaxes=("data",), rank=22, summary="a random forest")  # fmt: skip
-CANDIDATES.register("Ridge", lambda task: Candidate("Ridge", "Ridge") if task == "regression" else None,
-                    relaxes=("latency", "size", "time", "memory"), rank=23, summary="a linear regression baseline")
+CANDIDATES.register(
+    "Ridge",
+    lambda task: Candidate("Ridge", "Ridge") if task == "regression" else None,
+    relaxes=("latency", "size", "time", "memory"),
+    rank=23,
+    summary="a linear regression baseline",
+)
 CANDIDATES.register("TinyTFM ensemble", _both(Candidate(
     "TinyTFM ensemble", "TinyTFM", model_params={"n_estimators": 8})), relaxes=("data",), rank=2,
     summary="8 TinyTFM members; a classifier's read only the columns that help on its context")  # fmt: skip
 CANDIDATES.register("TinyTFM LoRA", _classification(Candidate(
     "TinyTFM LoRA", "TinyTFM", "peft", _FINE_TUNE | {"peft_config": {"r": 8, "lora_alpha": 16}})),
     relaxes=("data",), rank=5, summary="TinyTFM fine-tuned with LoRA adapters")  # fmt: skip
-CANDIDATES.register("TinyTFM full FT", _classification(Candidate("TinyTFM full FT", "TinyTFM", "base-ft", _FINE_TUNE)),
-                    relaxes=("data",), rank=6, summary="TinyTFM fully fine-tuned on episodes of the table")
+CANDIDATES.register(
+    "TinyTFM full FT",
+    _classification(Candidate("TinyTFM full FT", "TinyTFM", "base-ft", _FINE_TUNE)),
+    relaxes=("data",),
+    rank=6,
+    summary="TinyTFM fully fine-tuned on episodes of the table",
+)
 
 
 def default_candidates(task: str) -> list[Candidate]:

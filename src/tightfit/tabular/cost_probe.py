@@ -47,6 +47,7 @@ def order_by_probe(
     for candidate in candidates:
         if candidate.tuning_strategy != "inference":
             continue
+
         def build(c=candidate):
             return TabularPipeline(c.model_name, task_type=task, model_params=c.model_params)
 

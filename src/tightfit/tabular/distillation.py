@@ -95,9 +95,7 @@ def _trimmed(regressor: Any) -> Any:
     return regressor
 
 
-def distil(
-    pipe: Any, X: Any, student: str = "LightGBM", synthetic: float = 3.0, random_state: int = 0
-) -> Any:
+def distil(pipe: Any, X: Any, student: str = "LightGBM", synthetic: float = 3.0, random_state: int = 0) -> Any:
     """A student pipeline that imitates the fitted classification ``pipe`` on the rows of ``X`` (the training
     rows, or any unlabelled rows from the same table) and ``synthetic`` times as many synthetic rows."""
     check("distil", student=(student, Options(*STUDENTS)), synthetic=(synthetic, Interval(float, 0)),

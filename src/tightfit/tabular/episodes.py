@@ -149,4 +149,3 @@ class EpisodeBatches(Dataset):
         query = np.take(order, np.arange(start, start + self.query_size), mode="wrap")
         rest = np.setdiff1d(np.arange(len(self.y)), query, assume_unique=True)
         return rng.choice(rest, size=self.support_size, replace=False), query
-

@@ -27,8 +27,15 @@ import torch
 from tightfit.tabular.member_rules import class_shift, one_vs_rest, quantile_transformed
 from tightfit.units import format_bytes
 
-__all__ = ["PredictSettings", "PredictionPlan", "distinct_members", "numpy_bytes", "plan_prediction", "predict_peak",
-           "tensor_limit"]
+__all__ = [
+    "PredictSettings",
+    "PredictionPlan",
+    "distinct_members",
+    "numpy_bytes",
+    "plan_prediction",
+    "predict_peak",
+    "tensor_limit",
+]
 
 PREDICT_MARGIN = 0.10  # the share of a memory budget a prediction plan keeps free (as the training planner does)
 # On the CPU a first prediction grows RSS by more than its tensors (benchmarks/tfm_memory.py, fresh children):
@@ -85,8 +92,14 @@ def numpy_bytes(query_block: int, n_features: int) -> int:
     return query_block * n_features * _NUMPY_BYTES_PER_CELL
 
 
-def distinct_members(s: PredictSettings, config, n_classes: int, n_context: int | None, multiclass: str = "auto",
-                     shared_inputs: bool = True) -> int:
+def distinct_members(
+    s: PredictSettings,
+    config,
+    n_classes: int,
+    n_context: int | None,
+    multiclass: str = "auto",
+    shared_inputs: bool = True,
+) -> int:
     """The members an in-context estimator computes under ``s`` (``InContextEstimator._distinct``): when the
     context holds every one of the ``n_context`` labelled rows (``None``, unknown: every member counts), the model
     has one cell per token and every member reads the same inputs (``shared_inputs``: not random column subsets),
@@ -110,8 +123,14 @@ def cache_bytes(config, context_rows: int, n_features: int, contexts: int) -> in
 
 
 def predict_peak(
-    model, settings: PredictSettings, n_features: int, n_classes: int, device: str = "cpu", multiclass: str = "auto",
-    n_context: int | None = None, shared_inputs: bool = True,
+    model,
+    settings: PredictSettings,
+    n_features: int,
+    n_classes: int,
+    device: str = "cpu",
+    multiclass: str = "auto",
+    n_context: int | None = None,
+    shared_inputs: bool = True,
 ) -> int:
     """Peak tensor bytes of predicting with ``model`` (a TinyTFM) under ``settings``; see the module docstring.
     ``n_context``: the labelled rows (``None``, unknown: every member counted as distinct); ``shared_inputs``: see
@@ -134,8 +153,14 @@ class _FakeTwin:
 
 
 def _fake_run(
-    twin: _FakeTwin, s: PredictSettings, n_features: int, n_classes: int, device: str, multiclass: str,
-    n_context: int | None, shared_inputs: bool,
+    twin: _FakeTwin,
+    s: PredictSettings,
+    n_features: int,
+    n_classes: int,
+    device: str,
+    multiclass: str,
+    n_context: int | None,
+    shared_inputs: bool,
 ) -> int:
     """Encode one context while the other (distinct) members' caches are held, then predict one query block."""
     from tightfit.measure.tracker import TensorTracker

@@ -327,8 +327,10 @@ class TabularPipeline:
             )  # fmt: skip
         model.set_params(**plan.settings.as_params())
         if plan.steps:
-            self.notes_.append(f"prediction planned for memory={format_bytes(self.budget.memory)} (estimated peak "
-                               f"{format_bytes(plan.peak)} over {format_bytes(held)} held): " + "; ".join(plan.steps))
+            self.notes_.append(
+                f"prediction planned for memory={format_bytes(self.budget.memory)} (estimated peak "
+                f"{format_bytes(plan.peak)} over {format_bytes(held)} held): " + "; ".join(plan.steps)
+            )
         return plan
 
     def _check_target(self, X: Any, y: Any) -> tuple[Any, np.ndarray]:

@@ -99,8 +99,9 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         except ValueError as error:
             if "variance threshold" not in str(error):
                 raise
-            raise DataError("every column of X is constant (or empty) in the training rows; nothing to learn "
-                            "from.") from None
+            raise DataError(
+                "every column of X is constant (or empty) in the training rows; nothing to learn from."
+            ) from None
         if self.drop_constant:
             encoded = self.transformer_["columns"].get_feature_names_out()
             constant = list(encoded[~self.transformer_["constant"].get_support()])
@@ -120,8 +121,9 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         by_step = {
             "numbers": FunctionTransformer(_numbers, feature_names_out="one-to-one"),  # numeric and boolean columns
             "datetime": FunctionTransformer(_datetime_parts, feature_names_out=_datetime_names),
-            "categorical": make_pipeline(FunctionTransformer(_as_text, feature_names_out="one-to-one"),
-                                         self._encoder()),
+            "categorical": make_pipeline(
+                FunctionTransformer(_as_text, feature_names_out="one-to-one"), self._encoder()
+            ),
         }
         runs: list[tuple[str, list[int]]] = []  # consecutive columns of one step: the output keeps the table's order
         for position, kind in enumerate(self.kinds_.values()):
@@ -130,8 +132,10 @@ class TableProcessor(TransformerMixin, BaseEstimator):
                 runs[-1][1].append(position)
             else:
                 runs.append((step, [position]))
-        columns = ColumnTransformer([(f"{step}_{i}", clone(by_step[step]), positions)
-                                     for i, (step, positions) in enumerate(runs)], verbose_feature_names_out=False)
+        columns = ColumnTransformer(
+            [(f"{step}_{i}", clone(by_step[step]), positions) for i, (step, positions) in enumerate(runs)],
+            verbose_feature_names_out=False,
+        )
         steps = [("columns", columns)]
         if self.drop_constant:
             steps.append(("constant", VarianceThreshold(0.0)))
@@ -237,6 +241,7 @@ class TableProcessor(TransformerMixin, BaseEstimator):
                     f"column {str(column)!r} was {kind} when the pipeline was fitted, but row {row} holds "
                     f"{value!r}; fix the value or leave the cell empty (missing)."
                 )
+
 
 def _numbers(frame) -> np.ndarray:
     """Numbers (booleans as 0/1) as float64; infinities count as missing, magnitudes past 1e30 are clipped."""

@@ -145,8 +145,10 @@ def build_architecture(model_name: str, config: dict[str, Any] | None = None) ->
 def _episode(batch: int, support: int, query: int, features: int, n_classes: int):
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch, support + query, features, generator=generator)
-    return x, torch.randint(0, n_classes, (batch, support), generator=generator), torch.randint(
-        0, n_classes, (batch, query), generator=generator
+    return (
+        x,
+        torch.randint(0, n_classes, (batch, support), generator=generator),
+        torch.randint(0, n_classes, (batch, query), generator=generator),
     )
 
 

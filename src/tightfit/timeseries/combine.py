@@ -27,9 +27,22 @@ from tightfit.search.evidence import clear_gain
 from tightfit.timeseries.intervals import reach
 from tightfit.timeseries.metrics import forecast_scores
 
-__all__ = ["CLEAR_GAIN_STANDARD_ERRORS", "ENSEMBLE", "ENSEMBLES", "SHORT_HISTORY", "SHORT_PRIOR", "STATISTICAL",
-           "Combination", "ValidationRecord", "choose_combination", "choose_like_for_like", "combine_records",
-           "combine_values", "describe_members", "statistical_prior"]
+__all__ = [
+    "CLEAR_GAIN_STANDARD_ERRORS",
+    "ENSEMBLE",
+    "ENSEMBLES",
+    "SHORT_HISTORY",
+    "SHORT_PRIOR",
+    "STATISTICAL",
+    "Combination",
+    "ValidationRecord",
+    "choose_combination",
+    "choose_like_for_like",
+    "combine_records",
+    "combine_values",
+    "describe_members",
+    "statistical_prior",
+]
 
 ENSEMBLE = "Ensemble"  # the name a combined forecast goes by (its columns, its calibration)
 ENSEMBLES = ("statistical", "median", "weighted", "auto")

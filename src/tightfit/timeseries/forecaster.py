@@ -333,8 +333,12 @@ class Forecaster:
             left, need = deadline.left(), _final_cost(entry)
             what = "final fit and save" if "save_estimate_s" in entry.details else "final fit"
             if left is not None and need > left:
-                entry.verdict = Verdict.over_limit("time", need, left, (
-                    f"validated, but its {what} need ~{format_seconds(need)}, {format_seconds(max(left, 0))} left"))
+                entry.verdict = Verdict.over_limit(
+                    "time",
+                    need,
+                    left,
+                    (f"validated, but its {what} need ~{format_seconds(need)}, {format_seconds(max(left, 0))} left"),
+                )
                 passed.append(entry)
                 continue
             try:

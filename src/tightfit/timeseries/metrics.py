@@ -29,8 +29,9 @@ def mase(y_true: np.ndarray, y_pred: np.ndarray, y_train: np.ndarray, season_len
     return float(np.mean(np.abs(y_true - y_pred)) / mase_scale(y_train, season_length))
 
 
-def msis(y_true: np.ndarray, lo: np.ndarray, hi: np.ndarray, y_train: np.ndarray, season_length: int,
-         level: float) -> float:
+def msis(
+    y_true: np.ndarray, lo: np.ndarray, hi: np.ndarray, y_train: np.ndarray, season_length: int, level: float
+) -> float:
     """M4's mean scaled interval score of the ``level``% interval ``[lo, hi]`` (lower is better)."""
     y_true, lo, hi = (np.asarray(v, dtype=float) for v in (y_true, lo, hi))
     alpha = 1 - level / 100

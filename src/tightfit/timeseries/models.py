@@ -228,8 +228,7 @@ class LightGBMLags(_FitThenPredict):
         calendar = pd.api.types.is_datetime64_any_dtype(frame["ds"])
         model = LGBMRegressor(n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=5,
                               random_state=seed, verbose=-1, n_jobs=1)  # fmt: skip
-        forecaster = _mlforecast(model, freq, lags, season_length, calendar).fit(_scaled(frame)[0],
-                                                                                 static_features=[])
+        forecaster = _mlforecast(model, freq, lags, season_length, calendar).fit(_scaled(frame)[0], static_features=[])
         return FittedLightGBM(forecaster.models_["mean"].booster_, lags, season_length, h, calendar)
 
 
@@ -536,6 +535,7 @@ class FittedChronos:
             self._pipeline = BaseChronosPipeline.from_pretrained(self.path, device_map=device,
                                                                  torch_dtype=torch.float32)  # fmt: skip
         context = [torch.tensor(y) for y in series_values(history).values()]
+
         def bound(lv: int, side: int) -> float:  # rounded: 0.5 - 0.4 is 0.0999..., outside Chronos' 0.1
             return round(0.5 + side * lv / 200, 6)
 
@@ -575,23 +575,53 @@ def _neural(name: str) -> ModelFactory:
     return lambda augment, chronos, device: NeuralForecaster(name, augment=augment, device=device)
 
 
-MODELS.register("SeasonalNaive", _stats("SeasonalNaive", search=False), relaxes=("time",), rank=1,
-                summary="last season repeated (statsforecast)")
-MODELS.register("Naive", _stats("Naive", seasonal=False, search=False), relaxes=("time",), rank=2,
-                summary="last value repeated")
-MODELS.register("AutoETS", _stats("AutoETS"), relaxes=("time", "data"), rank=3,
-                summary="exponential smoothing, automatic (statsforecast)")
-MODELS.register("AutoTheta", _stats("AutoTheta"), relaxes=("time", "data"), rank=4,
-                summary="Theta method, automatic (statsforecast)")
-MODELS.register("LightGBM", lambda augment, chronos, device: LightGBMLags(), relaxes=("time",), rank=5,
-                summary="gradient boosting on lags, one model across series")
+MODELS.register(
+    "SeasonalNaive",
+    _stats("SeasonalNaive", search=False),
+    relaxes=("time",),
+    rank=1,
+    summary="last season repeated (statsforecast)",
+)
+MODELS.register(
+    "Naive", _stats("Naive", seasonal=False, search=False), relaxes=("time",), rank=2, summary="last value repeated"
+)
+MODELS.register(
+    "AutoETS",
+    _stats("AutoETS"),
+    relaxes=("time", "data"),
+    rank=3,
+    summary="exponential smoothing, automatic (statsforecast)",
+)
+MODELS.register(
+    "AutoTheta",
+    _stats("AutoTheta"),
+    relaxes=("time", "data"),
+    rank=4,
+    summary="Theta method, automatic (statsforecast)",
+)
+MODELS.register(
+    "LightGBM",
+    lambda augment, chronos, device: LightGBMLags(),
+    relaxes=("time",),
+    rank=5,
+    summary="gradient boosting on lags, one model across series",
+)
 MODELS.register("DLinear", _neural("DLinear"), rank=6, summary="DLinear through the training engine")
 MODELS.register("AutoARIMA", _stats("AutoARIMA"), rank=7, summary="ARIMA, automatic order (statsforecast)")
 MODELS.register("NHITS", _neural("NHITS"), rank=8, summary="a small N-HiTS through the training engine")
-MODELS.register("ETS+NHITS", lambda augment, chronos, device: HybridForecaster(augment=augment, device=device),
-                rank=9, summary="AutoETS per series + N-HiTS on its residuals (a hybrid)")
-MODELS.register("ChronosBolt", lambda augment, chronos, device: ChronosBolt(chronos, device=device),
-                relaxes=("data",), rank=10, summary="Chronos-Bolt zero-shot from a local checkpoint")
+MODELS.register(
+    "ETS+NHITS",
+    lambda augment, chronos, device: HybridForecaster(augment=augment, device=device),
+    rank=9,
+    summary="AutoETS per series + N-HiTS on its residuals (a hybrid)",
+)
+MODELS.register(
+    "ChronosBolt",
+    lambda augment, chronos, device: ChronosBolt(chronos, device=device),
+    relaxes=("data",),
+    rank=10,
+    summary="Chronos-Bolt zero-shot from a local checkpoint",
+)
 STACK = tuple(MODELS)
 
 

@@ -1,12 +1,12 @@
 """A fitted :class:`~tightfit.timeseries.forecaster.Forecaster` as a folder that loads without running code.
 
-    model/
-      forecaster.json        format and version, settings, frequency, members, conformal widths and interval scales,
-                             notes, leaderboard
-      forecast.csv           the forecast made at fit (``predict()`` after loading)
-      <member>.skops         statsforecast's fitted models, one per series (only their own types are trusted)
-      <member>.txt           LightGBM's booster in its own text format
-      <member>.safetensors   DLinear / N-HiTS weights
+model/
+  forecaster.json        format and version, settings, frequency, members, conformal widths and interval scales,
+                         notes, leaderboard
+  forecast.csv           the forecast made at fit (``predict()`` after loading)
+  <member>.skops         statsforecast's fitted models, one per series (only their own types are trusted)
+  <member>.txt           LightGBM's booster in its own text format
+  <member>.safetensors   DLinear / N-HiTS weights
 """
 
 from __future__ import annotations

@@ -77,11 +77,23 @@ TECHNIQUES.register("lora", SearchKnob(
     options=lambda model, base, device: [{"lora": None}, {"lora": LoraSpec(r=8, alpha=16)}],
     cost=lambda c, base, device: 1.0 * (c.lora is not None),
 ), relaxes=("memory", "data"), rank=4, summary="LoRA adapters through PEFT, the base frozen")  # fmt: skip
-TECHNIQUES.register("optimizer", SearchKnob(
-    options=lambda model, base, device: [{"optimizer": o} for o in dict.fromkeys([base.optimizer, "adafactor"])],
-    cost=lambda c, base, device: 1.0 * (c.optimizer != base.optimizer),
-), relaxes=("memory",), rank=5, summary="a low-memory optimizer: adafactor (or adamw8bit with bitsandbytes)")
-TECHNIQUES.register("release_memory", SearchKnob(
-    options=lambda model, base, device: [],  # set by the planner's rule on the CPU, never enumerated
-    cost=lambda c, base, device: 0.0,
-), relaxes=("memory", "ram"), rank=6, summary="CPU/glibc: freed tensors go back to the OS at once (steady RSS)")
+TECHNIQUES.register(
+    "optimizer",
+    SearchKnob(
+        options=lambda model, base, device: [{"optimizer": o} for o in dict.fromkeys([base.optimizer, "adafactor"])],
+        cost=lambda c, base, device: 1.0 * (c.optimizer != base.optimizer),
+    ),
+    relaxes=("memory",),
+    rank=5,
+    summary="a low-memory optimizer: adafactor (or adamw8bit with bitsandbytes)",
+)
+TECHNIQUES.register(
+    "release_memory",
+    SearchKnob(
+        options=lambda model, base, device: [],  # set by the planner's rule on the CPU, never enumerated
+        cost=lambda c, base, device: 0.0,
+    ),
+    relaxes=("memory", "ram"),
+    rank=6,
+    summary="CPU/glibc: freed tensors go back to the OS at once (steady RSS)",
+)
