@@ -10,12 +10,13 @@ import time
 import psutil
 from sklearn.datasets import load_wine
 
+from tightfit.cli import main
 from tightfit.tabular import TabularPipeline
 
 
-def _fit(csv, out, models):
-    return [sys.executable, "-m", "tightfit.cli", "fit", str(csv), "--target", "y", "--models", models,
-            "--out", str(out), "--quiet"]  # fmt: skip
+def _fit(csv, out, models) -> list[str]:
+    """The arguments of `tightfit fit` on ``csv`` with ``models``, written to ``out``."""
+    return ["fit", str(csv), "--target", "y", "--models", models, "--out", str(out), "--quiet"]
 
 
 def _guarded(command: psutil.Process) -> list[psutil.Process]:
@@ -44,11 +45,13 @@ def test_kill_9_mid_run_keeps_the_previous_run_and_leaves_no_child(tmp_path):
     frame = data.frame.rename(columns={"target": "y"})
     frame.to_csv(tmp_path / "wine.csv", index=False)
     out = tmp_path / "run"
-    subprocess.run(_fit(tmp_path / "wine.csv", out, "logistic regression"), check=True, capture_output=True)
+    assert main(_fit(tmp_path / "wine.csv", out, "logistic regression")) == 0  # the previous run, made here
     before = (out / "run.json").read_text()
     model_bytes = {p.name: p.read_bytes() for p in (out / "model").iterdir()}
 
-    slow = subprocess.Popen(_fit(tmp_path / "wine.csv", out, "tinytfm full ft,tinytfm lora"))
+    slow = subprocess.Popen(
+        [sys.executable, "-m", "tightfit.cli", *_fit(tmp_path / "wine.csv", out, "tinytfm full ft,tinytfm lora")]
+    )
     command = psutil.Process(slow.pid)
     deadline = time.monotonic() + 120
     children = []
