@@ -145,6 +145,24 @@ def test_time_budget_stops_cleanly_and_keeps_best_weights(digits, make_net):
     assert Trainer(model, None, cfg).evaluate((X_val, y_val))["val_loss"] == pytest.approx(best, rel=1e-5)
 
 
+def test_a_time_budget_holds_back_the_checkpoint_the_run_ends_with(digits, make_net, monkeypatch, tmp_path):
+    from tightfit.train import engine
+
+    written = engine.save_checkpoint
+
+    def slow_save(*args, **kwargs):  # a large model's checkpoint: 0.4 s to write
+        time.sleep(0.4)
+        return written(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "save_checkpoint", slow_save)
+    X, y, _, _ = digits
+    cfg = TrainConfig(epochs=1000, micro_batch=256, checkpoint_dir=str(tmp_path), checkpoint_every=5, **QUIET)
+    result = Trainer(make_net(), None, cfg).fit((X, y), budget=Budget(time="2s"))
+    # the last periodic save priced the one the run ends with: without holding it back, 2.0 s + 0.4 s
+    assert result.stopped_by == "time" and result.wall_time_s <= 2.0
+    assert result.steps >= 10  # periodic saves were written (and timed) before the end
+
+
 def test_early_stopping_restores_the_best_epoch(digits, make_net):
     X, y, X_val, y_val = digits
     cfg = TrainConfig(

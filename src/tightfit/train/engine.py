@@ -63,6 +63,7 @@ __all__ = ["Trainer", "default_loss"]
 
 log = logging.getLogger(__name__)
 _TIME_SAFETY = 1.25  # predicted step time is padded by this factor before comparing with the time left
+_FINISH_S = 0.02  # held back for the end of a run: the memory monitor's last sample, the progress bar, the result
 
 
 def default_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -348,6 +349,8 @@ class Trainer:
         self._val_seconds = 0.0
         self._val_batches = _batch_count(val, cfg.micro_batch) if val is not None else 0
         self._best_weights: dict[str, torch.Tensor] | None = None
+        self._restore_s = 0.0  # the last copy of the best weights: loading them back at the end costs as much
+        self._save_s = 0.0  # the last checkpoint written: the end of the run writes one more
         world = self.world
         batches = StepBatches(dataset, cfg.effective_batch, cfg.accumulation, cfg.seed, world.rank, world.size)
         self._total_steps = len(batches) * cfg.epochs
@@ -401,8 +404,10 @@ class Trainer:
         for step_batch in steps:
             if state.global_step >= self._total_steps:
                 return "max_steps"
-            # the slowest recent step, plus the validation that closes the epoch, must still fit
-            if self._out_of_time(max(self._step_times[-5:], default=0.0) + self._expected_val_s()):
+            # the slowest recent step, the checkpoint it may write and the validation that closes the epoch must fit
+            saving = cfg.checkpoint_dir and (state.global_step + 1) % cfg.checkpoint_every == 0
+            step_s = max(self._step_times[-5:], default=0.0) + (self._save_s if saving else 0.0)
+            if self._out_of_time(step_s + self._expected_val_s()):
                 return "time"
             t0 = time.perf_counter()
             for group in self.optimizer.param_groups:
@@ -455,7 +460,9 @@ class Trainer:
         if better:
             state.best_metric, state.best_epoch, state.stale_epochs = value, row["epoch"], 0
             if rule is not None:
+                t0 = time.perf_counter()
                 self._best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                self._restore_s = time.perf_counter() - t0
             return False
         state.stale_epochs += 1
         return rule is not None and state.stale_epochs >= rule.patience
@@ -469,11 +476,17 @@ class Trainer:
         return self._val_batches * statistics.median(self._step_times) / self.current.accumulation
 
     def _out_of_time(self, next_work_s: float) -> bool:
-        """Would ``next_work_s`` more seconds (padded) overrun the time budget?"""
+        """Would ``next_work_s`` more seconds, and then ending the run, overrun the time budget? Ending is held
+        back too: restoring the best weights and writing the last checkpoint, priced by the last time each was
+        done (padded like the work), and a fixed allowance (a run that stopped itself on time overran by 1 ms
+        without it)."""
         if self.budget.time is None:
             return False
         elapsed = time.perf_counter() - self._started
-        return agree_any(elapsed + next_work_s * _TIME_SAFETY > self.budget.time, self.world)
+        ending = (self._restore_s if self.config.early_stopping is not None else 0.0) + (
+            self._save_s if self.config.checkpoint_dir else 0.0
+        )
+        return agree_any(elapsed + (next_work_s + ending) * _TIME_SAFETY + _FINISH_S > self.budget.time, self.world)
 
     def _guard_finite(self, loss: float, state: _LoopState) -> None:
         """A non-finite loss skipped its update; halve the LR and give up after ``max_bad_steps`` in a row."""
@@ -509,6 +522,13 @@ class Trainer:
     # -- checkpoints and the result ----------------------------------------------------------------------
     def _save(self, state: _LoopState, epoch_rng: dict | None) -> None:
         """Rank 0 writes the checkpoint (with every rank's RNG state: dropout differs per rank)."""
+        t0 = time.perf_counter()
+        try:
+            self._write_checkpoint(state, epoch_rng)
+        finally:
+            self._save_s = time.perf_counter() - t0
+
+    def _write_checkpoint(self, state: _LoopState, epoch_rng: dict | None) -> None:
         rngs = gather_objects(rng_state(), self.world)
         model_state, optimizer_state = full_state(self.model, self.optimizer, self.config.shard)
         if not self.world.is_main:
