@@ -36,17 +36,18 @@ from tightfit.timeseries.combine import combine_records
 from tightfit.timeseries.intervals import conformal_quantile, reach_scale
 
 THREADS = 2
-FLOORS = (0.5, 0.7, 0.85)  # two-sided, narrowing to at most this factor
+# the combined scale applied both ways, never below the floor ("two-sided": no floor; reaches are never negative)
+FLOORS = {"two-sided": 0.0} | {f"floor {f}": f for f in (0.5, 0.7, 0.85)}
+HOWS = ("own", "each member", "as one forecast", *FLOORS)
 
 
 def intervals(fc: Forecaster, train: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The 80% interval four ways from one fitted default (one way when a single model was chosen)."""
+    """The 80% interval each way of :data:`HOWS` from one fitted default (one way when a single model was
+    chosen)."""
     out = fc.predict()
     chosen = out[f"{fc.chosen_}-lo-80"].to_numpy(), out[f"{fc.chosen_}-hi-80"].to_numpy()
     if len(fc.members_) == 1:
-        return dict.fromkeys(
-            ("own", "each member", "as one forecast", "two-sided", *(f"floor {f}" for f in FLOORS)), chosen
-        )
+        return dict.fromkeys(HOWS, chosen)
     weights = np.asarray(fc.weights_)
     own = [fc.fitted_[m].predict(train, fc.freq_, (80,)) for m in fc.members_]
     mean = weights @ np.stack([f["mean"].to_numpy() for f in own])
@@ -58,9 +59,8 @@ def intervals(fc: Forecaster, train: pd.DataFrame) -> dict[str, tuple[np.ndarray
             for side in ("lo-80", "hi-80")]  # fmt: skip
     reaches = combine_records(fc.cv_, fc.members_, fc.weights_).reaches["80"]
     both = float(conformal_quantile(reaches[np.isfinite(reaches)], 0.8))
-    floored = {f"floor {f}": (mean - max(f, both) * below, mean + max(f, both) * above) for f in FLOORS}
-    return {"own": (mean - below, mean + above), "each member": tuple(each), "as one forecast": chosen,
-            "two-sided": (mean - both * below, mean + both * above), **floored}  # fmt: skip
+    narrowed = {how: (mean - max(f, both) * below, mean + max(f, both) * above) for how, f in FLOORS.items()}
+    return {"own": (mean - below, mean + above), "each member": tuple(each), "as one forecast": chosen, **narrowed}
 
 
 def main() -> None:

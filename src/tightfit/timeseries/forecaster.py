@@ -337,7 +337,7 @@ class Forecaster:
                     "time",
                     need,
                     left,
-                    (f"validated, but its {what} need ~{format_seconds(need)}, {format_seconds(max(left, 0))} left"),
+                    f"validated, but its {what} need ~{format_seconds(need)}, {format_seconds(max(left, 0))} left",
                 )
                 passed.append(entry)
                 continue
