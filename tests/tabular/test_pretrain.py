@@ -80,7 +80,12 @@ def test_bad_run_length_is_rejected_before_any_work(tmp_path, kwargs, name):
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"min_rows": 10}, "min_rows"), ({"max_classes": 11}, "max_classes"), ({"prior_type": "x"}, "prior_type")],
+    [
+        ({"min_rows": 10}, "min_rows"),
+        ({"max_classes": 11}, "max_classes"),
+        ({"prior_type": "x"}, "prior_type"),
+        ({"zero_inflated": 1.5}, "zero_inflated"),
+    ],
 )
 def test_bad_prior_settings_are_rejected_where_typed(kwargs, name):
     with pytest.raises(ConfigError, match=name):
@@ -110,3 +115,27 @@ def test_own_prior_is_reproducible_fresh_per_epoch_and_carries_signal():
             (predicted == target[table][keep].numpy()).mean() - (target[table][keep] == majority).float().mean()
         )
     assert sum(gains) / len(gains) > 0.1
+
+
+def test_zero_inflated_columns_hold_one_value_on_many_rows_and_only_when_asked():
+    from tightfit.tabular.synthetic import SyntheticBatches
+
+    def point_mass_share(settings):  # share of columns whose most common value is on >= 10% of rows
+        x = SyntheticBatches(settings, 1, seed=0)[0][0]
+        flat = x.transpose(1, 2).reshape(-1, x.shape[1])
+        top = [torch.unique(column, return_counts=True)[1].max() / len(column) for column in flat]
+        return float(sum(share >= 0.1 for share in top)) / len(top)
+
+    base = dict(tables=16, min_rows=150, max_rows=200, min_features=6, max_features=6)
+    plain = point_mass_share(PriorSettings(**base))
+    inflated = point_mass_share(PriorSettings(**base, zero_inflated=0.5))
+    assert plain < 0.3  # only integer-coded columns (a fifth) repeat values
+    assert inflated - plain > 0.3  # about half the columns gain a point mass
+
+
+def test_a_pretraining_time_budget_is_sized_so_that_the_schedule_ends_within_it(tmp_path):
+    """With ``minutes`` the steps come from a measured pace: the cosine schedule must end (``max_steps``)
+    before the time budget stops the run, and the run must use most of its time."""
+    card = pretrain(tmp_path / "t", minutes=0.25, architecture=TINY, settings=SMALL, verbose=False)
+    assert card["stopped_by"] == "max_steps"
+    assert 0.3 * 0.25 < card["pretrain_minutes"] <= 0.25 * 1.02

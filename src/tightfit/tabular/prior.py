@@ -36,7 +36,11 @@ class PriorSettings:
 
     ``max_cells`` (ours only) makes wide tables affordable: the width is then drawn log-uniformly (narrow
     tables stay common) and the rows are cut so that rows x (features + 1) stays within it, never below
-    ``min_rows``: the attention work of a 100-wide, 50-row table is about that of a 10-wide, 250-row one."""
+    ``min_rows``: the attention work of a 100-wide, 50-row table is about that of a 10-wide, 250-row one.
+
+    ``zero_inflated`` (ours only) is the share of columns that hold one value on many rows (10-70% of them), as
+    counts, amounts and absent measurements hold zero on real tables; the labels are drawn after, so the
+    point mass can matter. 0 (the default) draws the tables v1 was pretrained on."""
 
     tables: int = 32
     min_rows: int = 80
@@ -47,6 +51,7 @@ class PriorSettings:
     prior_type: str = "synthetic"
     task: str = "classification"
     max_cells: int | None = None
+    zero_inflated: float = 0.0
 
     def __post_init__(self) -> None:
         names = ("tables", "min_rows", "max_rows", "min_features", "max_features")
@@ -60,7 +65,8 @@ class PriorSettings:
         if self.prior_type not in PRIOR_TYPES:
             raise bad_param("prior_type", "PriorSettings", " or ".join(map(repr, PRIOR_TYPES)), self.prior_type)
         check("PriorSettings", task=(self.task, Options(*TASKS)),
-              max_cells=(self.max_cells, None, Interval(int, 1)))  # fmt: skip
+              max_cells=(self.max_cells, None, Interval(int, 1)),
+              zero_inflated=(self.zero_inflated, Interval(float, 0, 1)))  # fmt: skip
         if self.task == "regression" and self.prior_type != "synthetic":
             allowed = f"'classification' with prior_type={self.prior_type!r} (TabICL's priors draw classes)"
             raise bad_param("task", "PriorSettings", allowed, self.task)

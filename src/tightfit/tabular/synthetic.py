@@ -1,8 +1,9 @@
 """tightfit's own prior: small, fast-to-learn synthetic classification tables, generated in milliseconds.
 
 Each table draws correlated features (a random linear mix of Gaussians, some columns passed through a
-monotone warp — exp, cube, log-magnitude, uniform — and some rounded to integers like counts or codes), a
-subset of them relevant (70%, or about 10 of a wide table), and one labelling rule:
+monotone warp — exp, cube, log-magnitude, uniform — some rounded to integers like counts or codes, and with
+``zero_inflated`` some holding zero on many rows), a subset of them relevant (70%, or about 10 of a wide
+table), and one labelling rule:
 
 - ``linear``: the argmax of random linear scores of the relevant features;
 - ``mlp``: the argmax of a random one-hidden-layer tanh network;
@@ -32,7 +33,7 @@ __all__ = ["RULES", "SyntheticBatches"]
 RULES = ("linear", "mlp", "thresholds", "clusters")
 
 
-def _features(g: torch.Generator, rows: int, features: int) -> torch.Tensor:
+def _features(g: torch.Generator, rows: int, features: int, zero_inflated: float = 0.0) -> torch.Tensor:
     latent = torch.randn(rows, features, generator=g)
     mix = torch.randn(features, features, generator=g) / math.sqrt(features)
     x = latent @ (torch.eye(features) + mix)  # correlated columns
@@ -43,6 +44,10 @@ def _features(g: torch.Generator, rows: int, features: int) -> torch.Tensor:
     x = torch.where(warp == 4, torch.erf(x), x)
     integer = torch.rand(features, generator=g) < 0.2
     x = torch.where(integer, torch.round(x * 2), x)
+    if zero_inflated:  # drawn only when asked, so that v1's tables stay reproducible
+        columns = torch.rand(features, generator=g) < zero_inflated
+        share = 0.1 + 0.6 * torch.rand(features, generator=g)
+        x = torch.where(columns & (torch.rand(rows, features, generator=g) < share), 0.0, x)
     scale = torch.exp(torch.randn(features, generator=g) * 2)  # columns on very different scales
     return x * scale + torch.randn(features, generator=g) * scale
 
@@ -101,7 +106,7 @@ class SyntheticBatches(TableBatches):
         for _ in range(s.tables):
             two = float(torch.rand(1, generator=g)) < 0.5
             classes = 2 if two else int(torch.randint(2, s.max_classes + 1, (1,), generator=g))
-            x = _features(g, rows, features)
+            x = _features(g, rows, features, s.zero_inflated)
             rule = RULES[int(torch.randint(0, len(RULES), (1,), generator=g))]
             if s.task == "regression":
                 xs.append(x)
