@@ -90,3 +90,22 @@ def test_scikit_learn_output_api_names_every_column_and_a_saved_processor_transf
     unseen = mixed.assign(city=["Quito"] * len(mixed))
     assert np.array_equal(loaded.transform(unseen), proc.transform(unseen))
     assert loaded.transform(unseen)[:, [n.startswith("city=") for n in proc.feature_names_out_]].sum() == 0
+
+
+def test_iso_dates_written_as_text_are_read_as_dates_not_as_an_identifier(mixed):
+    """A CSV holds dates as text: distinct in every row, they would be dropped as an identifier."""
+    written = mixed.assign(joined=mixed["joined"].dt.strftime("%Y-%m-%d"))
+    written.loc[3, "joined"] = None  # a missing date stays missing
+    proc = TableProcessor().fit(written)
+    assert proc.kinds_["joined"] == "datetime"
+    assert not any("identifier" in note for note in proc.notes_)
+    names, out = proc.feature_names_out_, proc.transform(written)
+    month = out[:, names.index("joined.month")]
+    assert np.isnan(month[3]) and np.array_equal(np.delete(month, 3), np.delete(mixed["joined"].dt.month, 3))
+    stamped = proc.transform(written.assign(joined=mixed["joined"].dt.strftime("%Y-%m-%dT06:00:00")))
+    later = stamped[:, names.index("joined.days")] - out[:, names.index("joined.days")]
+    assert np.nanmax(np.abs(later - 0.25)) < 0.01  # a time stamp at predict: 6 hours later (float32 days)
+    with pytest.raises(DataError, match=r"column 'joined' was datetime.*'soon'"):
+        proc.transform(written.assign(joined="soon"))
+    labels = written.assign(joined=["2024-01-0" + str(i % 9 + 1) if i else "soon" for i in range(len(written))])
+    assert TableProcessor().fit(labels).kinds_["joined"] == "categorical"  # one cell not a date: text

@@ -4,12 +4,12 @@ Before anything is encoded, columns that cannot help are dropped with a note in 
 every row, identifier-like columns (a distinct text value in every row, or an integer row counter) and, with
 ``drop_constant``, constant ones; infinities count as missing and magnitudes above 1e30 are clipped (float32 and
 a scaler's variance hold them); duplicate column names are refused. Column kinds are read from the dtypes:
-numbers and booleans stay numbers (booleans as 0/1); datetimes become year, month, day, weekday, hour and days
-since 1970; everything else is categorical. Categories seen at
-predict time but not in training map to "missing" (ordinal) or all-zero (one-hot); the ``max_categories``
-most frequent levels keep their own code and the rarer ones share one, so an identifier-like column cannot
-blow up the width. ``processor_params`` of :class:`~tightfit.tabular.pipeline.TabularPipeline` are this
-class's parameters; ``None`` means the model's own default (in-context models and gradient boosting read
+numbers and booleans stay numbers (booleans as 0/1); datetimes — and text columns of ISO 8601 dates, as a CSV
+holds them — become year, month, day, weekday, hour and days since 1970; everything else is categorical.
+Categories seen at predict time but not in training map to "missing" (ordinal) or all-zero (one-hot); the
+``max_categories`` most frequent levels keep their own code and the rarer ones share one, so an identifier-like
+column cannot blow up the width. ``processor_params`` of :class:`~tightfit.tabular.pipeline.TabularPipeline` are
+this class's parameters; ``None`` means the model's own default (in-context models and gradient boosting read
 missing values natively, a linear model needs them imputed and scaled).
 
 The encoding itself is scikit-learn's: a ``ColumnTransformer`` (one transformer per column kind: numbers,
@@ -262,13 +262,27 @@ def _datetime_parts(frame) -> np.ndarray:
 
     blocks = []
     for column in frame.columns:
-        stamps = pd.to_datetime(frame[column], errors="coerce")
+        stamps = _stamps(frame[column])
         if getattr(stamps.dt, "tz", None) is not None:
             stamps = stamps.dt.tz_convert(None)
         days = (stamps - pd.Timestamp(0)).dt.total_seconds() / 86400.0
         parts = [getattr(stamps.dt, part).astype("float64") for part in _DATETIME_PARTS] + [days]
         blocks.append(np.column_stack([p.to_numpy(na_value=np.nan) for p in parts]))
     return np.hstack(blocks)
+
+
+def _stamps(values):
+    """A column as datetimes: text read as ISO 8601 (fast), any other written date read one by one; unreadable
+    cells missing (``_check_schema`` has named them already)."""
+    import pandas as pd
+    from pandas.api.types import is_datetime64_any_dtype
+
+    if is_datetime64_any_dtype(values.dtype):
+        return values
+    stamps = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    if (stamps.isna() & values.notna()).any():
+        stamps = pd.to_datetime(values, errors="coerce", format="mixed")
+    return stamps
 
 
 def _datetime_names(transformer, input_features) -> list[str]:
@@ -337,7 +351,21 @@ def _kind(values) -> str:
         return "datetime"
     if is_numeric_dtype(values.dtype):
         return "numeric"
-    return "categorical"
+    return "datetime" if _iso_dates(values) else "categorical"
+
+
+def _iso_dates(values) -> bool:
+    """Whether every present value of a text column is an ISO 8601 date or time stamp ("2024-03-01",
+    "2024-03-01 14:30"), as a CSV holds dates: read as text, they would be categories — a distinct level per
+    row, dropped as an identifier — instead of a year, month, weekday and a day count."""
+    import pandas as pd
+
+    present = values.dropna()
+    if present.empty or not present.map(lambda v: isinstance(v, str)).all():
+        return False
+    if not present.str.match(r"\s*\d{4}-\d{1,2}-\d{1,2}").all():
+        return False
+    return bool(pd.to_datetime(present, format="ISO8601", errors="coerce").notna().all())
 
 
 def _categories(values) -> np.ndarray:
