@@ -43,6 +43,19 @@ def test_a_size_limit_drops_the_big_model_with_its_measured_size_and_the_best_th
     assert set(auto.predict(X.head(5))) <= set(y)
 
 
+def test_a_search_where_no_candidate_beats_chance_says_so_and_one_with_signal_does_not(
+    wine_autofit_under_a_size_limit,
+):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(120, 5)), rng.normal(size=120)  # a target the columns know nothing of
+    auto = AutoFit(candidates=[Candidate("Ridge", "Ridge")], verbose=False).fit(X, y)
+    quality = auto.leaderboard_.set_index("model").loc["Ridge", "r2"]
+    assert quality < 0
+    assert any(note.startswith(f"no candidate scores above chance: the best cross-validated r2 is {quality:.4f}")
+               for note in auto.notes_)  # fmt: skip
+    assert not any("chance" in note for note in wine_autofit_under_a_size_limit[0].notes_)
+
+
 def test_a_time_budget_too_short_for_any_candidate_says_so_at_once():
     X, y = load_wine(return_X_y=True)
     began = time.perf_counter()

@@ -36,6 +36,7 @@ from tightfit.units import format_seconds
 __all__ = ["AutoFit", "Candidate", "default_candidates", "default_table", "infer_task"]
 
 _SCORES = {"classification": ("roc_auc_score", "log_loss"), "regression": ("r2", "rmse")}
+_CHANCE = {"classification": 0.5, "regression": 0.0}  # the primary score of a prediction that ignores X
 _MIN_SECONDS = 1.0  # a candidate is not started with less time than this left (logistic regression: ~1.3 s)
 # imported once by the guard's warm server instead of by every candidate's child (~4.5 s each, 2 cores)
 CHILD_IMPORTS = ("tightfit.tabular.autofit", "tightfit.tabular.pipeline", "tightfit.tabular.classifier",
@@ -314,6 +315,13 @@ class AutoFit:
             raise BudgetExceeded(kind, getattr(self.budget, kind), observed, detail=f"no candidate fits: {reasons}")
         self.best_ = chosen.artefact
         self.best_name_ = chosen.name
+        chance = _CHANCE[self.task_]
+        if chosen.measured.quality <= chance:
+            self.notes_.append(
+                f"no candidate scores above chance: the best cross-validated {self.metric} is "
+                f"{chosen.measured.quality:.4f}, where predicting without the columns scores {chance:g}; "
+                "these columns may not carry the target"
+            )
         return self
 
     @property
