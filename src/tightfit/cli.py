@@ -651,7 +651,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--quiet", action="store_true", help="no progress bar")
     comp.set_defaults(run=_compress)
     fc = commands.add_parser("forecast", help="the best forecaster validated within a time budget")
-    fc.add_argument("data", help="CSV/Parquet in long format: unique_id, ds, y")
+    fc.add_argument("data", help="CSV/Parquet in long format (unique_id, ds, y), or a date column and one numeric "
+                    "column per series")  # fmt: skip
     fc.add_argument("--horizon", type=int, help="steps to forecast (required unless --from)")
     fc.add_argument(
         "--from",

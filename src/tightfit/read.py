@@ -20,7 +20,7 @@ from typing import Any
 
 from tightfit.errors import DataError
 
-__all__ = ["read_table", "read_table_chunks"]
+__all__ = ["holds_iso_dates", "read_table", "read_table_chunks"]
 
 _SAMPLE_BYTES = 64 * 1024
 _DELIMITERS = ",;\t|"
@@ -100,6 +100,19 @@ def read_table_chunks(path: str | Path, rows: int, text_columns: Iterable[str] =
                 raise DataError(f"{str(path)!r} has a header but no rows.")
 
     return frames(), notes
+
+
+def holds_iso_dates(values: Any) -> bool:
+    """Whether every present value of a column is text holding an ISO 8601 date or time stamp ("2024-03-01",
+    "2024-03-01 14:30"): how a CSV holds dates, which it reads as text."""
+    import pandas as pd
+
+    present = values.dropna()
+    if present.empty or not present.map(lambda v: isinstance(v, str)).all():
+        return False
+    if not present.str.match(r"\s*\d{4}-\d{1,2}-\d{1,2}").all():
+        return False
+    return bool(pd.to_datetime(present, format="ISO8601", errors="coerce").notna().all())
 
 
 def _checked(path: str | Path) -> Path:

@@ -97,3 +97,23 @@ def test_frequency_mixing_gives_a_window_some_of_another_windows_spectrum_and_ke
     assert np.array_equal(Augmenter(freq_mix=1.0)(alone, np.random.default_rng(0)), alone)  # no partner: as is
     with pytest.raises(ConfigError, match="mix_rate"):
         Augmenter(freq_mix=0.5, mix_rate=0.0)
+
+
+def test_a_date_column_and_a_column_per_series_is_read_as_long_format(elnino_df):
+    """How people keep series in a CSV: dates as text, one column per series, a series starting later."""
+    wide = pd.DataFrame({"month": elnino_df["ds"].dt.strftime("%Y-%m-%d"), "sea": elnino_df["y"].to_numpy(),
+                         "air": elnino_df["y"].to_numpy() + 1.0})  # fmt: skip
+    wide.loc[:9, "air"] = np.nan  # 'air' starts 10 months later
+    shuffled = wide.sample(frac=1.0, random_state=0)  # the file's row order is not the dates' order
+    series = check_series(shuffled, horizon=12)
+    assert series.lengths == {"air": len(wide) - 10, "sea": len(wide)} and series.freq == "MS"
+    assert series.note == "read 'month' as the dates and 2 series ('sea', 'air') as the values, one series per column"
+    sea = series.frame[series.frame["unique_id"] == "sea"]
+    assert sea["ds"].tolist() == elnino_df["ds"].tolist() and np.array_equal(sea["y"], elnino_df["y"])
+    one = check_series(elnino_df.drop(columns="unique_id"), horizon=12)  # ds and y: one series, named y
+    assert one.ids == ["y"] and one.lengths["y"] == len(elnino_df)
+    gap = wide.assign(air=wide["air"].where(wide.index != 50))  # a gap inside a series is still refused
+    with pytest.raises(DataError, match="series 'air' has 1 missing"):
+        check_series(gap, horizon=12)
+    with pytest.raises(DataError, match=r"lacks the column\(s\).*one numeric column per series.*'label'"):
+        check_series(wide.assign(label="x"), horizon=12)  # a text column: neither format

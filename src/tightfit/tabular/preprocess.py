@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tightfit.errors import DataError, bad_param
 from tightfit.params import Interval, check
+from tightfit.read import holds_iso_dates
 
 __all__ = ["PROCESSOR_OPTIONS", "TableProcessor"]
 
@@ -351,21 +352,7 @@ def _kind(values) -> str:
         return "datetime"
     if is_numeric_dtype(values.dtype):
         return "numeric"
-    return "datetime" if _iso_dates(values) else "categorical"
-
-
-def _iso_dates(values) -> bool:
-    """Whether every present value of a text column is an ISO 8601 date or time stamp ("2024-03-01",
-    "2024-03-01 14:30"), as a CSV holds dates: read as text, they would be categories — a distinct level per
-    row, dropped as an identifier — instead of a year, month, weekday and a day count."""
-    import pandas as pd
-
-    present = values.dropna()
-    if present.empty or not present.map(lambda v: isinstance(v, str)).all():
-        return False
-    if not present.str.match(r"\s*\d{4}-\d{1,2}-\d{1,2}").all():
-        return False
-    return bool(pd.to_datetime(present, format="ISO8601", errors="coerce").notna().all())
+    return "datetime" if holds_iso_dates(values) else "categorical"
 
 
 def _categories(values) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Long-format series (``unique_id``, ``ds``, ``y``): checked once, where the user hands them over.
 
-Every problem is a :class:`DataError` naming the series and what is wrong: missing columns, duplicate
+A table as people keep series — one date column and a numeric column per series — is read as long format,
+with a note. Every problem is a :class:`DataError` naming the series and what is wrong: missing columns, duplicate
 ``(unique_id, ds)``, a frequency that is irregular or differs between series, missing targets, a horizon
 that is not a positive integer, or a series shorter than the horizon. polars frames are converted to pandas.
 """
@@ -34,6 +35,7 @@ class SeriesSet:
     freq: str | int
     lengths: dict[str, int]
     exogenous: list[str]
+    note: str | None = None  # how a frame not in long format was read
 
     @property
     def ids(self) -> list[str]:
@@ -77,14 +79,48 @@ def _series_freq(uid: str, ds: pd.Series) -> str | int:
     raise DataError(f"column 'ds' of series {uid!r} must hold dates or integers; it holds {ds.dtype}.")
 
 
-def check_series(df: Any, horizon: int) -> SeriesSet:
-    """Validate ``df`` for forecasting ``horizon`` steps; returns the sorted frame and its frequency."""
-    frame = _to_pandas(df)
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
+def _is_dates(values: pd.Series) -> bool:
+    from tightfit.read import holds_iso_dates
+
+    return pd.api.types.is_datetime64_any_dtype(values.dtype) or holds_iso_dates(values)
+
+
+def _long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """``frame`` in long format, and a note when it was not: a table as people keep series — one date column
+    and one numeric column per series (wide), or ``ds`` and ``y`` without ``unique_id`` — is read as such, each
+    series named after its column; leading and trailing gaps of a wide column are where that series is not."""
+    columns = list(frame.columns)
+    if all(c in columns for c in REQUIRED):
+        return frame, None
+    dates = [c for c in columns if c == "ds"] or [c for c in columns if _is_dates(frame[c])]
+    values = [c for c in columns if c not in dates]
+    readable = len(dates) == 1 and values and "unique_id" not in columns
+    if readable and "y" in columns:
+        values = ["y"]  # ds, y and exogenous columns: one series
+    if not readable or not all(pd.api.types.is_numeric_dtype(frame[c]) for c in values):
+        missing = [c for c in REQUIRED if c not in columns]
         raise DataError(
-            f"df lacks the column(s) {missing}; long format needs {list(REQUIRED)}, it has {list(frame.columns)}."
+            f"df lacks the column(s) {missing}; long format needs {list(REQUIRED)} (a row per series and date); "
+            f"a table of one date column and one numeric column per series is read too; it has {columns}."
         )
+    (ds,) = dates
+    if _is_dates(frame[ds]):
+        frame = frame.assign(**{ds: pd.to_datetime(frame[ds], format="ISO8601")}).sort_values(ds, kind="stable")
+    rest = [c for c in columns if c not in (ds, *values)]
+    long = frame.melt(id_vars=[ds, *rest], value_vars=values, var_name="unique_id", value_name="__y__")
+    long = long.rename(columns={ds: "ds", "__y__": "y"})
+    held = long["y"].notna()
+    by_series = held.groupby(long["unique_id"])
+    inside = (by_series.cumsum() > 0) & (held[::-1].groupby(long["unique_id"][::-1]).cumsum()[::-1] > 0)
+    long = long.loc[inside, ["unique_id", "ds", "y", *rest]].reset_index(drop=True)
+    what = f"{len(values)} series ({', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''})"
+    return long, f"read {ds!r} as the dates and {what} as the values, one series per column"
+
+
+def check_series(df: Any, horizon: int) -> SeriesSet:
+    """Validate ``df`` for forecasting ``horizon`` steps; returns the sorted frame and its frequency. A frame
+    not in long format but with one date column and numeric series columns is read as such (``note``)."""
+    frame, note = _long_format(_to_pandas(df))
     frame["unique_id"] = frame["unique_id"].astype(str)
     if pd.api.types.is_string_dtype(frame["ds"].dtype):  # text: object dtype, or str in pandas 3
         try:
@@ -117,4 +153,4 @@ def check_series(df: Any, horizon: int) -> SeriesSet:
     if len(set(freqs.values())) > 1:
         raise DataError(f"series have different frequencies {dict(list(freqs.items())[:4])}; forecast them separately.")
     exogenous = [c for c in frame.columns if c not in REQUIRED]
-    return SeriesSet(frame, next(iter(freqs.values())), lengths, exogenous)
+    return SeriesSet(frame, next(iter(freqs.values())), lengths, exogenous, note)

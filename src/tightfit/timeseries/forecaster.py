@@ -190,7 +190,7 @@ class Forecaster:
         executor = self.executor or ("local" if guard.forks_children() else "inline")
         guard.warm_up(CHILD_IMPORTS)  # the server's imports overlap the checks below
         self.series_ = series = check_series(df, self.horizon)
-        self.notes_: list[str] = []
+        self.notes_: list[str] = [series.note] if series.note else []
         season, cutoffs, augment, names = self._adapt(series)
         stack = model_stack(names, augment, self.chronos_path, self.budget.device, self._statistical_jobs(series))
         if pretrain is not None:
@@ -607,7 +607,7 @@ class Forecaster:
             raise DataError(
                 f"new_history has frequency {history.freq!r}; this Forecaster was fitted on {self.freq_!r} series."
             )
-        self.predict_notes_ = []
+        self.predict_notes_ = [history.note] if history.note else []
         forecasts = []
         for name in self.members_:
             fitted = self.fitted_[name]
