@@ -56,6 +56,18 @@ def test_a_search_where_no_candidate_beats_chance_says_so_and_one_with_signal_do
     assert not any("chance" in note for note in wine_autofit_under_a_size_limit[0].notes_)
 
 
+def test_a_row_counter_is_dropped_from_the_whole_table_before_cross_validation(wine_frame):
+    """A fold's rows of a counter are not consecutive (and a row without a target breaks it too): checked on
+    the table as given, the folds and the refit read the same columns."""
+    frame = wine_frame.assign(row=np.arange(1, len(wine_frame) + 1))
+    frame.loc[5, "cultivar"] = None
+    auto = AutoFit(candidates=[Candidate("LogisticRegression", "LogisticRegression")], verbose=False)
+    auto.fit(frame.drop(columns="cultivar"), frame["cultivar"])
+    assert auto.notes_[:2] == ["dropped 1 identifier-like column(s) (distinct in every row): 'row'",
+                               "dropped 1 of 178 rows whose target 'cultivar' is missing"]  # fmt: skip
+    assert "row" not in auto.best_.processor_.columns_ and len(auto.best_.processor_.columns_) == 13
+
+
 def test_a_time_budget_too_short_for_any_candidate_says_so_at_once():
     X, y = load_wine(return_X_y=True)
     began = time.perf_counter()

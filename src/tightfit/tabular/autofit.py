@@ -250,10 +250,14 @@ class AutoFit:
         from tightfit.measure import Deadline
         from tightfit.search import Entry, run_candidates
         from tightfit.tabular.pipeline import TabularPipeline
+        from tightfit.tabular.preprocess import identifier_columns, identifier_note
 
         deadline = deadline or Deadline(self.budget.time)
         guard.warm_up(CHILD_IMPORTS)  # the server's imports overlap the checks below
-        X, y, self.task_, self.notes_ = clean_target(X, y, self.task_type)
+        ids = identifier_columns(X) if hasattr(X, "iloc") else []  # pandas: the whole table, before any split
+        X, y, self.task_, self.notes_ = clean_target(X.drop(columns=ids) if ids else X, y, self.task_type)
+        if ids:
+            self.notes_.insert(0, identifier_note(ids))
         if self.task_ == "classification":
             classes, counts = np.unique(y.astype(str) if y.dtype.kind == "O" else y, return_counts=True)
             if counts.min() < self.cv:

@@ -32,7 +32,7 @@ from tightfit.errors import DataError, bad_param
 from tightfit.params import Interval, check
 from tightfit.read import holds_iso_dates
 
-__all__ = ["PROCESSOR_OPTIONS", "TableProcessor"]
+__all__ = ["PROCESSOR_OPTIONS", "TableProcessor", "identifier_columns"]
 
 PROCESSOR_OPTIONS = {
     "imputation_strategy": ("none", "median", "mean", "most_frequent"),
@@ -158,25 +158,20 @@ class TableProcessor(TransformerMixin, BaseEstimator):
 
     def _useful_columns(self, frame) -> list:
         """The columns worth encoding; the others are named in ``notes_``."""
-        from pandas.api.types import is_integer_dtype, is_numeric_dtype
+        from pandas.api.types import is_numeric_dtype
 
-        rows = len(frame)
-        empty, ids = [], []
+        empty = []
         for column in frame.columns:
             values = frame[column]
             if is_numeric_dtype(values.dtype) and values.dtype.kind == "f":
                 values = values.where(np.isfinite(values))
             if values.isna().all():
                 empty.append(column)
-            elif rows >= 20 and values.nunique(dropna=False) == rows:
-                text = not is_numeric_dtype(values.dtype) and _kind(values) == "categorical"
-                counter = is_integer_dtype(values.dtype) and (np.diff(np.sort(values.to_numpy())) == 1).all()
-                if text or counter:
-                    ids.append(column)
+        ids = [c for c in identifier_columns(frame) if c not in empty]
         if empty:
             self.notes_.append(f"dropped {len(empty)} column(s) missing in every row: {_listed(empty)}")
         if ids:
-            self.notes_.append(f"dropped {len(ids)} identifier-like column(s) (distinct in every row): {_listed(ids)}")
+            self.notes_.append(identifier_note(ids))
         useful = [c for c in frame.columns if c not in empty and c not in ids]
         if not useful:
             raise DataError("every column of X is empty or an identifier; nothing to learn from.")
@@ -242,6 +237,29 @@ class TableProcessor(TransformerMixin, BaseEstimator):
                     f"column {str(column)!r} was {kind} when the pipeline was fitted, but row {row} holds "
                     f"{value!r}; fix the value or leave the cell empty (missing)."
                 )
+
+
+def identifier_columns(X: Any) -> list:
+    """The columns of ``X`` that name rows rather than describe them: distinct in every row (of at least 20)
+    and text, or integers counting the rows (sorted, each one more than the last). Checked on the whole table:
+    a cross-validation fold's rows of a counter are not consecutive, so a fold would keep what the refit drops."""
+    from pandas.api.types import is_integer_dtype, is_numeric_dtype
+
+    frame, ids = _frame(X), []
+    rows = len(frame)
+    for column in frame.columns:
+        values = frame[column]
+        if rows < 20 or values.nunique(dropna=False) != rows:
+            continue
+        text = not is_numeric_dtype(values.dtype) and _kind(values) == "categorical"
+        counter = is_integer_dtype(values.dtype) and (np.diff(np.sort(values.to_numpy())) == 1).all()
+        if text or counter:
+            ids.append(column)
+    return ids
+
+
+def identifier_note(ids: list) -> str:
+    return f"dropped {len(ids)} identifier-like column(s) (distinct in every row): {_listed(ids)}"
 
 
 def _numbers(frame) -> np.ndarray:
