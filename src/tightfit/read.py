@@ -20,9 +20,11 @@ from typing import Any
 
 from tightfit.errors import DataError
 
-__all__ = ["holds_iso_dates", "read_table", "read_table_chunks"]
+__all__ = ["formatted_numbers", "holds_formatted_numbers", "holds_iso_dates", "read_table", "read_table_chunks"]
 
 _SAMPLE_BYTES = 64 * 1024
+# a number as spreadsheets write it: a sign, a currency symbol, thousands separators, a percent sign
+_FORMATTED_NUMBER = r"\s*[-+]?\s*[$€£¥]?\s*[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*%?\s*"
 _DELIMITERS = ",;\t|"
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
@@ -113,6 +115,24 @@ def holds_iso_dates(values: Any) -> bool:
     if not present.str.match(r"\s*\d{4}-\d{1,2}-\d{1,2}").all():
         return False
     return bool(pd.to_datetime(present, format="ISO8601", errors="coerce").notna().all())
+
+
+def holds_formatted_numbers(values: Any) -> bool:
+    """Whether every present value of a column is text holding a number written with a currency symbol,
+    thousands separators or a percent sign ("$1,234.50", "12.5%"), and at least one is not a plain number."""
+    present = values.dropna()
+    if present.empty or not present.map(lambda v: isinstance(v, str)).all():
+        return False
+    return bool(present.str.fullmatch(_FORMATTED_NUMBER).all() and present.str.contains(r"[$€£¥,%]").any())
+
+
+def formatted_numbers(values: Any) -> Any:
+    """A text column of written numbers as float64 ("$1,234.50" -> 1234.5, "12.5%" -> 12.5); cells that are no
+    number are missing."""
+    import pandas as pd
+
+    text = values.astype("string").str.replace(r"[\s$€£¥,%]", "", regex=True)
+    return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
 def _checked(path: str | Path) -> Path:

@@ -109,3 +109,22 @@ def test_iso_dates_written_as_text_are_read_as_dates_not_as_an_identifier(mixed)
         proc.transform(written.assign(joined="soon"))
     labels = written.assign(joined=["2024-01-0" + str(i % 9 + 1) if i else "soon" for i in range(len(written))])
     assert TableProcessor().fit(labels).kinds_["joined"] == "categorical"  # one cell not a date: text
+
+
+def test_numbers_written_with_currency_thousands_and_percent_signs_are_read_as_numbers():
+    """A spreadsheet's export: "$42,464.97" is distinct in every row (it was dropped as an identifier) and
+    "52.2%" was a category."""
+    rng = np.random.default_rng(0)
+    income, share = rng.uniform(1e3, 1e5, 40).round(2), rng.uniform(0, 100, 40).round(1)
+    frame = pd.DataFrame({"income": [f"${v:,.2f}" for v in income], "share": [f"{v}%" for v in share],
+                          "code": [f"{i % 3}-{i % 5}" for i in range(40)]})  # fmt: skip
+    frame.loc[7, "income"] = None
+    proc = TableProcessor().fit(frame)
+    assert proc.kinds_ == {"income": "numeric", "share": "numeric", "code": "categorical"}
+    assert proc.notes_ == ["read 2 text column(s) as numbers (currency signs, thousands separators, percent signs "
+                           "dropped): 'income', 'share'"]  # fmt: skip
+    out = proc.transform(frame)
+    expected = np.where(np.arange(40) == 7, np.nan, income)
+    assert np.allclose(out[:, 0], expected, equal_nan=True) and np.allclose(out[:, 1], share)
+    with pytest.raises(DataError, match=r"column 'income' was numeric.*'about 5k'"):
+        proc.transform(frame.assign(income="about 5k"))

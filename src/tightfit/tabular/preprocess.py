@@ -4,8 +4,9 @@ Before anything is encoded, columns that cannot help are dropped with a note in 
 every row, identifier-like columns (a distinct text value in every row, or an integer row counter) and, with
 ``drop_constant``, constant ones; infinities count as missing and magnitudes above 1e30 are clipped (float32 and
 a scaler's variance hold them); duplicate column names are refused. Column kinds are read from the dtypes:
-numbers and booleans stay numbers (booleans as 0/1); datetimes — and text columns of ISO 8601 dates, as a CSV
-holds them — become year, month, day, weekday, hour and days since 1970; everything else is categorical.
+numbers and booleans stay numbers (booleans as 0/1), and so do numbers written as text with currency signs,
+thousands separators or percent signs ("$1,234.50", "12%"); datetimes — and text columns of ISO 8601 dates, as a
+CSV holds them — become year, month, day, weekday, hour and days since 1970; everything else is categorical.
 Categories seen at predict time but not in training map to "missing" (ordinal) or all-zero (one-hot); the
 ``max_categories`` most frequent levels keep their own code and the rarer ones share one, so an identifier-like
 column cannot blow up the width. ``processor_params`` of :class:`~tightfit.tabular.pipeline.TabularPipeline` are
@@ -30,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tightfit.errors import DataError, bad_param
 from tightfit.params import Interval, check
-from tightfit.read import holds_iso_dates
+from tightfit.read import formatted_numbers, holds_formatted_numbers, holds_iso_dates
 
 __all__ = ["PROCESSOR_OPTIONS", "TableProcessor", "identifier_columns"]
 
@@ -94,6 +95,10 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         self.notes_: list[str] = []
         self.columns_ = self._useful_columns(frame)
         self.kinds_ = {c: _kind(frame[c]) for c in self.columns_}
+        written = [c for c, kind in self.kinds_.items() if kind == "numeric" and holds_formatted_numbers(frame[c])]
+        if written:
+            self.notes_.append(f"read {len(written)} text column(s) as numbers (currency signs, thousands separators, "
+                               f"percent signs dropped): {_listed(written)}")  # fmt: skip
         self.transformer_ = self._transformer(len(frame))
         try:
             self.transformer_.fit(self._selected(frame))
@@ -262,15 +267,22 @@ def identifier_note(ids: list) -> str:
     return f"dropped {len(ids)} identifier-like column(s) (distinct in every row): {_listed(ids)}"
 
 
+def _as_numbers(values):
+    import pandas as pd
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    if is_numeric_dtype(values.dtype) or is_bool_dtype(values.dtype):
+        return pd.to_numeric(values, errors="coerce")
+    return formatted_numbers(values)
+
+
 def _numbers(frame) -> np.ndarray:
     """Numbers (booleans as 0/1) as float64; infinities count as missing, magnitudes past 1e30 are clipped."""
-    import pandas as pd
 
     try:  # numeric and boolean columns in one step (one-row predictions are latency-bound)
         numbers = frame.to_numpy(dtype="float64", na_value=np.nan)
-    except (TypeError, ValueError):  # text among the numbers: column by column, unreadable cells missing
-        numbers = np.column_stack([pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64",
-                                                                                   na_value=np.nan)
+    except (TypeError, ValueError):  # text among the numbers ("$1,234", "12%"): column by column, unreadable missing
+        numbers = np.column_stack([_as_numbers(frame[c]).to_numpy(dtype="float64", na_value=np.nan)
                                    for c in frame.columns])  # fmt: skip
     return np.clip(np.where(np.isinf(numbers), np.nan, numbers), -_LARGEST, _LARGEST)
 
@@ -344,7 +356,7 @@ def _first_bad(values, kind: str) -> tuple[Any, Any] | None:
     if kind == "datetime" and is_datetime64_any_dtype(values.dtype):
         return None
     if kind == "numeric":
-        readable = pd.to_numeric(values, errors="coerce").notna()
+        readable = _as_numbers(values).notna()
     elif kind == "boolean":
         readable = values.isin([True, False, 0, 1])
     else:
@@ -369,6 +381,8 @@ def _kind(values) -> str:
     if is_datetime64_any_dtype(values.dtype):
         return "datetime"
     if is_numeric_dtype(values.dtype):
+        return "numeric"
+    if holds_formatted_numbers(values):
         return "numeric"
     return "datetime" if holds_iso_dates(values) else "categorical"
 
