@@ -128,3 +128,11 @@ def test_numbers_written_with_currency_thousands_and_percent_signs_are_read_as_n
     assert np.allclose(out[:, 0], expected, equal_nan=True) and np.allclose(out[:, 1], share)
     with pytest.raises(DataError, match=r"column 'income' was numeric.*'about 5k'"):
         proc.transform(frame.assign(income="about 5k"))
+
+
+def test_the_text_nan_and_a_missing_value_are_two_one_hot_levels_with_two_names():
+    """Found by the fuzz test: one-hot names ``c=nan`` for both collided and the fit failed."""
+    frame = pd.DataFrame({"c": pd.Series(["a"] * 20 + ["nan"] * 10 + [None] * 10, dtype=object)})
+    proc = TableProcessor(categorical_encoding="onehot").fit(frame)
+    assert proc.feature_names_out_ == ["c=a", "c='nan'", "c=nan"]
+    assert proc.transform(frame).sum(axis=0).tolist() == [20, 10, 10]

@@ -321,7 +321,8 @@ def _datetime_names(transformer, input_features) -> list[str]:
 
 
 def _level_name(column: str, level: Any) -> str:
-    return f"{column}={level}"
+    """``column=level``; missing is ``column=nan``, so the text "nan" (a level like any other) is quoted."""
+    return f"{column}='nan'" if level == "nan" else f"{column}={level}"
 
 
 def _as_text(frame) -> np.ndarray:
