@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_wine
 
-from tightfit import AutoFit, Budget, BudgetExceeded, ConfigError
+from tightfit import AutoFit, Budget, BudgetExceeded, ConfigError, DataError
 from tightfit.cli import main
 from tightfit.tabular import TabularPipeline
 from tightfit.tabular.autofit import Candidate, infer_task
@@ -66,6 +66,11 @@ def test_a_row_counter_is_dropped_from_the_whole_table_before_cross_validation(w
     assert auto.notes_[:2] == ["dropped 1 identifier-like column(s) (distinct in every row): 'row'",
                                "dropped 1 of 178 rows whose target 'cultivar' is missing"]  # fmt: skip
     assert "row" not in auto.best_.processor_.columns_ and len(auto.best_.processor_.columns_) == 13
+    twice = frame.drop(columns="cultivar").rename(columns={"ash": "alcohol"})
+    began = time.perf_counter()
+    with pytest.raises(DataError, match=r"duplicate column names \['alcohol'\]"):  # at once, not from every candidate
+        AutoFit(candidates=FAST, verbose=False).fit(twice, frame["cultivar"])
+    assert time.perf_counter() - began < 1.0
 
 
 def test_a_time_budget_too_short_for_any_candidate_says_so_at_once():

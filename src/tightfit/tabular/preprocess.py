@@ -33,7 +33,7 @@ from tightfit.errors import DataError, bad_param
 from tightfit.params import Interval, check
 from tightfit.read import formatted_numbers, holds_formatted_numbers, holds_iso_dates
 
-__all__ = ["PROCESSOR_OPTIONS", "TableProcessor", "identifier_columns"]
+__all__ = ["PROCESSOR_OPTIONS", "TableProcessor", "check_column_names", "identifier_columns"]
 
 PROCESSOR_OPTIONS = {
     "imputation_strategy": ("none", "median", "mean", "most_frequent"),
@@ -89,9 +89,7 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         frame = _frame(X)
         if frame.shape[0] == 0 or frame.shape[1] == 0:
             raise DataError(f"X must have at least one row and one column; got shape {frame.shape}.")
-        duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-        if duplicated:
-            raise DataError(f"X has duplicate column names {duplicated}; rename them so each column has one name.")
+        check_column_names(frame)
         self.notes_: list[str] = []
         self.columns_ = self._useful_columns(frame)
         self.kinds_ = {c: _kind(frame[c]) for c in self.columns_}
@@ -244,6 +242,14 @@ class TableProcessor(TransformerMixin, BaseEstimator):
                 )
 
 
+def check_column_names(X: Any) -> None:
+    """A ``DataError`` naming the column names ``X`` holds twice (a column must be named to be read)."""
+    frame = _frame(X)
+    duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if duplicated:
+        raise DataError(f"X has duplicate column names {duplicated}; rename them so each column has one name.")
+
+
 def identifier_columns(X: Any) -> list:
     """The columns of ``X`` that name rows rather than describe them: distinct in every row (of at least 20)
     and text, or integers counting the rows (sorted, each one more than the last). Checked on the whole table:
@@ -252,6 +258,7 @@ def identifier_columns(X: Any) -> list:
 
     frame, ids = _frame(X), []
     rows = len(frame)
+    check_column_names(frame)
     for column in frame.columns:
         values = frame[column]
         if rows < 20 or values.nunique(dropna=False) != rows:
