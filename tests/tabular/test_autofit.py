@@ -71,6 +71,8 @@ def test_a_row_counter_is_dropped_from_the_whole_table_before_cross_validation(w
     with pytest.raises(DataError, match=r"duplicate column names \['alcohol'\]"):  # at once, not from every candidate
         AutoFit(candidates=FAST, verbose=False).fit(twice, frame["cultivar"])
     assert time.perf_counter() - began < 1.0
+    with pytest.raises(DataError, match="every column of X is an identifier"):
+        AutoFit(candidates=FAST, verbose=False).fit(frame[["row"]], frame["cultivar"])
 
 
 def test_a_time_budget_too_short_for_any_candidate_says_so_at_once():

@@ -255,6 +255,8 @@ class AutoFit:
         deadline = deadline or Deadline(self.budget.time)
         guard.warm_up(CHILD_IMPORTS)  # the server's imports overlap the checks below
         ids = identifier_columns(X) if hasattr(X, "iloc") else []  # pandas: the whole table, before any split
+        if ids and len(ids) == X.shape[1]:
+            raise DataError(f"every column of X is an identifier ({identifier_note(ids)}); nothing to learn from.")
         X, y, self.task_, self.notes_ = clean_target(X.drop(columns=ids) if ids else X, y, self.task_type)
         if ids:
             self.notes_.insert(0, identifier_note(ids))
