@@ -20,7 +20,14 @@ from typing import Any
 
 from tightfit.errors import DataError
 
-__all__ = ["formatted_numbers", "holds_formatted_numbers", "holds_iso_dates", "read_table", "read_table_chunks"]
+__all__ = [
+    "formatted_numbers",
+    "holds_dates",
+    "holds_formatted_numbers",
+    "holds_iso_dates",
+    "read_table",
+    "read_table_chunks",
+]
 
 _SAMPLE_BYTES = 64 * 1024
 # a number as spreadsheets write it: a sign, a currency symbol, thousands separators, a percent sign
@@ -115,6 +122,13 @@ def holds_iso_dates(values: Any) -> bool:
     if not present.str.match(r"\s*\d{4}-\d{1,2}-\d{1,2}").all():
         return False
     return bool(pd.to_datetime(present, format="ISO8601", errors="coerce").notna().all())
+
+
+def holds_dates(values: Any) -> bool:
+    """Whether a column holds dates: a datetime dtype, or text of ISO 8601 dates (:func:`holds_iso_dates`)."""
+    from pandas.api.types import is_datetime64_any_dtype
+
+    return is_datetime64_any_dtype(values.dtype) or holds_iso_dates(values)
 
 
 def holds_formatted_numbers(values: Any) -> bool:

@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tightfit.errors import DataError, bad_param
 from tightfit.params import Interval, check
-from tightfit.read import formatted_numbers, holds_formatted_numbers, holds_iso_dates
+from tightfit.read import formatted_numbers, holds_dates, holds_formatted_numbers
 
 __all__ = ["PROCESSOR_OPTIONS", "TableProcessor", "check_column_names", "identifier_columns"]
 
@@ -92,8 +92,10 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         check_column_names(frame)
         self.notes_: list[str] = []
         self.columns_ = self._useful_columns(frame)
+        from pandas.api.types import is_numeric_dtype
+
         self.kinds_ = {c: _kind(frame[c]) for c in self.columns_}
-        written = [c for c, kind in self.kinds_.items() if kind == "numeric" and holds_formatted_numbers(frame[c])]
+        written = [c for c, kind in self.kinds_.items() if kind == "numeric" and not is_numeric_dtype(frame[c].dtype)]
         if written:
             self.notes_.append(f"read {len(written)} text column(s) as numbers (currency signs, thousands separators, "
                                f"percent signs dropped): {_listed(written)}")  # fmt: skip
@@ -382,17 +384,15 @@ def _listed(columns: list, most: int = 8) -> str:
 
 
 def _kind(values) -> str:
-    from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
     if is_bool_dtype(values.dtype):
         return "boolean"
-    if is_datetime64_any_dtype(values.dtype):
-        return "datetime"
     if is_numeric_dtype(values.dtype):
         return "numeric"
-    if holds_formatted_numbers(values):
-        return "numeric"
-    return "datetime" if holds_iso_dates(values) else "categorical"
+    if holds_dates(values):
+        return "datetime"
+    return "numeric" if holds_formatted_numbers(values) else "categorical"
 
 
 def _categories(values) -> np.ndarray:

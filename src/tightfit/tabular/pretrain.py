@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader
 from tightfit.budget import Budget
 from tightfit.errors import bad_param
 from tightfit.hardware import Hardware
+from tightfit.measure import stopwatch
 from tightfit.params import Interval, check
 from tightfit.tabular.models.tiny import TASKS, TinyTFM, TinyTFMConfig, regroup, save_tiny_tfm, task_loss
 from tightfit.tabular.prior import PRIOR_TYPES, PriorSettings, prior_batches
@@ -84,11 +85,9 @@ def _measured_step_seconds(settings: PriorSettings, architecture: TinyTFMConfig,
     def wall(steps: int) -> float:
         probe = dataclasses.replace(config, max_steps=steps, epochs=1, verbose=False, checkpoint_dir=None,
                                     warmup=0.0)  # fmt: skip
-        started = time.perf_counter()
-        Trainer(TinyTFM(architecture), task_loss(architecture.task), probe).fit(
-            _loader(prior_batches(settings, steps, seed=10**6), workers=_workers(settings))
-        )
-        return time.perf_counter() - started
+        trainer = Trainer(TinyTFM(architecture), task_loss(architecture.task), probe)
+        _, seconds = stopwatch(trainer.fit, _loader(prior_batches(settings, steps, seed=10**6), _workers(settings)))
+        return seconds
 
     wall(1)  # imports and first-call set-up happen once per process: not a step's cost
     return max(wall(PROBE_STEPS) - wall(1), 1e-6) / (PROBE_STEPS - 1)

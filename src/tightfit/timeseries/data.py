@@ -16,6 +16,7 @@ import pandas as pd
 
 from tightfit.errors import DataError
 from tightfit.params import Interval, check
+from tightfit.read import holds_dates
 
 __all__ = ["SeriesSet", "check_horizon", "check_series", "next_dates"]
 
@@ -79,12 +80,6 @@ def _series_freq(uid: str, ds: pd.Series) -> str | int:
     raise DataError(f"column 'ds' of series {uid!r} must hold dates or integers; it holds {ds.dtype}.")
 
 
-def _is_dates(values: pd.Series) -> bool:
-    from tightfit.read import holds_iso_dates
-
-    return pd.api.types.is_datetime64_any_dtype(values.dtype) or holds_iso_dates(values)
-
-
 def _long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """``frame`` in long format, and a note when it was not: a table as people keep series — one date column
     and one numeric column per series (wide), or ``ds`` and ``y`` without ``unique_id`` — is read as such, each
@@ -92,7 +87,7 @@ def _long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     columns = list(frame.columns)
     if all(c in columns for c in REQUIRED):
         return frame, None
-    dates = [c for c in columns if c == "ds"] or [c for c in columns if _is_dates(frame[c])]
+    dates = [c for c in columns if c == "ds"] or [c for c in columns if holds_dates(frame[c])]
     values = [c for c in columns if c not in dates]
     readable = len(dates) == 1 and values and "unique_id" not in columns
     if readable and "y" in columns:
@@ -104,14 +99,13 @@ def _long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
             f"a table of one date column and one numeric column per series is read too; it has {columns}."
         )
     (ds,) = dates
-    if _is_dates(frame[ds]):
+    if holds_dates(frame[ds]):
         frame = frame.assign(**{ds: pd.to_datetime(frame[ds], format="ISO8601")}).sort_values(ds, kind="stable")
     rest = [c for c in columns if c not in (ds, *values)]
     long = frame.melt(id_vars=[ds, *rest], value_vars=values, var_name="unique_id", value_name="__y__")
     long = long.rename(columns={ds: "ds", "__y__": "y"})
-    held = long["y"].notna()
-    by_series = held.groupby(long["unique_id"])
-    inside = (by_series.cumsum() > 0) & (held[::-1].groupby(long["unique_id"][::-1]).cumsum()[::-1] > 0)
+    by_series = long.groupby("unique_id")["y"]
+    inside = by_series.ffill().notna() & by_series.bfill().notna()  # after its first value, before its last
     long = long.loc[inside, ["unique_id", "ds", "y", *rest]].reset_index(drop=True)
     what = f"{len(values)} series ({', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''})"
     return long, f"read {ds!r} as the dates and {what} as the values, one series per column"
