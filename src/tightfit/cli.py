@@ -55,15 +55,42 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_from_here() -> None:
+    """Let user code in the working folder import, as ``python -m`` and uvicorn do: an installed console script's
+    ``sys.path`` starts at its own bin folder, so ``--model mymodule:make`` (or a pickle of ``mymodule.Net``)
+    run where ``mymodule.py`` lies would not otherwise be found."""
+    import os
+    import sys
+
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+
+
 def _load_workload(spec: str):
     import importlib
 
     from tightfit.errors import ConfigError
 
     module_name, sep, attr = spec.partition(":")
-    if not sep:
+    if not (sep and module_name and attr):
         raise ConfigError(f"--model must look like 'package.module:callable'; got {spec!r}.")
-    made = getattr(importlib.import_module(module_name), attr)()
+    _import_from_here()
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not module_name.startswith(exc.name):
+            raise  # the module itself was found; something it imports is missing: the user's own traceback
+        raise ConfigError(
+            f"--model {spec!r}: no module {exc.name!r} importable from {Path.cwd()}; run tightfit from the folder "
+            "that holds it, or add that folder to PYTHONPATH."
+        ) from None
+    make = getattr(module, attr, None)
+    if not callable(make):
+        found = "is not callable" if hasattr(module, attr) else "is not defined"
+        raise ConfigError(f"--model {spec!r}: {attr!r} {found} in {module.__file__}; name a function that returns "
+                          "(model, train_data).")  # fmt: skip
+    made = make()
     if not (isinstance(made, tuple) and len(made) == 2):
         raise ConfigError(f"{spec} must return (model, train_data); got {type(made).__name__}.")
     return made
@@ -276,7 +303,16 @@ def _load_module(path: str, trust: bool):
         from tightfit.artefacts import refuse_untrusted
 
         refuse_untrusted(path, trust, "torch.save'd nn.Module (not TorchScript)")
-        model = torch.load(path, weights_only=False)
+        _import_from_here()
+        try:
+            model = torch.load(path, weights_only=False)
+        except (AttributeError, ModuleNotFoundError) as exc:  # a pickle holds a class's name, not its code
+            raise DataError(
+                f"{path} was saved with a class tightfit cannot import here ({exc}). A torch.save'd module needs "
+                "its class importable: run tightfit from the folder of the module that defines it (a class "
+                "defined in the saving script's __main__ cannot be found: move it into a module), or save "
+                "TorchScript instead, which holds its code: torch.jit.script(model).save(path)."
+            ) from None
     if not isinstance(model, torch.nn.Module):
         raise DataError(f"{path} holds a {type(model).__name__}, not an nn.Module; save the module itself.")
     return model

@@ -2,6 +2,7 @@
 rule, limits and the quality tolerance reject with the measured reason, exported artefacts load back."""
 
 import dataclasses
+import io
 import json
 
 import numpy as np
@@ -164,7 +165,7 @@ def test_unsupported_layers_are_listed_not_fatal_and_failures_are_rows():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 14, 3)).eval()
     quantized, info = dynamic_int8(model)
-    assert info["quantized_layers"] == 1 and "dynamic int8 covers Linear layers only" in info["skipped"]["0"]
+    assert info["quantized_layers"] == 1 and "covers Linear, LSTM and GRU layers only" in info["skipped"]["0"]
     x = torch.randn(8, 1, 16)
     assert torch.nn.functional.cosine_similarity(quantized(x), model(x)).min() > 0.99
     report = compress(model, x, techniques=("prune", "fp16"), batch_sizes=(2,), verbose=False)
@@ -177,6 +178,48 @@ def test_unsupported_layers_are_listed_not_fatal_and_failures_are_rows():
     (prune,) = report.variants
     assert prune.verdict == "failed" and "no channel group could be shrunk" in prune.reason
     assert "output width" in prune.reason and report.best is report.original
+
+
+class _Recurrent(nn.Module):
+    def __init__(self, kind: type[nn.Module]) -> None:
+        super().__init__()
+        self.rnn = kind(16, 64, batch_first=True, num_layers=2)
+        self.head = nn.Linear(64, 3)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU])
+def test_dynamic_int8_quantizes_recurrent_layers(kind):
+    torch.manual_seed(0)
+    model = _Recurrent(kind).eval()
+    quantized, info = dynamic_int8(model)
+    assert info["quantized_layers"] == 2 and info["skipped"] == {}
+    assert type(quantized.rnn).__module__.startswith("torch.ao.nn.quantized.dynamic")  # int8 weights, not fp32
+    x = torch.randn(16, 12, 16)
+    assert torch.nn.functional.cosine_similarity(quantized(x), model(x)).min() > 0.99
+    assert _state_bytes(quantized) * 2.5 < _state_bytes(model)
+
+
+def test_dynamic_int8_runs_transformer_encoders_whose_fast_path_reads_float_weights():
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+    encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=True)
+    model = nn.Sequential(encoder, nn.Flatten(), nn.Linear(8 * 32, 3)).eval()
+    quantized, info = dynamic_int8(model)
+    x = torch.randn(16, 8, 32)
+    with torch.no_grad():  # the fast path runs under no_grad in eval mode: it failed there on the quantized copy
+        assert torch.nn.functional.cosine_similarity(quantized(x), model(x)).min() > 0.99
+    assert info["quantized_layers"] == 5  # linear1 and linear2 of both layers, and the head
+    assert info["fast_path_off"] == ["0", "0.layers.0", "0.layers.1"]
+    assert all(isinstance(m.linear1.weight, torch.Tensor) for m in model.modules() if isinstance(m, type(layer)))
+
+
+def _state_bytes(module: nn.Module) -> int:
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return len(buffer.getvalue())
 
 
 def test_magnitude_prune_zeroes_the_smallest_weights(trained):
