@@ -11,9 +11,10 @@ from zoo import ResidualMLP
 from tightfit import Budget, BudgetExceeded
 from tightfit.guard import run_limited
 from tightfit.hardware import CudaDevice, Hardware
-from tightfit.plan import QualityProbe, enumerate_candidates, plan
-from tightfit.plan.search import _trial
-from tightfit.train import TrainConfig
+from tightfit.plan import QualityProbe, config_label, enumerate_candidates, plan
+from tightfit.plan.search import _choose, _trial
+from tightfit.search import Entry, Measured
+from tightfit.train import LoraSpec, TrainConfig
 
 
 def test_plan_fits_60_percent_of_the_naive_peak_where_naive_fails(tmp_path):
@@ -146,3 +147,27 @@ def test_pretraining_takes_the_planners_rule_for_native_bf16(gpu, cpu_bf16, expe
 
     machine = dataclasses.replace(Hardware.probe(), cuda=() if gpu is None else (gpu,), cpu_bf16=cpu_bf16)
     assert _precision(machine) == expected  # a T4 emulates bf16 (is_bf16_supported() says True): fp16 instead
+
+
+def _measured_fit(config: TrainConfig, seconds_per_sample: float, val_loss: float | None = None) -> Entry:
+    extra = {"seconds_per_sample_s": seconds_per_sample} | ({} if val_loss is None else {"val_loss": val_loss})
+    return Entry(config_label(config), config, measured=Measured(peak_bytes=1, extra=extra))
+
+
+def test_without_a_probe_lora_or_another_optimizer_is_chosen_only_when_the_recipe_cannot_fit():
+    # An LSTM with a small head: LoRA adapts only the head and freezes the rest, so it ran 2x faster than full
+    # training; without a probe nothing shows it learns as well, and full training fits too.
+    base = TrainConfig(micro_batch=64, verbose=False)
+    full, bf16 = base, dataclasses.replace(base, precision="bf16")
+    lora = dataclasses.replace(base, lora=LoraSpec(r=8))
+    adafactor = dataclasses.replace(base, optimizer="adafactor")
+    fits = [_measured_fit(full, 3e-4), _measured_fit(bf16, 2.4e-4), _measured_fit(lora, 1.2e-4),
+            _measured_fit(adafactor, 1.0e-4)]  # fmt: skip
+    winner, reason = _choose(fits, None, base)
+    assert winner.spec == bf16 and "fp32, mb 64x1, adafactor: 2.4x faster" in reason
+    winner, reason = _choose(fits[2:], None, base)  # only the changed recipes fit: the fastest of them
+    assert winner.spec == adafactor and "none with the recipe's trainable weights and optimizer fits" in reason
+    probed = [_measured_fit(c, s, loss) for c, s, loss in [(full, 3e-4, 0.50), (lora, 1.2e-4, 0.51)]]
+    winner, reason = _choose(probed, QualityProbe(val_data=None, tolerance=0.05), base)
+    assert winner.spec == lora and "within 5% of the best" in reason  # measured to learn as well: speed decides
+    assert _choose(probed, QualityProbe(val_data=None, tolerance=0.01), base)[0].spec == full

@@ -22,6 +22,12 @@ def _tensors(obj: Any):
     elif isinstance(obj, (list, tuple)):
         for value in obj:
             yield from _tensors(value)
+    elif isinstance(obj, torch.ScriptObject):  # packed weights of quantized LSTM/GRU layers hold their tensors here
+        try:
+            state = obj.__getstate__()
+        except (RuntimeError, AttributeError):
+            return
+        yield from _tensors(state)
 
 
 def _tensor_bytes(tensors) -> int:
@@ -40,7 +46,8 @@ def size_of(obj: Any) -> int:
     """Bytes of ``obj``.
 
     - ``nn.Module``: parameters, buffers and any other tensors in its ``state_dict`` (packed int8
-      weights of quantized layers included), each storage counted once.
+      weights of quantized layers included, those of recurrent ones inside their script objects), each
+      storage counted once.
     - ``dict``/``list``/``tuple`` of tensors (a state dict): the same count over its tensors.
     - a path: the file's bytes, or the sum of the files below a folder.
 

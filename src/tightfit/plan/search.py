@@ -14,7 +14,9 @@ The planner is one client of the search core (:func:`tightfit.search.run_candida
    within the safety margin breaks the memory limit too: a few steps' peak creeps up over a long run). The
    search stops once ``max_measured`` candidates were measured to fit.
 4. With a quality probe, the fastest config whose validation loss is within ``tolerance`` of the best is
-   chosen; otherwise simply the fastest that fits.
+   chosen; otherwise the fastest that fits among those that train what the base recipe trains, with its
+   optimizer: LoRA (the base frozen) or another optimizer is chosen without a probe only when none of those
+   fits, since nothing then shows it learns as well.
 
 With ``world_size`` > 1 the devices are not here: "more devices" is one more technique. The user's effective
 batch is the global one, each rank taking its share; every config is tried replicated (``shard="ddp"``) and,
@@ -299,7 +301,7 @@ def plan(
         applies=("memory", "time"), entry_time_cap=TRIAL_TIME_CAP_S, margin=SAFETY_MARGIN, stop_after=max_measured,
         deadline=deadline, min_seconds=MIN_TRIAL_S if deadline is not None else 0.0,
         screen=_Screen(model, sample, loss_fn, device, budget), check_entry=_no_backoff,
-        choose=functools.partial(_choose, probe=quality_probe), techniques=TECHNIQUES, entity="config",
+        choose=functools.partial(_choose, probe=quality_probe, base=base), techniques=TECHNIQUES, entity="config",
         device=device, verbose=verbose,
     )  # fmt: skip
     measured = [i for i, e in enumerate(board.entries) if e.measured is not None and e.status in ("fits", "chosen")]
@@ -416,12 +418,22 @@ def _no_backoff(entry: Entry) -> Verdict | None:
     return None
 
 
-def _choose(fits: list[Entry], probe: QualityProbe | None) -> tuple[Entry, str]:
+def _choose(fits: list[Entry], probe: QualityProbe | None, base: TrainConfig) -> tuple[Entry, str]:
+    """The fastest fit; with a probe, among those within its tolerance of the best validation loss. Without one,
+    nothing shows that a config training other weights (LoRA freezes the base) or with another optimizer learns
+    as well as the recipe: such a config is chosen only when no config keeping the recipe's fits."""
     if probe is not None:
         best = min(e.measured.extra["val_loss"] for e in fits)
         fits = [e for e in fits if e.measured.extra["val_loss"] <= best + probe.tolerance * abs(best)]
-    winner = min(fits, key=lambda e: e.measured.extra["seconds_per_sample_s"])
-    reason = "fastest that fits" + (
-        f" with validation loss within {probe.tolerance:.0%} of the best" if probe is not None else ""
-    )
-    return winner, reason
+        winner = min(fits, key=lambda e: e.measured.extra["seconds_per_sample_s"])
+        return winner, f"fastest that fits with validation loss within {probe.tolerance:.0%} of the best"
+    faithful = [e for e in fits if (e.spec.lora, e.spec.optimizer) == (base.lora, base.optimizer)]
+    pace = lambda e: e.measured.extra["seconds_per_sample_s"]  # noqa: E731
+    winner, quickest = min(faithful or fits, key=pace), min(fits, key=pace)
+    if not faithful:
+        return winner, "fastest that fits; none with the recipe's trainable weights and optimizer fits"
+    if quickest is not winner:
+        return winner, (f"fastest that fits with the recipe's trainable weights and optimizer ({quickest.name}: "
+                        f"{pace(winner) / pace(quickest):.1f}x faster, but it changes what is learned; a "
+                        "QualityProbe weighs that)")  # fmt: skip
+    return winner, "fastest that fits"
