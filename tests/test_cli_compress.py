@@ -54,3 +54,44 @@ def test_compress_cli_names_bad_arguments(saved_model, capsys):
     bad_drop = ["compress", str(folder / "model.pt"), "--inputs", str(folder / "sample.npy"), "--max-drop", "x"]
     assert main([*bad_drop, "--trust"]) == 2
     assert "--max-drop" in capsys.readouterr().err
+
+
+MODULE = """
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(8, 16, batch_first=True)
+        self.head = torch.nn.Linear(16, 2)
+
+    def forward(self, x):
+        return self.head(self.lstm(x)[0][:, -1])
+"""
+
+
+def test_a_pickled_module_loads_where_its_class_imports_and_is_a_named_error_elsewhere(tmp_path, monkeypatch, capsys):
+    import importlib
+    import sys
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir(), elsewhere.mkdir()
+    (project / "user_net.py").write_text(MODULE)
+    monkeypatch.syspath_prepend(str(project))
+    torch.manual_seed(0)
+    torch.save(importlib.import_module("user_net").Net().eval(), project / "net.pt")
+    np.save(project / "x.npy", np.random.default_rng(0).normal(size=(8, 5, 8)).astype(np.float32))
+    monkeypatch.delitem(sys.modules, "user_net")
+    monkeypatch.setattr("sys.path", [p for p in sys.path if p not in ("", str(project))])
+    arguments = ["compress", str(project / "net.pt"), "--inputs", str(project / "x.npy"), "--trust",
+                 "--techniques", "dynamic_int8", "--batch-sizes", "1", "--quiet"]  # fmt: skip
+    monkeypatch.chdir(elsewhere)
+    assert main([*arguments, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "DataError" in err and "user_net" in err and "torch.jit.script(model).save(path)" in err
+    monkeypatch.chdir(project)  # where the user works: the class imports as it did when they saved it
+    assert main([*arguments, "--out", str(tmp_path / "b")]) == 0
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    quantized = next(v for v in report["variants"] if v["name"] == "dynamic_int8")
+    assert quantized["details"]["quantized_layers"] == 2  # the LSTM and the head

@@ -28,6 +28,22 @@ def test_triage_names_memory_when_the_budget_is_tiny(run):
                          "--config", "micro_batch=64")  # fmt: skip
     assert code == 0, err
     assert "binding constraint: memory" in out and "> budget 100MB" in out
+    # below the interpreter's own memory no technique helps: none is offered
+    assert "the training process alone" in out and "raise the memory budget" in out and "1. precision" not in out
+
+
+def test_model_is_imported_from_the_working_folder_and_a_bad_spec_is_named(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_workload.py").write_text(SLOW_WORKLOAD.replace("time.sleep(0.25)", "pass"))
+    monkeypatch.chdir(tmp_path)  # as a user runs `tightfit triage --model my_workload:make` beside the file
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))])
+    assert main(["triage", "--model", "my_workload:make", "--budget", "time=1h,device=cpu"]) == 0
+    assert "binding constraint: none" in capsys.readouterr().out
+    for spec, words in [("no_such_module:make", "no module 'no_such_module' importable from"),
+                        ("my_workload:missing", "'missing' is not defined in"),
+                        ("my_workload:Slow.forward", "'Slow.forward' is not defined"),
+                        ("my_workload:", "must look like 'package.module:callable'")]:  # fmt: skip
+        assert main(["triage", "--model", spec]) == 2
+        assert words in capsys.readouterr().err
 
 
 def test_plan_prints_the_table_and_the_choice(tmp_path, run):

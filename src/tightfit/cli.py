@@ -12,6 +12,7 @@ tightfit serve RUN_DIR [--port 8000]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -156,6 +157,13 @@ def _triage(args: argparse.Namespace) -> int:
     peak = est.device_peak if est.device.startswith("cuda") else est.process_peak
     facts = WorkloadFacts(memory_bytes=peak, context=f"micro_batch {config.micro_batch}, {config.precision}")
     result = triage(budget, facts, TECHNIQUES)
+    floor = est.allowances.get("process_baseline") if not est.device.startswith("cuda") else None
+    if budget.memory is not None and floor is not None and floor > budget.memory:
+        evidence = (
+            f"the training process alone (interpreter, libraries) takes {format_bytes(floor)} > budget "
+            f"{format_bytes(budget.memory)}: no training technique lowers that; raise the memory budget"
+        )
+        result = dataclasses.replace(result, binding="memory", evidence=evidence, techniques=[])  # fmt: skip
     print(f"binding constraint: {result.binding}\nevidence: {result.evidence}")
     for rank, technique in enumerate(result.techniques, 1):
         print(f"  {rank}. {technique}: {TECHNIQUES.technique(technique).summary}")

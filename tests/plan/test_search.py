@@ -136,6 +136,8 @@ def test_a_budget_below_the_process_itself_rejects_the_rest_without_estimating(d
     first, *rest = result.candidates
     assert "estimate" in first.details and "estimated peak" in first.reason
     assert all("estimate" not in c.details and "training process alone" in c.reason for c in rest)
+    binding = result.leaderboard.binding  # no training technique lowers the interpreter's own memory
+    assert binding.binding == "memory" and binding.techniques == [] and "raise the memory budget" in binding.evidence
 
 
 @pytest.mark.parametrize(("gpu", "cpu_bf16", "expected"), [

@@ -296,14 +296,20 @@ def plan(
         _evaluate_trial, model, _head(train_data, rows), steps, quality_probe and quality_probe.val_data, loss_fn,
         n_samples * base.epochs,
     )  # fmt: skip
+    screen = _Screen(model, sample, loss_fn, device, budget)
     board = run_candidates(
         entries, budget, evaluate, executor=executor,
         applies=("memory", "time"), entry_time_cap=TRIAL_TIME_CAP_S, margin=SAFETY_MARGIN, stop_after=max_measured,
         deadline=deadline, min_seconds=MIN_TRIAL_S if deadline is not None else 0.0,
-        screen=_Screen(model, sample, loss_fn, device, budget), check_entry=_no_backoff,
+        screen=screen, check_entry=_no_backoff,
         choose=functools.partial(_choose, probe=quality_probe, base=base), techniques=TECHNIQUES, entity="config",
         device=device, verbose=verbose,
     )  # fmt: skip
+    if board.chosen is None and screen.below_the_process(budget):
+        board.binding = dataclasses.replace(board.binding, techniques=[], evidence=(
+            f"the training process alone (interpreter, libraries) measured {format_bytes(screen.process_floor)} "
+            f"> budget {format_bytes(budget.memory)}: no training technique lowers that; raise the memory budget"
+        ))  # fmt: skip
     measured = [i for i, e in enumerate(board.entries) if e.measured is not None and e.status in ("fits", "chosen")]
     front = pareto_front([(board.entries[i].measured.memory_peak_bytes,
                            board.entries[i].measured.extra["seconds_per_sample_s"]) for i in measured])  # fmt: skip
@@ -372,9 +378,13 @@ class _Screen:
         self.estimates: dict[TrainConfig, Estimate] = {}
         self.process_floor: int | None = None  # the smallest measured non-tensor RSS of a training process (CPU)
 
+    def below_the_process(self, budget: Budget) -> bool:
+        """Whether the memory budget is below what the training process itself (no tensors) was measured to take."""
+        return budget.memory is not None and self.process_floor is not None and 0.9 * self.process_floor > budget.memory
+
     def __call__(self, entry: Entry) -> Verdict | None:
         cap = self.budget.memory
-        if cap is not None and self.process_floor is not None and 0.9 * self.process_floor > cap:
+        if self.below_the_process(self.budget):
             return Verdict.over_limit("memory", self.process_floor, cap, (
                 f"the training process alone (interpreter, libraries) measured {format_bytes(self.process_floor)} "
                 f"> budget {format_bytes(cap)}"))  # fmt: skip
