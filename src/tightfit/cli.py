@@ -288,6 +288,15 @@ def _say_binding(board, page: Path) -> None:
     print(f"report: {page} (with run.json and leaderboard.csv)")
 
 
+def _season(text: str) -> int | str:
+    """``--season``: ``auto`` or a positive whole number of points."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a whole number of points >= 1")
+    return int(text)
+
+
 def _fraction(text: str, name: str) -> float:
     from tightfit.errors import bad_param
 
@@ -704,7 +713,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="forecast DATA (newer history) with the forecaster saved in RUN_DIR, without refitting",
     )
-    fc.add_argument("--season", type=int, default=1, help="points per season (1: none)")
+    fc.add_argument(
+        "--season",
+        type=_season,
+        default="auto",
+        help="points per season (1: none; default auto: from the frequency, e.g. 12 for monthly)",
+    )
     fc.add_argument("--time", help="time budget for the whole run, e.g. 2min")
     fc.add_argument("--latency", help="p95 limit on forecasting one series with a fitted model, e.g. 20ms")
     fc.add_argument("--models", help="comma-separated subset of the stack, e.g. AutoETS,LightGBM")

@@ -32,7 +32,8 @@ def test_smape_is_the_m4_one_twice_nixtlas():
         (lambda df: df.drop(columns="ds"), r"lacks the column\(s\) \['ds'\]"),
         (lambda df: pd.concat([df, df.iloc[[5]]]), "series 'elnino' has 1 duplicate"),
         (lambda df: df.drop(index=[10, 11, 12]), "series 'elnino' has an irregular frequency"),
-        (lambda df: df.assign(y=df["y"].where(df.index != 7)), "series 'elnino' has 1 missing or infinite y"),
+        (lambda df: df.assign(y=df["y"].where(df.index != 7, np.inf)), "series 'elnino' has 1 infinite y values"),
+        (lambda df: df.assign(y=df["y"].where(df.index % 3 != 1)), r"misses 2\d\d of its \d+ y values \(more than 20%"),
         (lambda df: df.iloc[:12], "series 'elnino' has 12 points, not more than the horizon 12"),
         (lambda df: df.assign(ds=df["ds"].astype(str).str.replace("-", "x")), "not dates"),
     ],
@@ -112,8 +113,54 @@ def test_a_date_column_and_a_column_per_series_is_read_as_long_format(elnino_df)
     assert sea["ds"].tolist() == elnino_df["ds"].tolist() and np.array_equal(sea["y"], elnino_df["y"])
     one = check_series(elnino_df.drop(columns="unique_id"), horizon=12)  # ds and y: one series, named y
     assert one.ids == ["y"] and one.lengths["y"] == len(elnino_df)
-    gap = wide.assign(air=wide["air"].where(wide.index != 50))  # a gap inside a series is still refused
-    with pytest.raises(DataError, match="series 'air' has 1 missing"):
-        check_series(gap, horizon=12)
+    gap = wide.assign(air=wide["air"].where(~wide.index.isin([50, 51])))  # a gap inside a series: interpolated
+    filled = check_series(gap, horizon=12)
+    air = filled.frame[filled.frame["unique_id"] == "air"].set_index("ds")["y"]
+    before, after = wide.loc[49, "air"], wide.loc[52, "air"]
+    expected = [before + (after - before) / 3, before + 2 * (after - before) / 3]
+    assert np.allclose(air.iloc[40:42], expected) and filled.lengths["air"] == len(wide) - 10
+    assert filled.note.endswith("; filled 2 missing y value(s) inside 1 series by linear interpolation")
     with pytest.raises(DataError, match=r"lacks the column\(s\).*one numeric column per series.*'label'"):
         check_series(wide.assign(label="x"), horizon=12)  # a text column: neither format
+
+
+def test_a_year_column_reads_as_yearly_dates_and_a_year_by_month_table_as_one_monthly_series(elnino_df):
+    """Tables as climate and economic data are printed: a numeric YEAR column, and twelve month columns."""
+    years = pd.DataFrame({"YEAR": [1700.0 + i for i in range(30)], "SUNACTIVITY": np.arange(30.0) % 11})
+    series = check_series(years, horizon=5)
+    assert series.freq == "YS-JAN" and series.lengths == {"SUNACTIVITY": 30}
+    assert series.frame["ds"].iloc[0] == pd.Timestamp("1700-01-01") and "'YEAR' as the years" in series.note
+    y = elnino_df["y"].to_numpy()[:48]
+    table = pd.DataFrame(y.reshape(4, 12), columns=["JAN", "FEB", "MAR", "APR", "MAY", "JUNE", "JULY", "AUG",
+                                                    "SEPT", "OCT", "NOV", "DEC"])  # fmt: skip
+    table.insert(0, "Year", [1950, 1951, 1952, 1953])
+    table["annual"] = table.iloc[:, 1:].mean(axis=1)
+    series = check_series(table.iloc[::-1], horizon=12)  # newest year first, as some tables print them
+    assert series.freq == "MS" and series.lengths == {"y": 48} and np.array_equal(series.frame["y"], y)
+    assert series.frame["ds"].iloc[13] == pd.Timestamp("1951-02-01")
+    assert (
+        series.note
+        == "read 'Year' and the twelve month columns as one monthly series 'y' (4 years); left out ['annual']"
+    )
+
+
+@pytest.mark.parametrize(("freq", "season"), [("MS", 12), ("QS-OCT", 4), ("W-SUN", 52), ("D", 7), ("B", 5),
+                                               ("h", 24), ("2h", 12), ("YS", 1), ("15min", 1), (1, 1)])  # fmt: skip
+def test_the_season_length_follows_the_frequency(freq, season):
+    from tightfit.timeseries.data import seasonality
+
+    assert seasonality(freq) == season
+
+
+def test_auto_season_is_the_frequencys_and_says_so(elnino_df):
+    fc = Forecaster(horizon=12, models=["SeasonalNaive", "Naive"], ensemble=None, verbose=False).fit(elnino_df)
+    assert fc.season_length_used_ == 12 and any("season length 12 from the frequency MS" in n for n in fc.notes_)
+    scores = {e.name: e.measured.quality for e in fc.search_.entries}
+    assert scores["SeasonalNaive"] < 0.8 * scores["Naive"]  # the yearly cycle is used: last year's month wins
+    quarterly = elnino_df.iloc[::3].assign(ds=pd.date_range("1950-01-01", periods=len(elnino_df.iloc[::3]), freq="QS"))
+    assert Forecaster(horizon=4, models=["Naive"], verbose=False).fit(quarterly).season_length_used_ == 4
+    weekly = pd.DataFrame({"unique_id": "w", "ds": pd.date_range("2000-01-02", periods=150, freq="W-SUN"),
+                           "y": np.sin(np.arange(150) * 2 * np.pi / 52) + 10})  # fmt: skip
+    fc = Forecaster(horizon=4, models=["AutoETS", "SeasonalNaive"], ensemble=None, verbose=False).fit(weekly)
+    assert fc.season_length_used_ == 52 and any("AutoETS and AutoARIMA fit no season longer than 24" in n
+                                                 for n in fc.notes_)  # fmt: skip

@@ -1,9 +1,12 @@
 """Long-format series (``unique_id``, ``ds``, ``y``): checked once, where the user hands them over.
 
-A table as people keep series — one date column and a numeric column per series — is read as long format,
-with a note. Every problem is a :class:`DataError` naming the series and what is wrong: missing columns, duplicate
-``(unique_id, ds)``, a frequency that is irregular or differs between series, missing targets, a horizon
-that is not a positive integer, or a series shorter than the horizon. polars frames are converted to pandas.
+A table as people keep series — one date column (or a column of years) and a numeric column per series, or a
+year column and twelve month columns — is read as long format, with a note. Gaps inside a series (missing ``y``
+between its first and last value, at most ``MAX_GAP_SHARE`` of it) are filled by linear interpolation, with a
+note; the models need every step. Every other problem is a :class:`DataError` naming the series and what is
+wrong: missing columns, duplicate ``(unique_id, ds)``, a frequency that is irregular or differs between series,
+infinite or too many missing targets, a horizon that is not a positive integer, or a series shorter than the
+horizon. polars frames are converted to pandas.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from tightfit.errors import DataError
 from tightfit.params import Interval, check
 from tightfit.read import holds_dates
 
-__all__ = ["SeriesSet", "check_horizon", "check_series", "next_dates"]
+__all__ = ["SeriesSet", "check_horizon", "check_series", "next_dates", "seasonality"]
 
 REQUIRED = ("unique_id", "ds", "y")
+MAX_GAP_SHARE = 0.2  # more of a series missing than this is refused: interpolation would invent its shape
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def check_horizon(horizon: Any, owner: str = "Forecaster") -> int:
@@ -36,7 +41,7 @@ class SeriesSet:
     freq: str | int
     lengths: dict[str, int]
     exogenous: list[str]
-    note: str | None = None  # how a frame not in long format was read
+    note: str = ""  # how a frame not in long format was read, and what was filled
 
     @property
     def ids(self) -> list[str]:
@@ -48,6 +53,26 @@ def next_dates(last: Any, freq: str | int, h: int) -> Any:
     if isinstance(freq, int):
         return last + freq * np.arange(1, h + 1)
     return pd.date_range(last, periods=h + 1, freq=freq)[1:]
+
+
+# Points per yearly cycle (for days and hours: weekly and daily) of each pandas frequency code; minutes, seconds
+# and unknown codes get none (a day of minutes is more history than the seasonal models can use).
+_SEASONS = {"YS": 1, "YE": 1, "Y": 1, "BYS": 1, "BYE": 1, "QS": 4, "QE": 4, "BQS": 4, "BQE": 4,
+            "MS": 12, "ME": 12, "BMS": 12, "BME": 12, "CBMS": 12, "CBME": 12, "SMS": 24, "SME": 24,
+            "W": 52, "D": 7, "B": 5, "C": 5, "h": 24, "bh": 8, "cbh": 8}  # fmt: skip
+
+
+def seasonality(freq: str | int) -> int:
+    """The season length a frequency implies (``"MS"`` -> 12, ``"W-SUN"`` -> 52, ``"D"`` -> 7, ``"h"`` -> 24),
+    divided by its multiple (``"2h"`` -> 12); 1 for integer steps, yearly data and unknown frequencies."""
+    if isinstance(freq, int):
+        return 1
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except ValueError:
+        return 1
+    season = _SEASONS.get(offset.name.split("-")[0], 1)
+    return season // offset.n if season % offset.n == 0 else 1
 
 
 def _to_pandas(df: Any) -> pd.DataFrame:
@@ -80,14 +105,42 @@ def _series_freq(uid: str, ds: pd.Series) -> str | int:
     raise DataError(f"column 'ds' of series {uid!r} must hold dates or integers; it holds {ds.dtype}.")
 
 
+def _holds_years(values: pd.Series) -> bool:
+    """Whether a column named like a year column holds whole years (1000-2999), each once: a yearly date."""
+    if not (str(values.name).strip().lower() in ("year", "yr", "years") and pd.api.types.is_numeric_dtype(values)):
+        return False
+    years = values.dropna()
+    return bool(len(years) and years.is_unique and (years % 1 == 0).all() and years.between(1000, 2999).all())
+
+
+def _year_dates(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values.astype("int64").astype(str), format="%Y")
+
+
+def _month_columns(columns: list) -> list | None:
+    """The twelve month columns (Jan..Dec, any case, short or full name), in calendar order, or None."""
+    found = {}
+    for column in columns:
+        name = str(column).strip().lower()
+        for number, month in enumerate(_MONTHS):
+            if name == month or (len(name) > 3 and name.startswith(month) and month.startswith(name[:3])):
+                found.setdefault(number, column)
+    return [found[m] for m in range(12)] if len(found) == 12 else None
+
+
 def _long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """``frame`` in long format, and a note when it was not: a table as people keep series — one date column
-    and one numeric column per series (wide), or ``ds`` and ``y`` without ``unique_id`` — is read as such, each
-    series named after its column; leading and trailing gaps of a wide column are where that series is not."""
+    (or a year column) and one numeric column per series (wide), a year column and twelve month columns, or
+    ``ds`` and ``y`` without ``unique_id`` — is read as such, each series named after its column; leading and
+    trailing gaps of a wide column are where that series is not."""
     columns = list(frame.columns)
     if all(c in columns for c in REQUIRED):
         return frame, None
-    dates = [c for c in columns if c == "ds"] or [c for c in columns if holds_dates(frame[c])]
+    years = [c for c in columns if _holds_years(frame[c])]
+    months = _month_columns(columns)
+    if len(years) == 1 and months and "ds" not in columns:
+        return _from_month_columns(frame, years[0], months)
+    dates = [c for c in columns if c == "ds"] or [c for c in columns if holds_dates(frame[c])] or years
     values = [c for c in columns if c not in dates]
     readable = len(dates) == 1 and values and "unique_id" not in columns
     if readable and "y" in columns:
@@ -96,19 +149,67 @@ def _long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
         missing = [c for c in REQUIRED if c not in columns]
         raise DataError(
             f"df lacks the column(s) {missing}; long format needs {list(REQUIRED)} (a row per series and date); "
-            f"a table of one date column and one numeric column per series is read too; it has {columns}."
+            "a table of one date (or year) column and one numeric column per series is read too, and one of a "
+            f"year column and twelve month columns; it has {columns}."
         )
     (ds,) = dates
     if holds_dates(frame[ds]):
         frame = frame.assign(**{ds: pd.to_datetime(frame[ds], format="ISO8601")}).sort_values(ds, kind="stable")
+    elif ds in years:
+        frame = frame.assign(**{ds: _year_dates(frame[ds])}).sort_values(ds, kind="stable")
     rest = [c for c in columns if c not in (ds, *values)]
     long = frame.melt(id_vars=[ds, *rest], value_vars=values, var_name="unique_id", value_name="__y__")
     long = long.rename(columns={ds: "ds", "__y__": "y"})
+    long = _within_each_series(long).loc[:, ["unique_id", "ds", "y", *rest]]
+    what = f"{len(values)} series ({', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''})"
+    dated = f"{ds!r} as the {'years' if ds in years else 'dates'}"
+    return long, f"read {dated} and {what} as the values, one series per column"
+
+
+def _within_each_series(long: pd.DataFrame) -> pd.DataFrame:
     by_series = long.groupby("unique_id")["y"]
     inside = by_series.ffill().notna() & by_series.bfill().notna()  # after its first value, before its last
-    long = long.loc[inside, ["unique_id", "ds", "y", *rest]].reset_index(drop=True)
-    what = f"{len(values)} series ({', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''})"
-    return long, f"read {ds!r} as the dates and {what} as the values, one series per column"
+    return long.loc[inside].reset_index(drop=True)
+
+
+def _from_month_columns(frame: pd.DataFrame, year: Any, months: list) -> tuple[pd.DataFrame, str]:
+    """A year column and twelve month columns (a row a year, as climate and economic tables are printed) as one
+    monthly series; other columns (an annual mean) are left out, since they are not a month's value."""
+    if not all(pd.api.types.is_numeric_dtype(frame[m]) for m in months):
+        text = [m for m in months if not pd.api.types.is_numeric_dtype(frame[m])]
+        raise DataError(f"month column(s) {text} of a year x month table must be numeric; they hold text.")
+    values = frame[months].to_numpy(dtype=float)
+    starts = _year_dates(frame[year])
+    ds = [start + pd.DateOffset(months=m) for start in starts for m in range(12)]
+    long = pd.DataFrame({"unique_id": "y", "ds": ds, "y": values.reshape(-1)}).sort_values("ds", kind="stable")
+    left_out = [c for c in frame.columns if c != year and c not in months]
+    note = f"read {year!r} and the twelve month columns as one monthly series 'y' ({len(frame)} years)"
+    return _within_each_series(long), note + (f"; left out {left_out}" if left_out else "")
+
+
+def _fill_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """Missing ``y`` inside a series filled by linear interpolation, or a ``DataError`` when a value is
+    infinite or a series misses more than ``MAX_GAP_SHARE``; leading and trailing missing rows are dropped."""
+    y = frame["y"].astype(float)
+    infinite = np.isinf(y)
+    if infinite.any():
+        uid = frame.loc[infinite, "unique_id"].iloc[0]
+        raise DataError(f"series {uid!r} has {int(infinite[frame['unique_id'] == uid].sum())} infinite y values; "
+                        "replace them (with NaN to have them interpolated).")  # fmt: skip
+    if not y.isna().any():
+        return frame, None
+    frame = _within_each_series(frame.assign(y=y))
+    missing = frame["y"].isna().groupby(frame["unique_id"], sort=False).agg(["sum", "size"])
+    worst = (missing["sum"] / missing["size"]).idxmax()
+    if missing.loc[worst, "sum"] > MAX_GAP_SHARE * missing.loc[worst, "size"]:
+        raise DataError(
+            f"series {worst!r} misses {int(missing.loc[worst, 'sum'])} of its {int(missing.loc[worst, 'size'])} y "
+            f"values (more than {MAX_GAP_SHARE:.0%}); fill or drop them first."
+        )
+    filled = frame.groupby("unique_id", sort=False)["y"].transform(lambda v: v.interpolate(limit_area="inside"))
+    count, gapped = int(missing["sum"].sum()), int((missing["sum"] > 0).sum())
+    note = f"filled {count} missing y value(s) inside {gapped} series by linear interpolation"
+    return frame.assign(y=filled), note
 
 
 def check_series(df: Any, horizon: int) -> SeriesSet:
@@ -130,14 +231,8 @@ def check_series(df: Any, horizon: int) -> SeriesSet:
         )
     if not pd.api.types.is_numeric_dtype(frame["y"]):
         raise DataError(f"column 'y' must be numeric; it holds {frame['y'].dtype}.")
-    nan = frame["y"].isna() | ~np.isfinite(frame["y"].astype(float))
-    if nan.any():
-        uid = frame.loc[nan, "unique_id"].iloc[0]
-        raise DataError(
-            f"series {uid!r} has {int(nan[frame['unique_id'] == uid].sum())} missing or infinite y values; "
-            "fill or drop them first."
-        )
     frame = frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+    frame, filled = _fill_gaps(frame)
     freqs, lengths = {}, {}
     for uid, group in frame.groupby("unique_id", sort=False):
         freqs[uid] = _series_freq(uid, group["ds"])
@@ -147,4 +242,4 @@ def check_series(df: Any, horizon: int) -> SeriesSet:
     if len(set(freqs.values())) > 1:
         raise DataError(f"series have different frequencies {dict(list(freqs.items())[:4])}; forecast them separately.")
     exogenous = [c for c in frame.columns if c not in REQUIRED]
-    return SeriesSet(frame, next(iter(freqs.values())), lengths, exogenous, note)
+    return SeriesSet(frame, next(iter(freqs.values())), lengths, exogenous, "; ".join(filter(None, [note, filled])))

@@ -56,10 +56,17 @@ from tightfit.timeseries.combine import (
     inverse_error_weights,
     statistical_prior,
 )
-from tightfit.timeseries.data import SeriesSet, check_horizon, check_series, next_dates
+from tightfit.timeseries.data import SeriesSet, check_horizon, check_series, next_dates, seasonality
 from tightfit.timeseries.intervals import conformal_widths, reach_scale
 from tightfit.timeseries.metrics import forecast_scores, mase_scale
-from tightfit.timeseries.models import MODELS, STACK, check_chronos_path, model_stack, series_values
+from tightfit.timeseries.models import (
+    MAX_STATE_SPACE_SEASON,
+    MODELS,
+    STACK,
+    check_chronos_path,
+    model_stack,
+    series_values,
+)
 from tightfit.units import format_seconds
 
 __all__ = ["METRICS", "Forecaster"]
@@ -84,8 +91,10 @@ class Forecaster:
     ----------
     horizon : int
         Steps to forecast.
-    season_length : int, default=1
-        Points per season (12 for monthly data with a yearly cycle); 1 means no seasonality.
+    season_length : int or "auto", default="auto"
+        Points per season (12 for monthly data with a yearly cycle); 1 means no seasonality. ``"auto"``: the one
+        the series' frequency implies (:func:`tightfit.timeseries.data.seasonality`: monthly 12, quarterly 4,
+        weekly 52, daily 7, business-daily 5, hourly 24; yearly, integer steps and minutes 1), said in ``notes_``.
     budget : Budget, default=None
         ``time`` bounds the whole fit (validation of every model and the final fit); ``latency`` bounds the p95
         of forecasting one series with a fitted model (``predict(new_history)``).
@@ -124,7 +133,7 @@ class Forecaster:
     def __init__(
         self,
         horizon: int,
-        season_length: int = 1,
+        season_length: int | str = "auto",
         budget: Budget | None = None,
         models: str | Sequence[str] = "auto",
         metric: str = "mase",
@@ -144,7 +153,7 @@ class Forecaster:
         self.horizon = check_horizon(horizon)
         check(
             "Forecaster",
-            season_length=(season_length, Interval(int, 1)),
+            season_length=(season_length, Options("auto"), Interval(int, 1)),
             budget=(budget, None, Budget),
             metric=(metric, Options(*METRICS)),
             n_windows=(n_windows, Interval(int, 1)),
@@ -402,6 +411,14 @@ class Forecaster:
                 f"columns {series.exogenous} are not used: no model of the stack takes exogenous inputs yet"
             )
         season, names, augment = self.season_length, list(self.models), self.augment
+        if season == "auto":
+            season = seasonality(series.freq)
+            if season > 1:
+                self.notes_.append(f"season length {season} from the frequency {series.freq} (season_length= or "
+                                   "--season sets another; 1 turns it off)")  # fmt: skip
+        if season > MAX_STATE_SPACE_SEASON and {"AutoETS", "AutoARIMA"} & set(names):
+            self.notes_.append(f"AutoETS and AutoARIMA fit no season longer than {MAX_STATE_SPACE_SEASON}: "
+                               f"the other models carry the season of {season}")  # fmt: skip
         if season > 1 and shortest < _minimum_train(season, self.horizon) + self.horizon:
             self.notes_.append(
                 f"series {short_id!r} has {shortest} points (< 2 seasons of {season} and a horizon to validate on): "
@@ -653,7 +670,7 @@ class Forecaster:
         if uid not in self.series_.lengths:
             raise bad_param("unique_id", "Forecaster.plot", self.series_.ids[:10], unique_id)
         past = self.series_.frame[self.series_.frame["unique_id"] == uid]
-        past = past.tail(history or max(4 * self.horizon, 3 * self.season_length))
+        past = past.tail(history or max(4 * self.horizon, 3 * self.season_length_used_))
         future = self.forecast_[self.forecast_["unique_id"] == uid]
         bands = [(lv, future[f"lo-{lv}"].to_numpy(), future[f"hi-{lv}"].to_numpy()) for lv in self.level]
         return plot_forecast(past["ds"], past["y"], future["ds"], future["mean"], bands, path, f"{uid}: {self.chosen_}")
