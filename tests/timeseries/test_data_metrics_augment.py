@@ -31,7 +31,10 @@ def test_smape_is_the_m4_one_twice_nixtlas():
     [
         (lambda df: df.drop(columns="ds"), r"lacks the column\(s\) \['ds'\]"),
         (lambda df: pd.concat([df, df.iloc[[5]]]), "series 'elnino' has 1 duplicate"),
-        (lambda df: df.drop(index=[10, 11, 12]), "series 'elnino' has an irregular frequency"),
+        (
+            lambda df: df.assign(ds=df["ds"] + pd.to_timedelta(df.index % 3, unit="D")),
+            "series 'elnino' has an irregular frequency: .* no frequency holds its dates",
+        ),
         (lambda df: df.assign(y=df["y"].where(df.index != 7, np.inf)), "series 'elnino' has 1 infinite y values"),
         (lambda df: df.assign(y=df["y"].where(df.index % 3 != 1)), r"misses 2\d\d of its \d+ y values \(more than 20%"),
         (lambda df: df.iloc[:12], "series 'elnino' has 12 points, not more than the horizon 12"),
@@ -164,3 +167,21 @@ def test_auto_season_is_the_frequencys_and_says_so(elnino_df):
     fc = Forecaster(horizon=4, models=["AutoETS", "SeasonalNaive"], ensemble=None, verbose=False).fit(weekly)
     assert fc.season_length_used_ == 52 and any("AutoETS and AutoARIMA fit no season longer than 24" in n
                                                  for n in fc.notes_)  # fmt: skip
+
+
+def test_dates_a_series_skips_are_added_and_interpolated(elnino_df):
+    """Three months lost from a monthly series, and market holidays missing from business days."""
+    series = check_series(elnino_df.drop(index=[10, 11, 12]), horizon=12)
+    assert series.freq == "MS" and series.lengths == {"elnino": len(elnino_df)}
+    months = series.frame.set_index("ds")["y"]
+    step = (elnino_df["y"][13] - elnino_df["y"][9]) / 4
+    assert np.allclose(months.iloc[10:13], elnino_df["y"][9] + step * np.arange(1, 4))
+    assert "added 3 missing date(s) at frequency MS; filled 3 missing y value(s) inside 1 series" in series.note
+    days = pd.bdate_range("2020-01-01", periods=60)
+    prices = pd.DataFrame({"unique_id": "p", "ds": days, "y": np.arange(60.0)}).drop(index=[17, 40])
+    series = check_series(prices, horizon=5)
+    assert series.freq == "B" and series.lengths == {"p": 60} and np.array_equal(series.frame["y"], np.arange(60.0))
+    daily = pd.DataFrame({"unique_id": "d", "ds": pd.date_range("2020-01-01", periods=100), "y": np.arange(100.0)})
+    lost = daily.drop(index=np.random.default_rng(0).choice(np.arange(1, 99), 30, replace=False))
+    with pytest.raises(DataError, match="irregular frequency"):  # 30% of the days lost: more than gaps
+        check_series(lost, horizon=5)

@@ -2,11 +2,11 @@
 
 A table as people keep series — one date column (or a column of years) and a numeric column per series, or a
 year column and twelve month columns — is read as long format, with a note. Gaps inside a series (missing ``y``
-between its first and last value, at most ``MAX_GAP_SHARE`` of it) are filled by linear interpolation, with a
-note; the models need every step. Every other problem is a :class:`DataError` naming the series and what is
-wrong: missing columns, duplicate ``(unique_id, ds)``, a frequency that is irregular or differs between series,
-infinite or too many missing targets, a horizon that is not a positive integer, or a series shorter than the
-horizon. polars frames are converted to pandas.
+between its first and last value, or dates its frequency skips; at most ``MAX_GAP_SHARE`` of it) are filled by
+linear interpolation, with a note; the models need every step. Every other problem is a :class:`DataError`
+naming the series and what is wrong: missing columns, duplicate ``(unique_id, ds)``, a frequency that is
+irregular or differs between series, infinite or too many missing targets, a horizon that is not a positive
+integer, or a series shorter than the horizon. polars frames are converted to pandas.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def _series_freq(uid: str, ds: pd.Series) -> str | int:
             steps = pd.Series(np.diff(ds.to_numpy())).value_counts()
             raise DataError(
                 f"series {uid!r} has an irregular frequency: steps between dates {list(steps.index[:3].astype(str))} "
-                f"occur {list(steps.to_numpy()[:3])} times. Resample it to one frequency (df.resample) first."
+                f"occur {steps.to_numpy()[:3].tolist()} times, and no frequency holds its dates with at most "
+                f"{MAX_GAP_SHARE:.0%} of them missing. Resample it to one frequency (df.resample) first."
             )
         return freq
     if pd.api.types.is_integer_dtype(ds):
@@ -187,6 +188,49 @@ def _from_month_columns(frame: pd.DataFrame, year: Any, months: list) -> tuple[p
     return _within_each_series(long), note + (f"; left out {left_out}" if left_out else "")
 
 
+_CALENDAR_STEPS = ("B", "MS", "ME", "QS", "QE", "YS", "YE")  # steps of unequal length, tried beside the common one
+
+
+def _complete_dates(dates: pd.DatetimeIndex) -> pd.DatetimeIndex | None:
+    """The regular dates ``dates`` are a subset of with the fewest added, at most ``MAX_GAP_SHARE`` of them: at
+    the series' most common step, or a calendar one (business days, month, quarter or year starts and ends);
+    None when no frequency holds them."""
+    if len(dates) < 3 or pd.infer_freq(dates) is not None:
+        return None
+    common = pd.Series(np.diff(dates.to_numpy())).mode().iloc[0]  # a timedelta in the dates' own unit
+    best = None
+    for step in (common, *_CALENDAR_STEPS):
+        try:
+            full = pd.date_range(dates[0], dates[-1], freq=step)
+        except ValueError:
+            continue
+        fits = len(full) - len(dates) <= MAX_GAP_SHARE * len(full) and dates.isin(full).all()
+        if fits and (best is None or len(full) < len(best)):
+            best = full
+    return best
+
+
+def _missing_dates(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """Rows added (``y`` missing, to be interpolated) where a dated series skips steps of its frequency: a sensor's
+    lost readings, a market's holidays. A series no frequency explains is left for the irregular-frequency error."""
+    if not pd.api.types.is_datetime64_any_dtype(frame["ds"]):
+        return frame, None
+    parts, added, steps = [], 0, set()
+    for uid, group in frame.groupby("unique_id", sort=False):
+        full = _complete_dates(pd.DatetimeIndex(group["ds"]))
+        if full is None:
+            parts.append(group)
+            continue
+        added += len(full) - len(group)
+        steps.add(pd.infer_freq(full) or str(full.freq.freqstr))
+        completed = group.set_index("ds").reindex(full).rename_axis("ds").reset_index()
+        parts.append(completed.assign(unique_id=uid)[group.columns])
+    if not added:
+        return frame, None
+    note = f"added {added} missing date(s) at frequency {', '.join(sorted(steps))}"
+    return pd.concat(parts, ignore_index=True), note
+
+
 def _fill_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """Missing ``y`` inside a series filled by linear interpolation, or a ``DataError`` when a value is
     infinite or a series misses more than ``MAX_GAP_SHARE``; leading and trailing missing rows are dropped."""
@@ -232,6 +276,7 @@ def check_series(df: Any, horizon: int) -> SeriesSet:
     if not pd.api.types.is_numeric_dtype(frame["y"]):
         raise DataError(f"column 'y' must be numeric; it holds {frame['y'].dtype}.")
     frame = frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+    frame, added = _missing_dates(frame)
     frame, filled = _fill_gaps(frame)
     freqs, lengths = {}, {}
     for uid, group in frame.groupby("unique_id", sort=False):
@@ -242,4 +287,5 @@ def check_series(df: Any, horizon: int) -> SeriesSet:
     if len(set(freqs.values())) > 1:
         raise DataError(f"series have different frequencies {dict(list(freqs.items())[:4])}; forecast them separately.")
     exogenous = [c for c in frame.columns if c not in REQUIRED]
-    return SeriesSet(frame, next(iter(freqs.values())), lengths, exogenous, "; ".join(filter(None, [note, filled])))
+    notes = "; ".join(filter(None, [note, added, filled]))
+    return SeriesSet(frame, next(iter(freqs.values())), lengths, exogenous, notes)
