@@ -249,6 +249,7 @@ class AutoFit:
         from tightfit import guard
         from tightfit.measure import Deadline
         from tightfit.search import Entry, run_candidates
+        from tightfit.tabular.leakage import leakage_note, leaking_columns
         from tightfit.tabular.pipeline import TabularPipeline
         from tightfit.tabular.preprocess import identifier_columns, identifier_note
 
@@ -260,6 +261,9 @@ class AutoFit:
         X, y, self.task_, self.notes_ = clean_target(X.drop(columns=ids) if ids else X, y, self.task_type)
         if ids:
             self.notes_.insert(0, identifier_note(ids))
+        leaks = leaking_columns(X, y, self.task_) if hasattr(X, "iloc") else {}
+        if leaks:
+            self.notes_.append(leakage_note(leaks))
         if self.task_ == "classification":
             classes, counts = np.unique(y.astype(str) if y.dtype.kind == "O" else y, return_counts=True)
             if counts.min() < self.cv:
