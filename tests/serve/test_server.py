@@ -98,3 +98,21 @@ def test_malformed_requests_get_422_naming_the_problem_and_the_server_goes_on(se
     assert _request(server, "POST", "/predict", {"rows": 3})[0] == 422
     assert _request(server, "POST", "/predict", b"")[0] == 422
     assert _request(server, "GET", "/health") == (200, {"status": "ok"})
+
+
+def test_the_json_layouts_serving_tools_send_are_read(server, fitted, mixed):
+    """KServe / TF Serving "instances", MLflow "dataframe_records" and "dataframe_split", pandas' split layout."""
+    _, _, X_test, _ = mixed
+    rows = X_test.head(3)
+    expected = list(fitted["LightGBM"].predict(rows))
+    split = json.loads(rows.to_json(orient="split", index=False, date_format="iso"))
+    bodies = [{"instances": _records(rows)}, {"dataframe_records": _records(rows)}, {"dataframe_split": split}, split]
+    for body in bodies:
+        status, answer = _request(server, "POST", "/predict", body)
+        assert (status, answer["predictions"]) == (200, expected), body
+    assert _request(server, "POST", "/predict", _records(rows)[0])[1]["predictions"] == expected[:1]  # one record
+    status, answer = _request(server, "POST", "/predict", {"rows": _records(rows)})
+    assert status == 422 and '"instances"' in answer["detail"] and '"dataframe_split"' in answer["detail"]
+    ragged = {"columns": split["columns"], "data": [split["data"][0][:-1]]}
+    status, answer = _request(server, "POST", "/predict", ragged)
+    assert status == 422 and f"{len(split['columns'])} values, one per column" in answer["detail"]

@@ -1,6 +1,8 @@
 """`tightfit serve`: a saved run as an HTTP endpoint (FastAPI on uvicorn).
 
-    POST /predict   JSON records (a list, or {"records": [...]}) or a CSV body (Content-Type: text/csv);
+    POST /predict   JSON records (a list; or under "records", "instances", "dataframe_records"; or pandas'
+                    split layout {"columns", "data"}, also as MLflow's "dataframe_split") or a CSV body
+                    (Content-Type: text/csv);
                     ?proba=true adds the class probabilities; ?interval=0.8 a regression model's (TinyTFM's)
                     central 80% interval as "lower" and "upper". Rows are checked against the training columns:
                     a missing column or a value of the wrong kind is HTTP 422 naming the column.
@@ -142,11 +144,38 @@ def _rows(body: bytes, content_type: str, pipe: Any):
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"the body is not valid JSON ({exc}); send a list of records or CSV.") from None
-    records = data.get("records") if isinstance(data, dict) else data
-    if isinstance(records, dict):
-        records = [records]
+    return _frame(data)
+
+
+_RECORD_KEYS = ("records", "instances", "dataframe_records", "inputs")  # ours, KServe/TF Serving, MLflow, others
+_ACCEPTED = (
+    'JSON records: [{"column": value, ...}, ...], or that list under "records", "instances" or '
+    '"dataframe_records", or {"columns": [...], "data": [[...], ...]} (also under "dataframe_split")'
+)
+
+
+def _frame(data: Any):
+    """Rows from the JSON bodies serving tools send: a list of records or one record, a list under one of
+    ``_RECORD_KEYS``, or pandas' "split" layout (MLflow's ``dataframe_split``)."""
+    import pandas as pd
+
+    if isinstance(data, dict):
+        envelope = [k for k in (*_RECORD_KEYS, "dataframe_split") if k in data]
+        if envelope:
+            data = data[envelope[0]]
+        if isinstance(data, dict) and {"columns", "data"} <= set(data):
+            columns, rows = data["columns"], data["data"]
+            if not (isinstance(columns, list) and isinstance(rows, list) and rows
+                    and all(isinstance(r, list) and len(r) == len(columns) for r in rows)):  # fmt: skip
+                raise DataError(f'"data" must be a non-empty list of rows of {len(columns)} values, one per column.')
+            return pd.DataFrame(rows, columns=columns)
+    records = [data] if isinstance(data, dict) else data
     if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
-        raise DataError('send JSON records: [{"column": value, ...}, ...] or {"records": [...]}.')
+        raise DataError(f"send {_ACCEPTED}.")
+    nested = [key for key, value in records[0].items() if isinstance(value, (list, dict))]
+    if nested:  # an envelope this server does not know, not a record: a record's values are single values
+        held = type(records[0][nested[0]]).__name__
+        raise DataError(f"a record holds single values, but {nested[0]!r} holds a {held}; send {_ACCEPTED}.")
     return pd.DataFrame.from_records(records)
 
 
