@@ -173,3 +173,24 @@ def test_without_a_probe_lora_or_another_optimizer_is_chosen_only_when_the_recip
     winner, reason = _choose(probed, QualityProbe(val_data=None, tolerance=0.05), base)
     assert winner.spec == lora and "within 5% of the best" in reason  # measured to learn as well: speed decides
     assert _choose(probed, QualityProbe(val_data=None, tolerance=0.01), base)[0].spec == full
+
+
+class _AnswersWithADict(torch.nn.Module):
+    """Its output is a dict the default loss cannot read: every config fails alike."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        return {"scores": self.net(x)}
+
+
+def test_configs_failing_alike_stop_the_search_naming_the_error(digits):
+    X, y = digits[0][:256], digits[1][:256]
+    candidates = [TrainConfig(micro_batch=m, epochs=1) for m in (64, 32, 16, 8, 4, 2)]
+    result = plan(_AnswersWithADict(), (X, y), Budget(device="cpu"), candidates=candidates)
+    assert result.chosen is None
+    assert [c.status for c in result.candidates] == ["failed"] * 3 + ["skipped"] * 3
+    assert all(c.reason.startswith("not tried: the last 3 failed alike (") and "dict" in c.reason
+               for c in result.candidates[3:])  # fmt: skip

@@ -271,3 +271,31 @@ def test_engine_announces_each_epoch_to_a_generating_dataset(as_loader):
     Trainer(model, None, TrainConfig(micro_batch=4, epochs=3, verbose=False)).fit(train)
     assert data.announced == [0, 1, 2]
     assert sorted(set(seen)) == [0.0, 1.0, 2.0]  # each epoch's batches were drawn after the announcement
+
+
+class _WithOutputObject(nn.Module):
+    """A model answering as Hugging Face models do (an object with ``logits``), or with a tuple."""
+
+    def __init__(self, wrap: str) -> None:
+        super().__init__()
+        self.net, self.wrap = nn.Linear(64, 10), wrap
+
+    def forward(self, x):
+        logits = self.net(x)
+        if self.wrap == "tuple":
+            return logits, None
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        return SequenceClassifierOutput(logits=logits)
+
+
+@pytest.mark.parametrize("wrap", ["model_output", "tuple"])
+def test_the_default_loss_reads_the_logits_of_model_outputs_that_are_not_tensors(digits, wrap):
+    X, y, X_test, y_test = digits
+    torch.manual_seed(0)
+    model = _WithOutputObject(wrap)
+    history = Trainer(model, None, TrainConfig(epochs=3, micro_batch=64, lr=1e-2, **QUIET)).fit((X, y)).history
+    assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]  # it learned through the logits
+    with torch.no_grad():
+        predicted = model.net(torch.as_tensor(X_test, dtype=torch.float32)).argmax(1).numpy()
+    assert (predicted == np.asarray(y_test)).mean() > 0.85

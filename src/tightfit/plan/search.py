@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 SAFETY_MARGIN = 0.10  # a candidate is predicted to fit only below 90% of the memory budget (RSS model error)
 TRIAL_TIME_CAP_S = 600.0  # one trial's own time limit
+SAME_FAILURES = 3  # configs in a row failing with one error: the workload's fault (its loss, its data), not theirs
 MIN_TRIAL_S = 0.5  # under a planning deadline, no trial starts with less left (a forked trial: 0.3-2 s, 2 cores)
 _PLAN_COLUMNS = [("estimated_peak_bytes", "estimated peak"), ("seconds_per_sample_s", "time/sample"),
                  ("val_loss", "val loss")]  # fmt: skip
@@ -300,7 +301,7 @@ def plan(
     board = run_candidates(
         entries, budget, evaluate, executor=executor,
         applies=("memory", "time"), entry_time_cap=TRIAL_TIME_CAP_S, margin=SAFETY_MARGIN, stop_after=max_measured,
-        deadline=deadline, min_seconds=MIN_TRIAL_S if deadline is not None else 0.0,
+        same_failures=SAME_FAILURES, deadline=deadline, min_seconds=MIN_TRIAL_S if deadline is not None else 0.0,
         screen=screen, check_entry=_no_backoff,
         choose=functools.partial(_choose, probe=quality_probe, base=base), techniques=TECHNIQUES, entity="config",
         device=device, verbose=verbose,

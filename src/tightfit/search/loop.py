@@ -153,6 +153,7 @@ def run_candidates(
     min_seconds: float = 0.0,
     margin: float = 0.0,
     stop_after: int | None = None,
+    same_failures: int | None = None,
     screen: Callable[[Entry], Verdict | None] | None = None,
     check_entry: Callable[[Entry], Verdict | None] | None = None,
     choose: Callable[[list[Entry]], tuple[Entry, str]] = best_quality,
@@ -184,6 +185,10 @@ def run_candidates(
         The share of the memory cap kept free (see :func:`judge`).
     stop_after : int, default=None
         Stop evaluating once this many entries fit; the rest are ``skipped`` with that reason.
+    same_failures : int, default=None
+        Stop evaluating once this many entries in a row failed with the same error: where every entry runs the
+        same workload (a planner's configs), that is the workload's fault, not an entry's, and the rest would
+        fail alike; they are ``skipped`` naming the error.
     screen, check_entry : callable, default=None
         The workload's own rules, before (no run) and after the evaluation; a returned Verdict is final.
     choose : callable, default=best_quality
@@ -199,6 +204,7 @@ def run_candidates(
         "run_candidates",
         margin=(margin, Interval(float, 0, 1, closed="left")),
         stop_after=(stop_after, None, Interval(int, 1)),
+        same_failures=(same_failures, None, Interval(int, 1)),
         budget=(budget, Budget),
     )
     for name in applies:
@@ -214,7 +220,8 @@ def run_candidates(
             entry = queue.pop(0)
             try:
                 follow_ups = _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, min_seconds,
-                                      margin, stop_after, done, screen, check_entry, device, preload)  # fmt: skip
+                                      margin, stop_after, same_failures, done, screen, check_entry, device,
+                                      preload)  # fmt: skip
             except KeyboardInterrupt:  # Ctrl-C: the guard has killed the running child; keep what finished
                 log.warning("search interrupted during %s; keeping the %d finished entries", entry.name, len(done))
                 entry.verdict = Verdict.skipped("interrupted (Ctrl-C) while it ran")
@@ -245,11 +252,15 @@ def run_candidates(
 
 
 def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, min_seconds, margin, stop_after,
-             done, screen, check_entry, device, preload) -> list[Entry]:  # fmt: skip
+             same_failures, done, screen, check_entry, device, preload) -> list[Entry]:  # fmt: skip
     """Decide one entry in place; returns its follow-up entries."""
     n_fit = sum(e.status == "fits" for e in done)
     if stop_after is not None and n_fit >= stop_after:
         entry.verdict = Verdict.skipped(f"not tried: {stop_after} cheaper candidates were measured to fit")
+        return []
+    repeated = _repeated_failure(done, same_failures)
+    if repeated is not None:
+        entry.verdict = Verdict.skipped(f"not tried: the last {same_failures} failed alike ({repeated})")
         return []
     started, left = _time_to_start(entry, deadline, min_seconds)
     if not started:
@@ -298,6 +309,15 @@ def _run_one(entry, budget, evaluate, run, applies, deadline, entry_time_cap, mi
     own = check_entry(entry) if check_entry is not None else None
     entry.verdict = _merge([judge(measured, budget, applies, margin), own]) or Verdict.fits()
     return outcome.follow_ups
+
+
+def _repeated_failure(done: list[Entry], times: int | None) -> str | None:
+    """The error the last ``times`` entries that ran all failed with, or None."""
+    if times is None:
+        return None
+    ran = [e for e in done if e.measured is not None or e.status == "failed"]
+    last = [e.reason for e in ran[-times:] if e.status == "failed"]
+    return last[0] if len(last) == times and len(set(last)) == 1 else None
 
 
 def _time_to_start(entry: Entry, deadline, min_seconds: float) -> tuple[bool, float | None]:

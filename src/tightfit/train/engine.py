@@ -66,8 +66,12 @@ _TIME_SAFETY = 1.25  # predicted step time is padded by this factor before compa
 _FINISH_S = 0.02  # held back for the end of a run: the memory monitor's last sample, the progress bar, the result
 
 
-def default_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy for integer targets, mean squared error otherwise."""
+def default_loss(output: Any, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy for integer targets, mean squared error otherwise. An output that is not a tensor is read
+    for its logits: a Hugging Face ``ModelOutput``'s ``logits``, else a tuple's first element."""
+    if not isinstance(output, torch.Tensor):
+        logits = getattr(output, "logits", None)
+        output = logits if logits is not None else output[0] if isinstance(output, (tuple, list)) else output
     if not target.is_floating_point():
         return nn.functional.cross_entropy(output, target)
     return nn.functional.mse_loss(output.reshape(target.shape), target)
