@@ -439,6 +439,30 @@ def _compress_run(args: argparse.Namespace, budget, deadline) -> int:
     )  # fmt: skip
 
 
+def _series_table(path: str, args: argparse.Namespace):
+    """A series file with ``--id``, ``--date`` and ``--target`` renamed to unique_id, ds and y."""
+    from tightfit.errors import DataError
+
+    frame = _read_table(path, args.quiet)
+    roles = {"--id": (args.id_col, "unique_id"), "--date": (args.date_col, "ds"), "--target": (args.target_col, "y")}
+    renames = {}
+    for flag, (column, role) in roles.items():
+        if column is None:
+            continue
+        if column not in frame.columns:
+            raise DataError(f"{flag} {column!r} is not a column of {path}; its columns: {list(frame.columns)}.")
+        if role in frame.columns and role != column:
+            raise DataError(f"{flag} {column!r} would become {role!r}, which {path} already has; rename one of them.")
+        renames[column] = role
+    return frame.rename(columns=renames)
+
+
+def _user_names(forecast, args: argparse.Namespace):
+    """The forecast's unique_id and ds columns under the names ``--id`` and ``--date`` gave them."""
+    back = {role: column for column, role in ((args.id_col, "unique_id"), (args.date_col, "ds")) if column}
+    return forecast.rename(columns=back)
+
+
 def _forecast(args: argparse.Namespace) -> int:
     if args.from_run:
         return _forecast_from_run(args)
@@ -454,13 +478,13 @@ def _forecast(args: argparse.Namespace) -> int:
     limits = [f"{name}={value}" for name, value in (("time", args.time), ("latency", args.latency)) if value]
     budget = Budget.parse(",".join(limits))
     deadline = _command_deadline(budget, CHILD_IMPORTS, args)
-    frame = _read_table(args.data, args.quiet)
+    frame = _series_table(args.data, args)
     models = [m.strip() for m in args.models.split(",")] if args.models else "auto"
     fc = Forecaster(args.horizon, args.season, budget=budget, models=models, metric=args.metric,
                     n_windows=args.windows, step_size=args.step, chronos_path=args.chronos,
                     ensemble=None if args.ensemble == "best" else args.ensemble,
                     verbose=not args.quiet)  # fmt: skip
-    related = _read_table(args.pretrain, args.quiet) if args.pretrain else None
+    related = _series_table(args.pretrain, args) if args.pretrain else None
     fc.fit(frame, deadline=deadline, then_save=True, pretrain=related)
     for note in fc.notes_:
         print("note:", note)
@@ -471,7 +495,7 @@ def _forecast(args: argparse.Namespace) -> int:
                 "windows", rows, notes)  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "forecasts.csv", fc.predict().to_csv(index=False))
+    atomic_write_text(out / "forecasts.csv", _user_names(fc.predict(), args).to_csv(index=False))
     fc.save(out / "model")
     plot = fc.plot(out / "forecast.png")
     usage = [
@@ -502,12 +526,12 @@ def _forecast_from_run(args: argparse.Namespace) -> int:
     if args.horizon is not None and args.horizon != fitted_horizon:
         raise ConfigError(f"--horizon {args.horizon}: the run at {args.from_run!r} forecasts {fitted_horizon} steps; "
                           "fit again for another horizon.")  # fmt: skip
-    forecast, seconds = stopwatch(fc.predict, _read_table(args.data, args.quiet))
+    forecast, seconds = stopwatch(fc.predict, _series_table(args.data, args))
     for note in fc.predict_notes_:
         print("note:", note)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "forecasts.csv", forecast.to_csv(index=False))
+    atomic_write_text(out / "forecasts.csv", _user_names(forecast, args).to_csv(index=False))
     print(f"forecast {forecast['unique_id'].nunique():,} series x {fitted_horizon} steps with {fc.chosen_} "
           f"(fitted, not refitted) in {seconds:.2f} s; wrote {out}/forecasts.csv")  # fmt: skip
     return 0
@@ -704,9 +728,12 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--quiet", action="store_true", help="no progress bar")
     comp.set_defaults(run=_compress)
     fc = commands.add_parser("forecast", help="the best forecaster validated within a time budget")
-    fc.add_argument("data", help="CSV/Parquet in long format (unique_id, ds, y), or a date column and one numeric "
-                    "column per series")  # fmt: skip
+    fc.add_argument("data", help="CSV/Parquet in long format (unique_id, ds, y, or the columns --id, --date, --target "
+                    "name), or a date column and one numeric column per series")  # fmt: skip
     fc.add_argument("--horizon", type=int, help="steps to forecast (required unless --from)")
+    fc.add_argument("--id", dest="id_col", help="the column naming each series (long format; default unique_id)")
+    fc.add_argument("--date", dest="date_col", help="the column of dates or time steps (default ds)")
+    fc.add_argument("--target", dest="target_col", help="the column to forecast (default y)")
     fc.add_argument(
         "--from",
         dest="from_run",

@@ -185,3 +185,14 @@ def test_dates_a_series_skips_are_added_and_interpolated(elnino_df):
     lost = daily.drop(index=np.random.default_rng(0).choice(np.arange(1, 99), 30, replace=False))
     with pytest.raises(DataError, match="irregular frequency"):  # 30% of the days lost: more than gaps
         check_series(lost, horizon=5)
+
+
+def test_a_year_and_a_month_column_make_the_dates_with_month_names_too(elnino_df):
+    months = elnino_df["ds"].dt.strftime("%b")  # "Jan", "Feb", ...
+    table = pd.DataFrame({"unique_id": "e", "Year": elnino_df["ds"].dt.year, "Month": months, "y": elnino_df["y"]})
+    series = check_series(table, horizon=12)
+    assert series.freq == "MS" and series.frame["ds"].tolist() == elnino_df["ds"].tolist()
+    assert series.note == "built the dates from 'Year' and 'Month'" and series.exogenous == []
+    odd = table.assign(Month=months.where(months != "Mar", "Spring"))  # not a month: no dates made of it
+    with pytest.raises(DataError, match=r"lacks the column\(s\) \['ds'\]"):
+        check_series(odd, horizon=12)

@@ -106,12 +106,39 @@ def _series_freq(uid: str, ds: pd.Series) -> str | int:
     raise DataError(f"column 'ds' of series {uid!r} must hold dates or integers; it holds {ds.dtype}.")
 
 
-def _holds_years(values: pd.Series) -> bool:
-    """Whether a column named like a year column holds whole years (1000-2999), each once: a yearly date."""
+def _holds_years(values: pd.Series, once: bool = True) -> bool:
+    """Whether a column named like a year column holds whole years (1000-2999), each ``once`` (a yearly date)."""
     if not (str(values.name).strip().lower() in ("year", "yr", "years") and pd.api.types.is_numeric_dtype(values)):
         return False
     years = values.dropna()
-    return bool(len(years) and years.is_unique and (years % 1 == 0).all() and years.between(1000, 2999).all())
+    whole = len(years) and (years % 1 == 0).all() and years.between(1000, 2999).all()
+    return bool(whole and (years.is_unique or not once))
+
+
+def _month_numbers(values: pd.Series) -> pd.Series | None:
+    """A column named like a month column as month numbers 1-12 (from numbers or month names), or None."""
+    if str(values.name).strip().lower() not in ("month", "mon", "mo", "months"):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype("float64")
+    else:
+        names = values.astype("string").str.strip().str.lower().str[:3]
+        numbers = names.map({m: i + 1 for i, m in enumerate(_MONTHS)}).astype("float64")
+    if numbers.isna().any() or not ((numbers % 1 == 0) & numbers.between(1, 12)).all():
+        return None
+    return numbers.astype("int64")
+
+
+def _year_and_month(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """A ``ds`` column built from a year column and a month column (a panel printed by year and month), or the
+    frame as it was."""
+    years = [c for c in frame.columns if _holds_years(frame[c], once=False)]
+    months = [(c, n) for c in frame.columns if (n := _month_numbers(frame[c])) is not None]
+    if "ds" in frame.columns or len(years) != 1 or len(months) != 1 or frame[years[0]].isna().any():
+        return frame, None
+    (year,), ((month, numbers),) = years, months
+    ds = pd.to_datetime(pd.DataFrame({"year": frame[year].astype("int64"), "month": numbers, "day": 1}))
+    return frame.drop(columns=[year, month]).assign(ds=ds), f"built the dates from {year!r} and {month!r}"
 
 
 def _year_dates(values: pd.Series) -> pd.Series:
@@ -134,9 +161,13 @@ def _long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     (or a year column) and one numeric column per series (wide), a year column and twelve month columns, or
     ``ds`` and ``y`` without ``unique_id`` — is read as such, each series named after its column; leading and
     trailing gaps of a wide column are where that series is not."""
+    frame, built = _year_and_month(frame)
     columns = list(frame.columns)
     if all(c in columns for c in REQUIRED):
-        return frame, None
+        return frame, built
+    if built:
+        long, read = _long_format(frame)
+        return long, f"{built}; {read}"
     years = [c for c in columns if _holds_years(frame[c])]
     months = _month_columns(columns)
     if len(years) == 1 and months and "ds" not in columns:
@@ -232,8 +263,9 @@ def _missing_dates(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
 
 
 def _fill_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
-    """Missing ``y`` inside a series filled by linear interpolation, or a ``DataError`` when a value is
-    infinite or a series misses more than ``MAX_GAP_SHARE``; leading and trailing missing rows are dropped."""
+    """Missing ``y`` inside a series filled by linear interpolation; a series missing more than ``MAX_GAP_SHARE``
+    left out, named in the note (a ``DataError`` when that is every series), and one holding an infinite value
+    refused; leading and trailing missing rows are dropped."""
     y = frame["y"].astype(float)
     infinite = np.isinf(y)
     if infinite.any():
@@ -244,16 +276,25 @@ def _fill_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
         return frame, None
     frame = _within_each_series(frame.assign(y=y))
     missing = frame["y"].isna().groupby(frame["unique_id"], sort=False).agg(["sum", "size"])
-    worst = (missing["sum"] / missing["size"]).idxmax()
-    if missing.loc[worst, "sum"] > MAX_GAP_SHARE * missing.loc[worst, "size"]:
+    sparse = missing.index[missing["sum"] > MAX_GAP_SHARE * missing["size"]]
+    if len(sparse) == len(missing):
+        worst = (missing["sum"] / missing["size"]).idxmax()
         raise DataError(
             f"series {worst!r} misses {int(missing.loc[worst, 'sum'])} of its {int(missing.loc[worst, 'size'])} y "
-            f"values (more than {MAX_GAP_SHARE:.0%}); fill or drop them first."
+            f"values (more than {MAX_GAP_SHARE:.0%}){', as do all the others' if len(missing) > 1 else ''}; fill or "
+            "drop them first."
         )
-    filled = frame.groupby("unique_id", sort=False)["y"].transform(lambda v: v.interpolate(limit_area="inside"))
+    notes = []
+    if len(sparse):
+        frame, missing = frame[~frame["unique_id"].isin(sparse)], missing.drop(index=sparse)
+        named = ", ".join(map(repr, sparse[:5])) + (" ..." if len(sparse) > 5 else "")
+        notes.append(f"left out {len(sparse)} series missing more than {MAX_GAP_SHARE:.0%} of their values ({named})")
     count, gapped = int(missing["sum"].sum()), int((missing["sum"] > 0).sum())
-    note = f"filled {count} missing y value(s) inside {gapped} series by linear interpolation"
-    return frame.assign(y=filled), note
+    if count:
+        filled = frame.groupby("unique_id", sort=False)["y"].transform(lambda v: v.interpolate(limit_area="inside"))
+        frame = frame.assign(y=filled)
+        notes.append(f"filled {count} missing y value(s) inside {gapped} series by linear interpolation")
+    return frame.reset_index(drop=True), "; ".join(notes)
 
 
 def check_series(df: Any, horizon: int) -> SeriesSet:
