@@ -1,0 +1,135 @@
+"""Series tables as people keep them, read as long format (``unique_id``, ``ds``, ``y``), each with a note.
+
+Read: one date column and a numeric column per series (wide; leading and trailing gaps of a column are where that
+series is not), ``ds`` and ``y`` without ``unique_id`` (one series), a numeric year column instead of dates, a year
+column and twelve month columns (one monthly series, as climate and economic tables are printed), and a year and a
+month column in a long table (a panel by year and month). A table none of these fits is a ``DataError`` naming the
+layouts read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from tightfit.errors import DataError
+from tightfit.read import holds_dates
+
+__all__ = ["REQUIRED", "long_format", "within_each_series"]
+
+REQUIRED = ("unique_id", "ds", "y")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def _holds_years(values: pd.Series, once: bool = True) -> bool:
+    """Whether a column named like a year column holds whole years (1000-2999), each ``once`` (a yearly date)."""
+    if not (str(values.name).strip().lower() in ("year", "yr", "years") and pd.api.types.is_numeric_dtype(values)):
+        return False
+    years = values.dropna().astype("float64")
+    whole = len(years) and (years % 1 == 0).all() and years.between(1000, 2999).all()
+    return bool(whole and (years.is_unique or not once))
+
+
+def _month_numbers(values: pd.Series) -> pd.Series | None:
+    """A column named like a month column as month numbers 1-12 (from numbers or month names), or None."""
+    if str(values.name).strip().lower() not in ("month", "mon", "mo", "months"):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype("float64")
+    else:
+        names = values.astype("string").str.strip().str.lower().str[:3]
+        numbers = names.map({m: i + 1 for i, m in enumerate(_MONTHS)}).astype("float64")
+    if numbers.isna().any() or not ((numbers % 1 == 0) & numbers.between(1, 12)).all():
+        return None
+    return numbers.astype("int64")
+
+
+def _year_and_month(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """A ``ds`` column built from a year column and a month column (a panel printed by year and month), or the
+    frame as it was."""
+    years = [c for c in frame.columns if _holds_years(frame[c], once=False)]
+    months = [(c, n) for c in frame.columns if (n := _month_numbers(frame[c])) is not None]
+    if "ds" in frame.columns or len(years) != 1 or len(months) != 1 or frame[years[0]].isna().any():
+        return frame, None
+    (year,), ((month, numbers),) = years, months
+    ds = pd.to_datetime(pd.DataFrame({"year": frame[year].astype("int64"), "month": numbers, "day": 1}))
+    return frame.drop(columns=[year, month]).assign(ds=ds), f"built the dates from {year!r} and {month!r}"
+
+
+def _year_dates(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values.astype("int64").astype(str), format="%Y")
+
+
+def _month_columns(columns: list) -> list | None:
+    """The twelve month columns (Jan..Dec, any case, short or full name), in calendar order, or None."""
+    found = {}
+    for column in columns:
+        name = str(column).strip().lower()
+        for number, month in enumerate(_MONTHS):
+            if name == month or (len(name) > 3 and name.startswith(month)):  # "Jan", "JANUARY", "Sept"
+                found.setdefault(number, column)
+    return [found[m] for m in range(12)] if len(found) == 12 else None
+
+
+def long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """``frame`` in long format, and a note when it was not: a table as people keep series — one date column
+    (or a year column) and one numeric column per series (wide), a year column and twelve month columns, or
+    ``ds`` and ``y`` without ``unique_id`` — is read as such, each series named after its column; leading and
+    trailing gaps of a wide column are where that series is not."""
+    frame, built = _year_and_month(frame)
+    columns = list(frame.columns)
+    if all(c in columns for c in REQUIRED):
+        return frame, built
+    if built:
+        long, read = long_format(frame)
+        return long, f"{built}; {read}"
+    years = [c for c in columns if _holds_years(frame[c])]
+    months = _month_columns(columns)
+    if len(years) == 1 and months and "ds" not in columns:
+        return _from_month_columns(frame, years[0], months)
+    dates = [c for c in columns if c == "ds"] or [c for c in columns if holds_dates(frame[c])] or years
+    values = [c for c in columns if c not in dates]
+    readable = len(dates) == 1 and values and "unique_id" not in columns
+    if readable and "y" in columns:
+        values = ["y"]  # ds, y and exogenous columns: one series
+    if not readable or not all(pd.api.types.is_numeric_dtype(frame[c]) for c in values):
+        missing = [c for c in REQUIRED if c not in columns]
+        raise DataError(
+            f"df lacks the column(s) {missing}; long format needs {list(REQUIRED)} (a row per series and date); "
+            "a table of one date (or year) column and one numeric column per series is read too, and one of a "
+            f"year column and twelve month columns; it has {columns}."
+        )
+    (ds,) = dates
+    if holds_dates(frame[ds]):
+        frame = frame.assign(**{ds: pd.to_datetime(frame[ds], format="ISO8601")}).sort_values(ds, kind="stable")
+    elif ds in years:
+        frame = frame.assign(**{ds: _year_dates(frame[ds])}).sort_values(ds, kind="stable")
+    rest = [c for c in columns if c not in (ds, *values)]
+    long = frame.melt(id_vars=[ds, *rest], value_vars=values, var_name="unique_id", value_name="__y__")
+    long = long.rename(columns={ds: "ds", "__y__": "y"})
+    long = within_each_series(long).loc[:, ["unique_id", "ds", "y", *rest]]
+    what = f"{len(values)} series ({', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''})"
+    dated = f"{ds!r} as the {'years' if ds in years else 'dates'}"
+    return long, f"read {dated} and {what} as the values, one series per column"
+
+
+def within_each_series(long: pd.DataFrame) -> pd.DataFrame:
+    by_series = long.groupby("unique_id")["y"]
+    inside = by_series.ffill().notna() & by_series.bfill().notna()  # after its first value, before its last
+    return long.loc[inside].reset_index(drop=True)
+
+
+def _from_month_columns(frame: pd.DataFrame, year: Any, months: list) -> tuple[pd.DataFrame, str]:
+    """A year column and twelve month columns (a row a year, as climate and economic tables are printed) as one
+    monthly series; other columns (an annual mean) are left out, since they are not a month's value."""
+    if not all(pd.api.types.is_numeric_dtype(frame[m]) for m in months):
+        text = [m for m in months if not pd.api.types.is_numeric_dtype(frame[m])]
+        raise DataError(f"month column(s) {text} of a year x month table must be numeric; they hold text.")
+    values = frame[months].to_numpy(dtype=float)
+    starts = _year_dates(frame[year])
+    ds = [start + pd.DateOffset(months=m) for start in starts for m in range(12)]
+    long = pd.DataFrame({"unique_id": "y", "ds": ds, "y": values.reshape(-1)}).sort_values("ds", kind="stable")
+    left_out = [c for c in frame.columns if c != year and c not in months]
+    note = f"read {year!r} and the twelve month columns as one monthly series 'y' ({len(frame)} years)"
+    return within_each_series(long), note + (f"; left out {left_out}" if left_out else "")
