@@ -697,7 +697,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="COVERAGE",
-        help="regression (TinyTFM): add the central interval of this coverage, e.g. 0.8, as lower/upper",
+        help="regression (TinyTFM, or any model tightfit fit chose): add the central interval of this "
+        "coverage, e.g. 0.8, as lower/upper",
     )
     pred.add_argument("--chunk-rows", type=int, default=50_000, help="rows read and predicted at a time")
     pred.add_argument("--trust", action="store_true", help="allow pickle files (old runs, TabICL, TabPFN)")

@@ -3,9 +3,10 @@
     POST /predict   JSON records (a list; or under "records", "instances", "dataframe_records"; or pandas'
                     split layout {"columns", "data"}, also as MLflow's "dataframe_split") or a CSV body
                     (Content-Type: text/csv);
-                    ?proba=true adds the class probabilities; ?interval=0.8 a regression model's (TinyTFM's)
-                    central 80% interval as "lower" and "upper". Rows are checked against the training columns:
-                    a missing column or a value of the wrong kind is HTTP 422 naming the column.
+                    ?proba=true adds the class probabilities; ?interval=0.8 a regression model's (TinyTFM's,
+                    or that of one AutoFit chose) central 80% interval as "lower" and "upper". Rows are checked
+                    against the training columns: a missing column or a value of the wrong kind is HTTP 422
+                    naming the column.
     GET  /health    {"status": "ok"}
     GET  /model     the model card: columns, task, classes, the run's budget and measured figures, and the
                     one-row latency measured here at start-up against the budget's latency limit

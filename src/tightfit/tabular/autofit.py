@@ -99,7 +99,8 @@ def _evaluate_candidate(
     from tightfit.measure import Deadline, latency, stopwatch
     from tightfit.search import Measured, Outcome, SkipEntry
     from tightfit.tabular.decision import decide
-    from tightfit.tabular.metrics import classification_metrics
+    from tightfit.tabular.intervals import residual_grid
+    from tightfit.tabular.metrics import classification_metrics, regression_metrics
     from tightfit.tabular.pipeline import TabularPipeline
 
     clock = Deadline(time_left)  # this evaluation's time, from its start
@@ -131,7 +132,7 @@ def _evaluate_candidate(
 
     splitter = (StratifiedKFold if task == "classification" else KFold)(cv, shuffle=True, random_state=seed)
     primary, secondary = _SCORES[task]
-    scores, folds = {primary: [], secondary: []}, []
+    scores, folds, residuals = {primary: [], secondary: []}, [], []
     for fold, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y)):
         if fold == 1 and time_left is not None:  # fold 1 measured the cost: skip now rather than be stopped late
             first, left = clock.elapsed(), clock.left()
@@ -147,7 +148,9 @@ def _evaluate_candidate(
             metrics = classification_metrics(y[test], proba, pipe.classes_, labels)
             folds.append((test, pipe.classes_, proba))
         else:
-            metrics = pipe.evaluate(take_rows(X, test), y[test])
+            predicted = pipe.predict(take_rows(X, test))
+            metrics = regression_metrics(y[test], predicted)
+            residuals.append(y[test] - predicted)
         for name in scores:
             scores[name].append(metrics[name])
     decision, details, extra = "argmax", {}, {}
@@ -155,6 +158,8 @@ def _evaluate_candidate(
         decision, extra[decision_metric], confusion = _oof_decision(y, folds, decision_metric)
         details = {"decision": decision, "decision_metric": decision_metric, "confusion": confusion}
     final, refit_s = stopwatch(fit, slice(None), decision)
+    if task == "regression":  # intervals for any regressor: the conformal quantile of its out-of-fold errors
+        final.interval_residuals_ = residual_grid(np.concatenate(residuals))
     one_row = take_rows(X, np.arange(1))
     timing = latency(final.predict, one_row, warmup=2, min_repeats=10, max_repeats=200, min_time_s=0.3)
     measured = Measured(

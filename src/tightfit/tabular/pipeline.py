@@ -246,6 +246,7 @@ class TabularPipeline:
         X, y = self._check_target(X, y)
         self.config_choice_ = self._choose_config(X, y) if self.auto_tuning else None
         self.processor_ = copy.deepcopy(self.processor).fit(X)
+        self.interval_residuals_ = None  # set by AutoFit from its cross-validation; a refit makes them stale
         self.notes_ = self.target_notes_ + self.processor_.notes_
         if self.config_choice_ is not None:
             self.notes_ += [*self.config_choice_.notes, f"tuning_params='auto' chose {self.config_choice_.label}"]
@@ -389,18 +390,28 @@ class TabularPipeline:
 
     def check_intervals(self) -> None:
         """Raise ``ConfigError`` unless :meth:`predict_interval` works: a fitted regression model that predicts
-        a distribution (TinyTFM)."""
-        if self.task_type != "regression" or not hasattr(getattr(self, "model_", None), "predict_interval"):
+        a distribution (TinyTFM), or one whose cross-validated errors AutoFit kept (``interval_residuals_``)."""
+        distribution = hasattr(getattr(self, "model_", None), "predict_interval")
+        cross_validated = getattr(self, "interval_residuals_", None) is not None
+        if self.task_type != "regression" or not (distribution or cross_validated):
             raise ConfigError(
-                f"predict_interval needs a regression model that predicts a distribution (TinyTFM); this is "
-                f"{self.model_name} for {self.task_type}."
+                f"predict_interval needs a regression model that predicts a distribution (TinyTFM), or one chosen by "
+                f"AutoFit / tightfit fit (intervals from its cross-validated errors); this is {self.model_name} for "
+                f"{self.task_type}, fitted directly."
             )
 
     def predict_interval(self, X: Any, coverage: float = 0.8) -> np.ndarray:
-        """The central ``coverage`` interval of each row's predicted distribution, (n_rows, 2): lower, upper.
-        For regression models that predict a distribution (TinyTFM)."""
+        """The central ``coverage`` interval of each row's prediction, (n_rows, 2): lower, upper. A model that
+        predicts a distribution (TinyTFM) reads it; another one chosen by AutoFit is its prediction plus or minus
+        the conformal quantile of its out-of-fold absolute errors (:func:`tightfit.tabular.intervals.half_width`)."""
+        check("TabularPipeline.predict_interval", coverage=(coverage, Interval(float, 0, 1, closed="neither")))
         self.check_intervals()
-        return np.asarray(self.model_.predict_interval(self._matrix(X), coverage), dtype=np.float64)
+        if hasattr(self.model_, "predict_interval"):
+            return np.asarray(self.model_.predict_interval(self._matrix(X), coverage), dtype=np.float64)
+        from tightfit.tabular.intervals import half_width
+
+        center, half = self.predict(X).astype(np.float64), half_width(self.interval_residuals_, coverage)
+        return np.column_stack([center - half, center + half])
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""

@@ -64,6 +64,8 @@ def save_pipeline(pipe: Any, path: str | Path) -> Path:
         "finetune": pipe.summary().get("finetune"),
         "distilled_from": getattr(pipe, "distilled_from_", None),
     }
+    if getattr(pipe, "interval_residuals_", None) is not None:
+        header["interval_residuals"] = pipe.interval_residuals_.tolist()
     if pipe.task_type == "classification":
         header["classes"] = {"values": pipe.classes_.tolist(), "dtype": pipe.classes_.dtype.str}
         header["priors"] = pipe.priors_.tolist()
@@ -144,6 +146,8 @@ def _rebuild(folder: Path, header: dict[str, Any], trust: bool, device: str) -> 
     if header.get("distilled_from"):
         pipe.distilled_from_ = header["distilled_from"]
     pipe.model_ = _load_estimator(folder, header["model"], trust, device)
+    residuals = header.get("interval_residuals")  # absent in runs saved before 2026-12-05: no such intervals
+    pipe.interval_residuals_ = None if residuals is None else np.asarray(residuals, dtype=np.float64)
     if pipe.task_type == "classification":
         from sklearn.preprocessing import LabelEncoder
 
