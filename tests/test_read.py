@@ -59,3 +59,26 @@ def test_unusable_files_are_named(tmp_path, content, message):
     (tmp_path / "x.parquet").write_bytes(b"not parquet")
     with pytest.raises(DataError, match="not a readable Parquet file"):
         read_table(tmp_path / "x.parquet")
+
+
+def test_json_records_json_lines_and_their_chunks(tmp_path):
+    from tightfit.read import read_table_chunks
+
+    TABLE.to_json(tmp_path / "t.json", orient="records", force_ascii=False)
+    TABLE.to_json(tmp_path / "columns.json")  # pandas' default layout: {column: {row: value}}
+    TABLE.to_json(tmp_path / "t.jsonl", orient="records", lines=True)
+    with gzip.open(tmp_path / "t.ndjson.gz", "wt", encoding="utf-8") as handle:
+        TABLE.to_json(handle, orient="records", lines=True)
+    for name in ("t.json", "columns.json", "t.jsonl", "t.ndjson.gz"):
+        frame, notes = read_table(tmp_path / name)
+        pd.testing.assert_frame_equal(frame, TABLE, check_index_type=False)
+        assert notes == [], name
+    chunks, _ = read_table_chunks(tmp_path / "t.jsonl", rows=2)
+    assert [len(c) for c in chunks] == [2, 1]
+    (tmp_path / "bad.jsonl").write_text('{"a": 1}\n{"a": oops}\n')
+    with pytest.raises(DataError, match=r"bad\.jsonl' is not readable as one JSON object per line"):
+        read_table(tmp_path / "bad.jsonl")
+    (tmp_path / "sheet.xlsx").write_bytes(b"not a workbook")
+    workbook = r"sheet\.xlsx' is (not a readable Excel workbook|an Excel workbook, which needs)"
+    with pytest.raises(DataError, match=workbook):
+        read_table(tmp_path / "sheet.xlsx")

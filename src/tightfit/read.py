@@ -1,6 +1,8 @@
 """`read_table(path)`: a table file as people have them — the one reader of ``fit``, ``forecast`` and ``predict``.
 
-CSV (comma, semicolon, tab or pipe: sniffed, quoting too), gzip/bz2/xz/zip-compressed CSV, and Parquet.
+CSV (comma, semicolon, tab or pipe: sniffed, quoting too), gzip/bz2/xz/zip-compressed CSV, Parquet, JSON (a list of
+records, or pandas' column layout) and JSON Lines (``.jsonl``, ``.ndjson``), and Excel workbooks (their first sheet;
+needs ``openpyxl``).
 Text is read as UTF-8 (a byte-order mark is dropped) and falls back to Latin-1, which can read any byte, with a
 note saying so. An empty, unreadable or binary file is a :class:`~tightfit.errors.DataError` naming the file and
 the reason, never a parser's traceback.
@@ -78,6 +80,8 @@ def read_table(path: str | Path) -> tuple[Any, list[str]]:
         except Exception as exc:  # pyarrow's errors have no common base
             raise DataError(f"{str(path)!r} is not a readable Parquet file: {exc}.") from None
         return _non_empty(frame, path), notes
+    if _kind(path) != "csv":
+        return _non_empty(_read_other(path, _kind(path)), path), notes
     options = _csv_options(path, notes)
     with _csv_errors(path):
         frame = pd.read_csv(path, **options)
@@ -93,6 +97,9 @@ def read_table_chunks(path: str | Path, rows: int, text_columns: Iterable[str] =
     path, notes = _checked(path), []
     if _is_parquet(path):
         return _parquet_chunks(path, rows), notes
+    if _kind(path) != "csv":  # JSON and workbooks are read whole (a JSON document has no row boundaries to stream)
+        frame = _non_empty(_read_other(path, _kind(path)), path)
+        return (frame.iloc[start : start + rows] for start in range(0, len(frame), rows)), notes
     options = _csv_options(path, notes)
     with _csv_errors(path):
         present = set(pd.read_csv(path, nrows=0, **options).columns)
@@ -160,6 +167,36 @@ def _checked(path: str | Path) -> Path:
 
 def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in (".parquet", ".pq")
+
+
+_KINDS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel"}
+
+
+def _kind(path: Path) -> str:
+    """``csv``, ``json``, ``jsonl`` or ``excel``, by the name's suffix before any compression suffix."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (*_OPENERS, ".zip"):
+        suffixes = suffixes[:-1]
+    return _KINDS.get(suffixes[-1] if suffixes else "", "csv")
+
+
+def _read_other(path: Path, kind: str) -> Any:
+    """A JSON, JSON Lines or Excel file as a DataFrame; what cannot be read is a ``DataError`` saying why."""
+    import pandas as pd
+
+    if kind == "excel":
+        try:
+            return pd.read_excel(path)
+        except ImportError as exc:
+            raise DataError(f"{str(path)!r} is an Excel workbook, which needs {exc.name or 'openpyxl'}: pip install "
+                            "openpyxl, or save the sheet as CSV.") from None  # fmt: skip
+        except ValueError as exc:
+            raise DataError(f"{str(path)!r} is not a readable Excel workbook: {str(exc).rstrip('.')}.") from None
+    try:
+        return pd.read_json(path, lines=kind == "jsonl", compression="infer")
+    except ValueError as exc:
+        layout = "one JSON object per line" if kind == "jsonl" else "a list of records or {column: {row: value}}"
+        raise DataError(f"{str(path)!r} is not readable as {layout}: {str(exc).rstrip('.')}.") from None
 
 
 def _parquet_chunks(path: Path, rows: int) -> Iterator[Any]:
