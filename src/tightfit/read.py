@@ -23,10 +23,13 @@ from typing import Any
 from tightfit.errors import DataError
 
 __all__ = [
+    "DATE_FORMATS",
+    "date_format",
     "formatted_numbers",
     "holds_dates",
     "holds_formatted_numbers",
     "holds_iso_dates",
+    "parse_dates",
     "read_table",
     "read_table_chunks",
 ]
@@ -129,6 +132,43 @@ def holds_iso_dates(values: Any) -> bool:
     if not present.str.match(r"\s*\d{4}-\d{1,2}-\d{1,2}").all():
         return False
     return bool(pd.to_datetime(present, format="ISO8601", errors="coerce").notna().all())
+
+
+# Written dates series files hold besides ISO 8601, tried in this order: year-month, US then day-first
+# numeric dates, European dotted dates, month names, Eurostat's "2018M01".
+DATE_FORMATS = ("%Y-%m", "%Y/%m", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%b %Y", "%B %Y", "%b-%Y",
+                "%b-%y", "%Y %b", "%YM%m")  # fmt: skip
+_QUARTER = r"\s*(\d{4})\s*-?\s*Q([1-4])\s*"  # "2018Q1", "2018 Q1", "2018-Q1"
+
+
+def date_format(values: Any) -> str | None:
+    """The one format every present value of a text column is written in: ``"ISO8601"``, one of
+    ``DATE_FORMATS`` (the first that reads them all, so "03/04/2020" is month first unless a day above 12 says
+    otherwise), ``"quarter"`` for "2018Q1", or None."""
+    import pandas as pd
+
+    present = values.dropna()
+    if present.empty or not present.map(lambda v: isinstance(v, str)).all():
+        return None
+    if holds_iso_dates(present):
+        return "ISO8601"
+    if present.str.fullmatch(_QUARTER).all():
+        return "quarter"
+    for form in DATE_FORMATS:
+        if pd.to_datetime(present, format=form, errors="coerce").notna().all():
+            return form
+    return None
+
+
+def parse_dates(values: Any, form: str) -> Any:
+    """A text column as datetimes in the format :func:`date_format` found (a quarter's first day for quarters)."""
+    import pandas as pd
+
+    if form == "quarter":
+        parts = values.str.extract(_QUARTER)
+        return pd.PeriodIndex.from_fields(year=parts[0].astype(int), quarter=parts[1].astype(int),
+                                          freq="Q").to_timestamp().to_series(index=values.index)  # fmt: skip
+    return pd.to_datetime(values, format=form)
 
 
 def holds_dates(values: Any) -> bool:

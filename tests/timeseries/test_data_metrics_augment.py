@@ -196,3 +196,29 @@ def test_a_year_and_a_month_column_make_the_dates_with_month_names_too(elnino_df
     odd = table.assign(Month=months.where(months != "Mar", "Spring"))  # not a month: no dates made of it
     with pytest.raises(DataError, match=r"lacks the column\(s\) \['ds'\]"):
         check_series(odd, horizon=12)
+
+
+@pytest.mark.parametrize(
+    ("written", "note"),
+    [("%m/%d/%Y", "(written %m/%d/%Y)"), ("%d.%m.%Y", "(written %d.%m.%Y)"), ("%Y-%m", "(written %Y-%m)"),
+     ("%b %Y", "(written %b %Y)"), ("%YM%m", "(written %YM%m)")],
+)  # fmt: skip
+def test_dates_written_as_spreadsheets_and_statistics_offices_write_them_are_read(elnino_df, written, note):
+    table = pd.DataFrame({"Month": elnino_df["ds"].dt.strftime(written), "sst": elnino_df["y"]})
+    series = check_series(table.sample(frac=1.0, random_state=0), horizon=12)
+    assert series.freq == "MS" and series.frame["ds"].tolist() == elnino_df["ds"].tolist()
+    assert note in series.note
+    long = elnino_df.assign(ds=elnino_df["ds"].dt.strftime(written))  # long format with text dates, too
+    assert check_series(long, horizon=12).frame["ds"].tolist() == elnino_df["ds"].tolist()
+
+
+def test_quarters_and_an_ambiguous_day_month_order():
+    from tightfit.read import date_format
+
+    quarters = pd.DataFrame({"quarter": [f"{y} Q{q}" for y in range(2000, 2010) for q in range(1, 5)],
+                             "gdp": np.arange(40.0)})  # fmt: skip
+    series = check_series(quarters, horizon=4)
+    assert series.freq == "QS-JAN" and series.frame["ds"].iloc[5] == pd.Timestamp("2001-04-01")
+    assert date_format(pd.Series(["03/04/2020", "05/06/2020"])) == "%m/%d/%Y"  # both read: month first
+    assert date_format(pd.Series(["03/04/2020", "25/06/2020"])) == "%d/%m/%Y"  # a day above 12 says otherwise
+    assert date_format(pd.Series(["north", "03/04/2020"])) is None

@@ -17,6 +17,7 @@ import pandas as pd
 
 from tightfit.errors import DataError
 from tightfit.params import Interval, check
+from tightfit.read import date_format, parse_dates
 from tightfit.timeseries.gaps import MAX_GAP_SHARE, fill_gaps, missing_dates
 from tightfit.timeseries.layouts import REQUIRED, long_format
 
@@ -107,8 +108,9 @@ def check_series(df: Any, horizon: int) -> SeriesSet:
     frame, note = long_format(_to_pandas(df))
     frame["unique_id"] = frame["unique_id"].astype(str)
     if pd.api.types.is_string_dtype(frame["ds"].dtype):  # text: object dtype, or str in pandas 3
+        form = date_format(frame["ds"])
         try:
-            frame["ds"] = pd.to_datetime(frame["ds"])
+            frame["ds"] = parse_dates(frame["ds"], form) if form else pd.to_datetime(frame["ds"])
         except (ValueError, TypeError):
             raise DataError("column 'ds' holds text that is not dates; give dates or integers.") from None
     duplicated = frame.duplicated(["unique_id", "ds"])

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from tightfit.errors import DataError
-from tightfit.read import holds_dates
+from tightfit.read import date_format, holds_dates, parse_dates
 
 __all__ = ["REQUIRED", "long_format", "within_each_series"]
 
@@ -88,7 +88,9 @@ def long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     months = _month_columns(columns)
     if len(years) == 1 and months and "ds" not in columns:
         return _from_month_columns(frame, years[0], months)
-    dates = [c for c in columns if c == "ds"] or [c for c in columns if holds_dates(frame[c])] or years
+    forms = {c: date_format(frame[c]) for c in columns if not pd.api.types.is_numeric_dtype(frame[c])}
+    written = [c for c, form in forms.items() if form is not None]
+    dates = [c for c in columns if c == "ds"] or [c for c in columns if holds_dates(frame[c])] or written or years
     values = [c for c in columns if c not in dates]
     readable = len(dates) == 1 and values and "unique_id" not in columns
     if readable and "y" in columns:
@@ -101,8 +103,8 @@ def long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
             f"year column and twelve month columns; it has {columns}."
         )
     (ds,) = dates
-    if holds_dates(frame[ds]):
-        frame = frame.assign(**{ds: pd.to_datetime(frame[ds], format="ISO8601")}).sort_values(ds, kind="stable")
+    if forms.get(ds) is not None:
+        frame = frame.assign(**{ds: parse_dates(frame[ds], forms[ds])}).sort_values(ds, kind="stable")
     elif ds in years:
         frame = frame.assign(**{ds: _year_dates(frame[ds])}).sort_values(ds, kind="stable")
     rest = [c for c in columns if c not in (ds, *values)]
@@ -110,7 +112,9 @@ def long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     long = long.rename(columns={ds: "ds", "__y__": "y"})
     long = within_each_series(long).loc[:, ["unique_id", "ds", "y", *rest]]
     what = f"{len(values)} series ({', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''})"
-    dated = f"{ds!r} as the {'years' if ds in years else 'dates'}"
+    form = forms.get(ds)
+    written_as = "" if form in (None, "ISO8601") else f" (written {'like 2018Q1' if form == 'quarter' else form})"
+    dated = f"{ds!r} as the {'years' if ds in years else 'dates'}{written_as}"
     return long, f"read {dated} and {what} as the values, one series per column"
 
 
