@@ -160,15 +160,19 @@ def date_format(values: Any) -> str | None:
     return None
 
 
-def parse_dates(values: Any, form: str) -> Any:
-    """A text column as datetimes in the format :func:`date_format` found (a quarter's first day for quarters)."""
+def parse_dates(values: Any, form: str, errors: str = "raise") -> Any:
+    """A text column as datetimes in the format :func:`date_format` found (a quarter's first day for quarters);
+    missing cells stay missing, and with ``errors="coerce"`` so do cells in another format."""
     import pandas as pd
 
-    if form == "quarter":
-        parts = values.str.extract(_QUARTER)
-        return pd.PeriodIndex.from_fields(year=parts[0].astype(int), quarter=parts[1].astype(int),
-                                          freq="Q").to_timestamp().to_series(index=values.index)  # fmt: skip
-    return pd.to_datetime(values, format=form)
+    if form != "quarter":
+        return pd.to_datetime(values, format=form, errors=errors)
+    pieces = values.astype("string").str.extract(f"^{_QUARTER}$").astype("float64")  # year, quarter; NaN if not
+    unread = values.notna() & pieces[0].isna()
+    if errors == "raise" and unread.any():
+        raise ValueError(f"{values[unread].iloc[0]!r} is not written like 2018Q1")
+    parts = pd.DataFrame({"year": pieces[0], "month": pieces[1] * 3 - 2, "day": 1.0})
+    return pd.Series(pd.to_datetime(parts, errors="coerce"), index=values.index)
 
 
 def holds_dates(values: Any) -> bool:

@@ -111,6 +111,26 @@ def test_iso_dates_written_as_text_are_read_as_dates_not_as_an_identifier(mixed)
     assert TableProcessor().fit(labels).kinds_["joined"] == "categorical"  # one cell not a date: text
 
 
+@pytest.mark.parametrize("written", ["%m/%d/%Y", "%d.%m.%Y", "%b %Y"])
+def test_dates_written_in_a_spreadsheets_format_are_read_in_that_format_at_fit_and_predict(mixed, tmp_path, written):
+    """An "Order Date" of 01/31/2018 was a category of a level per row (dropped as an identifier)."""
+    from tightfit.artefacts import load_skops, save_skops
+
+    dates = mixed["joined"].dt.strftime(written)
+    proc = TableProcessor().fit(mixed.assign(joined=dates))
+    assert proc.kinds_["joined"] == "datetime" and proc.date_formats_ == {"joined": written}
+    names = proc.feature_names_out_
+    month = proc.transform(mixed.assign(joined=dates))[:, names.index("joined.month")]
+    assert np.array_equal(month, mixed["joined"].dt.month)  # the month where the format puts it, not the day
+    save_skops(tmp_path / "p.skops", proc)
+    again = load_skops(tmp_path / "p.skops")
+    np.testing.assert_array_equal(
+        again.transform(mixed.assign(joined=dates)), proc.transform(mixed.assign(joined=dates))
+    )
+    with pytest.raises(DataError, match=r"column 'joined' was datetime.*'2024-13-45'"):
+        proc.transform(mixed.assign(joined=dates.where(dates.index != 2, "2024-13-45")))
+
+
 def test_numbers_written_with_currency_thousands_and_percent_signs_are_read_as_numbers():
     """A spreadsheet's export: "$42,464.97" is distinct in every row (it was dropped as an identifier) and
     "52.2%" was a category."""

@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tightfit.errors import DataError, bad_param
 from tightfit.params import Interval, check
-from tightfit.read import formatted_numbers, holds_dates, holds_formatted_numbers
+from tightfit.read import date_format, formatted_numbers, holds_dates, holds_formatted_numbers, parse_dates
 
 __all__ = ["PROCESSOR_OPTIONS", "TableProcessor", "check_column_names", "identifier_columns"]
 
@@ -95,6 +95,8 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         from pandas.api.types import is_numeric_dtype
 
         self.kinds_ = {c: _kind(frame[c]) for c in self.columns_}
+        written_dates = {c: date_format(frame[c]) for c, kind in self.kinds_.items() if kind == "datetime"}
+        self.date_formats_ = {c: form for c, form in written_dates.items() if form not in (None, "ISO8601")}
         written = [c for c, kind in self.kinds_.items() if kind == "numeric" and not is_numeric_dtype(frame[c].dtype)]
         if written:
             self.notes_.append(f"read {len(written)} text column(s) as numbers (currency signs, thousands separators, "
@@ -126,7 +128,9 @@ class TableProcessor(TransformerMixin, BaseEstimator):
 
         by_step = {
             "numbers": FunctionTransformer(_numbers, feature_names_out="one-to-one"),  # numeric and boolean columns
-            "datetime": FunctionTransformer(_datetime_parts, feature_names_out=_datetime_names),
+            "datetime": FunctionTransformer(
+                _datetime_parts, feature_names_out=_datetime_names, kw_args={"formats": dict(self.date_formats_)}
+            ),
             "categorical": make_pipeline(
                 FunctionTransformer(_as_text, feature_names_out="one-to-one"), self._encoder()
             ),
@@ -235,7 +239,7 @@ class TableProcessor(TransformerMixin, BaseEstimator):
             kind = self.kinds_[column]
             if kind == "categorical":
                 continue  # any value is a category; unseen ones count as missing
-            bad = _first_bad(frame[column], kind)
+            bad = _first_bad(frame[column], kind, getattr(self, "date_formats_", {}).get(column))
             if bad is not None:
                 row, value = bad
                 raise DataError(
@@ -296,13 +300,15 @@ def _numbers(frame) -> np.ndarray:
     return np.clip(np.where(np.isinf(numbers), np.nan, numbers), -_LARGEST, _LARGEST)
 
 
-def _datetime_parts(frame) -> np.ndarray:
-    """Each datetime column as its year, month, day, weekday, hour and days since 1970."""
+def _datetime_parts(frame, formats: dict | None = None) -> np.ndarray:
+    """Each datetime column as its year, month, day, weekday, hour and days since 1970; ``formats``: the written
+    format of a text column that is not ISO 8601 (``tightfit.read.date_format``, found at fit)."""
     import pandas as pd
 
     blocks = []
     for column in frame.columns:
-        stamps = _stamps(frame[column])
+        form = (formats or {}).get(column)
+        stamps = _stamps(frame[column]) if form is None else parse_dates(frame[column], form, errors="coerce")
         if getattr(stamps.dt, "tz", None) is not None:
             stamps = stamps.dt.tz_convert(None)
         days = (stamps - pd.Timestamp(0)).dt.total_seconds() / 86400.0
@@ -354,8 +360,9 @@ def _frame(X: Any, columns: list | None = None):
     return frame.infer_objects() if array.dtype == object else frame
 
 
-def _first_bad(values, kind: str) -> tuple[Any, Any] | None:
-    """The row label and value of the first non-missing cell that is not of ``kind``, or None."""
+def _first_bad(values, kind: str, date_form: str | None = None) -> tuple[Any, Any] | None:
+    """The row label and value of the first non-missing cell that is not of ``kind`` (a datetime in
+    ``date_form`` when the column was written in one at fit), or None."""
     import pandas as pd
     from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
@@ -369,6 +376,8 @@ def _first_bad(values, kind: str) -> tuple[Any, Any] | None:
         readable = _as_numbers(values).notna()
     elif kind == "boolean":
         readable = values.isin([True, False, 0, 1])
+    elif date_form is not None:
+        readable = parse_dates(values, date_form, errors="coerce").notna()
     else:
         readable = pd.to_datetime(values, errors="coerce", format="mixed").notna()
     bad = values.notna() & ~readable
@@ -390,7 +399,7 @@ def _kind(values) -> str:
         return "boolean"
     if is_numeric_dtype(values.dtype):
         return "numeric"
-    if holds_dates(values):
+    if holds_dates(values) or date_format(values) is not None:
         return "datetime"
     return "numeric" if holds_formatted_numbers(values) else "categorical"
 
