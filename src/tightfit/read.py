@@ -148,16 +148,18 @@ def date_format(values: Any) -> str | None:
     import pandas as pd
 
     present = values.dropna()
-    if present.empty or not present.map(lambda v: isinstance(v, str)).all():
+    head = present.iloc[:200]  # a text column of a wide table is rarely a date: ruled out on a sample first
+    if head.empty or not head.map(lambda v: isinstance(v, str)).all() or not head.str.contains(r"\d").all():
         return None
-    if holds_iso_dates(present):
-        return "ISO8601"
-    if present.str.fullmatch(_QUARTER).all():
-        return "quarter"
-    for form in DATE_FORMATS:
-        if pd.to_datetime(present, format=form, errors="coerce").notna().all():
-            return form
-    return None
+    if holds_iso_dates(head):
+        return "ISO8601" if holds_iso_dates(present) else None
+    if head.str.fullmatch(_QUARTER).all():
+        text = present.map(lambda v: isinstance(v, str)).all()
+        return "quarter" if text and present.str.fullmatch(_QUARTER).all() else None
+    forms = [f for f in DATE_FORMATS if pd.to_datetime(head, format=f, errors="coerce").notna().all()]
+    if not forms or not present.map(lambda v: isinstance(v, str)).all():
+        return None
+    return next((f for f in forms if pd.to_datetime(present, format=f, errors="coerce").notna().all()), None)
 
 
 def parse_dates(values: Any, form: str, errors: str = "raise") -> Any:
