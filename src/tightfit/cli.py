@@ -147,7 +147,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _triage(args: argparse.Namespace) -> int:
     from tightfit.budget import Budget
     from tightfit.plan import WorkloadFacts, estimate, triage
-    from tightfit.plan.search import _head
+    from tightfit.plan.search import _head, below_the_process, below_the_process_evidence
     from tightfit.train.techniques import TECHNIQUES
 
     model, data = _load_workload(args.model)
@@ -158,12 +158,9 @@ def _triage(args: argparse.Namespace) -> int:
     facts = WorkloadFacts(memory_bytes=peak, context=f"micro_batch {config.micro_batch}, {config.precision}")
     result = triage(budget, facts, TECHNIQUES)
     floor = est.allowances.get("process_baseline") if not est.device.startswith("cuda") else None
-    if budget.memory is not None and floor is not None and floor > budget.memory:
-        evidence = (
-            f"the training process alone (interpreter, libraries) takes {format_bytes(floor)} > budget "
-            f"{format_bytes(budget.memory)}: no training technique lowers that; raise the memory budget"
-        )
-        result = dataclasses.replace(result, binding="memory", evidence=evidence, techniques=[])  # fmt: skip
+    if below_the_process(floor, budget):
+        result = dataclasses.replace(result, binding="memory", evidence=below_the_process_evidence(floor, budget),
+                                     techniques=[])  # fmt: skip
     print(f"binding constraint: {result.binding}\nevidence: {result.evidence}")
     for rank, technique in enumerate(result.techniques, 1):
         print(f"  {rank}. {technique}: {TECHNIQUES.technique(technique).summary}")

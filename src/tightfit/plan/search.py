@@ -145,6 +145,17 @@ class Plan:
         )
 
 
+def below_the_process(floor: int | None, budget: Budget) -> bool:
+    """Whether the memory budget is below what the training process itself (interpreter and libraries, no
+    tensors) takes on the CPU, within the measurement's 10%: no training technique can lower that."""
+    return budget.memory is not None and floor is not None and 0.9 * floor > budget.memory
+
+
+def below_the_process_evidence(floor: int, budget: Budget) -> str:
+    return (f"the training process alone (interpreter, libraries) takes {format_bytes(floor)} > budget "
+            f"{format_bytes(budget.memory)}: no training technique lowers that; raise the memory budget")  # fmt: skip
+
+
 def _budgeted_peak(est: Estimate) -> int:
     return est.device_peak if est.device.startswith("cuda") else est.process_peak
 
@@ -306,11 +317,9 @@ def plan(
         choose=functools.partial(_choose, probe=quality_probe, base=base), techniques=TECHNIQUES, entity="config",
         device=device, verbose=verbose,
     )  # fmt: skip
-    if board.chosen is None and screen.below_the_process(budget):
-        board.binding = dataclasses.replace(board.binding, techniques=[], evidence=(
-            f"the training process alone (interpreter, libraries) measured {format_bytes(screen.process_floor)} "
-            f"> budget {format_bytes(budget.memory)}: no training technique lowers that; raise the memory budget"
-        ))  # fmt: skip
+    if board.chosen is None and below_the_process(screen.process_floor, budget):
+        evidence = below_the_process_evidence(screen.process_floor, budget)
+        board.binding = dataclasses.replace(board.binding, techniques=[], evidence=evidence)
     measured = [i for i, e in enumerate(board.entries) if e.measured is not None and e.status in ("fits", "chosen")]
     front = pareto_front([(board.entries[i].measured.memory_peak_bytes,
                            board.entries[i].measured.extra["seconds_per_sample_s"]) for i in measured])  # fmt: skip
@@ -379,13 +388,9 @@ class _Screen:
         self.estimates: dict[TrainConfig, Estimate] = {}
         self.process_floor: int | None = None  # the smallest measured non-tensor RSS of a training process (CPU)
 
-    def below_the_process(self, budget: Budget) -> bool:
-        """Whether the memory budget is below what the training process itself (no tensors) was measured to take."""
-        return budget.memory is not None and self.process_floor is not None and 0.9 * self.process_floor > budget.memory
-
     def __call__(self, entry: Entry) -> Verdict | None:
         cap = self.budget.memory
-        if self.below_the_process(self.budget):
+        if below_the_process(self.process_floor, self.budget):
             return Verdict.over_limit("memory", self.process_floor, cap, (
                 f"the training process alone (interpreter, libraries) measured {format_bytes(self.process_floor)} "
                 f"> budget {format_bytes(cap)}"))  # fmt: skip
