@@ -670,7 +670,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(run=_info)
     fit = commands.add_parser("fit", help="the best tabular model that fits a budget")
-    fit.add_argument("data", nargs="?", help="CSV or Parquet file (default: the embedded breast_cancer table)")
+    fit.add_argument(
+        "data", nargs="?", help="CSV, Parquet, JSON (Lines) or Excel file (default: the embedded breast_cancer table)"
+    )
     fit.add_argument("--target", help="the column to predict")
     fit.add_argument("--budget", default="", help="e.g. memory=2GB,time=5min,latency=10ms,size=50MB")
     fit.add_argument("--test", help="a held-out CSV/Parquet file to score the chosen model on")
@@ -686,7 +688,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.set_defaults(run=_fit)
     pred = commands.add_parser("predict", help="predict a file with a saved run")
     pred.add_argument("run_dir", help="a folder written by `tightfit fit --out` (or by TabularPipeline.save)")
-    pred.add_argument("data", help="CSV (any delimiter, maybe compressed) or Parquet with the training columns")
+    pred.add_argument(
+        "data", help="CSV (any delimiter, maybe compressed), Parquet, JSON (Lines) or Excel with the training columns"
+    )
     pred.add_argument("--out", default="predictions.csv", help="where the predictions go (CSV)")
     pred.add_argument("--proba", action="store_true", help="add one probability column per class")
     pred.add_argument(
