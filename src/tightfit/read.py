@@ -28,7 +28,6 @@ __all__ = [
     "formatted_numbers",
     "holds_dates",
     "holds_formatted_numbers",
-    "holds_iso_dates",
     "parse_dates",
     "read_table",
     "read_table_chunks",
@@ -121,7 +120,7 @@ def read_table_chunks(path: str | Path, rows: int, text_columns: Iterable[str] =
     return frames(), notes
 
 
-def holds_iso_dates(values: Any) -> bool:
+def _holds_iso_dates(values: Any) -> bool:
     """Whether every present value of a column is text holding an ISO 8601 date or time stamp ("2024-03-01",
     "2024-03-01 14:30"): how a CSV holds dates, which it reads as text."""
     import pandas as pd
@@ -151,8 +150,8 @@ def date_format(values: Any) -> str | None:
     head = present.iloc[:200]  # a text column of a wide table is rarely a date: ruled out on a sample first
     if head.empty or not head.map(lambda v: isinstance(v, str)).all() or not head.str.contains(r"\d").all():
         return None
-    if holds_iso_dates(head):
-        return "ISO8601" if holds_iso_dates(present) else None
+    if _holds_iso_dates(head):
+        return "ISO8601" if _holds_iso_dates(present) else None
     if head.str.fullmatch(_QUARTER).all():
         text = present.map(lambda v: isinstance(v, str)).all()
         return "quarter" if text and present.str.fullmatch(_QUARTER).all() else None
@@ -178,10 +177,11 @@ def parse_dates(values: Any, form: str, errors: str = "raise") -> Any:
 
 
 def holds_dates(values: Any) -> bool:
-    """Whether a column holds dates: a datetime dtype, or text of ISO 8601 dates (:func:`holds_iso_dates`)."""
+    """Whether a column holds dates: a datetime dtype, or text all written in one date format (ISO 8601 or one
+    :func:`date_format` knows)."""
     from pandas.api.types import is_datetime64_any_dtype
 
-    return is_datetime64_any_dtype(values.dtype) or holds_iso_dates(values)
+    return is_datetime64_any_dtype(values.dtype) or date_format(values) is not None
 
 
 def holds_formatted_numbers(values: Any) -> bool:

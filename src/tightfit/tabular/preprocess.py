@@ -399,7 +399,7 @@ def _kind(values) -> str:
         return "boolean"
     if is_numeric_dtype(values.dtype):
         return "numeric"
-    if holds_dates(values) or date_format(values) is not None:
+    if holds_dates(values):
         return "datetime"
     return "numeric" if holds_formatted_numbers(values) else "categorical"
 

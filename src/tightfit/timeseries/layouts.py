@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from tightfit.errors import DataError
-from tightfit.read import date_format, holds_dates, parse_dates
+from tightfit.read import date_format, parse_dates
 
 __all__ = ["REQUIRED", "long_format", "within_each_series"]
 
@@ -89,8 +89,9 @@ def long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     if len(years) == 1 and months and "ds" not in columns:
         return _from_month_columns(frame, years[0], months)
     forms = {c: date_format(frame[c]) for c in columns if not pd.api.types.is_numeric_dtype(frame[c])}
-    written = [c for c, form in forms.items() if form is not None]
-    dates = [c for c in columns if c == "ds"] or [c for c in columns if holds_dates(frame[c])] or written or years
+    stamped = [c for c in columns if pd.api.types.is_datetime64_any_dtype(frame[c]) or forms.get(c) == "ISO8601"]
+    written = [c for c, form in forms.items() if form not in (None, "ISO8601")]
+    dates = [c for c in columns if c == "ds"] or stamped or written or years
     values = [c for c in columns if c not in dates]
     readable = len(dates) == 1 and values and "unique_id" not in columns
     if readable and "y" in columns:
@@ -104,9 +105,10 @@ def long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
         )
     (ds,) = dates
     if forms.get(ds) is not None:
-        frame = frame.assign(**{ds: parse_dates(frame[ds], forms[ds])}).sort_values(ds, kind="stable")
+        frame = frame.assign(**{ds: parse_dates(frame[ds], forms[ds])})
     elif ds in years:
-        frame = frame.assign(**{ds: _year_dates(frame[ds])}).sort_values(ds, kind="stable")
+        frame = frame.assign(**{ds: _year_dates(frame[ds])})
+    frame = frame.sort_values(ds, kind="stable")  # in time order: a series' gaps at either end are found by it
     rest = [c for c in columns if c not in (ds, *values)]
     long = frame.melt(id_vars=[ds, *rest], value_vars=values, var_name="unique_id", value_name="__y__")
     long = long.rename(columns={ds: "ds", "__y__": "y"})
