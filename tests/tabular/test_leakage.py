@@ -31,6 +31,22 @@ def test_columns_that_give_classes_away_are_named():
     assert list(leaking_columns(three.data.assign(cellar=cellar), three.target, "classification")) == ["cellar"]
 
 
+def test_infinite_values_are_ranked_not_refused():
+    """inf is the largest value, as a rank sees it: a column with one is still checked, and never crashes the check
+    (the fuzz test found a table of zeros and one inf that raised sklearn's ValueError)."""
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    ordered = pd.Series(np.where(y == 1, 1.0, 5.0), index=X.index)
+    ordered.iloc[np.flatnonzero(y == 0)[0]] = np.inf
+    lone = pd.Series(0.0, index=X.index)
+    lone.iloc[0] = np.inf
+    found = leaking_columns(pd.DataFrame({"ordered": ordered, "lone": lone}), y, "classification")
+    assert found == {"ordered": "orders the two classes perfectly"}
+    rising = pd.Series(np.arange(40, dtype=float))
+    assert leaking_columns(pd.DataFrame({"x": rising.where(rising < 39, np.inf)}), rising, "regression") == {
+        "x": "rank correlation +1.000"
+    }
+
+
 @pytest.mark.parametrize("loader", [load_breast_cancer, load_wine, load_digits, load_diabetes])
 def test_real_tables_raise_no_alarm(loader):
     X, y = loader(return_X_y=True, as_frame=True)
