@@ -37,6 +37,7 @@ def test_smape_is_the_m4_one_twice_nixtlas():
         ),
         (lambda df: df.assign(y=df["y"].where(df.index != 7, np.inf)), "series 'elnino' has 1 infinite y values"),
         (lambda df: df.assign(y=df["y"].where(df.index % 3 != 1)), r"misses 2\d\d of its \d+ y values \(more than 20%"),
+        (lambda df: df.assign(y=np.nan), r"series 'elnino' has no y value \(more than 20% missing\); fill"),
         (lambda df: df.iloc[:12], "series 'elnino' has 12 points, not more than the horizon 12"),
         (lambda df: df.assign(ds=df["ds"].astype(str).str.replace("-", "x")), "not dates"),
     ],
@@ -44,6 +45,15 @@ def test_smape_is_the_m4_one_twice_nixtlas():
 def test_bad_series_raise_data_errors_naming_the_series(elnino_df, edit, message):
     with pytest.raises(DataError, match=message):
         check_series(edit(elnino_df), horizon=12)
+
+
+def test_a_panel_series_with_no_value_is_left_out_and_named(elnino_df):
+    """A series whose every y is missing is the most sparse of all (the fuzz test found [nan] raising pandas'
+    'argmax of an empty sequence'): left out of a panel with a note, like one missing more than 20%."""
+    empty = elnino_df.assign(unique_id="empty", y=np.nan)
+    series = check_series(pd.concat([elnino_df, empty]), horizon=12)
+    assert series.ids == ["elnino"]
+    assert "left out 1 series missing more than 20% of their values ('empty')" in series.note
 
 
 def test_bad_arguments_raise_at_construction():

@@ -72,15 +72,19 @@ def fill_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
                         "replace them (with NaN to have them interpolated).")  # fmt: skip
     if not y.isna().any():
         return frame, None
+    every = frame["unique_id"].drop_duplicates().to_numpy()
     frame = within_each_series(frame.assign(y=y))
     missing = frame["y"].isna().groupby(frame["unique_id"], sort=False).agg(["sum", "size"])
-    sparse = missing.index[missing["sum"] > MAX_GAP_SHARE * missing["size"]]
+    missing = missing.reindex(every, fill_value=0)  # a series with no value at all: size 0
+    sparse = missing.index[(missing["sum"] > MAX_GAP_SHARE * missing["size"]) | (missing["size"] == 0)]
     if len(sparse) == len(missing):
-        worst = (missing["sum"] / missing["size"]).idxmax()
+        share = (missing["sum"] / missing["size"].where(missing["size"] > 0)).fillna(1.0)
+        worst = share.idxmax()
+        lost, size = int(missing.loc[worst, "sum"]), int(missing.loc[worst, "size"])
+        held = f"misses {lost} of its {size} y values" if size else "has no y value"
         raise DataError(
-            f"series {worst!r} misses {int(missing.loc[worst, 'sum'])} of its {int(missing.loc[worst, 'size'])} y "
-            f"values (more than {MAX_GAP_SHARE:.0%}){', as do all the others' if len(missing) > 1 else ''}; fill or "
-            "drop them first."
+            f"series {worst!r} {held} (more than {MAX_GAP_SHARE:.0%} missing)"
+            f"{', as do all the others' if len(missing) > 1 else ''}; fill or drop them first."
         )
     notes = []
     if len(sparse):
