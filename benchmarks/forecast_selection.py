@@ -30,13 +30,18 @@ horizon apart even on short series (``step_size=horizon``, the rule before overl
 default rule was chosen on, written to ``forecast_selection_development.json``; ``--series confirmation``: 17
 more (``CONFIRMATION``), the set its short-history prior was checked on (``forecast_selection_confirmation.json``).
 
+``--windows 8 --lengths ""``: each whole series validated on 8 windows, the default rules also scored on the newest 3
+and on as many as fit in the newest half of the history (3 to 8), from the same records
+(``forecast_selection_windows*.json``).
+
     python benchmarks/forecast_selection.py [--lengths 40,60,100] [--budget 1min] [--short-budget 30s] [--disjoint]
-        [--series benchmark|development|confirmation]
+        [--series benchmark|development|confirmation] [--windows 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
@@ -52,7 +57,7 @@ from forecast import MODELS, SERIES_SETS, held_out_forecasts
 from tightfit import Budget
 from tightfit.search import Entry
 from tightfit.timeseries import Forecaster, mase, msis
-from tightfit.timeseries.combine import choose_like_for_like, choose_statistical
+from tightfit.timeseries.combine import ValidationRecord, choose_like_for_like, choose_statistical
 from tightfit.timeseries.intervals import conformal_quantile
 from tightfit.timeseries.models import model_stack
 
@@ -82,10 +87,36 @@ RULES = {
 }
 
 
-def run_case(frame: pd.DataFrame, season: int, h: int, budget: str, step: int | None = None
+def auto_windows(points: int, h: int) -> int:
+    """The pre-registered "auto windows" of ``--windows`` runs: as many disjoint windows as fit in the newest half
+    of a series' history, at least 3, at most 8."""
+    return int(np.clip(points // 2 // h, 3, 8))
+
+
+def newest(records: dict[str, ValidationRecord], k: int) -> dict[str, ValidationRecord]:
+    """Each record's newest ``k`` windows (one series per case: rows are windows, newest first), which is what a
+    fit with ``n_windows=k`` validates on."""
+    return {name: dataclasses.replace(r, errors=r.errors[:k], truths=r.truths[:k], scales=r.scales[:k],
+                                      halves={lv: (lo[:k], hi[:k]) for lv, (lo, hi) in r.halves.items()})
+            for name, r in records.items()}  # fmt: skip
+
+
+def _default_rules(records: dict[str, ValidationRecord], guesses: dict, truth, history, season: int
+                   ) -> dict[str, tuple[str, float]]:  # fmt: skip
+    """The Forecaster's two rules (statistical, like-for-like) on ``records``: each one's choice and test MASE."""
+    entries = [Entry(name, name, artefact=record) for name, record in records.items()]
+    best = choose_like_for_like(entries, "mase")[0].name
+    combination = choose_statistical(records, best, "mase", history=len(history))[0]
+    mean = np.mean([guesses[m] for m in combination.members], axis=0)
+    return {"statistical": (combination.describe(), float(mase(truth, mean, history, season))),
+            "like-for-like": (best, float(mase(truth, guesses[best], history, season)))}  # fmt: skip
+
+
+def run_case(frame: pd.DataFrame, season: int, h: int, budget: str, step: int | None = None, windows: int = 3
              ) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:  # fmt: skip
     """Test MASE per model, each rule's choice and its test MASE, and the coverage and MSIS of the 80% interval
-    (calibrated, own, two-sided), on one series (or cut)."""
+    (calibrated, own, two-sided), on one series (or cut). With ``windows`` above 3 the two default rules are also
+    scored on the newest 3 windows and on :func:`auto_windows` of them (``statistical@3``, ``statistical@auto``)."""
     train, test = frame.iloc[:-h], frame.iloc[-h:]
     history, truth = train["y"].to_numpy(), test["y"].to_numpy()
     use_season = season if len(train) >= 2 * season else 1
@@ -93,7 +124,7 @@ def run_case(frame: pd.DataFrame, season: int, h: int, budget: str, step: int | 
     guesses = {label: guess for label, (guess, _) in held_out_forecasts(stack, train, h, use_season).items()}
     test_mase = {label: float(mase(truth, guess, history, use_season)) for label, guess in guesses.items()}
     fc = Forecaster(h, season, budget=Budget.parse(f"time={budget}"), step_size=step, level=(80,), ensemble=None,
-                    verbose=False).fit(train)  # fmt: skip
+                    n_windows=windows, verbose=False).fit(train)  # fmt: skip
     forecast = fc.predict()
     mean = forecast[fc.chosen_].to_numpy()
     lo, hi = forecast[f"{fc.chosen_}-lo-80"].to_numpy(), forecast[f"{fc.chosen_}-hi-80"].to_numpy()
@@ -113,13 +144,12 @@ def run_case(frame: pd.DataFrame, season: int, h: int, budget: str, step: int | 
         coverage[f"msis_{how}"] = msis(truth, low, high, history, use_season, 80)
     records = {name: record for name, record in fc.cv_.items() if name in test_mase}
     scores = {name: record.scores("mase") for name, record in records.items()}
-    entries = [Entry(name, name, artefact=record) for name, record in records.items()]
-    best = choose_like_for_like(entries, "mase")[0].name
-    combination = choose_statistical(records, best, "mase", history=len(train))[0]
-    mean = np.mean([guesses[m] for m in combination.members], axis=0)
-    picked = {"statistical": (combination.describe(), float(mase(truth, mean, history, use_season))),
-              "like-for-like": (best, test_mase[best])}  # fmt: skip
+    picked = _default_rules(records, guesses, truth, history, use_season)
     picked |= {rule: (model, test_mase[model]) for rule, pick in RULES.items() for model in [pick(scores)]}
+    if windows > 3:
+        for label, k in (("3", 3), ("auto", auto_windows(len(train), h))):
+            chosen = _default_rules(newest(records, k), guesses, truth, history, use_season)
+            picked |= {f"{rule}@{label}": choice for rule, choice in chosen.items()}
     return test_mase, picked, coverage
 
 
@@ -131,6 +161,9 @@ def main() -> None:
                              "the 17 series it was checked on after")  # fmt: skip
     parser.add_argument("--budget", default="1min")
     parser.add_argument("--short-budget", default="30s")
+    parser.add_argument("--windows", type=int, default=3,
+                        help="validation windows per fit; above 3 the default rules are also scored on the newest 3 "
+                             "and on the auto windows (written to forecast_selection_windows*.json)")  # fmt: skip
     parser.add_argument(
         "--disjoint",
         action="store_true",
@@ -142,10 +175,10 @@ def main() -> None:
     rows, coverages = [], []
     series = SERIES_SETS[args.series]()
     for name, (frame, season, h) in series.items():
-        for n in (None, *(int(v) for v in args.lengths.split(",") if int(v) < len(frame))):
+        for n in (None, *(int(v) for v in args.lengths.split(",") if v and int(v) < len(frame))):
             cut, part = (frame, "whole") if n is None else (frame.iloc[-n:], "short")
             test_mase, picked, coverage = run_case(cut, season, h, args.budget if n is None else args.short_budget,
-                                                   h if args.disjoint else None)  # fmt: skip
+                                                   h if args.disjoint else None, args.windows)  # fmt: skip
             coverages.append({"series": name, "length": n, "part": part, "chosen": picked["like-for-like"][0]}
                              | coverage)  # fmt: skip
             base = test_mase["SeasonalNaive"]
@@ -175,12 +208,15 @@ def main() -> None:
         + covered.drop(columns=["series", "length", "chosen"]).groupby("part").mean().round(3).T.to_string()
     )
     windows = "disjoint" if args.disjoint else "overlapping when short"
-    print(f"budget {args.budget} per whole series, {args.short_budget} per cut; windows {windows}; {THREADS} threads")
+    print(f"budget {args.budget} per whole series, {args.short_budget} per cut; {args.windows} windows, {windows}; "
+          f"{THREADS} threads")  # fmt: skip
     name = "forecast_selection_disjoint" if args.disjoint else "forecast_selection"
+    name += "_windows" if args.windows > 3 else ""
     name += "" if args.series == "benchmark" else f"_{args.series}"
     path = write(name, {"machine": machine(), "threads": THREADS, "budget": args.budget, "windows": windows,
-                        "short_budget": args.short_budget, "rows": table.to_dict(orient="records"),
-                        "coverage": coverages, "summary": summary.to_dict(orient="records")})  # fmt: skip
+                        "n_windows": args.windows, "short_budget": args.short_budget,
+                        "rows": table.to_dict(orient="records"), "coverage": coverages,
+                        "summary": summary.to_dict(orient="records")})  # fmt: skip
     print(f"wrote {path}")
 
 
