@@ -7,7 +7,8 @@ from pathlib import Path
 SCRIPTS = [
     "engine.py", "estimate.py", "plan.py", "tabular_tfm.py", "tabular.py", "lora_memory.py", "deadlines.py",
     "tabular_tfm_regression.py", "pretrain_tricks.py", "compress.py", "forecast.py", "forecast_short.py",
-    "forecast_selection.py", "forecast_selection.py --disjoint", "forecast_reuse.py", "serve.py",
+    "forecast_selection.py", "forecast_selection.py --disjoint", "forecast_reuse.py", "forecast_long_seasons.py",
+    "serve.py",
     "tfm_memory.py", "active.py", "sharding.py",
 ]  # fmt: skip
 

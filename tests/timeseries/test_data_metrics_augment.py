@@ -158,7 +158,8 @@ def test_a_year_column_reads_as_yearly_dates_and_a_year_by_month_table_as_one_mo
 
 
 @pytest.mark.parametrize(("freq", "season"), [("MS", 12), ("QS-OCT", 4), ("W-SUN", 52), ("D", 7), ("B", 5),
-                                               ("h", 24), ("2h", 12), ("YS", 1), ("15min", 1), (1, 1)])  # fmt: skip
+                                               ("h", 24), ("2h", 12), ("YS", 1), ("30min", 48), ("15min", 96),
+                                               ("5min", 288), ("min", 1), ("7min", 1), (1, 1)])  # fmt: skip
 def test_the_season_length_follows_the_frequency(freq, season):
     from tightfit.timeseries.data import seasonality
 
@@ -175,7 +176,7 @@ def test_auto_season_is_the_frequencys_and_says_so(elnino_df):
     weekly = pd.DataFrame({"unique_id": "w", "ds": pd.date_range("2000-01-02", periods=150, freq="W-SUN"),
                            "y": np.sin(np.arange(150) * 2 * np.pi / 52) + 10})  # fmt: skip
     fc = Forecaster(horizon=4, models=["AutoETS", "SeasonalNaive"], ensemble=None, verbose=False).fit(weekly)
-    assert fc.season_length_used_ == 52 and any("AutoETS and AutoARIMA fit no season longer than 24" in n
+    assert fc.season_length_used_ == 52 and any("AutoETS and AutoARIMA fit the series deseasonalised by MSTL" in n
                                                  for n in fc.notes_)  # fmt: skip
 
 

@@ -417,8 +417,10 @@ class Forecaster:
                 self.notes_.append(f"season length {season} from the frequency {series.freq} (season_length= or "
                                    "--season sets another; 1 turns it off)")  # fmt: skip
         if season > MAX_STATE_SPACE_SEASON and {"AutoETS", "AutoARIMA"} & set(names):
-            self.notes_.append(f"AutoETS and AutoARIMA fit no season longer than {MAX_STATE_SPACE_SEASON}: "
-                               f"the other models carry the season of {season}")  # fmt: skip
+            self.notes_.append(
+                f"AutoETS and AutoARIMA fit the series deseasonalised by MSTL (their own seasons stop at "
+                f"{MAX_STATE_SPACE_SEASON}), which adds the season of {season} back"
+            )
         if season > 1 and shortest < _minimum_train(season, self.horizon) + self.horizon:
             self.notes_.append(
                 f"series {short_id!r} has {shortest} points (< 2 seasons of {season} and a horizon to validate on): "

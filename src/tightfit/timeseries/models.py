@@ -17,6 +17,7 @@ model, network weights as safetensors, the rest as JSON.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -114,14 +115,16 @@ class FittedStats:
 
     @staticmethod
     def blank(name: str, seasonal: bool, season_length: int) -> Any:
-        """A statsforecast model; AutoETS and AutoARIMA fit no season longer than ``MAX_STATE_SPACE_SEASON`` (ETS
-        has no seasonal state above it, and the seasonal ARIMA search took over 160 s on 2,284 weekly points at
-        52), so a weekly series' yearly cycle is left to the other models."""
+        """A statsforecast model. Above ``MAX_STATE_SPACE_SEASON`` (ETS has no seasonal state there; the seasonal
+        ARIMA search took over 160 s on 2,284 weekly points at 52) AutoETS and AutoARIMA fit the series MSTL
+        deseasonalised, and MSTL adds the season back: weekly and half-hourly held-out MASE 0.31x (ETS) and 0.44x
+        (ARIMA) of the same model fitted with no season (README)."""
         from statsforecast import models
 
         cls = getattr(models, name)
         if name in ("AutoETS", "AutoARIMA") and season_length > MAX_STATE_SPACE_SEASON:
-            season_length = 1
+            trend = cls(model="ZZN") if name == "AutoETS" else cls(season_length=1)
+            return models.MSTL(season_length=season_length, trend_forecaster=trend, alias=name)
         return cls(season_length=season_length) if seasonal else cls()
 
     def unseen(self, history: pd.DataFrame) -> list[str]:
@@ -167,7 +170,7 @@ class FittedStats:
         entry = {"seasonal": self.seasonal, "season_length": self.season_length, "stateless": self.stateless}
         if self.stateless:
             return entry
-        save_skops(folder / f"{stem}.skops", self.per_series)
+        save_skops(folder / f"{stem}.skops", {uid: _storable(model) for uid, model in self.per_series.items()})
         return entry | {"file": f"{stem}.skops"}
 
     @classmethod
@@ -176,9 +179,19 @@ class FittedStats:
 
         if entry["stateless"]:
             return cls(entry["name"], entry["seasonal"], entry["season_length"], entry["h"], {}, stateless=True)
-        trusted = [*STATS_TYPES, f"statsforecast.models.{entry['name']}"]
+        trusted = [*STATS_TYPES, f"statsforecast.models.{entry['name']}", "statsforecast.models.MSTL"]
         per_series = load_skops(folder / entry["file"], trusted=trusted)
         return cls(entry["name"], entry["seasonal"], entry["season_length"], entry["h"], per_series)
+
+
+def _storable(model: Any) -> Any:
+    """``model`` as skops can write it: an MSTL without its training decomposition (a pandas frame skops cannot
+    write), which ``forward`` never reads: it decomposes each history it forecasts afresh."""
+    if type(model).__name__ != "MSTL":
+        return model
+    stored = copy.copy(model)
+    del stored.model_
+    return stored
 
 
 _CALENDAR = ["month", "quarter", "dayofweek", "hour", "dayofyear"]  # date features of a datetime ds
