@@ -26,7 +26,6 @@ __all__ = [
     "DATE_FORMATS",
     "date_format",
     "formatted_numbers",
-    "holds_dates",
     "holds_formatted_numbers",
     "parse_dates",
     "read_table",
@@ -174,14 +173,6 @@ def parse_dates(values: Any, form: str, errors: str = "raise") -> Any:
         raise ValueError(f"{values[unread].iloc[0]!r} is not written like 2018Q1")
     parts = pd.DataFrame({"year": pieces[0], "month": pieces[1] * 3 - 2, "day": 1.0})
     return pd.Series(pd.to_datetime(parts, errors="coerce"), index=values.index)
-
-
-def holds_dates(values: Any) -> bool:
-    """Whether a column holds dates: a datetime dtype, or text all written in one date format (ISO 8601 or one
-    :func:`date_format` knows)."""
-    from pandas.api.types import is_datetime64_any_dtype
-
-    return is_datetime64_any_dtype(values.dtype) or date_format(values) is not None
 
 
 def holds_formatted_numbers(values: Any) -> bool:

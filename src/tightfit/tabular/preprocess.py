@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tightfit.errors import DataError, bad_param
 from tightfit.params import Interval, check
-from tightfit.read import date_format, formatted_numbers, holds_dates, holds_formatted_numbers, parse_dates
+from tightfit.read import date_format, formatted_numbers, holds_formatted_numbers, parse_dates
 
 __all__ = ["PROCESSOR_OPTIONS", "TableProcessor", "check_column_names", "identifier_columns"]
 
@@ -85,6 +85,8 @@ class TableProcessor(TransformerMixin, BaseEstimator):
 
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> TableProcessor:
+        from pandas.api.types import is_numeric_dtype
+
         self.check_params()
         frame = _frame(X)
         if frame.shape[0] == 0 or frame.shape[1] == 0:
@@ -92,11 +94,9 @@ class TableProcessor(TransformerMixin, BaseEstimator):
         check_column_names(frame)
         self.notes_: list[str] = []
         self.columns_ = self._useful_columns(frame)
-        from pandas.api.types import is_numeric_dtype
-
-        self.kinds_ = {c: _kind(frame[c]) for c in self.columns_}
-        written_dates = {c: date_format(frame[c]) for c, kind in self.kinds_.items() if kind == "datetime"}
-        self.date_formats_ = {c: form for c, form in written_dates.items() if form not in (None, "ISO8601")}
+        kinds = {c: _kind_and_format(frame[c]) for c in self.columns_}
+        self.kinds_ = {c: kind for c, (kind, _) in kinds.items()}
+        self.date_formats_ = {c: form for c, (_, form) in kinds.items() if form not in (None, "ISO8601")}
         written = [c for c, kind in self.kinds_.items() if kind == "numeric" and not is_numeric_dtype(frame[c].dtype)]
         if written:
             self.notes_.append(f"read {len(written)} text column(s) as numbers (currency signs, thousands separators, "
@@ -392,16 +392,25 @@ def _listed(columns: list, most: int = 8) -> str:
     return shown + (f" and {len(columns) - most} more" if len(columns) > most else "")
 
 
-def _kind(values) -> str:
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+def _kind_and_format(values) -> tuple[str, str | None]:
+    """The column's kind (boolean, numeric, datetime or categorical) and, for dates written as text, the format
+    :func:`tightfit.read.date_format` reads them in (found once: it scans the whole column)."""
+    from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
     if is_bool_dtype(values.dtype):
-        return "boolean"
+        return "boolean", None
     if is_numeric_dtype(values.dtype):
-        return "numeric"
-    if holds_dates(values):
-        return "datetime"
-    return "numeric" if holds_formatted_numbers(values) else "categorical"
+        return "numeric", None
+    if is_datetime64_any_dtype(values.dtype):
+        return "datetime", None
+    form = date_format(values)
+    if form is not None:
+        return "datetime", form
+    return ("numeric" if holds_formatted_numbers(values) else "categorical"), None
+
+
+def _kind(values) -> str:
+    return _kind_and_format(values)[0]
 
 
 def _categories(values) -> np.ndarray:
