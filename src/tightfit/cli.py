@@ -12,7 +12,6 @@ tightfit serve RUN_DIR [--port 8000]
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,10 +59,7 @@ def _import_from_here() -> None:
     """Let user code in the working folder import, as ``python -m`` and uvicorn do: an installed console script's
     ``sys.path`` starts at its own bin folder, so ``--model mymodule:make`` (or a pickle of ``mymodule.Net``)
     run where ``mymodule.py`` lies would not otherwise be found."""
-    import os
-    import sys
-
-    here = os.getcwd()
+    here = str(Path.cwd())
     if here not in sys.path:
         sys.path.insert(0, here)
 
@@ -147,7 +143,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _triage(args: argparse.Namespace) -> int:
     from tightfit.budget import Budget
     from tightfit.plan import WorkloadFacts, estimate, triage
-    from tightfit.plan.search import _head, below_the_process, below_the_process_evidence
+    from tightfit.plan.search import _head, unless_below_the_process
     from tightfit.train.techniques import TECHNIQUES
 
     model, data = _load_workload(args.model)
@@ -156,11 +152,8 @@ def _triage(args: argparse.Namespace) -> int:
     est = estimate(model, _head(data, 4), config, device=budget.resolve_device())
     peak = est.device_peak if est.device.startswith("cuda") else est.process_peak
     facts = WorkloadFacts(memory_bytes=peak, context=f"micro_batch {config.micro_batch}, {config.precision}")
-    result = triage(budget, facts, TECHNIQUES)
     floor = est.allowances.get("process_baseline") if not est.device.startswith("cuda") else None
-    if below_the_process(floor, budget):
-        result = dataclasses.replace(result, binding="memory", evidence=below_the_process_evidence(floor, budget),
-                                     techniques=[])  # fmt: skip
+    result = unless_below_the_process(triage(budget, facts, TECHNIQUES), floor, budget)
     print(f"binding constraint: {result.binding}\nevidence: {result.evidence}")
     for rank, technique in enumerate(result.techniques, 1):
         print(f"  {rank}. {technique}: {TECHNIQUES.technique(technique).summary}")

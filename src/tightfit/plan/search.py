@@ -43,7 +43,7 @@ from tightfit.errors import ConfigError
 from tightfit.params import Interval, check
 from tightfit.plan.estimate import FRAGMENTATION_BOUND, Estimate, estimate
 from tightfit.plan.pareto import pareto_front, plot_plan
-from tightfit.search import Entry, Leaderboard, Measured, Verdict, run_candidates
+from tightfit.search import Entry, Leaderboard, Measured, Triage, Verdict, run_candidates
 from tightfit.search.executors import check_executor
 from tightfit.train.config import TrainConfig
 from tightfit.train.data import as_dataset
@@ -151,9 +151,16 @@ def below_the_process(floor: int | None, budget: Budget) -> bool:
     return budget.memory is not None and floor is not None and 0.9 * floor > budget.memory
 
 
-def below_the_process_evidence(floor: int, budget: Budget) -> str:
-    return (f"the training process alone (interpreter, libraries) takes {format_bytes(floor)} > budget "
-            f"{format_bytes(budget.memory)}: no training technique lowers that; raise the memory budget")  # fmt: skip
+def unless_below_the_process(result: Triage, floor: int | None, budget: Budget) -> Triage:
+    """``result``, or, when the memory budget is below the training process itself (:func:`below_the_process`),
+    memory as the binding limit with no technique to relax it: none lowers the interpreter and its libraries."""
+    if not below_the_process(floor, budget):
+        return result
+    evidence = (
+        f"the training process alone (interpreter, libraries) takes {format_bytes(floor)} > budget "
+        f"{format_bytes(budget.memory)}: no training technique lowers that; raise the memory budget"
+    )
+    return dataclasses.replace(result, binding="memory", evidence=evidence, techniques=[])
 
 
 def _budgeted_peak(est: Estimate) -> int:
@@ -317,9 +324,8 @@ def plan(
         choose=functools.partial(_choose, probe=quality_probe, base=base), techniques=TECHNIQUES, entity="config",
         device=device, verbose=verbose,
     )  # fmt: skip
-    if board.chosen is None and below_the_process(screen.process_floor, budget):
-        evidence = below_the_process_evidence(screen.process_floor, budget)
-        board.binding = dataclasses.replace(board.binding, techniques=[], evidence=evidence)
+    if board.chosen is None:
+        board.binding = unless_below_the_process(board.binding, screen.process_floor, budget)
     measured = [i for i, e in enumerate(board.entries) if e.measured is not None and e.status in ("fits", "chosen")]
     front = pareto_front([(board.entries[i].measured.memory_peak_bytes,
                            board.entries[i].measured.extra["seconds_per_sample_s"]) for i in measured])  # fmt: skip
