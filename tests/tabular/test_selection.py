@@ -3,6 +3,7 @@ predicting the context fold by fold says so clearly, the held-out score rises, c
 and it runs only where it is meant to."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -117,3 +118,14 @@ def test_many_classes_select_with_classes_coded_directly():
     assert len(chosen.selected_features_) == 8 and chosen.selected_features_.max() < 10
     too_many = TinyTFMClassifier(n_estimators=2, device="cpu").fit(X[:200], np.arange(200) % 11)
     assert too_many._selection_member() is None and too_many.selection_losses_ == {}  # past the 10 outputs
+
+
+def test_a_class_rarer_than_the_folds_selects_without_scikit_learns_warning():
+    """msleep's diet (`vore`) has a class of 4 rows: stratifying 5 folds printed scikit-learn's UserWarning from
+    inside ``fit``, a detail the user cannot act on. The folds still hold the rare class apart where they can."""
+    X, y = load_wine(return_X_y=True)
+    keep = np.r_[np.flatnonzero(y == 0)[:40], np.flatnonzero(y == 1)[:40], np.flatnonzero(y == 2)[:3]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chosen = TinyTFMClassifier(n_estimators=2, device="cpu", feature_selection=True).fit(X[keep], y[keep])
+    assert set(chosen.selection_losses_) == {*SELECTION_WIDTHS[:4], 13}

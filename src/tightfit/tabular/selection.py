@@ -60,7 +60,7 @@ def select_columns(estimator: Any, X: np.ndarray, y: np.ndarray) -> ColumnSelect
     if n_columns < 2 or n_columns > estimator.max_features or len(y) < MIN_SELECTION_ROWS or one_member is None:
         return ColumnSelection(every, {})
     ranked = np.argsort(-column_scores(estimator._relevance, X, y), kind="stable")
-    folds = list(_folds(y, estimator.TASK == "classification", estimator.random_state))
+    folds = _folds(y, estimator.TASK == "classification", estimator.random_state)
     losses = {width: _held_out(one_member, X[:, ranked[:width]], y, folds)
               for width in [w for w in SELECTION_WIDTHS if w < n_columns] + [n_columns]}  # fmt: skip
     gains = {width: clear_gain(losses[n_columns], loss, SELECTION_STANDARD_ERRORS)
@@ -70,10 +70,14 @@ def select_columns(estimator: Any, X: np.ndarray, y: np.ndarray) -> ColumnSelect
     return ColumnSelection(columns, {width: float(loss.mean()) for width, loss in losses.items()})
 
 
-def _folds(y: np.ndarray, classes: bool, seed: int):
+def _folds(y: np.ndarray, classes: bool, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds where a class fills them; a class rarer than the folds is spread as far as it goes, without
+    scikit-learn's warning (an internal choice the user cannot act on)."""
     if classes and np.bincount(np.unique(y, return_inverse=True)[1]).max() >= SELECTION_FOLDS:
-        return StratifiedKFold(SELECTION_FOLDS, shuffle=True, random_state=seed).split(y, y)  # rare classes: warned
-    return KFold(SELECTION_FOLDS, shuffle=True, random_state=seed).split(y)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            return list(StratifiedKFold(SELECTION_FOLDS, shuffle=True, random_state=seed).split(y, y))
+    return list(KFold(SELECTION_FOLDS, shuffle=True, random_state=seed).split(y))
 
 
 def _held_out(one_member: Any, X: np.ndarray, y: np.ndarray, folds: list) -> np.ndarray:
