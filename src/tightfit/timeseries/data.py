@@ -19,7 +19,7 @@ from tightfit.errors import DataError
 from tightfit.params import Interval, check
 from tightfit.read import date_format, parse_dates
 from tightfit.timeseries.gaps import MAX_GAP_SHARE, fill_gaps, missing_dates
-from tightfit.timeseries.layouts import REQUIRED, long_format
+from tightfit.timeseries.layouts import REQUIRED, decimal_years, long_format
 
 __all__ = ["SeriesSet", "check_horizon", "check_series", "next_dates", "seasonality"]
 
@@ -105,7 +105,11 @@ def _series_freq(uid: str, ds: pd.Series) -> str | int:
                 f"series {uid!r} has an irregular integer ds: steps {steps[:5].tolist()}; one step is needed."
             )
         return int(steps[0])
-    raise DataError(f"column 'ds' of series {uid!r} must hold dates or integers; it holds {ds.dtype}.")
+    raise DataError(
+        f"column 'ds' of series {uid!r} must hold dates or integers; it holds {ds.dtype}"
+        + (" (decimal years are read only on a yearly, quarterly or monthly grid, e.g. 1949.083 for February)"
+           if pd.api.types.is_float_dtype(ds) else "") + "."
+    )  # fmt: skip
 
 
 def check_series(df: Any, horizon: int) -> SeriesSet:
@@ -119,6 +123,10 @@ def check_series(df: Any, horizon: int) -> SeriesSet:
             frame["ds"] = parse_dates(frame["ds"], form) if form else pd.to_datetime(frame["ds"])
         except (ValueError, TypeError):
             raise DataError("column 'ds' holds text that is not dates; give dates or integers.") from None
+    read_years = None
+    if pd.api.types.is_float_dtype(frame["ds"]) and (decimal := decimal_years(frame["ds"])) is not None:
+        frame["ds"], period = decimal
+        read_years = f"read ds as decimal years ({period}), each the date its period starts"
     duplicated = frame.duplicated(["unique_id", "ds"])
     if duplicated.any():
         first = frame.loc[duplicated].iloc[0]
@@ -140,5 +148,5 @@ def check_series(df: Any, horizon: int) -> SeriesSet:
     if len(set(freqs.values())) > 1:
         raise DataError(f"series have different frequencies {dict(list(freqs.items())[:4])}; forecast them separately.")
     exogenous = [c for c in frame.columns if c not in REQUIRED]
-    notes = "; ".join(filter(None, [note, added, filled]))
+    notes = "; ".join(filter(None, [note, read_years, added, filled]))
     return SeriesSet(frame, next(iter(freqs.values())), lengths, exogenous, notes)

@@ -1,24 +1,29 @@
 """Series tables as people keep them, read as long format (``unique_id``, ``ds``, ``y``), each with a note.
 
 Read: one date column and a numeric column per series (wide; leading and trailing gaps of a column are where that
-series is not), ``ds`` and ``y`` without ``unique_id`` (one series), a numeric year column instead of dates, a year
-column and twelve month columns (one monthly series, as climate and economic tables are printed), and a year and a
-month column in a long table (a panel by year and month). A table none of these fits is a ``DataError`` naming the
-layouts read.
+series is not, a row counter such as R's ``rownames`` is left out), ``ds`` and ``y`` without ``unique_id`` (one
+series), a numeric year column instead of dates, decimal years as R writes a ``ts``'s time (1949.083 for February
+1949), a year column and twelve month columns (one monthly series, as climate and economic tables are printed),
+and a year and a month column in a long table (a panel by year and month). A table none of these fits is a
+``DataError`` naming the layouts read.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tightfit.errors import DataError
 from tightfit.read import date_format, parse_dates
 
-__all__ = ["REQUIRED", "long_format", "within_each_series"]
+__all__ = ["REQUIRED", "decimal_years", "long_format", "within_each_series"]
 
 REQUIRED = ("unique_id", "ds", "y")
+_TIME_NAMES = ("time", "date", "ds", "year", "years", "yr", "period", "t")
+_PERIODS = {1: "yearly", 4: "quarterly", 12: "monthly"}  # periods a year that decimal years are read at
+_OFF_GRID = 0.01  # of a period: decimal years written with 4 decimals are still on their grid
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
@@ -57,6 +62,32 @@ def _year_and_month(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     return frame.drop(columns=[year, month]).assign(ds=ds), f"built the dates from {year!r} and {month!r}"
 
 
+def decimal_years(values: pd.Series) -> tuple[pd.Series, str] | None:
+    """Decimal years (floats in 1000-2999, each on the grid of 1, 4 or 12 periods a year, as R writes a ``ts``'s
+    time: 1949.0, 1949.083, ...) as the dates their periods start, and the period's name; None for anything else."""
+    if not pd.api.types.is_float_dtype(values) or values.isna().any() or not len(values):
+        return None
+    if not values.between(1000, 2999.999).all():
+        return None
+    for per_year, name in _PERIODS.items():
+        periods = values.to_numpy() * per_year
+        index = np.round(periods).astype("int64")
+        if np.abs(periods - index).max() <= _OFF_GRID:
+            year, within = np.divmod(index, per_year)
+            month = within * (12 // per_year) + 1
+            dates = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": 1}))
+            return pd.Series(dates.to_numpy(), index=values.index, name=values.name), name
+    return None
+
+
+def _row_counter(values: pd.Series) -> bool:
+    """Whether a column counts the rows (1..n or 0..n-1 in file order: R's and pandas' row names), not a series."""
+    if not pd.api.types.is_integer_dtype(values) or len(values) < 3:
+        return False
+    steps = values.to_numpy()
+    return bool(steps[0] in (0, 1) and (np.diff(steps) == 1).all())
+
+
 def _year_dates(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values.astype("int64").astype(str), format="%Y")
 
@@ -91,8 +122,11 @@ def long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     forms = {c: date_format(frame[c]) for c in columns if not pd.api.types.is_numeric_dtype(frame[c])}
     stamped = [c for c in columns if pd.api.types.is_datetime64_any_dtype(frame[c]) or forms.get(c) == "ISO8601"]
     written = [c for c, form in forms.items() if form not in (None, "ISO8601")]
-    dates = [c for c in columns if c == "ds"] or stamped or written or years
-    values = [c for c in columns if c not in dates]
+    decimal = {c: read for c in columns if str(c).strip().lower() in _TIME_NAMES
+               and (read := decimal_years(frame[c])) is not None}  # fmt: skip
+    dates = [c for c in columns if c == "ds"] or stamped or written or years or list(decimal)
+    counters = [c for c in columns if c not in dates and _row_counter(frame[c])] if len(dates) == 1 else []
+    values = [c for c in columns if c not in dates and c not in counters]
     readable = len(dates) == 1 and values and "unique_id" not in columns
     if readable and "y" in columns:
         values = ["y"]  # ds, y and exogenous columns: one series
@@ -108,16 +142,21 @@ def long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
         frame = frame.assign(**{ds: parse_dates(frame[ds], forms[ds])})
     elif ds in years:
         frame = frame.assign(**{ds: _year_dates(frame[ds])})
+    elif ds in decimal:
+        frame = frame.assign(**{ds: decimal[ds][0]})
     frame = frame.sort_values(ds, kind="stable")  # in time order: a series' gaps at either end are found by it
-    rest = [c for c in columns if c not in (ds, *values)]
+    rest = [c for c in columns if c not in (ds, *values, *counters)]
     long = frame.melt(id_vars=[ds, *rest], value_vars=values, var_name="unique_id", value_name="__y__")
     long = long.rename(columns={ds: "ds", "__y__": "y"})
     long = within_each_series(long).loc[:, ["unique_id", "ds", "y", *rest]]
     what = f"{len(values)} series ({', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''})"
     form = forms.get(ds)
     written_as = "" if form in (None, "ISO8601") else f" (written {'like 2018Q1' if form == 'quarter' else form})"
+    if ds in decimal:
+        written_as = f" (decimal years, {decimal[ds][1]})"
     dated = f"{ds!r} as the {'years' if ds in years else 'dates'}{written_as}"
-    return long, f"read {dated} and {what} as the values, one series per column"
+    counted = f"; left out {', '.join(map(repr, counters))} (counting the rows)" if counters else ""
+    return long, f"read {dated} and {what} as the values, one series per column{counted}"
 
 
 def within_each_series(long: pd.DataFrame) -> pd.DataFrame:
