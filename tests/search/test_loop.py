@@ -69,6 +69,23 @@ def test_a_spent_deadline_skips_with_the_time_left_and_names_time():
     assert board.binding.binding == "time"
 
 
+def sleep_for(spec, time_left):
+    import time
+
+    time.sleep(spec)
+    return Measured(quality=1.0 / (1.0 + spec), metric="accuracy")
+
+
+def test_time_evidence_counts_candidates_stopped_in_the_time_left_not_one_cap():
+    """Each candidate gets the time left when it starts, so no one cap is 'the' limit: the evidence said "1 of 7
+    candidates exceeded 31.1ms" of a 20 s forecasting budget (the last one's share)."""
+    board = run_candidates([Entry("quick", 0.0), Entry("slow", 30.0)], Budget(time=6.0), sleep_for, executor="local",
+                           deadline=Deadline(6.0), verbose=False)  # fmt: skip
+    assert board["slow"].status == "over_limit" and board["slow"].verdict.limit == "time"
+    assert board.binding.binding == "time"
+    assert board.binding.evidence.startswith("time: 1 of 2 candidates did not finish in the time left to them; ")
+
+
 def test_the_screen_runs_on_the_deadline_clock():
     import time
 

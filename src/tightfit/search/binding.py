@@ -5,7 +5,8 @@ which limit dropped it) or, before anything ran, the :class:`WorkloadFacts` of o
 
 - Entries: the binding limit is the one that dropped the most candidates (``over_limit``, or ``skipped`` for
   lack of time); ties go to the larger overshoot. The evidence counts them and says what the chosen entry
-  measured against the same cap: ``"memory: 3 of 6 candidates exceeded 2GB; the chosen one peaked at 1.41GB"``.
+  measured against the same cap: ``"memory: 3 of 6 candidates exceeded 2GB; the chosen one peaked at 1.41GB"``
+  (time: "did not finish in the time left to them", as each was given what was left when it started).
 - Facts: the stated limit with the largest overshoot (value / limit) binds.
 
 When nothing broke a limit the binding is ``"none"`` and the evidence names the tightest limit. The
@@ -192,7 +193,9 @@ def _evidence(limit: str, dropped: list[Entry], n: int, chosen: Entry | None, bu
     cap = next((e.verdict.cap for e in dropped if e.verdict.cap), getattr(budget, limit, None))
     over = [e for e in dropped if e.status == "over_limit"]
     parts = []
-    if over:
+    if over and limit == "time":  # each was given the time left when it started: no one cap to name
+        parts.append(f"{len(over)} of {n} candidates did not finish in the time left to them")
+    elif over:
         parts.append(f"{len(over)} of {n} candidates exceeded {fmt(cap) if cap else 'the limit'}")
     if len(over) < len(dropped):
         parts.append(f"{len(dropped) - len(over)} skipped for lack of it")

@@ -213,6 +213,7 @@ class Forecaster:
         self.search_ = run_candidates(
             [Entry(m.name, m) for m in stack], self.budget, evaluate,
             executor=executor, applies=applies, deadline=reserve, check_entry=reserve.hold, preload=CHILD_IMPORTS,
+            min_seconds=CHILD_START_S,
             choose=functools.partial(choose_like_for_like, metric=self.metric), techniques=MODELS, entity="model",
             verbose=self.verbose,
         )  # fmt: skip
