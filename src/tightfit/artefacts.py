@@ -110,7 +110,9 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], metadata: dict[
     import torch
     from safetensors.torch import save_file
 
-    tensors = {k: (v if torch.is_tensor(v) else torch.from_numpy(np.ascontiguousarray(v))) for k, v in arrays.items()}
+    # a read-only array (a pandas view) is copied: torch would warn on it, into the user's output
+    tensors = {k: (v if torch.is_tensor(v) else torch.from_numpy(np.require(v, requirements=("C", "W"))))
+               for k, v in arrays.items()}  # fmt: skip
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     return atomic_save(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
