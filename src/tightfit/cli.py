@@ -197,7 +197,8 @@ def _fit(args: argparse.Namespace) -> int:
         print(f"tightfit fit: {source}, target {target!r}, budget {budget}")
     candidates = select_candidates(args.models, clean_target(X, y)[2]) if args.models else None
     metric = None if args.decision_metric.lower() == "none" else args.decision_metric
-    auto = AutoFit(budget, candidates=candidates, cv=args.cv, decision_metric=metric, verbose=not args.quiet)
+    auto = AutoFit(budget, candidates=candidates, cv=args.cv, decision_metric=metric, verbose=not args.quiet,
+                   rare_classes=args.rare_classes)  # fmt: skip
     auto.fit(X, y, deadline=deadline)
     out = Path(args.out)
     auto.best_.save(out / "model")  # write_report below writes run.json (AutoFit.save would write it twice)
@@ -671,6 +672,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--test", help="a held-out CSV/Parquet file to score the chosen model on")
     fit.add_argument("--out", default="tightfit-run", help="where model/, run.json and report.html go")
     fit.add_argument("--cv", type=int, default=3, help="cross-validation folds")
+    fit.add_argument(
+        "--rare-classes",
+        choices=("refuse", "drop"),
+        default="refuse",
+        help="a class with fewer rows than --cv: refuse (default), or drop its rows with a note",
+    )
     fit.add_argument(
         "--decision-metric",
         default="balanced_accuracy",

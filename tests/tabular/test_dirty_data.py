@@ -65,6 +65,25 @@ def test_cv_names_the_smallest_class(wine_frame):
         AutoFit(candidates=LR, verbose=False).fit(wine_frame.drop(columns="y"), y)
 
 
+def test_rare_classes_can_be_left_out_with_a_note(wine_frame):
+    """medicaldata's smartpill `Race` has a class of one row: refused by default (above); rare_classes="drop"
+    leaves such rows out, says so, and the model never predicts them. Two classes must remain."""
+    X, y = wine_frame.drop(columns="y"), wine_frame["y"].copy()
+    y.iloc[:2] = "rare"
+    refused = AutoFit(candidates=LR, verbose=False)
+    with pytest.raises(DataError, match="rare_classes='drop' \\(CLI --rare-classes drop\\) leaves such rows out"):
+        refused.fit(X, y)
+    auto = AutoFit(candidates=LR, verbose=False, rare_classes="drop").fit(X, y)
+    assert "left out 2 row(s) of 1 class(es) with fewer rows than the cv=3 folds ('rare')" in " ".join(auto.notes_)
+    assert "rare" not in set(auto.predict(X)) and set(auto.predict(X.iloc[2:])) == set(y.iloc[2:])
+    assert auto.leaderboard_["roc_auc_score"].max() > 0.95
+    lonely = pd.Series(["big"] * 176 + ["a", "b"], index=X.index)  # one class would be left: still refused
+    with pytest.raises(DataError, match="class 'a' of the target has 1 row"):
+        AutoFit(candidates=LR, verbose=False, rare_classes="drop").fit(X, lonely)
+    with pytest.raises(ConfigError, match="rare_classes"):
+        AutoFit(rare_classes="merge")
+
+
 def test_useless_columns_are_dropped_with_a_note_and_predict_still_works(wine_frame):
     X = wine_frame.drop(columns="y").copy()
     X["patient_id"] = [f"P{i:04d}" for i in range(len(X))]

@@ -207,6 +207,10 @@ class AutoFit:
     executor : {"local", "inline", "ray"}, default="local"
         Where each candidate is fitted: a guarded child here, or a Ray task (on a cluster when one runs), still
         capped by the guard inside the task (:mod:`tightfit.search.executors`).
+    rare_classes : {"refuse", "drop"}, default="refuse"
+        A class with fewer rows than ``cv`` cannot be in every fold: ``"refuse"`` is a ``DataError`` naming it,
+        ``"drop"`` leaves its rows out with a note (the model then never predicts it), as long as two classes
+        remain.
     """
 
     def __init__(
@@ -219,6 +223,7 @@ class AutoFit:
         decision_metric: str | None = "balanced_accuracy",
         verbose: bool = True,
         executor: str = "local",
+        rare_classes: str = "refuse",
     ) -> None:
         from tightfit.search.executors import check_executor
         from tightfit.tabular.decision import DECISION_METRICS
@@ -231,6 +236,7 @@ class AutoFit:
             random_state=(random_state, Interval(int, 0)),
             decision_metric=(decision_metric, None, Options(*DECISION_METRICS)),
             verbose=(verbose, bool),
+            rare_classes=(rare_classes, Options("refuse", "drop")),
         )
         if candidates is not None and (not candidates or not all(isinstance(c, Candidate) for c in candidates)):
             from tightfit.errors import bad_param
@@ -245,6 +251,7 @@ class AutoFit:
         check_executor("AutoFit", executor)
         self.executor = executor
         self.verbose = verbose
+        self.rare_classes = rare_classes
 
     def fit(self, X: Any, y: Any, deadline: Any = None) -> AutoFit:
         """Run the search; ``best_`` is the chosen pipeline (refitted on all rows), ``search_`` the
@@ -270,13 +277,7 @@ class AutoFit:
         if leaks:
             self.notes_.append(leakage_note(leaks))
         if self.task_ == "classification":
-            classes, counts = np.unique(y.astype(str) if y.dtype.kind == "O" else y, return_counts=True)
-            if counts.min() < self.cv:
-                rare = classes[counts.argmin()].item()
-                raise DataError(
-                    f"class {rare!r} of the target has {counts.min()} row(s), fewer than the cv={self.cv} "
-                    "cross-validation folds; lower cv or merge rare classes."
-                )
+            X, y = self._without_rare_classes(X, y)
         elif len(y) < 2 * self.cv:
             raise DataError(f"{len(y)} labelled rows are too few for cv={self.cv} cross-validation folds.")
         candidates = self.candidates or default_candidates(self.task_)
@@ -338,6 +339,30 @@ class AutoFit:
                 "these columns may not carry the target"
             )
         return self
+
+    def _without_rare_classes(self, X: Any, y: np.ndarray) -> tuple[Any, np.ndarray]:
+        """``X, y`` without the rows of classes rarer than the folds (``rare_classes="drop"``, with a note), or a
+        ``DataError`` naming the rarest."""
+        from tightfit.tabular.target import take_rows
+
+        labels = y.astype(str) if y.dtype.kind == "O" else y
+        classes, counts = np.unique(labels, return_counts=True)
+        rare = classes[counts < self.cv]
+        if not len(rare):
+            return X, y
+        droppable = len(classes) - len(rare) >= 2  # a classification task is left without them
+        if self.rare_classes == "drop" and droppable:
+            keep = ~np.isin(labels, rare)
+            named = ", ".join(repr(c.item()) for c in rare[:5]) + (" ..." if len(rare) > 5 else "")
+            self.notes_.append(f"left out {int((~keep).sum())} row(s) of {len(rare)} class(es) with fewer rows than "
+                               f"the cv={self.cv} folds ({named}): the model never predicts them")  # fmt: skip
+            return take_rows(X, np.flatnonzero(keep)), y[keep]
+        rarest = classes[counts.argmin()].item()
+        fix = "rare_classes='drop' (CLI --rare-classes drop) leaves such rows out, " if droppable else ""
+        raise DataError(
+            f"class {rarest!r} of the target has {counts.min()} row(s), fewer than the cv={self.cv} "
+            f"cross-validation folds; {fix}or lower cv or merge rare classes."
+        )
 
     @property
     def leaderboard_(self):
