@@ -258,3 +258,15 @@ def test_quarters_and_an_ambiguous_day_month_order():
     assert date_format(pd.Series(["03/04/2020", "05/06/2020"])) == "%m/%d/%Y"  # both read: month first
     assert date_format(pd.Series(["03/04/2020", "25/06/2020"])) == "%d/%m/%Y"  # a day above 12 says otherwise
     assert date_format(pd.Series(["north", "03/04/2020"])) is None
+
+
+def test_the_frequency_is_inferred_once_per_set_of_dates_and_time_zones_are_kept_apart():
+    """frequency_of caches pd.infer_freq by the dates' integers and dtype: a DST-crossing local daily index and the
+    same instants without their zone have the same integers and different frequencies."""
+    from tightfit.timeseries.gaps import frequency_of
+
+    local = pd.date_range("2024-03-25", periods=10, freq="D", tz="Europe/Oslo")  # crosses the 31 March change
+    naive = pd.DatetimeIndex(local.asi8)
+    assert (frequency_of(local), frequency_of(naive)) == (pd.infer_freq(local), pd.infer_freq(naive)) == ("D", None)
+    monthly = pd.date_range("2000-01-01", periods=24, freq="MS")
+    assert frequency_of(monthly) == frequency_of(monthly.copy()) == "MS" and frequency_of(monthly[:2]) is None

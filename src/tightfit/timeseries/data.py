@@ -18,7 +18,7 @@ import pandas as pd
 from tightfit.errors import DataError
 from tightfit.params import Interval, check
 from tightfit.read import date_format, parse_dates
-from tightfit.timeseries.gaps import MAX_GAP_SHARE, fill_gaps, missing_dates
+from tightfit.timeseries.gaps import MAX_GAP_SHARE, fill_gaps, frequency_of, missing_dates
 from tightfit.timeseries.layouts import REQUIRED, decimal_years, long_format
 
 __all__ = ["SeriesSet", "check_horizon", "check_series", "next_dates", "seasonality"]
@@ -89,7 +89,7 @@ def _series_freq(uid: str, ds: pd.Series) -> str | int:
     if len(ds) < 3:
         raise DataError(f"series {uid!r} has {len(ds)} points: at least 3 are needed to know its frequency.")
     if pd.api.types.is_datetime64_any_dtype(ds):
-        freq = pd.infer_freq(pd.DatetimeIndex(ds))
+        freq = frequency_of(pd.DatetimeIndex(ds))
         if freq is None:
             steps = pd.Series(np.diff(ds.to_numpy())).value_counts()
             raise DataError(

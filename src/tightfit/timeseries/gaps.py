@@ -12,19 +12,34 @@ import pandas as pd
 from tightfit.errors import DataError
 from tightfit.timeseries.layouts import within_each_series
 
-__all__ = ["MAX_GAP_SHARE", "fill_gaps", "missing_dates"]
+__all__ = ["MAX_GAP_SHARE", "fill_gaps", "frequency_of", "missing_dates"]
 
 MAX_GAP_SHARE = 0.2  # a series missing more is left out: interpolation would invent its shape
 
 
+_FREQUENCIES: dict[tuple[bytes, str], str | None] = {}  # dates -> inferred frequency, for frequency_of
+_FREQUENCIES_KEPT = 64
 _CALENDAR_STEPS = ("B", "MS", "ME", "QS", "QE", "YS", "YE")  # steps of unequal length, tried beside the common one
+
+
+def frequency_of(dates: pd.DatetimeIndex) -> str | None:
+    """``pd.infer_freq`` of ``dates`` (None under 3 dates), computed once per distinct set of dates: a panel's
+    series mostly share theirs (5,000 monthly series: 0.75 s a pass over them, twice per fit, before)."""
+    if len(dates) < 3:
+        return None
+    key = (dates.asi8.tobytes(), str(dates.dtype))  # the dtype keeps the unit and the time zone apart
+    if key not in _FREQUENCIES:
+        if len(_FREQUENCIES) >= _FREQUENCIES_KEPT:
+            _FREQUENCIES.clear()
+        _FREQUENCIES[key] = pd.infer_freq(dates)
+    return _FREQUENCIES[key]
 
 
 def _complete_dates(dates: pd.DatetimeIndex) -> pd.DatetimeIndex | None:
     """The regular dates ``dates`` are a subset of with the fewest added, at most ``MAX_GAP_SHARE`` of them: at
     the series' most common step, or a calendar one (business days, month, quarter or year starts and ends);
     None when no frequency holds them."""
-    if len(dates) < 3 or pd.infer_freq(dates) is not None:
+    if len(dates) < 3 or frequency_of(dates) is not None:
         return None
     common = pd.Series(np.diff(dates.to_numpy())).mode().iloc[0]  # a timedelta in the dates' own unit
     best = None
