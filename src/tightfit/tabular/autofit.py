@@ -18,7 +18,9 @@ teacher's), which keeps most of a foundation model's quality at a fraction of it
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -105,13 +107,17 @@ def _evaluate_candidate(
 
     clock = Deadline(time_left)  # this evaluation's time, from its start
     seconds: list[float] = []  # each fold's fit time
+    kept: list[str] = []  # each fine-tune's weights: "tuned", or "zero-shot" when tuning did not lower the loss
     if candidate.tuning_strategy == "peft":
         import peft  # noqa: F401  (seconds of imports, before the clock shares the time out: not fold 1's share)
 
     def fit(rows: Any, decision: Any = "argmax") -> TabularPipeline:
         """The candidate's pipeline fitted on ``rows`` (positions, or a slice), distilled when it is a student."""
         X_rows = take_rows(X, rows)
-        pipe = build(decision).fit(X_rows, y[rows])
+        with _fine_tune_warnings_held():
+            pipe = build(decision).fit(X_rows, y[rows])
+        if getattr(pipe, "finetune_", None) is not None:
+            kept.append(pipe.finetune_.kept)
         if candidate.student is None:
             return pipe
         from tightfit.tabular.distillation import distil
@@ -158,6 +164,8 @@ def _evaluate_candidate(
         decision, extra[decision_metric], confusion = _oof_decision(y, folds, decision_metric)
         details = {"decision": decision, "decision_metric": decision_metric, "confusion": confusion}
     final, refit_s = stopwatch(fit, slice(None), decision)
+    if kept:  # said once in the report, where each fold's fine-tune printed it to the terminal
+        details["zero_shot_kept"] = f"{kept.count('zero-shot')} of {len(kept)} fine-tunes kept the zero-shot weights"
     if task == "regression":  # intervals for any regressor: the conformal quantile of its out-of-fold errors
         final.interval_residuals_ = residual_grid(np.concatenate(residuals))
     one_row = take_rows(X, np.arange(1))
@@ -170,6 +178,19 @@ def _evaluate_candidate(
     )  # fmt: skip
     return Outcome(measured, artefact=final, details=details, follow_ups=_student_after(task, candidate, measured,
                                                                                          budget))  # fmt: skip
+
+
+@contextlib.contextmanager
+def _fine_tune_warnings_held():
+    """The fine-tune's "kept zero-shot weights" warning, printed by every fold's child into the search's progress
+    output, is held back: the candidate's details count it once (``zero_shot_kept``)."""
+    logger = logging.getLogger("tightfit.tabular.finetune")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _student_after(task: str, candidate: Candidate, measured: Any, budget: Budget) -> list:
