@@ -188,3 +188,19 @@ def test_fine_tunes_that_keep_zero_shot_weights_are_counted_not_printed_by_every
     kept = int(re.fullmatch(r"(\d) of 4 fine-tunes kept the zero-shot weights", counted).group(1))
     assert kept >= 1  # measured: 2 of 4 on this table (each printed its warning before)
     assert "did not lower the validation loss" not in capfd.readouterr().err
+
+
+def test_the_techniques_named_for_a_binding_limit_are_the_tasks_own():
+    """`tightfit fit` on a regression table named LogisticRegression among the techniques relaxing its time limit
+    (ames, Sacramento): the triage read every registered candidate, not the task's."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    candidates = [Candidate("Ridge", "Ridge"), Candidate("RandomForest", "RandomForest")]
+    auto = AutoFit(Budget(size="50kB"), candidates=candidates, verbose=False).fit(X, y)
+    assert auto.best_name_ == "Ridge" and auto.search_["RandomForest"].status == "over_limit"
+    assert auto.search_.binding.binding == "size" and auto.search_.binding.techniques == ["Ridge"]
+    from tightfit.tabular.candidates import candidates_for
+
+    assert candidates_for("classification").relaxing("time") == ["TinyTFM zero-shot", "LogisticRegression", "LightGBM"]
+    assert candidates_for("regression").relaxing("time") == ["TinyTFM zero-shot", "LightGBM", "Ridge"]

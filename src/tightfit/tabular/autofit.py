@@ -30,7 +30,7 @@ import numpy as np
 from tightfit.budget import Budget
 from tightfit.errors import BudgetExceeded, ConfigError, DataError, SearchFailed
 from tightfit.params import Interval, Options, check
-from tightfit.tabular.candidates import CANDIDATES, Candidate, default_candidates
+from tightfit.tabular.candidates import Candidate, candidates_for, default_candidates
 from tightfit.tabular.cost_probe import PROBE_ROWS, order_by_probe
 from tightfit.tabular.target import clean_target, infer_task, take_rows
 from tightfit.units import format_seconds
@@ -337,7 +337,8 @@ class AutoFit:
         self.search_ = run_candidates(
             entries, self.budget, evaluate, executor=self.executor,
             applies=("memory", "latency", "size"), deadline=deadline, min_seconds=_MIN_SECONDS, preload=CHILD_IMPORTS,
-            techniques=CANDIDATES, entity="model", device=self.budget.resolve_device(), verbose=self.verbose,
+            techniques=candidates_for(self.task_), entity="model", device=self.budget.resolve_device(),
+            verbose=self.verbose,
         )  # fmt: skip
         self.search_seconds_ = self.search_.search_s
         binding = self.search_.binding.binding

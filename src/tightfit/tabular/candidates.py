@@ -14,7 +14,7 @@ from typing import Any
 
 from tightfit.registry import Registry
 
-__all__ = ["CANDIDATES", "Candidate", "default_candidates", "select_candidates"]
+__all__ = ["CANDIDATES", "Candidate", "candidates_for", "default_candidates", "select_candidates"]
 
 _FINE_TUNE = {"support_size": 128, "query_size": 64, "batch_size": 4, "steps_per_epoch": 5, "epochs": 4}
 
@@ -97,10 +97,22 @@ CANDIDATES.register(
 )
 
 
+def candidates_for(task: str) -> Registry[Candidate]:
+    """The registered candidates that apply to ``task``, with what each relaxes: the registry a search's triage
+    names techniques from (a regression's time limit is not relaxed by logistic regression)."""
+    registry: Registry[Candidate] = Registry(f"{task} candidate")
+    for cid in CANDIDATES:
+        technique = CANDIDATES.technique(cid)
+        candidate = technique.obj(task)
+        if candidate is not None:
+            registry.register(cid, candidate, technique.relaxes, technique.summary, technique.rank)
+    return registry
+
+
 def default_candidates(task: str) -> list[Candidate]:
     """Every registered candidate that applies to ``task``, in registry order (cheapest first)."""
-    built = (CANDIDATES[cid](task) for cid in CANDIDATES)
-    return [c for c in built if c is not None]
+    registry = candidates_for(task)
+    return [registry[cid] for cid in registry]
 
 
 def select_candidates(names: str, task: str) -> list[Candidate]:
