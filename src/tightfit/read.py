@@ -136,13 +136,16 @@ def _holds_iso_dates(values: Any) -> bool:
 # numeric dates, European dotted dates, month names, Eurostat's "2018M01".
 DATE_FORMATS = ("%Y-%m", "%Y/%m", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%b %Y", "%B %Y", "%b-%Y",
                 "%b-%y", "%Y %b", "%YM%m")  # fmt: skip
-_QUARTER = r"\s*(\d{4})\s*-?\s*Q([1-4])\s*"  # "2018Q1", "2018 Q1", "2018-Q1"
+_PERIODS = {  # a period written as year and number, read as the date it starts
+    "quarter": (r"\s*(\d{4})\s*-?\s*Q([1-4])\s*", "2018Q1"),  # "2018Q1", "2018 Q1", "2018-Q1"
+    "week": (r"\s*(\d{4})\s*-?\s*W(\d{2})\s*", "2018 W06"),  # ISO weeks, as tsibble's yearweek writes them
+}
 
 
 def date_format(values: Any) -> str | None:
     """The one format every present value of a text column is written in: ``"ISO8601"``, one of
     ``DATE_FORMATS`` (the first that reads them all, so "03/04/2020" is month first unless a day above 12 says
-    otherwise), ``"quarter"`` for "2018Q1", or None."""
+    otherwise), ``"quarter"`` for "2018Q1", ``"week"`` for ISO weeks ("2018 W06"), or None."""
     import pandas as pd
 
     present = values.dropna()
@@ -151,9 +154,10 @@ def date_format(values: Any) -> str | None:
         return None
     if _holds_iso_dates(head):
         return "ISO8601" if _holds_iso_dates(present) else None
-    if head.str.fullmatch(_QUARTER).all():
-        text = present.map(lambda v: isinstance(v, str)).all()
-        return "quarter" if text and present.str.fullmatch(_QUARTER).all() else None
+    for form, (pattern, _) in _PERIODS.items():
+        if head.str.fullmatch(pattern).all():
+            text = present.map(lambda v: isinstance(v, str)).all()
+            return form if text and present.str.fullmatch(pattern).all() else None
     forms = [f for f in DATE_FORMATS if pd.to_datetime(head, format=f, errors="coerce").notna().all()]
     if not forms or not present.map(lambda v: isinstance(v, str)).all():
         return None
@@ -161,18 +165,25 @@ def date_format(values: Any) -> str | None:
 
 
 def parse_dates(values: Any, form: str, errors: str = "raise") -> Any:
-    """A text column as datetimes in the format :func:`date_format` found (a quarter's first day for quarters);
-    missing cells stay missing, and with ``errors="coerce"`` so do cells in another format."""
+    """A text column as datetimes in the format :func:`date_format` found (a quarter's first day for quarters, an
+    ISO week's Monday for weeks); missing cells stay missing, and with ``errors="coerce"`` so do cells in another
+    format."""
     import pandas as pd
 
-    if form != "quarter":
+    if form not in _PERIODS:
         return pd.to_datetime(values, format=form, errors=errors)
-    pieces = values.astype("string").str.extract(f"^{_QUARTER}$").astype("float64")  # year, quarter; NaN if not
-    unread = values.notna() & pieces[0].isna()
+    pattern, example = _PERIODS[form]
+    pieces = values.astype("string").str.extract(f"^{pattern}$")  # year, number; missing where not written so
+    if form == "quarter":
+        numbers = pieces.astype("float64")
+        dates = pd.to_datetime(pd.DataFrame({"year": numbers[0], "month": numbers[1] * 3 - 2, "day": 1.0}),
+                               errors="coerce")  # fmt: skip
+    else:
+        dates = pd.to_datetime(pieces[0] + "-W" + pieces[1] + "-1", format="%G-W%V-%u", errors="coerce")
+    unread = values.notna() & dates.isna()  # not written so, or no such week (W54)
     if errors == "raise" and unread.any():
-        raise ValueError(f"{values[unread].iloc[0]!r} is not written like 2018Q1")
-    parts = pd.DataFrame({"year": pieces[0], "month": pieces[1] * 3 - 2, "day": 1.0})
-    return pd.Series(pd.to_datetime(parts, errors="coerce"), index=values.index)
+        raise ValueError(f"{values[unread].iloc[0]!r} is not written like {example}")
+    return pd.Series(dates, index=values.index)
 
 
 def holds_formatted_numbers(values: Any) -> bool:

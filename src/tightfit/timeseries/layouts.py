@@ -151,7 +151,8 @@ def long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     long = within_each_series(long).loc[:, ["unique_id", "ds", "y", *rest]]
     what = f"{len(values)} series ({', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''})"
     form = forms.get(ds)
-    written_as = "" if form in (None, "ISO8601") else f" (written {'like 2018Q1' if form == 'quarter' else form})"
+    examples = {"quarter": "like 2018Q1", "week": "like 2018 W06 (ISO weeks)"}
+    written_as = "" if form in (None, "ISO8601") else f" (written {examples.get(form, form)})"
     if ds in decimal:
         written_as = f" (decimal years, {decimal[ds][1]})"
     dated = f"{ds!r} as the {'years' if ds in years else 'dates'}{written_as}"
