@@ -613,14 +613,22 @@ def _label(args: argparse.Namespace) -> int:
     else:
         X_labelled = y_labelled = None
         pool = frame
+    import pandas as pd
+
     from tightfit.tabular.active import ActiveLearner
+    from tightfit.tabular.preprocess import identifier_columns, identifier_note
 
     learner = ActiveLearner(args.model, strategy=args.strategy, batch_size=args.n, budget=budget)
     if X_labelled is not None and len(y_labelled) == 0:
         X_labelled = y_labelled = None
     rows = pool.reset_index(drop=True)
-    suggestion = learner.suggest(rows, X_labelled, y_labelled)
-    table = suggestion.to_frame(rows).rename(columns={"pool_row": "row"})
+    whole = rows if X_labelled is None else pd.concat([X_labelled, rows], ignore_index=True)
+    ids = identifier_columns(whole)  # on every row: the labelled rows of a counter are not consecutive
+    read = rows.drop(columns=ids)
+    suggestion = learner.suggest(read, None if X_labelled is None else X_labelled.drop(columns=ids), y_labelled)
+    if ids:
+        suggestion.notes.insert(0, identifier_note(ids))
+    table = suggestion.to_frame(rows).rename(columns={"pool_row": "row"})  # the rows as given, identifiers too
     table["row"] = pool.index[suggestion.rows]  # the row's position in the pool file
     from tightfit.files import atomic_save
 

@@ -207,3 +207,21 @@ def test_a_simulation_never_asks_for_a_row_it_has_labelled_already():
                         verbose=False)  # fmt: skip
     rows = board["margin"].details["labelled_rows"]
     assert len(rows) == len(set(rows)) and len(rows) >= 80
+
+
+def test_the_label_command_does_not_read_a_row_counter_as_a_feature(tmp_path, capsys):
+    """An R export's rownames (1..n) counts the file's rows; the labelled rows' numbers are not consecutive, so
+    the model read it as a feature. The suggestion is now the one made without the column, which stays in the CSV."""
+    from tightfit.cli import main
+
+    frame = load_breast_cancer(as_frame=True).frame.sample(300, random_state=0).reset_index(drop=True)
+    frame.loc[np.random.default_rng(0).permutation(300)[40:], "target"] = None  # 40 labelled rows, scattered
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    frame.insert(0, "rownames", np.arange(1, 301))
+    frame.to_csv(tmp_path / "counted.csv", index=False)
+    for name in ("plain", "counted"):
+        assert main(["label", str(tmp_path / f"{name}.csv"), "--target", "target", "--n", "6", "--model",
+                     "LogisticRegression", "--out", str(tmp_path / f"{name}_next.csv")]) == 0  # fmt: skip
+    assert "dropped 1 identifier-like column(s) (distinct in every row): 'rownames'" in capsys.readouterr().out
+    plain, counted = (pd.read_csv(tmp_path / f"{name}_next.csv") for name in ("plain", "counted"))
+    assert counted["row"].tolist() == plain["row"].tolist() and (counted["rownames"] == counted["row"] + 1).all()
