@@ -365,8 +365,6 @@ class AutoFit:
     def _without_rare_classes(self, X: Any, y: np.ndarray) -> tuple[Any, np.ndarray]:
         """``X, y`` without the rows of classes rarer than the folds (``rare_classes="drop"``, with a note), or a
         ``DataError`` naming the rarest."""
-        from tightfit.tabular.target import take_rows
-
         labels = y.astype(str) if y.dtype.kind == "O" else y
         classes, counts = np.unique(labels, return_counts=True)
         rare = classes[counts < self.cv]
