@@ -13,7 +13,6 @@ transformer weights) and static QDQ with a calibration reader over user samples.
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 import tempfile
 import warnings
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from tightfit.errors import TightfitError
+from tightfit.logs import loggers_quieted
 
 __all__ = [
     "OnnxExportError",
@@ -107,17 +107,9 @@ def _eager_attention(model: nn.Module) -> Iterator[bool]:
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
     """The exporters log every optional op set they skip and warn about deprecations: not the user's concern."""
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
+    with loggers_quieted("torch.onnx", "onnxscript"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 class OnnxRunner:

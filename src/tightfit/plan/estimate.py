@@ -31,7 +31,6 @@ control flow) falls back to measuring one real step in a child process under ``g
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import logging
@@ -47,6 +46,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import is_fake
 
 from tightfit.errors import ConfigError, TightfitError
+from tightfit.logs import loggers_quieted
 from tightfit.measure.tracker import TensorTracker
 from tightfit.params import Interval, Options, check, check_device
 from tightfit.train.config import SHARDS, TrainConfig
@@ -194,18 +194,6 @@ class _FakeStepTracker(TensorTracker):
         return out
 
 
-@contextlib.contextmanager
-def _quiet_fake_tensor_log():
-    """torch logs a full traceback when an op has no fake kernel; we catch that failure and fall back."""
-    logger = logging.getLogger("torch._subclasses.fake_tensor")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def _step_config(config: TrainConfig) -> TrainConfig:
     """Two steps of a one-batch epoch, quietly, without writing checkpoints, without touching this
     process's allocator (tensors are counted, not RSS), and alone (no process group)."""
@@ -236,7 +224,8 @@ def _fake_peak(model, sample_batch, config, loss_fn, device: torch.device, round
     trainer.apply_techniques()
     _fake_in_place(fake_model, mode)
     tracker = _FakeStepTracker(device.type, round_to)
-    with _quiet_fake_tensor_log(), mode, tracker:
+    # torch logs a full traceback when an op has no fake kernel; that failure is caught and falls back
+    with loggers_quieted("torch._subclasses.fake_tensor", level=logging.CRITICAL), mode, tracker:
         trainer.fit(fake_batch)
     return tracker.peak, tracker.rounded_peak, tracker.breakdown()
 

@@ -18,9 +18,7 @@ teacher's), which keeps most of a foundation model's quality at a fraction of it
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ import numpy as np
 
 from tightfit.budget import Budget
 from tightfit.errors import BudgetExceeded, ConfigError, DataError, SearchFailed
+from tightfit.logs import loggers_quieted
 from tightfit.params import Interval, Options, check
 from tightfit.tabular.candidates import Candidate, candidates_for, default_candidates
 from tightfit.tabular.cost_probe import PROBE_ROWS, order_by_probe
@@ -114,7 +113,7 @@ def _evaluate_candidate(
     def fit(rows: Any, decision: Any = "argmax") -> TabularPipeline:
         """The candidate's pipeline fitted on ``rows`` (positions, or a slice), distilled when it is a student."""
         X_rows = take_rows(X, rows)
-        with _fine_tune_warnings_held():
+        with loggers_quieted("tightfit.tabular.finetune"):  # its "kept zero-shot weights": counted below, once
             pipe = build(decision).fit(X_rows, y[rows])
         if getattr(pipe, "finetune_", None) is not None:
             kept.append(pipe.finetune_.kept)
@@ -178,19 +177,6 @@ def _evaluate_candidate(
     )  # fmt: skip
     return Outcome(measured, artefact=final, details=details, follow_ups=_student_after(task, candidate, measured,
                                                                                          budget))  # fmt: skip
-
-
-@contextlib.contextmanager
-def _fine_tune_warnings_held():
-    """The fine-tune's "kept zero-shot weights" warning, printed by every fold's child into the search's progress
-    output, is held back: the candidate's details count it once (``zero_shot_kept``)."""
-    logger = logging.getLogger("tightfit.tabular.finetune")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _student_after(task: str, candidate: Candidate, measured: Any, budget: Budget) -> list:
