@@ -30,7 +30,7 @@ from tightfit.errors import BudgetExceeded, ConfigError, DataError, SearchFailed
 from tightfit.logs import loggers_quieted
 from tightfit.params import Interval, Options, check
 from tightfit.tabular.candidates import Candidate, candidates_for, default_candidates
-from tightfit.tabular.cost_probe import PROBE_ROWS, order_by_probe
+from tightfit.tabular.cost_probe import PROBE_ROWS, PROBE_SHARE, order_by_probe
 from tightfit.tabular.target import clean_target, infer_task, take_rows
 from tightfit.units import format_seconds
 
@@ -303,13 +303,17 @@ class AutoFit:
                                      self.decision_metric, self.budget)  # fmt: skip
         predicted: dict[str, float] = {}
         if self.budget.time is not None:  # under a time budget the order decides which candidates run at all
-            candidates, predicted = order_by_probe(candidates, X, y, self.task_, self.cv, self.random_state)
+            candidates, predicted = order_by_probe(candidates, X, y, self.task_, self.cv, self.random_state,
+                                                   deadline.left())  # fmt: skip
         if predicted:
             ranked = sorted(predicted.items(), key=lambda item: item[1])
             listed = ", ".join(f"{name} ~{format_seconds(s) if np.isfinite(s) else '? (probe failed)'}"
                                for name, s in ranked)  # fmt: skip
+            unprobed = [c.label for c in candidates if c.tuning_strategy == "inference" and c.label not in predicted]
+            after = (f"; not probed, as the probe may spend only {PROBE_SHARE:.0%} of the time left: "
+                     f"{', '.join(unprobed)}, after them") if unprobed else ""  # fmt: skip
             self.notes_.append(f"{len(y):,} rows: candidates ordered by a probe on {PROBE_ROWS} rows "
-                               f"(predicted search cost: {listed})")  # fmt: skip
+                               f"(predicted search cost: {listed}{after})")  # fmt: skip
         entries = [
             Entry(
                 c.label,

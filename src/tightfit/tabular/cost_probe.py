@@ -10,6 +10,12 @@ costs make it high for fast models, which does not change the order). Fine-tunes
 share of time they are given, keep their place after them. Tables of up to ``2 * PROBE_ROWS`` rows keep the
 registry order: every candidate is cheap there, and the probe would cost more than it saves (on 2,000 rows
 under 15 s, TinyTFM zero-shot first in that order was still running at the deadline: no model).
+
+Under a time budget the probe itself spends at most ``PROBE_SHARE`` of the time left: a candidate whose
+warm-up says its probe would overrun that share (the probe reads ``PROBE_ROWS / WARMUP_ROWS`` times the rows) is
+not probed, and goes after the probed ones, ordered by its warm-up; those not even warmed up come last. Unbounded,
+modeldata's leaf_id_flavia (1,907 rows, 32 classes: TinyTFM codes each class in turn) spent 56 s of a 1-minute
+budget probing, and no candidate ran; bounded, logistic regression, LightGBM and Random Forest ran (RF chosen).
 """
 
 from __future__ import annotations
@@ -27,13 +33,15 @@ log = logging.getLogger(__name__)
 
 PROBE_ROWS = 500
 WARMUP_ROWS = 60
+PROBE_SHARE = 0.1  # of the time left: ordering the candidates must not spend the time they need to run
 
 
 def order_by_probe(
-    candidates: list[Candidate], X: Any, y: np.ndarray, task: str, cv: int, seed: int
+    candidates: list[Candidate], X: Any, y: np.ndarray, task: str, cv: int, seed: int, seconds: float | None = None
 ) -> tuple[list[Candidate], dict[str, float]]:
     """``candidates`` cheapest first on this table, and each probed one's predicted search cost in seconds
-    (a candidate whose probe fails is placed last among the probed: its own run reports why)."""
+    (a candidate whose probe fails is placed last among the probed: its own run reports why). ``seconds``: the
+    time left, of which the probe spends at most ``PROBE_SHARE``; None: no bound."""
     from tightfit.measure import stopwatch
     from tightfit.tabular.pipeline import TabularPipeline
     from tightfit.tabular.target import take_rows
@@ -44,22 +52,33 @@ def order_by_probe(
     sample_X = take_rows(X, rows)
     sample_y = y[rows]
     predicted: dict[str, float] = {}
+    warmed: dict[str, float] = {}  # candidates whose warm-up said their probe would overrun the share: its seconds
+    allowance = float("inf") if seconds is None else PROBE_SHARE * seconds
+    spent = 0.0
     for candidate in candidates:
-        if candidate.tuning_strategy != "inference":
+        if candidate.tuning_strategy != "inference" or spent >= allowance:
             continue
 
         def build(c=candidate):
             return TabularPipeline(c.model_name, task_type=task, model_params=c.model_params)
 
         try:
-            _fit_and_predict(build(), take_rows(sample_X, slice(WARMUP_ROWS)), sample_y[:WARMUP_ROWS], task)
-            _, seconds = stopwatch(_fit_and_predict, build(), sample_X, sample_y, task)
+            _, warm = stopwatch(_fit_and_predict, build(), take_rows(sample_X, slice(WARMUP_ROWS)),
+                                sample_y[:WARMUP_ROWS], task)  # fmt: skip
+            spent += warm
+            if spent + warm * PROBE_ROWS / WARMUP_ROWS > allowance:
+                warmed[candidate.label] = warm  # not probed: its probe would spend what the search needs
+                continue
+            _, probe = stopwatch(_fit_and_predict, build(), sample_X, sample_y, task)
+            spent += probe
         except Exception as exc:  # the search runs it for real and reports the failure
             log.info("cost probe of %s failed: %s", candidate.label, exc)
-            seconds = float("inf")
-        predicted[candidate.label] = seconds * len(y) / PROBE_ROWS * (cv + 1)
+            probe = float("inf")
+        predicted[candidate.label] = probe * len(y) / PROBE_ROWS * (cv + 1)
     probed = sorted((c for c in candidates if c.label in predicted), key=lambda c: predicted[c.label])
-    return probed + [c for c in candidates if c.label not in predicted], predicted
+    by_warm_up = sorted((c for c in candidates if c.label in warmed), key=lambda c: warmed[c.label])
+    rest = [c for c in candidates if c.label not in predicted and c.label not in warmed]
+    return probed + by_warm_up + rest, predicted
 
 
 def _fit_and_predict(pipe, X, y, task: str) -> None:
