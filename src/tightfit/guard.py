@@ -43,7 +43,7 @@ import psutil
 from tightfit.errors import BudgetExceeded, ChildProcessFailed, bad_param
 from tightfit.units import BYTE_FORMS, TIME_FORMS, UnitError, parse_bytes, parse_seconds
 
-__all__ = ["Guarded", "forks_children", "run_limited", "run_measured", "warm_up"]
+__all__ = ["Guarded", "forks_children", "run_limited", "run_measured", "warm_up", "warmed_up"]
 
 _POLL_S = 0.01
 _SAMPLE_S = 0.1  # without a memory cap the tree is sampled this often (the child's own high-water mark is exact)
@@ -278,6 +278,14 @@ def warm_up(preload: Sequence[str] = ()) -> None:
     """Start the warm server for ``preload`` now, so its imports overlap the caller's own work (a no-op where
     children are not forked, or when it is already running)."""
     _warm_server(tuple(preload))
+
+
+def warmed_up(preload: Sequence[str] = (), timeout: float | None = None) -> bool:
+    """Wait, at most ``timeout`` seconds, for the warm server of ``preload`` to finish importing; True when it has
+    (or where children are not forked). Anything timed here while it imports is slowed by it: LightGBM's threads
+    fit 500 rows in 0.75-1.3 s beside the imports and in 0.05 s after them."""
+    server = _warm_server(tuple(preload))
+    return server is None or server.ready.wait(timeout)
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -303,6 +303,7 @@ class AutoFit:
                                      self.decision_metric, self.budget)  # fmt: skip
         predicted: dict[str, float] = {}
         if self.budget.time is not None:  # under a time budget the order decides which candidates run at all
+            guard.warmed_up(CHILD_IMPORTS, deadline.left())  # timed beside the server's imports, a probe is slowed
             candidates, predicted = order_by_probe(candidates, X, y, self.task_, self.cv, self.random_state,
                                                    deadline.left())  # fmt: skip
         if predicted:
