@@ -217,3 +217,21 @@ def test_auto_chooses_the_combination_that_validated_best_and_says_so(macro_df):
         fc.chosen_ == single.members[0] and fc.combination_ is single)  # fmt: skip
     with pytest.raises(ConfigError, match="'ensemble' parameter of Forecaster"):
         Forecaster(horizon=4, ensemble="mean")
+
+
+def test_a_model_chosen_over_the_statistical_mean_says_by_how_much():
+    """fpp3's us_gasoline chose AutoTheta over the mean with the leaderboard's generic "best mase among the 9 that
+    fit": the user could not tell the mean had been weighed. A repeated pattern (two series, 60 months) where one
+    member errs wildly makes the mean lose clearly."""
+    rng = np.random.default_rng(0)
+    pattern = np.array([5, 9, 2, 7, 3, 8, 1, 6, 4, 10, 0, 5], float)
+    df = pd.concat([pd.DataFrame({"unique_id": f"s{i}", "ds": pd.date_range("2010-01-01", periods=60, freq="MS"),
+                                  "y": np.tile(pattern * (i + 1), 5) + 20 * i + rng.normal(0, 0.01, 60)})
+                    for i in range(2)])  # fmt: skip
+    fc = Forecaster(horizon=12, models=["SeasonalNaive", "AutoETS", "AutoTheta", "AutoARIMA"], verbose=False).fit(df)
+    alone, prior = fc.combinations_
+    assert fc.combination_ is alone and fc.chosen_ == alone.members[0] and alone.score < prior.score
+    reason = fc.leaderboard_.set_index("model").loc[fc.chosen_, "reason"]
+    assert reason == (f"clearly better than the equal mean of AutoETS, AutoTheta, AutoARIMA: validation mase "
+                      f"{alone.score:.4g} vs {prior.score:.4g}, better by more than 2 standard errors of the "
+                      "per-window differences")  # fmt: skip

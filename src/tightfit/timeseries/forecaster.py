@@ -241,6 +241,14 @@ class Forecaster:
         self.chosen_ = ENSEMBLE if len(members) > 1 else members[0].name
         if self._prior_chosen():
             self._explain_prior(ranked[0], members)
+        elif self._beat_the_prior(members[0]):
+            alone, prior = self.combinations_  # the best model beat the statistical prior clearly: say by how much
+            what = (f"the {prior.describe()}" if len(prior.members) > 1
+                    else f"{prior.members[0]}, the prior for series of at most {SHORT_HISTORY} points")  # fmt: skip
+            members[0].verdict.reason = (
+                f"clearly better than {what}: validation {self.metric} {alone.score:.4g} vs {prior.score:.4g}, "
+                f"better by more than {CLEAR_GAIN_STANDARD_ERRORS:g} standard errors of the per-window differences"
+            )
         elif len(members) > 1:
             how = "median" if self.weights_ is None else "weighted mean"
             members[0].verdict.reason += f"; the forecast is the {how} of {', '.join(self.members_)}"
@@ -295,6 +303,12 @@ class Forecaster:
         """Whether the forecast is the statistical prior (``ensemble="statistical"`` and no model clearly better)."""
         statistical = self.ensemble == "statistical" and len(self.combinations_) == 2  # [best alone, the prior]
         return statistical and self.combination_ is self.combinations_[1]
+
+    def _beat_the_prior(self, forecasting) -> bool:
+        """Whether ``forecasting`` (the entry whose forecast is given) is the best model, chosen over the
+        statistical prior because it validated clearly better."""
+        statistical = self.ensemble == "statistical" and len(self.combinations_) == 2
+        return statistical and forecasting.status == "chosen" and forecasting.name == self.combinations_[0].members[0]
 
     def _fit_order(self, ranked: list) -> list:
         """The entries whose final fits make the forecast, in the order they are tried: the prior's members only
