@@ -157,7 +157,8 @@ def date_format(values: Any) -> str | None:
     for form, (pattern, _) in _PERIODS.items():
         if head.str.fullmatch(pattern).all():
             text = present.map(lambda v: isinstance(v, str)).all()
-            return form if text and present.str.fullmatch(pattern).all() else None
+            readable = text and parse_dates(present, form, errors="coerce").notna().all()  # no week 00 or 54
+            return form if readable else None
     forms = [f for f in DATE_FORMATS if pd.to_datetime(head, format=f, errors="coerce").notna().all()]
     if not forms or not present.map(lambda v: isinstance(v, str)).all():
         return None

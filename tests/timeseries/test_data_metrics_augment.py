@@ -276,6 +276,12 @@ def test_iso_weeks_as_tsibble_writes_them_are_read_as_their_mondays():
     assert parse_dates(weeks, "week").tolist() == [pd.Timestamp(d) for d in ("2020-12-28", "2021-01-04", "2021-01-11")]
     with pytest.raises(ValueError, match="'2021 W53' is not written like 2018 W06"):  # 2021 has 52 ISO weeks
         parse_dates(pd.Series(["2021 W52", "2021 W53"]), "week")
+    assert date_format(pd.Series(["2021 W52", "2021 W53"])) is None  # a week that does not exist: not dates
+    from tightfit.tabular import TabularPipeline
+
+    codes = pd.DataFrame({"wk": [f"2021 W{i % 60:02d}" for i in range(80)], "x": np.arange(80.0)})
+    fitted = TabularPipeline("LogisticRegression").fit(codes, np.arange(80) % 2)  # read as text, not refused
+    assert len(fitted.predict(codes)) == 80
 
 
 def test_the_frequency_is_inferred_once_per_set_of_dates_and_time_zones_are_kept_apart():
