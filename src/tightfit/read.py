@@ -30,6 +30,7 @@ __all__ = [
     "parse_dates",
     "read_table",
     "read_table_chunks",
+    "written_like",
 ]
 
 _SAMPLE_BYTES = 64 * 1024
@@ -136,9 +137,9 @@ def _holds_iso_dates(values: Any) -> bool:
 # numeric dates, European dotted dates, month names, Eurostat's "2018M01".
 DATE_FORMATS = ("%Y-%m", "%Y/%m", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%b %Y", "%B %Y", "%b-%Y",
                 "%b-%y", "%Y %b", "%YM%m")  # fmt: skip
-_PERIODS = {  # a period written as year and number, read as the date it starts
-    "quarter": (r"\s*(\d{4})\s*-?\s*Q([1-4])\s*", "2018Q1"),  # "2018Q1", "2018 Q1", "2018-Q1"
-    "week": (r"\s*(\d{4})\s*-?\s*W(\d{2})\s*", "2018 W06"),  # ISO weeks, as tsibble's yearweek writes them
+_PERIODS = {  # a period written as year and number, read as the date it starts: (pattern, example, in words)
+    "quarter": (r"\s*(\d{4})\s*-?\s*Q([1-4])\s*", "2018Q1", "like 2018Q1"),  # "2018Q1", "2018 Q1", "2018-Q1"
+    "week": (r"\s*(\d{4})\s*-?\s*W(\d{2})\s*", "2018 W06", "like 2018 W06 (ISO weeks)"),  # tsibble's yearweek
 }
 
 
@@ -154,7 +155,7 @@ def date_format(values: Any) -> str | None:
         return None
     if _holds_iso_dates(head):
         return "ISO8601" if _holds_iso_dates(present) else None
-    for form, (pattern, _) in _PERIODS.items():
+    for form, (pattern, _, _) in _PERIODS.items():
         if head.str.fullmatch(pattern).all():
             text = present.map(lambda v: isinstance(v, str)).all()
             readable = text and parse_dates(present, form, errors="coerce").notna().all()  # no week 00 or 54
@@ -165,6 +166,12 @@ def date_format(values: Any) -> str | None:
     return next((f for f in forms if pd.to_datetime(present, format=f, errors="coerce").notna().all()), None)
 
 
+def written_like(form: str) -> str:
+    """A format :func:`date_format` found, as a note says it: ``"like 2018Q1"`` for quarters, the format itself
+    (``"%d.%m.%Y"``) otherwise."""
+    return _PERIODS[form][2] if form in _PERIODS else form
+
+
 def parse_dates(values: Any, form: str, errors: str = "raise") -> Any:
     """A text column as datetimes in the format :func:`date_format` found (a quarter's first day for quarters, an
     ISO week's Monday for weeks); missing cells stay missing, and with ``errors="coerce"`` so do cells in another
@@ -173,7 +180,7 @@ def parse_dates(values: Any, form: str, errors: str = "raise") -> Any:
 
     if form not in _PERIODS:
         return pd.to_datetime(values, format=form, errors=errors)
-    pattern, example = _PERIODS[form]
+    pattern, example, _ = _PERIODS[form]
     pieces = values.astype("string").str.extract(f"^{pattern}$")  # year, number; missing where not written so
     if form == "quarter":
         numbers = pieces.astype("float64")

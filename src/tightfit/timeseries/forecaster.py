@@ -81,6 +81,7 @@ CHILD_IMPORTS = ("statsforecast.models", "lightgbm", "tightfit.train", "tightfit
 SERIES_PER_JOB = 25
 LATENCY_CALLS = 20  # single-series forecasts timed per model when a latency budget is set
 CHILD_START_S = 0.25  # a forked child's start and result transfer (measured ~0.12 s on elnino, 2 cores): held too
+_SHORT_PRIOR = f"the prior for series of at most {SHORT_HISTORY} points"  # AutoARIMA alone, in the leaderboard's words
 SHORT_AUGMENT = Augmenter(jitter=0.5, scaling=0.5, magnitude_warp=0.3, time_warp=0.3, window_slice=0.3)
 
 
@@ -243,8 +244,7 @@ class Forecaster:
             self._explain_prior(ranked[0], members)
         elif self._beat_the_prior(members[0]):
             alone, prior = self.combinations_  # the best model beat the statistical prior clearly: say by how much
-            what = (f"the {prior.describe()}" if len(prior.members) > 1
-                    else f"{prior.members[0]}, the prior for series of at most {SHORT_HISTORY} points")  # fmt: skip
+            what = f"the {prior.describe()}" if len(prior.members) > 1 else f"{prior.members[0]}, {_SHORT_PRIOR}"
             members[0].verdict.reason = (
                 f"clearly better than {what}: validation {self.metric} {alone.score:.4g} vs {prior.score:.4g}, "
                 f"better by more than {CLEAR_GAIN_STANDARD_ERRORS:g} standard errors of the per-window differences"
@@ -299,16 +299,21 @@ class Forecaster:
             return (1.0 / len(self.members_),) * len(self.members_)
         return inverse_error_weights([scores[name] for name in self.members_])
 
+    def _weighed_the_prior(self) -> bool:
+        """Whether the best model was weighed against the statistical prior (``combinations_`` is [best alone,
+        the prior])."""
+        return self.ensemble == "statistical" and len(self.combinations_) == 2
+
     def _prior_chosen(self) -> bool:
         """Whether the forecast is the statistical prior (``ensemble="statistical"`` and no model clearly better)."""
-        statistical = self.ensemble == "statistical" and len(self.combinations_) == 2  # [best alone, the prior]
-        return statistical and self.combination_ is self.combinations_[1]
+        return self._weighed_the_prior() and self.combination_ is self.combinations_[1]
 
     def _beat_the_prior(self, forecasting) -> bool:
         """Whether ``forecasting`` (the entry whose forecast is given) is the best model, chosen over the
         statistical prior because it validated clearly better."""
-        statistical = self.ensemble == "statistical" and len(self.combinations_) == 2
-        return statistical and forecasting.status == "chosen" and forecasting.name == self.combinations_[0].members[0]
+        if not self._weighed_the_prior():
+            return False
+        return forecasting.status == "chosen" and forecasting.name == self.combinations_[0].members[0]
 
     def _fit_order(self, ranked: list) -> list:
         """The entries whose final fits make the forecast, in the order they are tried: the prior's members only
@@ -336,7 +341,7 @@ class Forecaster:
             names = ", ".join(e.name for e in members)
             members[0].verdict = Verdict.chosen(f"the forecast is the equal mean of {names} ({versus})")
         elif len(prior.members) == 1 and members[0].name == prior.members[0]:  # the short-history prior
-            members[0].verdict = Verdict.chosen(f"the prior for series of at most {SHORT_HISTORY} points ({versus})")
+            members[0].verdict = Verdict.chosen(f"{_SHORT_PRIOR} ({versus})")
         elif members[0].status != "chosen":
             members[0].verdict = Verdict.chosen(f"the one member of the statistical mean whose final fit finished "
                                                 f"({versus})")  # fmt: skip

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from tightfit.errors import DataError
-from tightfit.read import date_format, parse_dates
+from tightfit.read import date_format, parse_dates, written_like
 
 __all__ = ["REQUIRED", "decimal_years", "long_format", "within_each_series"]
 
 REQUIRED = ("unique_id", "ds", "y")
 _TIME_NAMES = ("time", "date", "ds", "year", "years", "yr", "period", "t")
-_PERIODS = {1: "yearly", 4: "quarterly", 12: "monthly"}  # periods a year that decimal years are read at
+_PER_YEAR = {1: "yearly", 4: "quarterly", 12: "monthly"}  # periods a year that decimal years are read at
 _OFF_GRID = 0.01  # of a period: decimal years written with 4 decimals are still on their grid
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
@@ -69,7 +69,7 @@ def decimal_years(values: pd.Series) -> tuple[pd.Series, str] | None:
         return None
     if not values.between(1000, 2999.999).all():
         return None
-    for per_year, name in _PERIODS.items():
+    for per_year, name in _PER_YEAR.items():
         periods = values.to_numpy() * per_year
         index = np.round(periods).astype("int64")
         if np.abs(periods - index).max() <= _OFF_GRID:
@@ -151,8 +151,7 @@ def long_format(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     long = within_each_series(long).loc[:, ["unique_id", "ds", "y", *rest]]
     what = f"{len(values)} series ({', '.join(map(repr, values[:4]))}{' ...' if len(values) > 4 else ''})"
     form = forms.get(ds)
-    examples = {"quarter": "like 2018Q1", "week": "like 2018 W06 (ISO weeks)"}
-    written_as = "" if form in (None, "ISO8601") else f" (written {examples.get(form, form)})"
+    written_as = "" if form in (None, "ISO8601") else f" (written {written_like(form)})"
     if ds in decimal:
         written_as = f" (decimal years, {decimal[ds][1]})"
     dated = f"{ds!r} as the {'years' if ds in years else 'dates'}{written_as}"
